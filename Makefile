@@ -1,0 +1,35 @@
+# Two commands do all the set-up: `make run` and `make test`.
+# Python tooling is installed into the project only: uv into .tools/, everything else into .venv/.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+
+.PHONY: run test install bench clean services-up services-down
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml)
+	$(UV) sync --all-packages --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+## Start the whole platform on its embedded default (one process, in-memory bus, offline model).
+run: install
+	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/agent run
+
+## Install what the tests need, start real Redis and Kafka where the machine allows, run the suite.
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .cache/test-services
