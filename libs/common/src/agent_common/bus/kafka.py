@@ -1,0 +1,108 @@
+"""The distributed mode's bus: Apache Kafka through FastStream.
+
+Delivery is at least once: an offset is committed after its handler has run
+(`AckPolicy.ACK`), so a consumer that dies mid-message leaves it to be
+redelivered, and handlers are idempotent on the message id. Partitions are
+consumed concurrently, each in order (`max_workers`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+
+from agent_common.bus.base import Bus, Handler, M, deliver
+from agent_common.messages import BusMessage
+from agent_common.topics import ALL_TOPICS, Topic
+
+log = logging.getLogger("agent.bus")
+
+
+class KafkaBus(Bus):
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str,
+        create_topics: bool = True,
+        topics: tuple[Topic, ...] = ALL_TOPICS,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._create_topics = create_topics
+        self._topics = topics
+        faststream_log = logging.getLogger("agent.bus.faststream")
+        self._broker = KafkaBroker(
+            bootstrap_servers,
+            client_id=client_id,
+            # Waiting for the leader's acknowledgement is enough for a single
+            # request message; linger 0 keeps produce latency off the first token.
+            acks=1,
+            linger_ms=0,
+            logger=faststream_log,
+            log_level=logging.DEBUG,
+        )
+
+    def subscribe(
+        self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1
+    ) -> None:
+        topic = model.topic
+
+        async def on_message(body: bytes) -> None:
+            await deliver(model, handler, body, topic)
+
+        on_message.__name__ = f"on_{topic.replace('.', '_')}"
+        self._broker.subscriber(
+            topic,
+            group_id=group,
+            ack_policy=AckPolicy.ACK,
+            auto_offset_reset="earliest",
+            max_workers=concurrency,
+        )(on_message)
+
+    async def publish(self, message: BusMessage) -> None:
+        await self._broker.publish(
+            message.to_bytes(),
+            topic=message.topic,
+            key=message.partition_key().encode(),
+            headers={"message-id": message.message_id, "request-id": message.request_id},
+        )
+
+    async def start(self) -> None:
+        if self._create_topics:
+            await ensure_topics(self._bootstrap, self._topics)
+        await self._broker.start()
+
+    async def stop(self) -> None:
+        await self._broker.stop()
+
+    async def ping(self) -> bool:
+        return await self._broker.ping(timeout=2.0)
+
+
+async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...]) -> None:
+    """Create the platform's topics with their partition counts, if missing.
+
+    Production clusters usually have topics created by their owners (and
+    `BUS_CREATE_TOPICS=false`); this makes a fresh broker usable at once.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(t.name, num_partitions=t.partitions, replication_factor=1)
+            for t in topics
+            if t.name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another replica created them first
+            log.info("created topics", extra={"topics": [t.name for t in missing]})
+    finally:
+        await admin.close()

@@ -1,0 +1,78 @@
+"""The embedded default's bus: in-process, with Kafka's delivery shape.
+
+Each consumer group gets every message of a topic; inside a group, messages
+are spread over partitions by key, and each partition is worked through in
+order by one task. Messages travel as bytes, so they are validated on the
+way in exactly as they are from Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from dataclasses import dataclass, field
+
+from agent_common.bus.base import Bus, Handler, M, deliver
+from agent_common.messages import BusMessage
+
+
+@dataclass
+class _Group:
+    topic: str
+    partitions: list[asyncio.Queue[bytes]]
+    run: Handler[bytes]
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class MemoryBus(Bus):
+    def __init__(self, partitions: int = 8) -> None:
+        self._partitions = partitions
+        self._groups: dict[str, list[_Group]] = {}
+        self._started = False
+
+    def subscribe(
+        self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1
+    ) -> None:
+        if self._started:
+            raise RuntimeError("subscribe before start()")
+        topic = model.topic
+
+        async def run(raw: bytes) -> None:
+            await deliver(model, handler, raw, topic)
+
+        queues: list[asyncio.Queue[bytes]] = [asyncio.Queue() for _ in range(self._partitions)]
+        self._groups.setdefault(topic, []).append(_Group(topic, queues, run))
+
+    async def publish(self, message: BusMessage) -> None:
+        raw = message.to_bytes()
+        partition = zlib.crc32(message.partition_key().encode()) % self._partitions
+        for group in self._groups.get(message.topic, []):
+            group.partitions[partition].put_nowait(raw)
+
+    async def start(self) -> None:
+        self._started = True
+        for groups in self._groups.values():
+            for group in groups:
+                group.workers = [
+                    asyncio.create_task(self._work(group, queue), name=f"bus:{group.topic}:{i}")
+                    for i, queue in enumerate(group.partitions)
+                ]
+
+    async def stop(self) -> None:
+        tasks = [t for groups in self._groups.values() for g in groups for t in g.workers]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._started = False
+
+    async def ping(self) -> bool:
+        return self._started
+
+    @staticmethod
+    async def _work(group: _Group, queue: asyncio.Queue[bytes]) -> None:
+        while True:
+            raw = await queue.get()
+            await group.run(raw)

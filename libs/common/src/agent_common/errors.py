@@ -1,0 +1,121 @@
+"""The platform's error taxonomy: every error has a class and a stable code.
+
+The same `ErrorInfo` appears in HTTP bodies, SSE `error` events, tool outcomes,
+logs and metrics, so a code seen by a client can be grepped in the logs and
+counted on a dashboard. `docs/errors.md` is the catalogue of these codes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorClass(StrEnum):
+    """Who is at fault, which decides the HTTP status family and who gets paged."""
+
+    USER_INPUT = "user_input"
+    TOOL = "tool"
+    MODEL = "model"
+    INFRA = "infra"
+
+
+class ErrorCode(StrEnum):
+    """Stable machine-readable codes. Never rename one: clients match on them."""
+
+    # user_input
+    INPUT_INVALID = "INPUT_INVALID"
+    INPUT_TOO_LARGE = "INPUT_TOO_LARGE"
+    NOT_FOUND = "NOT_FOUND"
+    # tool
+    TOOL_UNKNOWN = "TOOL_UNKNOWN"
+    TOOL_INPUT_INVALID = "TOOL_INPUT_INVALID"
+    TOOL_URL_NOT_ALLOWED = "TOOL_URL_NOT_ALLOWED"
+    TOOL_TIMEOUT = "TOOL_TIMEOUT"
+    TOOL_RESPONSE_TOO_LARGE = "TOOL_RESPONSE_TOO_LARGE"
+    TOOL_UPSTREAM_HTTP_ERROR = "TOOL_UPSTREAM_HTTP_ERROR"
+    TOOL_UPSTREAM_UNREACHABLE = "TOOL_UPSTREAM_UNREACHABLE"
+    TOOL_UNAVAILABLE = "TOOL_UNAVAILABLE"
+    # model
+    MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
+    MODEL_RATE_LIMITED = "MODEL_RATE_LIMITED"
+    MODEL_TIMEOUT = "MODEL_TIMEOUT"
+    MODEL_BAD_RESPONSE = "MODEL_BAD_RESPONSE"
+    MODEL_STEP_LIMIT = "MODEL_STEP_LIMIT"
+    # infra
+    INFRA_UNAVAILABLE = "INFRA_UNAVAILABLE"
+    INFRA_TIMEOUT = "INFRA_TIMEOUT"
+    INTERNAL = "INTERNAL"
+
+
+ERROR_CLASS_OF: dict[ErrorCode, ErrorClass] = {
+    ErrorCode.INPUT_INVALID: ErrorClass.USER_INPUT,
+    ErrorCode.INPUT_TOO_LARGE: ErrorClass.USER_INPUT,
+    ErrorCode.NOT_FOUND: ErrorClass.USER_INPUT,
+    ErrorCode.TOOL_UNKNOWN: ErrorClass.TOOL,
+    ErrorCode.TOOL_INPUT_INVALID: ErrorClass.TOOL,
+    ErrorCode.TOOL_URL_NOT_ALLOWED: ErrorClass.TOOL,
+    ErrorCode.TOOL_TIMEOUT: ErrorClass.TOOL,
+    ErrorCode.TOOL_RESPONSE_TOO_LARGE: ErrorClass.TOOL,
+    ErrorCode.TOOL_UPSTREAM_HTTP_ERROR: ErrorClass.TOOL,
+    ErrorCode.TOOL_UPSTREAM_UNREACHABLE: ErrorClass.TOOL,
+    ErrorCode.TOOL_UNAVAILABLE: ErrorClass.TOOL,
+    ErrorCode.MODEL_UNAVAILABLE: ErrorClass.MODEL,
+    ErrorCode.MODEL_RATE_LIMITED: ErrorClass.MODEL,
+    ErrorCode.MODEL_TIMEOUT: ErrorClass.MODEL,
+    ErrorCode.MODEL_BAD_RESPONSE: ErrorClass.MODEL,
+    ErrorCode.MODEL_STEP_LIMIT: ErrorClass.MODEL,
+    ErrorCode.INFRA_UNAVAILABLE: ErrorClass.INFRA,
+    ErrorCode.INFRA_TIMEOUT: ErrorClass.INFRA,
+    ErrorCode.INTERNAL: ErrorClass.INFRA,
+}
+
+# The HTTP status a code maps to when it ends a request at the gateway.
+HTTP_STATUS_OF: dict[ErrorCode, int] = {
+    ErrorCode.INPUT_INVALID: 422,
+    ErrorCode.INPUT_TOO_LARGE: 413,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.MODEL_RATE_LIMITED: 503,
+    ErrorCode.MODEL_TIMEOUT: 504,
+    ErrorCode.INFRA_TIMEOUT: 504,
+}
+
+
+class ErrorInfo(BaseModel):
+    """The wire form of an error, identical wherever it is shown."""
+
+    error_class: ErrorClass = Field(alias="class", serialization_alias="class")
+    code: ErrorCode
+    message: str
+    details: dict[str, object] = Field(default_factory=dict)
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    @classmethod
+    def of(cls, code: ErrorCode, message: str, **details: object) -> ErrorInfo:
+        return cls(error_class=ERROR_CLASS_OF[code], code=code, message=message, details=details)
+
+    @property
+    def http_status(self) -> int:
+        if self.code in HTTP_STATUS_OF:
+            return HTTP_STATUS_OF[self.code]
+        return {ErrorClass.USER_INPUT: 400, ErrorClass.TOOL: 502, ErrorClass.MODEL: 502}.get(
+            self.error_class, 503
+        )
+
+
+class PlatformError(Exception):
+    """An exception that already knows its class and code."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.info = ErrorInfo.of(code, message, **details)
+
+    @property
+    def code(self) -> ErrorCode:
+        return self.info.code
+
+    @property
+    def error_class(self) -> ErrorClass:
+        return self.info.error_class

@@ -1,0 +1,126 @@
+"""Run events: what the orchestrator reports about a run, and what the gateway
+relays to clients as Server-Sent Events. One definition for the server, the
+web page and docs/sse-events.md.
+
+The SSE frame of an event is `event: <type>`, `id: <seq>`, `data: <json>`.
+`seq` grows by one per event of a request, so a client that reconnects with
+`Last-Event-ID: <seq>` can be sent exactly what it missed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from agent_common.errors import ErrorInfo
+
+
+class Usage(BaseModel):
+    """Token usage of a run, summed over its model calls."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+class ToolCallRecord(BaseModel):
+    """A tool call made during a run, as the client sees it in `done`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    ok: bool
+    error: ErrorInfo | None = None
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str
+    # Assigned when the event is published to the run's channel; 0 before that.
+    seq: int = 0
+
+    def sse_data(self) -> str:
+        return orjson.dumps(self.model_dump(mode="json")).decode()
+
+
+class TokenEvent(_Event):
+    """A piece of the answer text, in order. Joining every token gives the answer."""
+
+    type: Literal["token"] = "token"
+    text: str
+
+
+class ToolStartEvent(_Event):
+    """The model asked for a tool call and it has been dispatched."""
+
+    type: Literal["tool_start"] = "tool_start"
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+
+
+class ToolEndEvent(_Event):
+    """A tool call finished, with its outcome: ok, or a classified error."""
+
+    type: Literal["tool_end"] = "tool_end"
+    call_id: str
+    tool: str
+    ok: bool
+    error: ErrorInfo | None = None
+    summary: str = ""
+    duration_ms: float = 0.0
+
+
+class DoneEvent(_Event):
+    """The run finished with an answer. Always the last event of a successful run."""
+
+    type: Literal["done"] = "done"
+    session_id: str
+    answer: str
+    model: str
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+
+
+class ErrorEvent(_Event):
+    """The run ended with a classified error. Always the last event of a failed run.
+
+    `partial` is true when tokens had already been sent: the answer shown so far
+    is incomplete and must not be taken for a whole one.
+    """
+
+    type: Literal["error"] = "error"
+    error: ErrorInfo
+    partial: bool = False
+    fallback: str | None = None
+
+
+RunEvent = Annotated[
+    TokenEvent | ToolStartEvent | ToolEndEvent | DoneEvent | ErrorEvent,
+    Field(discriminator="type"),
+]
+TERMINAL_EVENT_TYPES = frozenset({"done", "error"})
+
+_run_event_adapter: TypeAdapter[RunEvent] = TypeAdapter(RunEvent)
+
+
+def parse_run_event(raw: bytes | str) -> RunEvent:
+    return _run_event_adapter.validate_json(raw)
+
+
+def is_terminal(event: RunEvent) -> bool:
+    return event.type in TERMINAL_EVENT_TYPES

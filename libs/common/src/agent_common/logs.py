@@ -1,0 +1,74 @@
+"""Structured JSON logs that carry the ids of the work being done.
+
+Ids are bound in a context variable (`bind_ids`) at the edge of each unit of
+work (an HTTP request, a consumed message), so every log line written while
+handling it carries them without passing them around.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+_ids: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_ids", default={})
+
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+@contextmanager
+def bind_ids(**ids: str | None) -> Iterator[None]:
+    """Attach ids (request_id, session_id, user_id...) to every log line in this context."""
+    merged = {**_ids.get(), **{k: v for k, v in ids.items() if v}}
+    token = _ids.set(merged)
+    try:
+        yield
+    finally:
+        _ids.reset(token)
+
+
+def current_ids() -> dict[str, str]:
+    return dict(_ids.get())
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "service": self._service,
+            "logger": record.name,
+            "event": record.getMessage(),
+            **_ids.get(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Libraries that log every request or message at INFO drown the platform's own lines.
+    for noisy in ("uvicorn.access", "aiokafka", "agent.bus.faststream", "httpx", "openai"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

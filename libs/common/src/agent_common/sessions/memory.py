@@ -1,0 +1,31 @@
+"""The embedded default's session store: in-process, same bounds as Redis."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from agent_common.sessions.base import SessionStore, Turn
+
+
+class MemorySessionStore(SessionStore):
+    def __init__(self, max_turns: int, ttl_s: float) -> None:
+        self._max_turns = max_turns
+        self._ttl_s = ttl_s
+        self._sessions: dict[str, tuple[float, deque[Turn]]] = {}
+
+    async def history(self, session_id: str) -> list[Turn]:
+        entry = self._sessions.get(session_id)
+        if entry is None or entry[0] < time.monotonic():
+            self._sessions.pop(session_id, None)
+            return []
+        return list(entry[1])
+
+    async def append(self, session_id: str, turn: Turn) -> None:
+        now = time.monotonic()
+        # Drop expired sessions as we go, so memory tracks live sessions only.
+        for key in [k for k, (exp, _) in self._sessions.items() if exp < now]:
+            del self._sessions[key]
+        _, turns = self._sessions.get(session_id, (0.0, deque(maxlen=self._max_turns)))
+        turns.append(turn)
+        self._sessions[session_id] = (now + self._ttl_s, turns)

@@ -1,0 +1,37 @@
+"""The state of a run between steps. It lives in the run store, never only in
+a replica's memory, so whichever replica receives a tool result can continue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent_common.events import ToolCallRecord, Usage
+
+
+class PendingCall(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+
+
+class RunState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    session_id: str
+    user_id: str
+    user_message: str
+    locale: str | None = None
+    deadline_at: float
+    # The conversation sent to the model so far, in the OpenAI chat message format.
+    messages: list[dict[str, Any]]
+    step: int = 0
+    # Text already streamed to the client, over every step.
+    answer: str = ""
+    pending: list[PendingCall] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
