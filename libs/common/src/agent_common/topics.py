@@ -18,8 +18,8 @@ class Topic:
     consumer_group: str
 
 
-CHAT_REQUESTS = Topic("chat.requests", partitions=12, consumer_group="orchestrator")
+CHAT_REQUESTS = Topic("chat.requests", partitions=12, consumer_group="orchestrator-chat")
 TOOL_CALLS = Topic("tool.calls", partitions=12, consumer_group="tool-runner")
-TOOL_RESULTS = Topic("tool.results", partitions=12, consumer_group="orchestrator")
+TOOL_RESULTS = Topic("tool.results", partitions=12, consumer_group="orchestrator-tool-results")
 
 ALL_TOPICS: tuple[Topic, ...] = (CHAT_REQUESTS, TOOL_CALLS, TOOL_RESULTS)

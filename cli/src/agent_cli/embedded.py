@@ -1,0 +1,93 @@
+"""The embedded default: all four services in one process.
+
+In-process bus and run-event channel, in-memory state, and the offline model
+served by the same HTTP server under `/offline/v1`. The handler code is the
+same as in the distributed mode; only the transports differ. The orchestrator
+reaches the offline model over real HTTP through the `openai` SDK, exactly as
+it reaches any OpenAI-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from agent_common.bus import MemoryBus
+from agent_common.run_events import MemoryRunEventChannel
+from agent_common.sessions import MemorySessionStore
+from agent_common.settings import ModelSettings, ToolSettings
+from agent_gateway.app import create_app as create_gateway
+from agent_gateway.settings import GatewayConfig
+from agent_offline_model.app import create_app as create_offline_model
+from agent_orchestrator.model_client import ModelClient
+from agent_orchestrator.runs import MemoryRunStore
+from agent_orchestrator.service import Orchestrator
+from agent_orchestrator.settings import OrchestratorSettings
+from agent_tool_runner.service import ToolRunner
+from agent_tool_runner.settings import ToolRunnerSettings
+
+OFFLINE_MODEL_PATH = "/offline"
+
+
+def local_address(host: str) -> str:
+    """An address this process can call itself on, whatever interface it listens on."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def model_settings(host: str, port: int) -> ModelSettings:
+    """The configured model endpoint, or the built-in offline model when none is set."""
+    if os.environ.get("MODEL_BASE_URL"):
+        return ModelSettings()
+    return ModelSettings(base_url=f"http://{local_address(host)}:{port}{OFFLINE_MODEL_PATH}/v1")
+
+
+def uses_offline_model() -> bool:
+    return not os.environ.get("MODEL_BASE_URL")
+
+
+def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
+    config = gateway_config or GatewayConfig()
+    host, port = config.gateway.host, config.gateway.port
+    orchestrator_settings = OrchestratorSettings()
+    bus = MemoryBus()
+    events = MemoryRunEventChannel()
+    model = ModelClient(model_settings(host, port))
+    orchestrator = Orchestrator(
+        bus=bus,
+        events=events,
+        sessions=MemorySessionStore(
+            max_turns=orchestrator_settings.session_max_turns, ttl_s=orchestrator_settings.session_ttl_s
+        ),
+        runs=MemoryRunStore(),
+        model=model,
+        settings=orchestrator_settings,
+    )
+    orchestrator.register()
+    tool_runner = ToolRunner(bus, ToolSettings(), ToolRunnerSettings().concurrency)
+    tool_runner.register()
+
+    @asynccontextmanager
+    async def run_services() -> AsyncIterator[None]:
+        await events.start()
+        await bus.start()
+        try:
+            yield
+        finally:
+            await bus.stop()
+            await events.stop()
+            await tool_runner.close()
+            await model.close()
+
+    app = create_gateway(
+        config,
+        bus=bus,
+        events=events,
+        extra_checks={"model": model.ping},
+        run_alongside=run_services(),
+    )
+    if uses_offline_model():
+        app.mount(OFFLINE_MODEL_PATH, create_offline_model())
+    return app

@@ -1,0 +1,66 @@
+"""`agent`: the platform's command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import uvicorn
+
+from agent_common.logs import configure_logging
+from agent_common.settings import ObservabilitySettings
+from agent_gateway.settings import GatewayConfig
+
+
+def _banner(host: str, port: int, offline: bool) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown}:{port}"
+    model = "the built-in OFFLINE model (deterministic answers, no API key)" if offline else "the configured model"
+    return f"""
+Agent platform (embedded mode: one process, in-memory bus) is starting on {base}
+Model: {model}
+
+  curl {base}/health
+  curl -s {base}/api/chat -H 'content-type: application/json' -d '{{"message": "Hello!"}}'
+  curl -N {base}/api/chat/stream -H 'content-type: application/json' -d '{{"message": "안녕하세요"}}'
+
+Press Ctrl+C to stop.
+"""
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent_cli.embedded import create_embedded_app, uses_offline_model
+
+    config = GatewayConfig()
+    host = args.host or os.environ.get("HOST")
+    port = args.port or os.environ.get("PORT")
+    if host:
+        config.gateway.host = host
+    if port:
+        config.gateway.port = int(port)
+    log = ObservabilitySettings()
+    configure_logging("embedded", log.level, log.format)
+    app = create_embedded_app(config)
+    print(_banner(config.gateway.host, config.gateway.port, uses_offline_model()), file=sys.stderr, flush=True)
+    uvicorn.run(
+        app, host=config.gateway.host, port=config.gateway.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agent", description="The agent platform's command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="Start the whole platform in one process (the embedded default).")
+    run_cmd.add_argument("--host", help="Interface to listen on (default: $HOST, $GATEWAY_HOST or 127.0.0.1).")
+    run_cmd.add_argument("--port", type=int, help="Port to listen on (default: $PORT, $GATEWAY_PORT or 8000).")
+    run_cmd.set_defaults(handler=run)
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Submitting a chat turn and following its run's events.
+
+The order matters: subscribe to the run's events, then publish the request, so
+no event can be sent before anyone listens. The run itself never depends on
+the client: if the client goes away, the run still finishes and is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from agent_common.bus import Bus
+from agent_common.errors import ErrorCode, ErrorInfo
+from agent_common.events import ErrorEvent, RunEvent, is_terminal
+from agent_common.ids import new_id
+from agent_common.messages import ChatRequested
+from agent_common.run_events import RunEventChannel
+from agent_gateway.identity import Caller
+
+log = logging.getLogger("agent.gateway")
+
+
+class RunClient:
+    def __init__(self, bus: Bus, events: RunEventChannel, timeout_s: float) -> None:
+        self._bus = bus
+        self._events = events
+        self._timeout_s = timeout_s
+
+    def new_request(self, caller: Caller, message: str, session_id: str | None, locale: str | None) -> ChatRequested:
+        return ChatRequested(
+            request_id=new_id("req_"),
+            session_id=session_id or new_id("ses_"),
+            user_id=caller.user_id,
+            message=message,
+            locale=locale,
+            deadline_at=time.time() + self._timeout_s,
+        )
+
+    async def submit(self, request: ChatRequested) -> AsyncIterator[RunEvent]:
+        """Publish `request` and yield its run's events, ending with `done` or `error`."""
+        async with self._events.listen(request.request_id) as events:
+            try:
+                await self._bus.publish(request)
+            except Exception:
+                log.exception("could not publish the chat request")
+                yield await self._end_with(
+                    request.request_id, ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, "The platform is not accepting requests right now.")
+                )
+                return
+            async for event in self._until_deadline(request.request_id, events, request.deadline_at):
+                yield event
+
+    async def follow(self, request_id: str, after_seq: int) -> AsyncIterator[RunEvent]:
+        """Rejoin a run's events after `after_seq` (a reconnect with Last-Event-ID)."""
+        async with self._events.listen(request_id, after_seq) as events:
+            async for event in self._until_deadline(request_id, events, time.time() + self._timeout_s):
+                yield event
+
+    async def exists(self, request_id: str) -> bool:
+        return bool(await self._events.replay(request_id))
+
+    async def _until_deadline(
+        self, request_id: str, events: AsyncIterator[RunEvent], deadline_at: float
+    ) -> AsyncIterator[RunEvent]:
+        saw_tokens = False
+        iterator = aiter(events)
+        while True:
+            remaining = deadline_at - time.time()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                event = await asyncio.wait_for(anext(iterator), remaining)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                yield await self._end_with(
+                    request_id,
+                    ErrorInfo.of(ErrorCode.INFRA_TIMEOUT, "The answer took too long; please try again in a moment."),
+                    partial=saw_tokens,
+                )
+                return
+            saw_tokens = saw_tokens or event.type == "token"
+            yield event
+            if is_terminal(event):
+                return
+
+    async def _end_with(self, request_id: str, error: ErrorInfo, partial: bool = False) -> RunEvent:
+        """End the client's stream with an error, recorded in the run's buffer too
+        so a client that reconnects sees the same ending."""
+        event = ErrorEvent(request_id=request_id, error=error, partial=partial)
+        try:
+            return await self._events.publish(event)
+        except Exception:
+            log.warning("could not record the error event", exc_info=True)
+            return event

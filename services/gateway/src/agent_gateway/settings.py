@@ -1,0 +1,40 @@
+"""The gateway's own settings; shared pieces come from agent_common.settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent_common.settings import BusSettings, ObservabilitySettings, RedisSettings
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Longest user message accepted, in characters.
+    max_message_chars: int = Field(default=4000, ge=1, le=32_000)
+    # How long a client waits for a run to end before it gets a timeout error.
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    # SSE comment lines while a run is quiet, so proxies keep the stream open.
+    sse_ping_s: float = Field(default=10.0, gt=0)
+
+
+class GatewayConfig:
+    """Every setting the gateway process reads, grouped by concern."""
+
+    def __init__(
+        self,
+        gateway: GatewaySettings | None = None,
+        bus: BusSettings | None = None,
+        redis: RedisSettings | None = None,
+        log: ObservabilitySettings | None = None,
+    ) -> None:
+        self.gateway = gateway or GatewaySettings()
+        self.bus = bus or BusSettings()
+        self.redis = redis or RedisSettings()
+        self.log = log or ObservabilitySettings()
+
+
+SETTINGS_CLASSES = (GatewaySettings, BusSettings, RedisSettings, ObservabilitySettings)

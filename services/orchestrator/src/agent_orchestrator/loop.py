@@ -1,0 +1,242 @@
+"""The agent loop: a run advances one model call at a time.
+
+A run starts when a `ChatRequested` arrives. Each step streams a model call;
+text goes to the client as `token` events. If the model asks for tools, the
+calls are dispatched over the bus and the step ends, with the run's state in
+the run store. When the last tool result arrives (at whichever replica), the
+run is loaded and the next step starts. A run ends with exactly one `done` or
+`error` event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from agent_common.bus import Bus
+from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
+from agent_common.events import (
+    DoneEvent,
+    ErrorEvent,
+    TokenEvent,
+    ToolCallRecord,
+    ToolEndEvent,
+    ToolStartEvent,
+)
+from agent_common.logs import bind_ids
+from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequested, ToolOutcome
+from agent_common.run_events import RunEventChannel
+from agent_common.sessions import SessionStore, Turn
+from agent_common.tools import TOOL_SPECS, ToolSpec
+from agent_orchestrator import metrics
+from agent_orchestrator.model_client import ModelClient, ModelTurn
+from agent_orchestrator.prompt import build_messages
+from agent_orchestrator.runs import PendingCall, RunState, RunStore
+from agent_orchestrator.settings import OrchestratorSettings
+
+log = logging.getLogger("agent.orchestrator")
+
+_CLAIM_TTL_S = 3600.0
+
+
+class AgentLoop:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        events: RunEventChannel,
+        sessions: SessionStore,
+        runs: RunStore,
+        model: ModelClient,
+        settings: OrchestratorSettings,
+        tools: Mapping[str, ToolSpec] = TOOL_SPECS,
+    ) -> None:
+        self._bus = bus
+        self._events = events
+        self._sessions = sessions
+        self._runs = runs
+        self._model = model
+        self._settings = settings
+        self._tools = dict(tools)
+        self._openai_tools = [spec.as_openai_tool() for spec in self._tools.values()]
+
+    async def on_chat_requested(self, msg: ChatRequested) -> None:
+        with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
+            if not await self._runs.claim(f"chat:{msg.message_id}", _CLAIM_TTL_S):
+                log.info("duplicate chat request ignored", extra={"message_id": msg.message_id})
+                return
+            history = await self._sessions.history(msg.session_id)
+            state = RunState(
+                request_id=msg.request_id,
+                session_id=msg.session_id,
+                user_id=msg.user_id,
+                user_message=msg.message,
+                locale=msg.locale,
+                deadline_at=msg.deadline_at,
+                messages=build_messages(self._settings.system_prompt, history, msg.message),
+            )
+            log.info("run started", extra={"history_turns": len(history)})
+            await self._advance_guarded(state)
+
+    async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
+        with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
+            state = await self._runs.load(msg.request_id)
+            if state is None:
+                log.warning("tool result for an unknown or finished run", extra={"call_id": msg.call_id})
+                return
+            pending = {call.call_id: call for call in state.pending}
+            if msg.call_id not in pending:
+                log.warning("tool result for a call the run is not waiting for", extra={"call_id": msg.call_id})
+                return
+            is_new, completes = await self._runs.record_tool_result(
+                msg.request_id, msg.call_id, msg.outcome.model_dump_json(), len(pending), self._state_ttl(state)
+            )
+            if not is_new:
+                log.info("duplicate tool result ignored", extra={"call_id": msg.call_id})
+                return
+            await self._events.publish(_tool_end_event(msg.request_id, pending[msg.call_id], msg.outcome))
+            if completes:
+                await self._resume_after_tools(state)
+
+    async def _resume_after_tools(self, state: RunState) -> None:
+        results = await self._runs.tool_results(state.request_id)
+        for call in state.pending:
+            outcome = ToolOutcome.model_validate_json(results[call.call_id])
+            state.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": outcome.for_model()})
+            state.tool_calls.append(
+                ToolCallRecord(
+                    call_id=call.call_id, tool=call.tool, arguments=call.arguments, ok=outcome.ok, error=outcome.error
+                )
+            )
+        state.pending = []
+        await self._advance_guarded(state)
+
+    async def _advance_guarded(self, state: RunState) -> None:
+        try:
+            await self._advance(state)
+        except PlatformError as exc:
+            await self._fail(state, exc.info)
+        except Exception:
+            log.exception("run failed unexpectedly")
+            await self._fail(state, ErrorInfo.of(ErrorCode.INTERNAL, "Something went wrong on our side."))
+
+    async def _advance(self, state: RunState) -> None:
+        if state.step >= self._settings.max_steps:
+            raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
+        state.step += 1
+
+        async def send_token(text: str) -> None:
+            await self._events.publish(TokenEvent(request_id=state.request_id, text=text))
+
+        turn = await self._call_model(state, send_token)
+        state.answer += turn.text
+        state.usage = state.usage + turn.usage
+        if turn.tool_calls:
+            await self._dispatch_tools(state, turn)
+        else:
+            await self._finish(state, turn.model)
+
+    async def _call_model(self, state: RunState, send_token: Any) -> ModelTurn:
+        model = self._model.model
+        try:
+            turn = await self._model.stream_turn(state.messages, self._openai_tools, send_token, state.deadline_at)
+        except PlatformError as exc:
+            metrics.MODEL_CALLS.labels(model, exc.code.value).inc()
+            raise
+        metrics.MODEL_CALLS.labels(model, "ok").inc()
+        if turn.time_to_first_token_s is not None:
+            metrics.MODEL_TTFT.labels(model).observe(turn.time_to_first_token_s)
+        metrics.MODEL_TOKENS.labels(model, "input").inc(turn.usage.prompt_tokens)
+        metrics.MODEL_TOKENS.labels(model, "output").inc(turn.usage.completion_tokens)
+        return turn
+
+    async def _dispatch_tools(self, state: RunState, turn: ModelTurn) -> None:
+        assistant: dict[str, Any] = {
+            "role": "assistant",
+            "content": turn.text or None,
+            "tool_calls": [
+                {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_json}}
+                for c in turn.tool_calls
+            ],
+        }
+        state.messages.append(assistant)
+        state.pending = [
+            PendingCall(call_id=c.call_id, tool=c.name, arguments=_parse_arguments(c.arguments_json))
+            for c in turn.tool_calls
+        ]
+        # State first: a result may arrive at another replica before this one returns.
+        await self._runs.save(state, self._state_ttl(state))
+        for call in state.pending:
+            await self._events.publish(
+                ToolStartEvent(request_id=state.request_id, call_id=call.call_id, tool=call.tool, arguments=call.arguments)
+            )
+            await self._bus.publish(
+                ToolCallRequested(
+                    request_id=state.request_id,
+                    session_id=state.session_id,
+                    user_id=state.user_id,
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    arguments=call.arguments,
+                    deadline_at=state.deadline_at,
+                )
+            )
+        log.info("tools dispatched", extra={"tools": [c.tool for c in state.pending], "step": state.step})
+
+    async def _finish(self, state: RunState, model: str) -> None:
+        await self._sessions.append(
+            state.session_id, Turn(request_id=state.request_id, user=state.user_message, assistant=state.answer)
+        )
+        await self._events.publish(
+            DoneEvent(
+                request_id=state.request_id,
+                session_id=state.session_id,
+                answer=state.answer,
+                model=model,
+                tool_calls=state.tool_calls,
+                usage=state.usage,
+            )
+        )
+        await self._runs.delete(state.request_id)
+        metrics.RUNS.labels("done", "").inc()
+        log.info("run done", extra={"steps": state.step, "tool_calls": len(state.tool_calls)})
+
+    async def _fail(self, state: RunState, error: ErrorInfo) -> None:
+        await self._events.publish(ErrorEvent(request_id=state.request_id, error=error, partial=bool(state.answer)))
+        await self._runs.delete(state.request_id)
+        metrics.RUNS.labels("error", error.error_class.value).inc()
+        log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})
+
+    def _state_ttl(self, state: RunState) -> float:
+        return max(state.deadline_at - time.time(), 0) + self._settings.run_state_ttl_s
+
+
+def _parse_arguments(arguments_json: str) -> dict[str, Any]:
+    """Tool arguments as the model wrote them. Malformed JSON is passed on as-is
+    under `_raw`, so the tool runner's schema check reports it to the model."""
+    try:
+        value = orjson.loads(arguments_json or "{}")
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments_json}
+    return value if isinstance(value, dict) else {"_raw": arguments_json}
+
+
+def _tool_end_event(request_id: str, call: PendingCall, outcome: ToolOutcome) -> ToolEndEvent:
+    if outcome.ok:
+        status = outcome.output.get("status")
+        summary = f"HTTP {status}" if status is not None else "ok"
+    else:
+        summary = outcome.error.message if outcome.error else "failed"
+    return ToolEndEvent(
+        request_id=request_id,
+        call_id=call.call_id,
+        tool=call.tool,
+        ok=outcome.ok,
+        error=outcome.error,
+        summary=summary,
+        duration_ms=outcome.duration_ms,
+    )

@@ -1,0 +1,15 @@
+"""The orchestrator's Prometheus metrics. Labels stay bounded: no ids, no URLs."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+RUNS = Counter("orchestrator_runs_total", "Runs finished, by outcome and error class.", ["outcome", "error_class"])
+MODEL_CALLS = Counter("llm_calls_total", "Model calls, by model and outcome.", ["model", "outcome"])
+MODEL_TTFT = Histogram(
+    "llm_time_to_first_token_seconds",
+    "Time from the model call to its first streamed chunk.",
+    ["model"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+MODEL_TOKENS = Counter("llm_tokens_total", "Tokens used, by model and direction.", ["model", "direction"])

@@ -1,0 +1,48 @@
+"""The orchestrator as a component: its handlers on the bus and its readiness checks.
+
+Used as-is by the orchestrator's own process and by the embedded runner.
+"""
+
+from __future__ import annotations
+
+from agent_common.bus import Bus
+from agent_common.messages import ChatRequested, ToolCallCompleted
+from agent_common.probes import ReadinessCheck
+from agent_common.run_events import RunEventChannel
+from agent_common.sessions import SessionStore
+from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
+from agent_orchestrator.loop import AgentLoop
+from agent_orchestrator.model_client import ModelClient
+from agent_orchestrator.runs import RunStore
+from agent_orchestrator.settings import OrchestratorSettings
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        events: RunEventChannel,
+        sessions: SessionStore,
+        runs: RunStore,
+        model: ModelClient,
+        settings: OrchestratorSettings,
+    ) -> None:
+        self.bus = bus
+        self.events = events
+        self.runs = runs
+        self.model = model
+        self.settings = settings
+        self.loop = AgentLoop(bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings)
+
+    def register(self) -> None:
+        concurrency = self.settings.concurrency
+        self.bus.subscribe(
+            ChatRequested, self.loop.on_chat_requested, group=CHAT_REQUESTS.consumer_group, concurrency=concurrency
+        )
+        self.bus.subscribe(
+            ToolCallCompleted, self.loop.on_tool_completed, group=TOOL_RESULTS.consumer_group, concurrency=concurrency
+        )
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        return {"bus": self.bus.ping, "state": self.runs.ping, "events": self.events.ping, "model": self.model.ping}

@@ -1,0 +1,133 @@
+"""The platform under test, in either mode, behind one base URL.
+
+- embedded: the one-process app from `agent run`, served by uvicorn in a thread;
+- distributed: every service in its own process, over the real Kafka and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support.web import free_tcp_port, serve_in_thread
+
+
+@dataclass
+class Platform:
+    mode: str
+    base_url: str
+    # Per service process (distributed only): its base URL and its log file.
+    services: dict[str, str] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+
+@contextmanager
+def embedded_platform(env: Mapping[str, str]) -> Iterator[Platform]:
+    from agent_cli.embedded import create_embedded_app
+    from agent_gateway.settings import GatewayConfig, GatewaySettings
+
+    port = free_tcp_port()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
+        with serve_in_thread(app, port) as base_url:
+            wait_ready(base_url)
+            yield Platform(mode="embedded", base_url=base_url)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class ServiceProcess:
+    """One service as a child process, its output in a log file."""
+
+    def __init__(self, name: str, module: str, env: Mapping[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@contextmanager
+def distributed_platform(
+    env: Mapping[str, str], *, kafka: str, redis_url: str, log_dir: Path, orchestrators: int = 2
+) -> Iterator[Platform]:
+    ports = {name: free_tcp_port() for name in ("model", "gateway", "tool-runner")}
+    common = {
+        **env,
+        "BUS_BACKEND": "kafka",
+        "BUS_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "REDIS_URL": redis_url,
+        "MODEL_BASE_URL": f"http://127.0.0.1:{ports['model']}/v1",
+        "LOG_LEVEL": "INFO",
+    }
+    specs: list[tuple[str, str, dict[str, str]]] = [
+        ("offline-model", "agent_offline_model", {"OFFLINE_MODEL_PORT": str(ports["model"])}),
+        ("tool-runner", "agent_tool_runner", {"TOOL_RUNNER_PORT": str(ports["tool-runner"])}),
+        ("gateway", "agent_gateway", {"GATEWAY_PORT": str(ports["gateway"])}),
+    ]
+    for i in range(orchestrators):
+        specs.append((f"orchestrator-{i + 1}", "agent_orchestrator", {"ORCHESTRATOR_PORT": str(free_tcp_port())}))
+    with ExitStack() as stack:
+        platform = Platform(mode="distributed", base_url=f"http://127.0.0.1:{ports['gateway']}")
+        processes: list[ServiceProcess] = []
+        for name, module, own in specs:
+            process = ServiceProcess(name, module, {**common, **own}, log_dir)
+            stack.callback(process.stop)
+            processes.append(process)
+            port = next(v for k, v in own.items() if k.endswith("_PORT"))
+            platform.services[name] = f"http://127.0.0.1:{port}"
+            platform.logs[name] = process.log_path
+        for process in processes:
+            try:
+                wait_ready(platform.services[process.name], process)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}\n--- {process.name} log ---\n{process.tail()}") from None
+        yield platform
+
+
+def wait_ready(base_url: str, process: ServiceProcess | None = None, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.proc.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with {process.proc.returncode}")
+        try:
+            response = httpx.get(f"{base_url}/ready", timeout=3)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise RuntimeError(f"{base_url} not ready after {timeout}s: {last}")

@@ -1,0 +1,63 @@
+"""Real HTTP servers for tests: any ASGI app under uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 in a background thread with its own event loop;
+    yields the base URL once the server accepts connections."""
+    port = port or free_tcp_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+PAGE_HTML = """<!doctype html><html><head><title>Test page</title>
+<style>body { color: red }</style><script>var hidden = "script text";</script></head>
+<body><h1>Platform test page</h1><p>The secret word is pineapple. 비밀 단어는 사과입니다.</p></body></html>"""
+
+
+def pages_app() -> Starlette:
+    """Pages that the tool path fetches in end-to-end tests."""
+
+    async def page(_: Request) -> Response:
+        return HTMLResponse(PAGE_HTML)
+
+    async def broken(_: Request) -> Response:
+        return PlainTextResponse("upstream exploded", status_code=500)
+
+    return Starlette(routes=[Route("/page", page), Route("/broken", broken)])
