@@ -1,7 +1,9 @@
 """Settings shared by more than one service, each read from its own env prefix.
 
-A service composes the pieces it needs (see each service's `settings.py`);
-`docs/configuration.md` is the reference of every variable.
+A service composes the pieces it needs (see each service's `settings.py`).
+Each field's docstring is its documentation: `docs/configuration.md` is
+generated from these classes (`scripts/config_docs.py`), and a test fails when
+the page and the classes disagree.
 """
 
 from __future__ import annotations
@@ -19,54 +21,72 @@ def _csv(value: object) -> object:
     return value
 
 
+def settings_config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", use_attribute_docstrings=True)
+
+
 class BusSettings(BaseSettings):
     """Which transport carries messages between services."""
 
-    model_config = SettingsConfigDict(env_prefix="BUS_", extra="ignore")
+    model_config = settings_config("BUS_")
 
     backend: Literal["memory", "kafka"] = "memory"
+    """`memory`: the in-process bus of the embedded default (one process). `kafka`: Apache Kafka."""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    # Create missing topics on start-up (fine for a dev broker; production topics are provisioned).
+    """Kafka brokers, `host:port[,host:port...]`."""
     create_topics: bool = True
+    """Create missing topics with their partition counts on start-up. Turn off where topics are provisioned."""
 
 
 class RedisSettings(BaseSettings):
-    """Shared state (sessions, runs) and run events. Unset: in-process stand-ins (embedded only)."""
+    """Shared state (sessions, runs) and run events."""
 
-    model_config = SettingsConfigDict(env_prefix="REDIS_", extra="ignore")
+    model_config = settings_config("REDIS_")
 
     url: SecretStr | None = None
+    """`redis://[user:password@]host:port/db`. Unset: in-process stand-ins (embedded mode only)."""
 
 
 class ModelSettings(BaseSettings):
     """The OpenAI-compatible endpoint the orchestrator calls."""
 
-    model_config = SettingsConfigDict(env_prefix="MODEL_", extra="ignore")
+    model_config = settings_config("MODEL_")
 
     base_url: str = "http://127.0.0.1:8000/offline/v1"
+    """Base URL of the OpenAI-compatible API (`.../v1`). The embedded default uses its built-in offline model."""
     name: str = "offline-1"
+    """Model name sent with each request."""
     api_key: SecretStr = SecretStr("offline")
-    # Time to the first streamed chunk, and for the whole stream (TensorZero's ttft/total split).
+    """API key for the endpoint. Never logged."""
     first_token_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest wait for the first streamed chunk of a model call."""
     total_timeout_s: float = Field(default=120.0, gt=0)
+    """Longest time for a whole model call."""
     temperature: float | None = None
+    """Sampling temperature; unset leaves the endpoint's default."""
 
 
 class ToolSettings(BaseSettings):
     """What tool runners may reach."""
 
-    model_config = SettingsConfigDict(env_prefix="TOOL_", extra="ignore")
+    model_config = settings_config("TOOL_")
 
-    # Hosts `http_get` may fetch. Empty means nothing: default-deny.
     http_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Hosts `http_get` may fetch, comma-separated; `*.example.com` matches subdomains. Empty: nothing (default-deny)."""
     http_timeout_s: float = Field(default=4.0, ge=0.5, le=30.0)
+    """Deadline for a whole `http_get` call, redirects included."""
     http_max_response_bytes: int = Field(default=1_048_576, gt=0)
+    """Largest response body `http_get` reads; reading stops at the limit."""
 
     _split = field_validator("http_allowlist", mode="before")(_csv)
 
 
 class ObservabilitySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LOG_", extra="ignore")
+    """Logging."""
+
+    model_config = settings_config("LOG_")
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level written."""
     format: Literal["json", "text"] = "json"
+    """`json`: one JSON object per line, with request, session and user ids. `text`: for reading in a terminal."""

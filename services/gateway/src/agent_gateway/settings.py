@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from agent_common.settings import BusSettings, ObservabilitySettings, RedisSettings
+from agent_common.settings import BusSettings, ObservabilitySettings, RedisSettings, settings_config
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    """The HTTP and SSE front door."""
+
+    model_config = settings_config("GATEWAY_")
 
     host: str = "127.0.0.1"
+    """Interface to listen on (`0.0.0.0` in a container)."""
     port: int = 8000
-    # Longest user message accepted, in characters.
+    """Port to listen on."""
     max_message_chars: int = Field(default=4000, ge=1, le=32_000)
-    # How long a client waits for a run to end before it gets a timeout error.
+    """Longest user message accepted, in characters; longer ones get 413 `INPUT_TOO_LARGE`."""
     request_timeout_s: float = Field(default=120.0, gt=0)
-    # SSE comment lines while a run is quiet, so proxies keep the stream open.
+    """How long a client waits for a run to end before it gets `INFRA_TIMEOUT`."""
     sse_ping_s: float = Field(default=10.0, gt=0)
+    """Seconds between SSE keep-alive comments while a run is quiet, so proxies keep the stream open."""
 
 
 class GatewayConfig:

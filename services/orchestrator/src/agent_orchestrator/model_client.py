@@ -116,60 +116,68 @@ class ModelClient:
             extra["tools"] = list(tools)
         if self._settings.temperature is not None:
             extra["temperature"] = self._settings.temperature
-        stream = await self._client.chat.completions.create(
-            model=self._settings.name,
-            messages=list(messages),  # type: ignore[arg-type]
-            stream=True,
-            stream_options={"include_usage": True},
-            **extra,
-        )
-        turn = ModelTurn(model=self._settings.name)
-        fragments: dict[int, _ToolCallFragments] = {}
-        text: list[str] = []
-        chunks = aiter(stream)
+        stream: Any = None
         try:
-            first = await asyncio.wait_for(anext(chunks), self._settings.first_token_timeout_s)
-        except StopAsyncIteration:
-            raise PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model sent an empty stream.") from None
-        except TimeoutError as exc:
-            raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not start answering in time.") from exc
-        turn.time_to_first_token_s = time.perf_counter() - started
-        chunk: Any = first
-        while True:
-            if chunk.model:
-                turn.model = chunk.model
-            if chunk.usage is not None:
-                turn.usage = Usage(
-                    prompt_tokens=chunk.usage.prompt_tokens,
-                    completion_tokens=chunk.usage.completion_tokens,
-                    total_tokens=chunk.usage.total_tokens,
-                )
-            for choice in chunk.choices:
-                delta = choice.delta
-                if delta.content:
-                    text.append(delta.content)
-                    await on_token(delta.content)
-                for tc in delta.tool_calls or []:
-                    frag = fragments.setdefault(tc.index, _ToolCallFragments())
-                    if tc.id:
-                        frag.call_id = tc.id
-                    if tc.function and tc.function.name:
-                        frag.name = tc.function.name
-                    if tc.function and tc.function.arguments:
-                        frag.arguments.append(tc.function.arguments)
-                if choice.finish_reason:
-                    turn.finish_reason = choice.finish_reason
+            turn = ModelTurn(model=self._settings.name)
+            fragments: dict[int, _ToolCallFragments] = {}
+            text: list[str] = []
             try:
-                chunk = await anext(chunks)
+                # The first-token timeout covers the request and the first chunk: a
+                # server that never sends its headers is as stuck as one that never streams.
+                async with asyncio.timeout(self._settings.first_token_timeout_s):
+                    stream = await self._client.chat.completions.create(
+                        model=self._settings.name,
+                        messages=list(messages),  # type: ignore[arg-type]
+                        stream=True,
+                        stream_options={"include_usage": True},
+                        **extra,
+                    )
+                    chunks = aiter(stream)
+                    first = await anext(chunks)
             except StopAsyncIteration:
-                break
-        if turn.finish_reason is None:
-            raise PlatformError(
-                ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete."
-            )
-        turn.text = "".join(text)
-        turn.tool_calls = [
-            ToolCallRequest(call_id=f.call_id, name=f.name, arguments_json="".join(f.arguments))
-            for _, f in sorted(fragments.items())
-        ]
-        return turn
+                raise PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model sent an empty stream.") from None
+            except TimeoutError as exc:
+                raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not start answering in time.") from exc
+            turn.time_to_first_token_s = time.perf_counter() - started
+            chunk: Any = first
+            while True:
+                if chunk.model:
+                    turn.model = chunk.model
+                if chunk.usage is not None:
+                    turn.usage = Usage(
+                        prompt_tokens=chunk.usage.prompt_tokens,
+                        completion_tokens=chunk.usage.completion_tokens,
+                        total_tokens=chunk.usage.total_tokens,
+                    )
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        text.append(delta.content)
+                        await on_token(delta.content)
+                    for tc in delta.tool_calls or []:
+                        frag = fragments.setdefault(tc.index, _ToolCallFragments())
+                        if tc.id:
+                            frag.call_id = tc.id
+                        if tc.function and tc.function.name:
+                            frag.name = tc.function.name
+                        if tc.function and tc.function.arguments:
+                            frag.arguments.append(tc.function.arguments)
+                    if choice.finish_reason:
+                        turn.finish_reason = choice.finish_reason
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+            if turn.finish_reason is None:
+                raise PlatformError(
+                    ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete."
+                )
+            turn.text = "".join(text)
+            turn.tool_calls = [
+                ToolCallRequest(call_id=f.call_id, name=f.name, arguments_json="".join(f.arguments))
+                for _, f in sorted(fragments.items())
+            ]
+            return turn
+        finally:
+            if stream is not None:
+                await stream.close()

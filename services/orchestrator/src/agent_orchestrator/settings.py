@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from agent_common.settings import BusSettings, ModelSettings, ObservabilitySettings, RedisSettings
+from agent_common.settings import BusSettings, ModelSettings, ObservabilitySettings, RedisSettings, settings_config
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer in the language of the user's message "
@@ -15,19 +15,26 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 class OrchestratorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", extra="ignore")
+    """The agent loop."""
+
+    model_config = settings_config("ORCHESTRATOR_")
 
     host: str = "127.0.0.1"
+    """Interface for the probes and metrics (`0.0.0.0` in a container)."""
     port: int = 8001
+    """Port for the probes and metrics."""
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    # Model calls per run: a model that keeps asking for tools is stopped here.
+    """The system message that starts every conversation."""
     max_steps: int = Field(default=4, ge=1, le=20)
-    # Runs worked on at once by one replica (Kafka partitions consumed concurrently).
+    """Model calls per run; a model that keeps asking for tools is stopped with `MODEL_STEP_LIMIT`."""
     concurrency: int = Field(default=12, ge=1)
+    """Partitions one replica works on at once, per topic (one run at a time per partition)."""
     session_max_turns: int = Field(default=20, ge=1)
+    """Turns kept per session; the oldest are dropped first."""
     session_ttl_s: int = Field(default=86_400, ge=60)
-    # How long a run's state outlives its deadline, for late tool results to find it.
+    """Seconds a session is kept after its last turn (sliding)."""
     run_state_ttl_s: int = Field(default=900, ge=60)
+    """Seconds a run's state outlives its deadline, so late tool results still find it."""
 
 
 class OrchestratorConfig:

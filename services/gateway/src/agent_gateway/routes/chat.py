@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from sse_starlette import EventSourceResponse
 
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
-from agent_common.events import DoneEvent, ErrorEvent, RunEvent
+from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent
 from agent_common.ids import is_valid_id
 from agent_common.logs import bind_ids
 from agent_gateway.errors import error_response
@@ -60,18 +61,19 @@ async def chat(
     submitted = runs.new_request(caller, body.message, body.session_id, _locale(body, accept_language))
     with bind_ids(request_id=submitted.request_id, session_id=submitted.session_id, user_id=caller.user_id):
         partial: list[str] = []
-        async for event in runs.submit(submitted):
-            if event.type == "token":
-                partial.append(event.text)
-            elif isinstance(event, DoneEvent):
-                return ChatResponse.from_done(event)
-            elif isinstance(event, ErrorEvent):
-                return error_response(
-                    event.error,
-                    request_id=submitted.request_id,
-                    session_id=submitted.session_id,
-                    partial_answer="".join(partial) if event.partial else None,
-                )
+        async with aclosing(runs.submit(submitted)) as events:
+            async for event in events:
+                if isinstance(event, TokenEvent):
+                    partial.append(event.text)
+                elif isinstance(event, DoneEvent):
+                    return ChatResponse.from_done(event)
+                elif isinstance(event, ErrorEvent):
+                    return error_response(
+                        event.error,
+                        request_id=submitted.request_id,
+                        session_id=submitted.session_id,
+                        partial_answer="".join(partial) if event.partial else None,
+                    )
         return error_response(
             ErrorInfo.of(ErrorCode.INTERNAL, "The run ended without an answer."), request_id=submitted.request_id
         )
@@ -95,8 +97,9 @@ async def chat_stream(
 
     async def frames() -> AsyncIterator[dict[str, str]]:
         with bind_ids(request_id=submitted.request_id, session_id=submitted.session_id, user_id=caller.user_id):
-            async for event in runs.submit(submitted):
-                yield _frame(event)
+            async with aclosing(runs.submit(submitted)) as events:
+                async for event in events:
+                    yield _frame(event)
 
     return _event_stream(request, frames(), submitted.request_id, submitted.session_id)
 
@@ -115,8 +118,9 @@ async def resume_stream(
 
     async def frames() -> AsyncIterator[dict[str, str]]:
         with bind_ids(request_id=request_id):
-            async for event in runs.follow(request_id, after):
-                yield _frame(event)
+            async with aclosing(runs.follow(request_id, after)) as events:
+                async for event in events:
+                    yield _frame(event)
 
     return _event_stream(request, frames(), request_id, None)
 

@@ -1,0 +1,209 @@
+"""The agent loop over the in-process transports, against the offline model over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from agent_common.bus import MemoryBus
+from agent_common.errors import ErrorCode, ErrorInfo
+from agent_common.events import DoneEvent, ErrorEvent, RunEvent
+from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequested, ToolOutcome
+from agent_common.run_events import MemoryRunEventChannel
+from agent_common.sessions import MemorySessionStore
+from agent_common.settings import ModelSettings
+from agent_offline_model.app import create_app as create_offline_model
+from agent_orchestrator.loop import AgentLoop
+from agent_orchestrator.model_client import ModelClient
+from agent_orchestrator.runs import MemoryRunStore
+from agent_orchestrator.settings import OrchestratorSettings
+from tests.support.web import free_tcp_port, serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def model_url() -> Iterator[str]:
+    with serve_in_thread(create_offline_model()) as url:
+        yield f"{url}/v1"
+
+
+@dataclass
+class Harness:
+    loop: AgentLoop
+    events: MemoryRunEventChannel
+    sessions: MemorySessionStore
+    runs: MemoryRunStore
+    tool_calls: asyncio.Queue[ToolCallRequested]
+    model: ModelClient
+
+    def chat(self, message: str, session_id: str = "ses_test0001", request_id: str | None = None) -> ChatRequested:
+        return ChatRequested(
+            request_id=request_id or f"req_{time.monotonic_ns()}",
+            session_id=session_id,
+            user_id="u1",
+            message=message,
+            deadline_at=time.time() + 30,
+        )
+
+    async def run(self, request: ChatRequested) -> list[RunEvent]:
+        """Handle `request`; its events up to the end of the run or the first tool dispatch."""
+        await self.loop.on_chat_requested(request)
+        return await self.events.replay(request.request_id)
+
+
+@pytest.fixture
+async def harness(model_url: str) -> AsyncIterator[Harness]:
+    bus = MemoryBus(partitions=1)
+    tool_calls: asyncio.Queue[ToolCallRequested] = asyncio.Queue()
+
+    async def collect(call: ToolCallRequested) -> None:
+        tool_calls.put_nowait(call)
+
+    bus.subscribe(ToolCallRequested, collect, group="test")
+    await bus.start()
+    model = ModelClient(ModelSettings(base_url=model_url))
+    events, sessions, runs = MemoryRunEventChannel(), MemorySessionStore(max_turns=3, ttl_s=60), MemoryRunStore()
+    loop = AgentLoop(
+        bus=bus, events=events, sessions=sessions, runs=runs, model=model,
+        settings=OrchestratorSettings(max_steps=2),
+    )
+    yield Harness(loop, events, sessions, runs, tool_calls, model)
+    await bus.stop()
+    await model.close()
+
+
+def completed(call: ToolCallRequested, outcome: ToolOutcome) -> ToolCallCompleted:
+    return ToolCallCompleted(
+        request_id=call.request_id, session_id=call.session_id, user_id=call.user_id,
+        call_id=call.call_id, tool=call.tool, outcome=outcome,
+    )
+
+
+PAGE = ToolOutcome(ok=True, output={"url": "http://docs.test/a", "status": 200, "text": "Kafka keeps order per partition."})
+
+
+async def test_a_plain_message_streams_tokens_and_ends_with_done(harness: Harness) -> None:
+    events = await harness.run(harness.chat("hello loop"))
+    assert [e.type for e in events[:-1]] == ["token"] * (len(events) - 1)
+    done = events[-1]
+    assert isinstance(done, DoneEvent)
+    assert done.answer == "".join(e.text for e in events[:-1])  # type: ignore[union-attr]
+    assert '"hello loop"' in done.answer
+    assert done.usage.total_tokens > 0
+    history = await harness.sessions.history("ses_test0001")
+    assert [(t.user, t.assistant) for t in history] == [("hello loop", done.answer)]
+
+
+async def test_a_tool_call_is_dispatched_and_the_result_continues_the_run(harness: Harness) -> None:
+    request = harness.chat("Summarise http://docs.test/a please")
+    events = await harness.run(request)
+    assert [e.type for e in events] == ["tool_start"]
+    call = harness.tool_calls.get_nowait()
+    assert (call.tool, call.arguments, call.request_id) == ("http_get", {"url": "http://docs.test/a"}, request.request_id)
+    state = await harness.runs.load(request.request_id)
+    assert state is not None and [p.call_id for p in state.pending] == [call.call_id]
+
+    await harness.loop.on_tool_completed(completed(call, PAGE))
+    events = await harness.events.replay(request.request_id)
+    assert [e.type for e in events[:2]] == ["tool_start", "tool_end"]
+    done = events[-1]
+    assert isinstance(done, DoneEvent)
+    assert "Kafka keeps order per partition." in done.answer
+    assert [(c.tool, c.ok) for c in done.tool_calls] == [("http_get", True)]
+    assert await harness.runs.load(request.request_id) is None
+
+
+async def test_a_redelivered_chat_request_is_answered_once(harness: Harness) -> None:
+    request = harness.chat("only once")
+    await harness.loop.on_chat_requested(request)
+    await harness.loop.on_chat_requested(request)
+    events = await harness.events.replay(request.request_id)
+    assert [e.type for e in events].count("done") == 1
+    assert len(await harness.sessions.history(request.session_id)) == 1
+
+
+async def test_a_redelivered_tool_result_continues_the_run_once(harness: Harness) -> None:
+    request = harness.chat("Read http://docs.test/a")
+    await harness.run(request)
+    call = harness.tool_calls.get_nowait()
+    result = completed(call, PAGE)
+    await asyncio.gather(harness.loop.on_tool_completed(result), harness.loop.on_tool_completed(result))
+    types = [e.type for e in await harness.events.replay(request.request_id)]
+    assert types.count("tool_end") == 1 and types.count("done") == 1
+
+
+async def test_a_failed_tool_is_reported_and_the_answer_says_so(harness: Harness) -> None:
+    request = harness.chat("Read http://blocked.test/x")
+    await harness.run(request)
+    call = harness.tool_calls.get_nowait()
+    refused = ToolOutcome(
+        ok=False, output={"url": "http://blocked.test/x"},
+        error=ErrorInfo.of(ErrorCode.TOOL_URL_NOT_ALLOWED, "The host blocked.test is not on the allowlist."),
+    )
+    await harness.loop.on_tool_completed(completed(call, refused))
+    events = await harness.events.replay(request.request_id)
+    end = next(e for e in events if e.type == "tool_end")
+    assert end.ok is False and end.error.code == ErrorCode.TOOL_URL_NOT_ALLOWED  # type: ignore[union-attr]
+    done = events[-1]
+    assert isinstance(done, DoneEvent) and "TOOL_URL_NOT_ALLOWED" in done.answer
+
+
+async def test_a_session_keeps_only_its_last_turns(harness: Harness) -> None:
+    for n in range(5):
+        await harness.run(harness.chat(f"turn {n}", session_id="ses_capped01"))
+    history = await harness.sessions.history("ses_capped01")
+    assert [t.user for t in history] == ["turn 2", "turn 3", "turn 4"]
+
+
+async def test_an_unreachable_model_ends_the_run_with_a_model_error(harness: Harness) -> None:
+    dead = ModelClient(ModelSettings(base_url=f"http://127.0.0.1:{free_tcp_port()}/v1"))
+    harness.loop._model = dead  # the same loop, pointed at a port nobody listens on
+    events = await harness.run(harness.chat("anyone there?"))
+    await dead.close()
+    assert len(events) == 1 and isinstance(events[0], ErrorEvent)
+    assert events[0].error.code == ErrorCode.MODEL_UNAVAILABLE and events[0].error.error_class == "model"
+    assert events[0].partial is False
+
+
+@pytest.mark.parametrize(
+    ("directive", "code", "partial"),
+    [
+        ("[[offline:rate_limit]]", ErrorCode.MODEL_RATE_LIMITED, False),
+        ("[[offline:server_error]]", ErrorCode.MODEL_UNAVAILABLE, False),
+        ("[[offline:drop_mid_stream]]", ErrorCode.MODEL_STREAM_INTERRUPTED, True),
+    ],
+)
+async def test_model_failures_end_the_run_with_their_code(
+    harness: Harness, directive: str, code: ErrorCode, partial: bool
+) -> None:
+    events = await harness.run(harness.chat(f"please fail {directive} now, with enough words to stream"))
+    error = events[-1]
+    assert isinstance(error, ErrorEvent)
+    assert error.error.code == code
+    assert error.partial is partial
+    assert [e.type for e in events].count("error") == 1
+
+
+async def test_a_stalled_model_times_out_on_the_first_token(model_url: str, harness: Harness) -> None:
+    slow = ModelClient(ModelSettings(base_url=model_url, first_token_timeout_s=0.3))
+    harness.loop._model = slow
+    events = await harness.run(harness.chat("[[offline:stall]] hello"))
+    await slow.close()
+    assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_TIMEOUT
+
+
+async def test_the_step_limit_stops_a_model_that_keeps_calling_tools(harness: Harness) -> None:
+    harness.loop._settings = OrchestratorSettings(max_steps=1)
+    request = harness.chat("Read http://docs.test/a")
+    await harness.run(request)
+    await harness.loop.on_tool_completed(completed(harness.tool_calls.get_nowait(), PAGE))
+    events = await harness.events.replay(request.request_id)
+    assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_STEP_LIMIT
+
+
+def test_model_readiness_probe_reaches_the_endpoint(model_url: str) -> None:
+    assert httpx.get(f"{model_url}/models").status_code == 200
