@@ -40,6 +40,9 @@ class Harness:
     tool_calls: asyncio.Queue[ToolCallRequested]
     model: ModelClient
 
+    async def next_tool_call(self) -> ToolCallRequested:
+        return await asyncio.wait_for(self.tool_calls.get(), 5)
+
     def chat(self, message: str, session_id: str = "ses_test0001", request_id: str | None = None) -> ChatRequested:
         return ChatRequested(
             request_id=request_id or f"req_{time.monotonic_ns()}",
@@ -102,7 +105,7 @@ async def test_a_tool_call_is_dispatched_and_the_result_continues_the_run(harnes
     request = harness.chat("Summarise http://docs.test/a please")
     events = await harness.run(request)
     assert [e.type for e in events] == ["tool_start"]
-    call = harness.tool_calls.get_nowait()
+    call = await harness.next_tool_call()
     assert (call.tool, call.arguments, call.request_id) == ("http_get", {"url": "http://docs.test/a"}, request.request_id)
     state = await harness.runs.load(request.request_id)
     assert state is not None and [p.call_id for p in state.pending] == [call.call_id]
@@ -129,7 +132,7 @@ async def test_a_redelivered_chat_request_is_answered_once(harness: Harness) -> 
 async def test_a_redelivered_tool_result_continues_the_run_once(harness: Harness) -> None:
     request = harness.chat("Read http://docs.test/a")
     await harness.run(request)
-    call = harness.tool_calls.get_nowait()
+    call = await harness.next_tool_call()
     result = completed(call, PAGE)
     await asyncio.gather(harness.loop.on_tool_completed(result), harness.loop.on_tool_completed(result))
     types = [e.type for e in await harness.events.replay(request.request_id)]
@@ -139,7 +142,7 @@ async def test_a_redelivered_tool_result_continues_the_run_once(harness: Harness
 async def test_a_failed_tool_is_reported_and_the_answer_says_so(harness: Harness) -> None:
     request = harness.chat("Read http://blocked.test/x")
     await harness.run(request)
-    call = harness.tool_calls.get_nowait()
+    call = await harness.next_tool_call()
     refused = ToolOutcome(
         ok=False, output={"url": "http://blocked.test/x"},
         error=ErrorInfo.of(ErrorCode.TOOL_URL_NOT_ALLOWED, "The host blocked.test is not on the allowlist."),
@@ -200,7 +203,7 @@ async def test_the_step_limit_stops_a_model_that_keeps_calling_tools(harness: Ha
     harness.loop._settings = OrchestratorSettings(max_steps=1)
     request = harness.chat("Read http://docs.test/a")
     await harness.run(request)
-    await harness.loop.on_tool_completed(completed(harness.tool_calls.get_nowait(), PAGE))
+    await harness.loop.on_tool_completed(completed(await harness.next_tool_call(), PAGE))
     events = await harness.events.replay(request.request_id)
     assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_STEP_LIMIT
 

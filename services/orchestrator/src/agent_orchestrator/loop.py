@@ -131,9 +131,10 @@ class AgentLoop:
 
         async def send_token(text: str) -> None:
             await self._events.publish(TokenEvent(request_id=state.request_id, text=text))
+            # What the client has seen so far: a failure after this point is partial.
+            state.answer += text
 
         turn = await self._call_model(state, send_token)
-        state.answer += turn.text
         state.usage = state.usage + turn.usage
         if turn.tool_calls:
             await self._dispatch_tools(state, turn)

@@ -168,6 +168,10 @@ class ModelClient:
                     chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
+                except openai.APIError as exc:
+                    raise PlatformError(
+                        ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete."
+                    ) from exc
             if turn.finish_reason is None:
                 raise PlatformError(
                     ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete."

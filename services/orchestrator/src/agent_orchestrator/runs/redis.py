@@ -1,0 +1,85 @@
+"""Run state in Redis, shared by every orchestrator replica.
+
+- `claim:{<key>}`          `SET NX PX`: the first handler of a message id wins;
+- `run:{<id>}:state`       the run's state as JSON, with a TTL;
+- `run:{<id>}:results`     a hash call_id -> outcome JSON, filled as tool results arrive.
+
+`record_tool_result` is one MULTI/EXEC (HSETNX, HLEN, PEXPIRE), so however the
+results of a step interleave across replicas, exactly one caller sees its own
+write bring the count to `expected` and continues the run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from agent_orchestrator.runs.base import RunStore
+from agent_orchestrator.runs.state import RunState
+
+log = logging.getLogger("agent.orchestrator.runs")
+
+
+def _claim_key(key: str) -> str:
+    return f"claim:{{{key}}}"
+
+
+def _state_key(request_id: str) -> str:
+    return f"run:{{{request_id}}}:state"
+
+
+def _results_key(request_id: str) -> str:
+    return f"run:{{{request_id}}}:results"
+
+
+def _ms(ttl_s: float) -> int:
+    return max(1, int(ttl_s * 1000))
+
+
+class RedisRunStore(RunStore):
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def claim(self, key: str, ttl_s: float) -> bool:
+        return bool(await self._redis.set(_claim_key(key), 1, nx=True, px=_ms(ttl_s)))
+
+    async def save(self, state: RunState, ttl_s: float) -> None:
+        await self._redis.set(_state_key(state.request_id), state.model_dump_json(), px=_ms(ttl_s))
+
+    async def load(self, request_id: str) -> RunState | None:
+        raw = await self._redis.get(_state_key(request_id))
+        if raw is None:
+            return None
+        try:
+            return RunState.model_validate_json(raw)
+        except ValidationError:
+            log.error("unreadable run state; treating the run as gone", extra={"request_id": request_id})
+            return None
+
+    async def delete(self, request_id: str) -> None:
+        await self._redis.delete(_state_key(request_id), _results_key(request_id))
+
+    async def record_tool_result(
+        self, request_id: str, call_id: str, outcome_json: str, expected: int, ttl_s: float
+    ) -> tuple[bool, bool]:
+        key = _results_key(request_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, call_id, outcome_json)
+            pipe.hlen(key)
+            pipe.pexpire(key, _ms(ttl_s))
+            added, count, _ = await pipe.execute()
+        is_new = bool(added)
+        return is_new, is_new and int(count) == expected
+
+    async def tool_results(self, request_id: str) -> dict[str, str]:
+        raw = await self._redis.hgetall(_results_key(request_id))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
