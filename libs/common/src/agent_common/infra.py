@@ -25,14 +25,18 @@ class ConfigurationError(RuntimeError):
 def redis_client(settings: RedisSettings) -> Redis | None:
     if settings.url is None:
         return None
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
 
-    return Redis.from_url(
+    # A blocking pool makes a burst wait for a free connection instead of
+    # failing with MaxConnectionsError.
+    pool = BlockingConnectionPool.from_url(
         settings.url.get_secret_value(),
-        decode_responses=False,
+        max_connections=settings.max_connections,
+        timeout=settings.pool_timeout_s,
         health_check_interval=15,
         socket_connect_timeout=2.0,
     )
+    return Redis(connection_pool=pool)
 
 
 def check_mode(bus: BusSettings, redis: RedisSettings) -> None:

@@ -45,6 +45,10 @@ class RedisSettings(BaseSettings):
 
     url: SecretStr | None = None
     """`redis://[user:password@]host:port/db`. Unset: in-process stand-ins (embedded mode only)."""
+    max_connections: int = Field(default=100, ge=1)
+    """Connections in one process's pool; beyond it, callers wait up to `REDIS_POOL_TIMEOUT_S`."""
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest wait for a free pooled connection."""
 
 
 class ModelSettings(BaseSettings):

@@ -93,7 +93,7 @@ class AgentLoop:
                 log.warning("tool result for a call the run is not waiting for", extra={"call_id": msg.call_id})
                 return
             is_new, completes = await self._runs.record_tool_result(
-                msg.request_id, msg.call_id, msg.outcome.model_dump_json(), len(pending), self._state_ttl(state)
+                msg.request_id, state.step, msg.call_id, msg.outcome.model_dump_json(), len(pending), self._state_ttl(state)
             )
             if not is_new:
                 log.info("duplicate tool result ignored", extra={"call_id": msg.call_id})
@@ -103,7 +103,7 @@ class AgentLoop:
                 await self._resume_after_tools(state)
 
     async def _resume_after_tools(self, state: RunState) -> None:
-        results = await self._runs.tool_results(state.request_id)
+        results = await self._runs.tool_results(state.request_id, state.step)
         for call in state.pending:
             outcome = ToolOutcome.model_validate_json(results[call.call_id])
             state.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": outcome.for_model()})

@@ -24,13 +24,13 @@ class RunStore(ABC):
 
     @abstractmethod
     async def delete(self, request_id: str) -> None:
-        """Forget the run: its state and its recorded tool results."""
+        """Forget the run's state (recorded tool results expire on their own TTL)."""
 
     @abstractmethod
     async def record_tool_result(
-        self, request_id: str, call_id: str, outcome_json: str, expected: int, ttl_s: float
+        self, request_id: str, step: int, call_id: str, outcome_json: str, expected: int, ttl_s: float
     ) -> tuple[bool, bool]:
-        """Record one tool call's outcome, atomically.
+        """Record the outcome of one of a step's tool calls, atomically.
 
         Returns `(is_new, completes)`: `is_new` is false for a duplicate of an
         outcome already recorded; `completes` is true for exactly one caller,
@@ -39,8 +39,8 @@ class RunStore(ABC):
         """
 
     @abstractmethod
-    async def tool_results(self, request_id: str) -> dict[str, str]:
-        """call_id -> outcome JSON, for every outcome recorded for the run."""
+    async def tool_results(self, request_id: str, step: int) -> dict[str, str]:
+        """call_id -> outcome JSON, for every outcome recorded for the run's step."""
 
     async def ping(self) -> bool:
         return True

@@ -12,7 +12,7 @@ class MemoryRunStore(RunStore):
     def __init__(self) -> None:
         self._claims: dict[str, float] = {}
         self._states: dict[str, tuple[float, str]] = {}
-        self._results: dict[str, dict[str, str]] = {}
+        self._results: dict[tuple[str, int], tuple[float, dict[str, str]]] = {}
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -20,7 +20,8 @@ class MemoryRunStore(RunStore):
             del self._claims[key]
         for key in [k for k, (exp, _) in self._states.items() if exp < now]:
             del self._states[key]
-            self._results.pop(key, None)
+        for step_key in [k for k, (exp, _) in self._results.items() if exp < now]:
+            del self._results[step_key]
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         self._expire()
@@ -39,16 +40,16 @@ class MemoryRunStore(RunStore):
 
     async def delete(self, request_id: str) -> None:
         self._states.pop(request_id, None)
-        self._results.pop(request_id, None)
 
     async def record_tool_result(
-        self, request_id: str, call_id: str, outcome_json: str, expected: int, ttl_s: float
+        self, request_id: str, step: int, call_id: str, outcome_json: str, expected: int, ttl_s: float
     ) -> tuple[bool, bool]:
-        results = self._results.setdefault(request_id, {})
+        _, results = self._results.setdefault((request_id, step), (time.monotonic() + ttl_s, {}))
         if call_id in results:
             return False, False
         results[call_id] = outcome_json
         return True, len(results) == expected
 
-    async def tool_results(self, request_id: str) -> dict[str, str]:
-        return dict(self._results.get(request_id, {}))
+    async def tool_results(self, request_id: str, step: int) -> dict[str, str]:
+        entry = self._results.get((request_id, step))
+        return dict(entry[1]) if entry else {}

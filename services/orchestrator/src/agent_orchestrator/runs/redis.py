@@ -2,7 +2,8 @@
 
 - `claim:{<key>}`          `SET NX PX`: the first handler of a message id wins;
 - `run:{<id>}:state`       the run's state as JSON, with a TTL;
-- `run:{<id>}:results`     a hash call_id -> outcome JSON, filled as tool results arrive.
+- `run:{<id>}:results:<step>` a hash call_id -> outcome JSON, filled as the step's tool results arrive
+  (per step: a later step may reuse a call id, and its count starts again).
 
 `record_tool_result` is one MULTI/EXEC (HSETNX, HLEN, PEXPIRE), so however the
 results of a step interleave across replicas, exactly one caller sees its own
@@ -30,8 +31,8 @@ def _state_key(request_id: str) -> str:
     return f"run:{{{request_id}}}:state"
 
 
-def _results_key(request_id: str) -> str:
-    return f"run:{{{request_id}}}:results"
+def _results_key(request_id: str, step: int) -> str:
+    return f"run:{{{request_id}}}:results:{step}"
 
 
 def _ms(ttl_s: float) -> int:
@@ -59,12 +60,13 @@ class RedisRunStore(RunStore):
             return None
 
     async def delete(self, request_id: str) -> None:
-        await self._redis.delete(_state_key(request_id), _results_key(request_id))
+        # Results hashes expire on their own TTL; the state is what makes a run live.
+        await self._redis.delete(_state_key(request_id))
 
     async def record_tool_result(
-        self, request_id: str, call_id: str, outcome_json: str, expected: int, ttl_s: float
+        self, request_id: str, step: int, call_id: str, outcome_json: str, expected: int, ttl_s: float
     ) -> tuple[bool, bool]:
-        key = _results_key(request_id)
+        key = _results_key(request_id, step)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(key, call_id, outcome_json)
             pipe.hlen(key)
@@ -73,8 +75,8 @@ class RedisRunStore(RunStore):
         is_new = bool(added)
         return is_new, is_new and int(count) == expected
 
-    async def tool_results(self, request_id: str) -> dict[str, str]:
-        raw = await self._redis.hgetall(_results_key(request_id))
+    async def tool_results(self, request_id: str, step: int) -> dict[str, str]:
+        raw = await self._redis.hgetall(_results_key(request_id, step))
         return {_text(k): _text(v) for k, v in raw.items()}
 
     async def ping(self) -> bool:

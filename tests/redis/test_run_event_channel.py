@@ -1,0 +1,536 @@
+"""The Redis run-event channel keeps the RunEventChannel contract over a real Redis.
+
+What the gateway and the orchestrator rely on: seqs 1..n in publish order; a
+listener that entered before the publish sees every event once, in order, up to
+the terminal one; a reconnect with `after_seq` gets only what came later; the
+buffer is capped and expires; one pub/sub connection carries every listener; and
+a Redis restart mid-stream does not leave a listener hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from agent_common.errors import ErrorCode, PlatformError
+from agent_common.events import DoneEvent, RunEvent, TokenEvent
+from agent_common.run_events.redis import RedisRunEventChannel
+
+pytestmark = pytest.mark.redis
+
+WAIT_S = 15.0  # an upper bound, never a pause: every wait below ends on an event
+
+
+def new_rid() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def token(rid: str, text: str) -> TokenEvent:
+    return TokenEvent(request_id=rid, text=text)
+
+
+def done(rid: str, answer: str = "") -> DoneEvent:
+    return DoneEvent(request_id=rid, session_id="ses_t", answer=answer, model="offline")
+
+
+def keys(rid: str) -> tuple[str, str, str]:
+    return f"run:{{{rid}}}:seq", f"run:{{{rid}}}:events", f"run:{{{rid}}}:live"
+
+
+async def rest(events: AsyncIterator[RunEvent]) -> list[RunEvent]:
+    async def drain() -> list[RunEvent]:
+        return [e async for e in events]
+
+    return await asyncio.wait_for(drain(), WAIT_S)
+
+
+async def take(events: AsyncIterator[RunEvent], n: int) -> list[RunEvent]:
+    return [await asyncio.wait_for(anext(events), WAIT_S) for _ in range(n)]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """For server state another connection changes, with nothing to await: poll, bounded."""
+    deadline = time.monotonic() + WAIT_S
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.01)
+
+
+async def numsub(client: Redis, channel: str) -> int:
+    return int(dict(await client.pubsub_numsub(channel))[channel.encode()])
+
+
+async def pubsub_connections(client: Redis, name: str) -> list[dict[str, str]]:
+    return [c for c in await client.client_list(_type="pubsub") if c.get("name") == name]
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    c = Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+async def publisher(redis_url: str) -> AsyncIterator[RedisRunEventChannel]:
+    """The orchestrator's side: its own client, so events cross a real connection."""
+    c = Redis.from_url(redis_url)
+    yield RedisRunEventChannel(c)
+    await c.aclose()
+
+
+@pytest.fixture
+async def listener(redis_url: str) -> AsyncIterator[RedisRunEventChannel]:
+    """The gateway's side, with a named client so its pub/sub connection can be found."""
+    c = Redis.from_url(redis_url, client_name=f"gw-{uuid.uuid4().hex[:8]}")
+    channel = RedisRunEventChannel(c)
+    await channel.start()
+    yield channel
+    await channel.stop()
+    await c.aclose()
+
+
+# -- publishing and the buffer ---------------------------------------------------
+
+
+async def test_publish_stamps_seq_one_to_n_and_buffers_frames_in_order(
+    client: Redis, publisher: RedisRunEventChannel
+) -> None:
+    rid = new_rid()
+    stamped = [await publisher.publish(token(rid, str(i))) for i in range(5)]
+    assert [e.seq for e in stamped] == [1, 2, 3, 4, 5]
+    assert [(e.seq, e.text) for e in await publisher.replay(rid)] == [(i + 1, str(i)) for i in range(5)]  # type: ignore[union-attr]
+    assert [e.seq for e in await publisher.replay(rid, after_seq=3)] == [4, 5]
+    assert await publisher.replay(new_rid()) == []
+    seq_key, events_key, _ = keys(rid)
+    assert await client.get(seq_key) == b"5"
+    first = (await client.lrange(events_key, 0, 0))[0]
+    assert first.startswith(b"1 {") and b'"type":"token"' in first
+
+
+async def test_the_buffer_is_capped_and_both_keys_expire(client: Redis) -> None:
+    channel = RedisRunEventChannel(client, buffer_size=5, ttl_s=30)
+    rid = new_rid()
+    for i in range(8):
+        await channel.publish(token(rid, str(i)))
+    seq_key, events_key, _ = keys(rid)
+    assert await client.llen(events_key) == 5
+    assert [e.seq for e in await channel.replay(rid)] == [4, 5, 6, 7, 8]
+    for key in (seq_key, events_key):
+        assert 0 < await client.ttl(key) <= 30
+
+
+async def test_an_unreadable_frame_in_the_buffer_is_skipped(client: Redis, publisher: RedisRunEventChannel) -> None:
+    rid = new_rid()
+    await publisher.publish(token(rid, "a"))
+    _, events_key, _ = keys(rid)
+    await client.rpush(events_key, b"garbage", b'9 {"type": "nope"}')
+    await publisher.publish(token(rid, "b"))
+    assert [(e.seq, e.text) for e in await publisher.replay(rid)] == [(1, "a"), (2, "b")]  # type: ignore[union-attr]
+
+
+async def test_ping(publisher: RedisRunEventChannel, listener: RedisRunEventChannel) -> None:
+    assert await publisher.ping() is True
+    assert await listener.ping() is True
+
+
+# -- listening --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("protocol", "decode"), [(2, False), (2, True), (3, False)])
+async def test_a_listener_entered_before_publishing_sees_every_event_once_in_order_to_the_end(
+    redis_url: str, publisher: RedisRunEventChannel, protocol: int, decode: bool
+) -> None:
+    c = Redis.from_url(redis_url, protocol=protocol, decode_responses=decode)
+    channel = RedisRunEventChannel(c)
+    await channel.start()
+    rid = new_rid()
+    try:
+        async with channel.listen(rid) as events:
+            for i in range(3):
+                await publisher.publish(token(rid, str(i)))
+            await publisher.publish(done(rid, "012"))
+            await publisher.publish(token(rid, "after the end"))
+            received = await rest(events)
+    finally:
+        await channel.stop()
+        await c.aclose()
+    assert [(e.seq, e.type) for e in received] == [(1, "token"), (2, "token"), (3, "token"), (4, "done")]
+    assert [e.text for e in received[:3]] == ["0", "1", "2"]  # type: ignore[union-attr]
+    assert all(e.request_id == rid for e in received)
+
+
+async def test_a_reconnecting_listener_gets_only_what_came_after_its_last_seq(
+    publisher: RedisRunEventChannel, listener: RedisRunEventChannel
+) -> None:
+    rid = new_rid()
+    for i in range(5):
+        await publisher.publish(token(rid, str(i)))
+    async with listener.listen(rid, after_seq=3) as events:
+        await publisher.publish(done(rid))
+        received = await rest(events)
+    assert [e.seq for e in received] == [4, 5, 6]
+
+
+async def test_a_listener_entering_after_some_events_gets_them_from_the_buffer(
+    publisher: RedisRunEventChannel, listener: RedisRunEventChannel
+) -> None:
+    rid = new_rid()
+    for i in range(3):
+        await publisher.publish(token(rid, str(i)))
+    async with listener.listen(rid) as events:
+        await publisher.publish(done(rid))
+        received = await rest(events)
+    assert [e.seq for e in received] == [1, 2, 3, 4]
+
+
+async def test_a_listener_entering_after_the_run_ended_gets_it_all_and_ends(
+    publisher: RedisRunEventChannel, listener: RedisRunEventChannel
+) -> None:
+    rid = new_rid()
+    await publisher.publish(token(rid, "a"))
+    await publisher.publish(done(rid, "a"))
+    async with listener.listen(rid) as events:
+        received = await rest(events)
+    assert [(e.seq, e.type) for e in received] == [(1, "token"), (2, "done")]
+
+
+async def test_a_listener_on_a_capped_buffer_starts_at_the_oldest_kept_event(
+    redis_url: str, listener: RedisRunEventChannel
+) -> None:
+    c = Redis.from_url(redis_url)
+    small = RedisRunEventChannel(c, buffer_size=3)
+    rid = new_rid()
+    for i in range(6):
+        await small.publish(token(rid, str(i)))
+    async with listener.listen(rid) as events:
+        received = await take(events, 3)  # what the buffer still holds
+        await small.publish(done(rid))
+        received += await rest(events)
+    await c.aclose()
+    assert [e.seq for e in received] == [4, 5, 6, 7]
+
+
+async def test_two_publishers_for_one_request_give_gap_free_seqs_each_seen_once(
+    redis_url: str, listener: RedisRunEventChannel
+) -> None:
+    c1, c2 = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    replicas = RedisRunEventChannel(c1), RedisRunEventChannel(c2)
+    rid = new_rid()
+
+    async def burst(channel: RedisRunEventChannel, name: str) -> dict[str, int]:
+        return {f"{name}{i}": (await channel.publish(token(rid, f"{name}{i}"))).seq for i in range(100)}
+
+    try:
+        async with listener.listen(rid) as events:
+            seq_a, seq_b = await asyncio.gather(burst(replicas[0], "a"), burst(replicas[1], "b"))
+            assert sorted([*seq_a.values(), *seq_b.values()]) == list(range(1, 201))
+            assert (await replicas[1].publish(done(rid))).seq == 201
+            received = await rest(events)
+        async with listener.listen(rid) as events:
+            replayed = await rest(events)
+    finally:
+        await c1.aclose()
+        await c2.aclose()
+    assert [e.seq for e in received] == list(range(1, 202))
+    assert {e.text: e.seq for e in received[:-1]} == seq_a | seq_b  # type: ignore[union-attr]
+    texts = [e.text for e in received[:-1]]  # type: ignore[union-attr]
+    assert [t for t in texts if t[0] == "a"] == [f"a{i}" for i in range(100)]
+    assert [t for t in texts if t[0] == "b"] == [f"b{i}" for i in range(100)]
+    assert [e.seq for e in replayed] == list(range(1, 202))
+
+
+async def test_two_hundred_listeners_share_one_pubsub_connection_and_all_get_their_events(
+    redis_url: str, client: Redis, publisher: RedisRunEventChannel
+) -> None:
+    name = f"gw200-{uuid.uuid4().hex[:8]}"
+    c = Redis.from_url(redis_url, client_name=name)
+    channel = RedisRunEventChannel(c)
+    await channel.start()
+    rids = [new_rid() for _ in range(200)]
+    entered = 0
+    all_entered = asyncio.Event()
+
+    async def follow(rid: str) -> list[RunEvent]:
+        nonlocal entered
+        async with channel.listen(rid) as events:
+            entered += 1
+            if entered == len(rids):
+                all_entered.set()
+            return await rest(events)
+
+    try:
+        tasks = [asyncio.create_task(follow(rid)) for rid in rids]
+        await asyncio.wait_for(all_entered.wait(), WAIT_S)
+        connections = await pubsub_connections(client, name)
+        assert len(connections) == 1 and connections[0]["sub"] == "200"
+
+        async def run(rid: str) -> None:
+            await publisher.publish(token(rid, "x"))
+            await publisher.publish(token(rid, "y"))
+            await publisher.publish(done(rid, "xy"))
+
+        await asyncio.gather(*(run(rid) for rid in rids))
+        results = await asyncio.wait_for(asyncio.gather(*tasks), WAIT_S)
+        assert not channel._subs and not channel._pending  # nothing kept once everyone left
+    finally:
+        await channel.stop()
+        await c.aclose()
+    for rid, received in zip(rids, results, strict=True):
+        assert [(e.request_id, e.seq) for e in received] == [(rid, 1), (rid, 2), (rid, 3)]
+        assert received[-1].type == "done"
+
+
+async def test_the_last_listener_leaving_unsubscribes(client: Redis, listener: RedisRunEventChannel) -> None:
+    rid = new_rid()
+    live = keys(rid)[2]
+    async with listener.listen(rid):
+        assert await numsub(client, live) == 1
+        async with listener.listen(rid):
+            assert await numsub(client, live) == 1  # one subscription, shared
+        assert await numsub(client, live) == 1  # still one listener
+    await eventually(lambda: _is(numsub(client, live), 0), "PUBSUB NUMSUB drops to 0")
+
+
+async def test_a_gap_in_live_events_is_filled_from_the_buffer(
+    client: Redis, publisher: RedisRunEventChannel, listener: RedisRunEventChannel
+) -> None:
+    rid = new_rid()
+    seq_key, events_key, _ = keys(rid)
+    async with listener.listen(rid) as events:
+        await publisher.publish(token(rid, "a"))
+        first = await take(events, 1)
+        # An event pub/sub lost: buffered, never heard.
+        await client.incr(seq_key)
+        await client.rpush(events_key, "2 " + token(rid, "b").sse_data())
+        await publisher.publish(done(rid, "ab"))
+        received = first + await rest(events)
+    assert [(e.seq, e.type) for e in received] == [(1, "token"), (2, "token"), (3, "done")]
+    assert received[1].text == "b"  # type: ignore[union-attr]
+
+
+async def test_a_dropped_subscriber_connection_reconnects_and_refills_from_the_buffer(
+    client: Redis, publisher: RedisRunEventChannel, listener: RedisRunEventChannel
+) -> None:
+    rid = new_rid()
+    name = listener._redis.connection_pool.connection_kwargs["client_name"]
+    async with listener.listen(rid) as events:
+        await publisher.publish(token(rid, "a"))
+        received = await take(events, 1)
+        [connection] = await pubsub_connections(client, name)
+        await client.client_kill_filter(_id=connection["id"])
+        # Published while the subscriber is away (or just back): pub/sub may drop them.
+        await publisher.publish(token(rid, "b"))
+        await publisher.publish(done(rid, "ab"))
+        received += await rest(events)
+        await eventually(lambda: _has_one(pubsub_connections(client, name)), "the subscriber is back")
+    assert [e.seq for e in received] == [1, 2, 3]
+
+
+async def test_stop_ends_the_listeners(publisher: RedisRunEventChannel, redis_url: str) -> None:
+    c = Redis.from_url(redis_url)
+    channel = RedisRunEventChannel(c)
+    await channel.start()
+    rid = new_rid()
+    async with channel.listen(rid) as events:
+        await publisher.publish(token(rid, "a"))
+        first = await take(events, 1)
+        await channel.stop()
+        assert await rest(events) == []
+    await c.aclose()
+    assert [e.seq for e in first] == [1]
+
+
+async def test_listen_fails_within_its_bound_when_redis_is_unreachable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    c = Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0), socket_connect_timeout=1)
+    channel = RedisRunEventChannel(c, subscribe_timeout_s=0.3)
+    await channel.start()
+    try:
+        with pytest.raises(PlatformError) as caught:
+            async with channel.listen(new_rid()):
+                pass
+        assert caught.value.code == ErrorCode.INFRA_UNAVAILABLE
+        assert await channel.ping() is False
+        with pytest.raises(RuntimeError):
+            async with RedisRunEventChannel(c).listen(new_rid()):  # never started
+                pass
+    finally:
+        await channel.stop()
+        await c.aclose()
+
+
+async def _is(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
+
+
+async def _has_one(value: Awaitable[list[dict[str, str]]]) -> bool:
+    return len(await value) == 1
+
+
+# -- a Redis restart mid-stream ----------------------------------------------------
+
+
+class RedisProcess:
+    """A redis-server of the test's own, keeping nothing on disk, restartable on its port."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.binary = binary
+        self.workdir = workdir
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:  # a process start has nothing to await: poll its port, bounded
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server  # type: ignore[misc]
+    server.kill()
+
+
+def publisher_client(url: str) -> Redis:
+    # `Redis.from_url` in redis-py 8.1 retries nothing: without one retry, the first
+    # command on each pooled connection that predates the restart fails.
+    return Redis.from_url(url, retry=Retry(NoBackoff(), 1))
+
+
+async def test_a_redis_restart_mid_stream_does_not_leave_the_listener_hanging(own_redis: RedisProcess) -> None:
+    lc, pc = Redis.from_url(own_redis.url), publisher_client(own_redis.url)
+    gateway, orchestrator = RedisRunEventChannel(lc), RedisRunEventChannel(pc)
+    await gateway.start()
+    rid = new_rid()
+    try:
+        async with gateway.listen(rid) as events:
+            for i in range(3):
+                await orchestrator.publish(token(rid, str(i)))
+            before = await take(events, 3)
+            await asyncio.to_thread(own_redis.restart)  # nothing on disk: every key is gone
+            assert await pc.exists(*keys(rid)[:2]) == 0
+            after = [await orchestrator.publish(token(rid, str(i))) for i in range(3, 5)]
+            after.append(await orchestrator.publish(done(rid, "01234")))
+            received = await rest(events)
+    finally:
+        await gateway.stop()
+        await lc.aclose()
+        await pc.aclose()
+    assert [e.seq for e in before] == [1, 2, 3]
+    # The numbering goes on where it was, so a client's Last-Event-ID keeps its meaning.
+    assert [e.seq for e in after] == [4, 5, 6]
+    assert [(e.seq, e.type) for e in received] == [(4, "token"), (5, "token"), (6, "done")]
+
+
+async def test_after_a_restart_the_listener_puts_the_seq_counter_back_for_any_publisher(
+    own_redis: RedisProcess,
+) -> None:
+    lc, pc = Redis.from_url(own_redis.url), publisher_client(own_redis.url)
+    gateway = RedisRunEventChannel(lc)
+    await gateway.start()
+    rid = new_rid()
+    seq_key = keys(rid)[0]
+    try:
+        async with gateway.listen(rid) as events:
+            for i in range(3):
+                await RedisRunEventChannel(pc).publish(token(rid, str(i)))
+            await take(events, 3)
+            await asyncio.to_thread(own_redis.restart)
+            await eventually(lambda: _is(_int(pc.get(seq_key)), 3), "the listener restored the counter")
+            replica = RedisRunEventChannel(pc)  # another replica: it never saw this run
+            assert (await replica.publish(done(rid))).seq == 4
+            received = await rest(events)
+    finally:
+        await gateway.stop()
+        await lc.aclose()
+        await pc.aclose()
+    assert [(e.seq, e.type) for e in received] == [(4, "done")]
+
+
+async def _int(value: Awaitable[bytes | None]) -> int:
+    raw = await value
+    return int(raw) if raw is not None else 0
+
+
+async def test_entering_right_after_a_listener_left_unconfirmed_waits_for_its_own_subscription(
+    own_redis: RedisProcess,
+) -> None:
+    admin, c = Redis.from_url(own_redis.url), Redis.from_url(own_redis.url)
+    channel = RedisRunEventChannel(c)
+    await channel.start()
+    rid = new_rid()
+    live = keys(rid)[2]
+
+    async def enter_and_stay() -> None:
+        async with channel.listen(rid):
+            await asyncio.Event().wait()
+
+    try:
+        # While Redis holds every command (its own server: the pause touches no one else),
+        # the first listener's SUBSCRIBE, its UNSUBSCRIBE and the second's SUBSCRIBE queue
+        # up; the first confirmation then arrives while the second listener waits, and
+        # must not be taken for its own.
+        await admin.execute_command("CLIENT", "PAUSE", 300, "ALL")
+        first = asyncio.create_task(enter_and_stay())
+        while live not in channel._pending:  # its SUBSCRIBE is on the wire, not yet confirmed
+            await asyncio.sleep(0)
+        first.cancel()  # leaves: UNSUBSCRIBE follows the SUBSCRIBE
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        async with channel.listen(rid) as events:
+            assert await numsub(admin, live) == 1
+            await RedisRunEventChannel(admin).publish(done(rid))
+            assert [e.seq for e in await rest(events)] == [1]
+    finally:
+        await channel.stop()
+        await c.aclose()
+        await admin.aclose()

@@ -1,0 +1,131 @@
+"""The Redis run store keeps the RunStore contract over a real Redis, across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from agent_orchestrator.runs.redis import RedisRunStore
+from agent_orchestrator.runs.state import PendingCall, RunState
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    c = Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+async def replicas(redis_url: str) -> AsyncIterator[tuple[RedisRunStore, RedisRunStore]]:
+    """Two orchestrator replicas: two clients, two connection pools."""
+    c1, c2 = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    yield RedisRunStore(c1), RedisRunStore(c2)
+    await c1.aclose()
+    await c2.aclose()
+
+
+def new_rid() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def state(rid: str) -> RunState:
+    return RunState(
+        request_id=rid, session_id="ses_1", user_id="u", user_message="hi", deadline_at=time.time() + 60,
+        messages=[{"role": "user", "content": "hi"}], step=1, answer="so far",
+        pending=[PendingCall(call_id="c1", tool="http_get", arguments={"url": "http://127.0.0.1/"})],
+    )
+
+
+async def test_a_key_is_claimed_once_within_its_ttl(client: Redis) -> None:
+    store = RedisRunStore(client)
+    key = f"msg_{uuid.uuid4().hex}"
+    assert await store.claim(key, 30) is True
+    assert await store.claim(key, 30) is False
+    assert await store.claim(f"msg_{uuid.uuid4().hex}", 30) is True
+    assert 0 < await client.pttl(f"claim:{{{key}}}") <= 30_000
+
+
+async def test_concurrent_claims_from_two_replicas_have_one_winner(
+    replicas: tuple[RedisRunStore, RedisRunStore],
+) -> None:
+    key = f"msg_{uuid.uuid4().hex}"
+    results = await asyncio.gather(*(replicas[i % 2].claim(key, 30) for i in range(20)))
+    assert results.count(True) == 1
+
+
+async def test_state_round_trips_with_a_ttl_and_unknown_is_none(client: Redis) -> None:
+    store = RedisRunStore(client)
+    rid = new_rid()
+    saved = state(rid)
+    await store.save(saved, 45)
+    assert await store.load(rid) == saved
+    assert 0 < await client.pttl(f"run:{{{rid}}}:state") <= 45_000
+    assert await store.load(new_rid()) is None
+
+
+async def test_an_unreadable_state_is_treated_as_gone(client: Redis) -> None:
+    rid = new_rid()
+    await client.set(f"run:{{{rid}}}:state", b"{broken")
+    assert await RedisRunStore(client).load(rid) is None
+
+
+async def test_a_duplicate_result_is_recognised_and_never_completes(client: Redis) -> None:
+    store = RedisRunStore(client)
+    rid = new_rid()
+    assert await store.record_tool_result(rid, 1, "c1", '{"ok": true}', 2, 30) == (True, False)
+    assert await store.record_tool_result(rid, 1, "c1", '{"ok": false}', 2, 30) == (False, False)
+    assert await store.record_tool_result(rid, 1, "c2", '{"ok": true}', 2, 30) == (True, True)
+    assert await store.record_tool_result(rid, 1, "c2", '{"again": 1}', 2, 30) == (False, False)
+    assert await store.tool_results(rid, 1) == {"c1": '{"ok": true}', "c2": '{"ok": true}'}
+    assert 0 < await client.pttl(f"run:{{{rid}}}:results:1") <= 30_000
+
+
+async def test_each_step_counts_its_own_results(client: Redis) -> None:
+    """A second tool step (even one reusing a call id) completes on its own results."""
+    store = RedisRunStore(client)
+    rid = new_rid()
+    assert await store.record_tool_result(rid, 1, "c1", "{}", 2, 30) == (True, False)
+    assert await store.record_tool_result(rid, 1, "c2", "{}", 2, 30) == (True, True)
+    assert await store.record_tool_result(rid, 2, "c1", '{"step": 2}', 1, 30) == (True, True)
+    assert await store.tool_results(rid, 2) == {"c1": '{"step": 2}'}
+
+
+async def test_exactly_one_recorder_completes_however_results_interleave(
+    replicas: tuple[RedisRunStore, RedisRunStore],
+) -> None:
+    """3 results per step, each delivered to both replicas (a redelivery), all at once."""
+    rng = random.Random(7)
+    for _ in range(100):
+        rid = new_rid()
+        deliveries = [(replicas[r], f"c{n}") for n in range(3) for r in (0, 1)]
+        rng.shuffle(deliveries)
+        outcomes = await asyncio.gather(
+            *(store.record_tool_result(rid, 1, call, f'{{"call": "{call}"}}', 3, 30) for store, call in deliveries)
+        )
+        assert [new for new, _ in outcomes].count(True) == 3
+        assert [completes for _, completes in outcomes].count(True) == 1
+        assert all(new for new, completes in outcomes if completes)
+        assert await replicas[0].tool_results(rid, 1) == {f"c{n}": f'{{"call": "c{n}"}}' for n in range(3)}
+
+
+async def test_delete_forgets_the_state(client: Redis) -> None:
+    store = RedisRunStore(client)
+    rid = new_rid()
+    await store.save(state(rid), 30)
+    await store.delete(rid)
+    assert await store.load(rid) is None
+    assert await client.exists(f"run:{{{rid}}}:state") == 0
+    await store.delete(rid)  # deleting twice is fine
+
+
+async def test_ping(client: Redis) -> None:
+    assert await RedisRunStore(client).ping() is True

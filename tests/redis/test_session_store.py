@@ -1,0 +1,88 @@
+"""The Redis session store keeps the SessionStore contract over a real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from agent_common.sessions.redis import RedisSessionStore
+from agent_common.sessions.base import Turn
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    c = Redis.from_url(redis_url)
+    yield c
+    await c.aclose()
+
+
+def new_session() -> str:
+    return f"ses_{uuid.uuid4().hex}"
+
+
+def turn(n: int) -> Turn:
+    return Turn(request_id=f"req_{n}", user=f"question {n}", assistant=f"answer {n}")
+
+
+def key(session_id: str) -> str:
+    return f"session:{{{session_id}}}:turns"
+
+
+async def test_an_unknown_session_has_no_history(client: Redis) -> None:
+    assert await RedisSessionStore(client, max_turns=5, ttl_s=60).history(new_session()) == []
+
+
+async def test_history_is_oldest_first_and_capped_to_the_last_turns(client: Redis) -> None:
+    store = RedisSessionStore(client, max_turns=3, ttl_s=60)
+    sid = new_session()
+    for n in range(5):
+        await store.append(sid, turn(n))
+    assert await store.history(sid) == [turn(2), turn(3), turn(4)]
+    assert await client.llen(key(sid)) == 3
+
+
+async def test_sessions_are_kept_apart(client: Redis) -> None:
+    store = RedisSessionStore(client, max_turns=3, ttl_s=60)
+    a, b = new_session(), new_session()
+    await store.append(a, turn(1))
+    await store.append(b, turn(2))
+    assert await store.history(a) == [turn(1)]
+    assert await store.history(b) == [turn(2)]
+
+
+async def test_every_append_refreshes_the_ttl(client: Redis) -> None:
+    store = RedisSessionStore(client, max_turns=3, ttl_s=120)
+    sid = new_session()
+    await store.append(sid, turn(1))
+    assert 0 < await client.ttl(key(sid)) <= 120
+    await client.expire(key(sid), 5)  # as if time had passed
+    await store.append(sid, turn(2))
+    assert 5 < await client.ttl(key(sid)) <= 120
+
+
+async def test_a_session_expires_as_a_whole(client: Redis) -> None:
+    store = RedisSessionStore(client, max_turns=3, ttl_s=60)
+    sid = new_session()
+    await store.append(sid, turn(1))
+    await client.delete(key(sid))  # what the TTL does when it runs out
+    assert await store.history(sid) == []
+
+
+async def test_a_corrupt_entry_is_skipped_and_logged(client: Redis, caplog: pytest.LogCaptureFixture) -> None:
+    store = RedisSessionStore(client, max_turns=5, ttl_s=60)
+    sid = new_session()
+    await store.append(sid, turn(1))
+    await client.rpush(key(sid), b"{not json", b'{"request_id": "r"}')
+    await store.append(sid, turn(2))
+    with caplog.at_level("WARNING", logger="agent.sessions"):
+        assert await store.history(sid) == [turn(1), turn(2)]
+    assert sum("unreadable turn" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_ping(client: Redis) -> None:
+    assert await RedisSessionStore(client, max_turns=1, ttl_s=1).ping() is True
