@@ -1,0 +1,33 @@
+"""The tool runner's Prometheus metrics. Labels stay bounded: no URLs, no hosts."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from agent_common.errors import ErrorCode
+from agent_common.messages import ToolOutcome
+
+TOOL_CALLS = Counter(
+    "tool_calls_total",
+    "Tool calls finished, by tool and outcome (ok, error, timeout, blocked).",
+    ["tool", "outcome"],
+)
+TOOL_DURATION = Histogram(
+    "tool_call_duration_seconds",
+    "Time to execute a tool call, by tool.",
+    ["tool"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 10),
+)
+
+
+def outcome_label(outcome: ToolOutcome) -> str:
+    """ok / timeout / blocked / error: timeouts and refusals are counted apart,
+    so a tool timeout rate and a blocked rate can be read straight off."""
+    if outcome.ok:
+        return "ok"
+    code = outcome.error.code if outcome.error else None
+    if code == ErrorCode.TOOL_TIMEOUT:
+        return "timeout"
+    if code == ErrorCode.TOOL_URL_NOT_ALLOWED:
+        return "blocked"
+    return "error"
