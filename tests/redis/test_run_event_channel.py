@@ -9,13 +9,15 @@ a Redis restart mid-stream does not leave a listener hanging.
 
 from __future__ import annotations
 
+from tests.support.services import RedisServer, ServiceUnavailable, require_service, start_redis
+
 import asyncio
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -384,60 +386,15 @@ async def _has_one(value: Awaitable[list[dict[str, str]]]) -> bool:
 # -- a Redis restart mid-stream ----------------------------------------------------
 
 
-class RedisProcess:
-    """A redis-server of the test's own, keeping nothing on disk, restartable on its port."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        self.binary = binary
-        self.workdir = workdir
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:  # a process start has nothing to await: poll its port, bounded
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-
 @pytest.fixture
-def own_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server  # type: ignore[misc]
-    server.kill()
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, keeping nothing on disk, restartable on its port."""
+    try:
+        server = start_redis(tmp_path)
+    except ServiceUnavailable as exc:
+        require_service("Redis", str(exc))
+    yield server
+    server.stop()
 
 
 def publisher_client(url: str) -> Redis:
@@ -446,7 +403,7 @@ def publisher_client(url: str) -> Redis:
     return Redis.from_url(url, retry=Retry(NoBackoff(), 1))
 
 
-async def test_a_redis_restart_mid_stream_does_not_leave_the_listener_hanging(own_redis: RedisProcess) -> None:
+async def test_a_redis_restart_mid_stream_does_not_leave_the_listener_hanging(own_redis: RedisServer) -> None:
     lc, pc = Redis.from_url(own_redis.url), publisher_client(own_redis.url)
     gateway, orchestrator = RedisRunEventChannel(lc), RedisRunEventChannel(pc)
     await gateway.start()
@@ -472,7 +429,7 @@ async def test_a_redis_restart_mid_stream_does_not_leave_the_listener_hanging(ow
 
 
 async def test_after_a_restart_the_listener_puts_the_seq_counter_back_for_any_publisher(
-    own_redis: RedisProcess,
+    own_redis: RedisServer,
 ) -> None:
     lc, pc = Redis.from_url(own_redis.url), publisher_client(own_redis.url)
     gateway = RedisRunEventChannel(lc)
@@ -502,7 +459,7 @@ async def _int(value: Awaitable[bytes | None]) -> int:
 
 
 async def test_entering_right_after_a_listener_left_unconfirmed_waits_for_its_own_subscription(
-    own_redis: RedisProcess,
+    own_redis: RedisServer,
 ) -> None:
     admin, c = Redis.from_url(own_redis.url), Redis.from_url(own_redis.url)
     channel = RedisRunEventChannel(c)

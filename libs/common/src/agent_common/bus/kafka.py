@@ -9,11 +9,13 @@ consumed concurrently, each in order (`max_workers`).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
 
 from agent_common.bus.base import Bus, Handler, M, deliver
 from agent_common.messages import BusMessage
@@ -58,6 +60,7 @@ class KafkaBus(Bus):
         self._broker.subscriber(
             topic,
             group_id=group,
+            decoder=_raw_body,
             ack_policy=AckPolicy.ACK,
             auto_offset_reset="earliest",
             max_workers=concurrency,
@@ -81,6 +84,11 @@ class KafkaBus(Bus):
 
     async def ping(self) -> bool:
         return await self._broker.ping(timeout=2.0)
+
+
+def _raw_body(message: StreamMessage[Any]) -> bytes:
+    """Hand handlers the raw bytes: decoding is `deliver`'s job, the same for every transport."""
+    return message.body
 
 
 async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...]) -> None:

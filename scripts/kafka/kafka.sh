@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# A single-node Apache Kafka broker (KRaft) for tests, assembled from Maven Central jars.
+#
+#   kafka.sh jars                                   collect the jars into .cache/kafka/libs (once)
+#   kafka.sh start DATA_DIR BROKER_PORT CONTROLLER_PORT
+#   kafka.sh stop DATA_DIR
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+libs="$root/.cache/kafka/libs"
+stamp="$libs/.pom-sha256"
+
+jars() {
+  local want
+  want=$(sha256sum "$here/pom.xml" | cut -d' ' -f1)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || { echo "kafka.sh: mvn not found (Maven is needed to fetch the Kafka jars)" >&2; exit 3; }
+  rm -rf "$libs"
+  mkdir -p "$libs"
+  mvn -B -q -f "$here/pom.xml" \
+    org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$libs"
+  echo "$want" > "$stamp"
+}
+
+start() {
+  local data=$1 port=$2 controller=$3
+  command -v java >/dev/null || { echo "kafka.sh: java not found (Java 17+ runs the broker)" >&2; exit 3; }
+  jars
+  mkdir -p "$data/logs"
+  cat > "$data/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$data/logs
+num.partitions=3
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=1
+PROPS
+  local cp="$libs/*" jvm=(-Xms256m -Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "-Dlog4j2.configurationFile=$here/log4j2.xml")
+  # A static quorum (controller.quorum.voters) is formatted without --standalone.
+  java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format \
+    -t "$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])')" \
+    -c "$data/server.properties" -g > "$data/format.log" 2>&1 \
+    || { echo "kafka.sh: formatting storage failed:" >&2; cat "$data/format.log" >&2; exit 1; }
+  nohup java "${jvm[@]}" -cp "$cp" kafka.Kafka "$data/server.properties" > "$data/broker.log" 2>&1 &
+  echo $! > "$data/broker.pid"
+  local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT_S:-90}))
+  until grep -q "Kafka Server started" "$data/broker.log" 2>/dev/null; do
+    if ! kill -0 "$(cat "$data/broker.pid")" 2>/dev/null; then
+      echo "kafka.sh: the broker exited during start-up:" >&2; tail -n 40 "$data/broker.log" >&2; exit 1
+    fi
+    if (( SECONDS > deadline )); then
+      echo "kafka.sh: the broker did not start in time:" >&2; tail -n 40 "$data/broker.log" >&2; stop "$data"; exit 1
+    fi
+    sleep 0.2
+  done
+  echo "127.0.0.1:$port"
+}
+
+stop() {
+  local data=$1 pid
+  [[ -f "$data/broker.pid" ]] || return 0
+  pid=$(cat "$data/broker.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$data/broker.pid"
+}
+
+case "${1:-}" in
+  jars) jars ;;
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
+  *) echo "usage: kafka.sh jars | start DATA_DIR BROKER_PORT CONTROLLER_PORT | stop DATA_DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,51 @@
+"""Session fixtures shared by every test tier.
+
+Real services: `redis_url` and `kafka_bootstrap` start Redis and Kafka once per
+session, on free loopback ports, only when a test asks for them, and stop them
+at the end. Where the machine cannot run one, its tests are skipped with the
+reason; with `CI=true` that is a failure instead: CI never skips a tier.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.services import SKIPPED_TIERS, ServiceUnavailable, require_service, start_kafka, start_redis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("TEST_REDIS_URL"):
+        yield url
+        return
+    try:
+        server = start_redis(tmp_path_factory.mktemp("redis"))
+    except ServiceUnavailable as exc:
+        require_service("Redis", str(exc))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if bootstrap := os.environ.get("TEST_KAFKA_BOOTSTRAP"):
+        yield bootstrap
+        return
+    try:
+        server = start_kafka(tmp_path_factory.mktemp("kafka"))
+    except ServiceUnavailable as exc:
+        require_service("Kafka", str(exc))
+    try:
+        yield server.bootstrap
+    finally:
+        server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for tier, reason in SKIPPED_TIERS.items():
+        terminalreporter.write_line(f"SKIPPED TIER: {tier}: {reason}", yellow=True, bold=True)

@@ -1,0 +1,118 @@
+"""Real Redis and Kafka for the test suite, started on free loopback ports.
+
+Redis is Debian's `redis-server`; Kafka is a KRaft broker assembled from Maven
+Central jars by `scripts/kafka/kafka.sh`. `TEST_REDIS_URL` / `TEST_KAFKA_BOOTSTRAP`
+point the suite at servers that are already running instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.web import free_tcp_port
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka.sh"
+
+
+class ServiceUnavailable(Exception):
+    """The machine cannot run this service; the message says what is missing."""
+
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SKIPPED_TIERS: dict[str, str] = {}
+
+
+def require_service(tier: str, reason: str) -> None:
+    """Skip the tests that need an unavailable service, saying why; in CI, fail them."""
+    if IN_CI:
+        pytest.fail(f"{tier} tier cannot run in CI: {reason}", pytrace=False)
+    SKIPPED_TIERS[tier] = reason
+    pytest.skip(f"{tier} tier skipped: {reason}")
+
+
+@dataclass
+class RedisServer:
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, with nothing kept (no persistence)."""
+        self.stop()
+        self.proc = _spawn_redis(self.port, self.workdir)
+        _wait_for_redis(self.port, self.proc)
+
+
+def _spawn_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceUnavailable("redis-server is not installed (apt-get install redis-server)")
+    return subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--logfile", str(workdir / "redis.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_for_redis(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"redis-server did not start on port {port}")
+        time.sleep(0.02)
+
+
+def start_redis(workdir: Path) -> RedisServer:
+    port = free_tcp_port()
+    proc = _spawn_redis(port, workdir)
+    _wait_for_redis(port, proc)
+    return RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, proc=proc, workdir=workdir)
+
+
+@dataclass
+class KafkaServer:
+    bootstrap: str
+    data_dir: Path
+
+    def stop(self) -> None:
+        subprocess.run([str(KAFKA_SCRIPT), "stop", str(self.data_dir)], check=False, timeout=30)
+
+
+def start_kafka(data_dir: Path) -> KafkaServer:
+    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+    if missing:
+        raise ServiceUnavailable(f"{' and '.join(missing)} not found: the Kafka broker needs Java 17+ and Maven")
+    broker, controller = free_tcp_port(), free_tcp_port()
+    result = subprocess.run(
+        [str(KAFKA_SCRIPT), "start", str(data_dir), str(broker), str(controller)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"Kafka did not start:\n{result.stderr[-4000:]}")
+    return KafkaServer(bootstrap=f"127.0.0.1:{broker}", data_dir=data_dir)
