@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test install bench clean services-up services-down
+.PHONY: run test install clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -29,6 +29,7 @@ run: install
 
 ## Install what the tests need, start real Redis and Kafka where the machine allows, run the suite.
 test: install
+	@scripts/ensure-system-deps.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# System packages the test tiers need: redis-server (Redis tier), Java 17+ and
+# Maven (Kafka tier). Installs what is missing when it can (root with apt-get);
+# otherwise reports it, and the tier says it was skipped. With CI=true a
+# missing package is an error: CI never skips a tier.
+set -uo pipefail
+
+missing_packages=()
+command -v redis-server >/dev/null || missing_packages+=(redis-server)
+command -v java >/dev/null || missing_packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing_packages+=(maven)
+
+if ((${#missing_packages[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+  echo "ensure-system-deps: installing ${missing_packages[*]}"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_packages[@]}" >/dev/null
+fi
+
+status=0
+report() { # name, command, what needs it
+  if command -v "$2" >/dev/null; then
+    echo "ensure-system-deps: $1: $(command -v "$2")"
+  else
+    echo "ensure-system-deps: $1: MISSING ($3)"
+    [[ "${CI:-}" == "true" ]] && status=1
+  fi
+}
+report redis-server redis-server "the Redis tier"
+report java java "the Kafka tier"
+report maven mvn "the Kafka tier"
+if command -v java >/dev/null; then
+  major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+  if [[ -n "$major" && "$major" -lt 17 ]]; then
+    echo "ensure-system-deps: java $major is too old for Kafka 4 (17+ needed)"
+    [[ "${CI:-}" == "true" ]] && status=1
+  fi
+fi
+exit $status
