@@ -30,7 +30,8 @@ class Platform:
 
 
 @contextmanager
-def embedded_platform(env: Mapping[str, str]) -> Iterator[Platform]:
+def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator[Platform]:
+    """`ready=False` serves it without waiting for `/ready` (to test a platform that is not)."""
     from agent_cli.embedded import create_embedded_app
     from agent_gateway.settings import GatewayConfig, GatewaySettings
 
@@ -40,7 +41,8 @@ def embedded_platform(env: Mapping[str, str]) -> Iterator[Platform]:
     try:
         app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
         with serve_in_thread(app, port) as base_url:
-            wait_ready(base_url)
+            if ready:
+                wait_ready(base_url, timeout=5)
             yield Platform(mode="embedded", base_url=base_url)
     finally:
         for key, value in saved.items():

@@ -1,0 +1,59 @@
+"""`agent run` (what `make run` starts): one process, the address and a curl example printed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.platform import embedded_platform, wait_ready
+from tests.support.web import free_tcp_port
+
+
+@pytest.fixture(scope="module")
+def agent_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    port = free_tcp_port()
+    log = tmp_path_factory.mktemp("agent-run") / "out.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "GATEWAY_", "TOOL_"))}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent_cli.main", "run"],
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_ready(base_url, timeout=60)
+            yield base_url, log.read_text()
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+
+def test_agent_run_prints_its_address_and_a_working_curl_example(agent_run: tuple[str, str]) -> None:
+    base_url, output = agent_run
+    assert base_url in output
+    assert f"curl -s {base_url}/api/chat" in output
+    assert "OFFLINE" in output
+
+
+def test_agent_run_serves_the_whole_platform_with_the_offline_model(agent_run: tuple[str, str]) -> None:
+    base_url, _ = agent_run
+    ready = httpx.get(f"{base_url}/ready").json()
+    assert ready["checks"] == {"bus": "ok", "events": "ok", "model": "ok"}
+    answer = httpx.post(f"{base_url}/api/chat", json={"message": "hi"}, timeout=30).json()["answer"]
+    assert answer.startswith("(offline model)")
+
+
+def test_ready_names_the_dependency_that_does_not_answer() -> None:
+    dead_model = f"http://127.0.0.1:{free_tcp_port()}/v1"
+    with embedded_platform({"MODEL_BASE_URL": dead_model}, ready=False) as platform:
+        response = httpx.get(f"{platform.base_url}/ready", timeout=10)
+        assert response.status_code == 503
+        assert response.json()["failing"] == ["model"]
+        assert httpx.get(f"{platform.base_url}/health").status_code == 200
