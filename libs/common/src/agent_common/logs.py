@@ -19,7 +19,8 @@ import orjson
 
 _ids: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_ids", default={})
 
-_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Record attributes that are not ours to print; `color_message` is uvicorn's ANSI copy of the message.
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 @contextmanager
@@ -70,5 +71,5 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Libraries that log every request or message at INFO drown the platform's own lines.
-    for noisy in ("uvicorn.access", "aiokafka", "agent.bus.faststream", "httpx", "openai"):
+    for noisy in ("uvicorn.access", "aiokafka", "agent.bus.faststream", "httpx", "httpx2", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
