@@ -78,13 +78,6 @@ async def pubsub_connections(client: Redis, name: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    c = Redis.from_url(redis_url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
 async def publisher(redis_url: str) -> AsyncIterator[RedisRunEventChannel]:
     """The orchestrator's side: its own client, so events cross a real connection."""
     c = Redis.from_url(redis_url)

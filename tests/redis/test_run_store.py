@@ -18,13 +18,6 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    c = Redis.from_url(redis_url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
 async def replicas(redis_url: str) -> AsyncIterator[tuple[RedisRunStore, RedisRunStore]]:
     """Two orchestrator replicas: two clients, two connection pools."""
     c1, c2 = Redis.from_url(redis_url), Redis.from_url(redis_url)

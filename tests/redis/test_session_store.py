@@ -14,13 +14,6 @@ from agent_common.sessions.base import Turn
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[Redis]:
-    c = Redis.from_url(redis_url)
-    yield c
-    await c.aclose()
-
-
 def new_session() -> str:
     return f"ses_{uuid.uuid4().hex}"
 

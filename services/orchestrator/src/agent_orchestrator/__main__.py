@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import uvicorn
-
-from agent_common.logs import configure_logging
+from agent_common.serving import serve
 from agent_orchestrator.app import create_app
 from agent_orchestrator.settings import OrchestratorConfig
 
 
 def main() -> None:
     config = OrchestratorConfig()
-    configure_logging("orchestrator", config.log.level, config.log.format)
-    uvicorn.run(
-        create_app(config),
-        host=config.service.host,
-        port=config.service.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    serve("orchestrator", create_app(config), host=config.service.host, port=config.service.port, log=config.log)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,23 @@
+"""Running a service's ASGI app as its own process: the same way for every service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from agent_common.logs import configure_logging
+from agent_common.settings import ObservabilitySettings
+
+
+def serve(service: str, app: Any, *, host: str, port: int, log: ObservabilitySettings) -> None:
+    """Serve `app` until SIGTERM/SIGINT, then drain: stop accepting, finish in-flight work."""
+    configure_logging(service, log.level, log.format)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # our JSON logging, configured above
+        access_log=False,  # request metrics come from HttpMetricsMiddleware
+        timeout_graceful_shutdown=20,
+    )
