@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.support.services import require_service
 import yaml
 
 from agent_common.topics import CHAT_REQUESTS
@@ -156,8 +158,9 @@ def test_every_kustomization_resource_exists_and_every_manifest_is_listed() -> N
     assert on_disk <= listed, f"not in the kustomization: {sorted(str(p) for p in on_disk - listed)}"
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_kustomize_builds_the_base() -> None:
+    if shutil.which("kubectl") is None:
+        require_service("kubectl", "kubectl is not installed")
     done = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     kinds = {d["kind"] for d in yaml.safe_load_all(done.stdout) if d}
