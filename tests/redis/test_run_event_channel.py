@@ -9,16 +9,10 @@ a Redis restart mid-stream does not leave a listener hanging.
 
 from __future__ import annotations
 
-from tests.support.services import RedisServer, ServiceUnavailable, require_service, start_redis
-
 import asyncio
-import shutil
 import socket
-import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 from redis.asyncio import Redis
@@ -26,56 +20,23 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from agent_common.errors import ErrorCode, PlatformError
-from agent_common.events import DoneEvent, RunEvent, TokenEvent
+from agent_common.events import RunEvent
 from agent_common.run_events.redis import RedisRunEventChannel
+from tests.redis.channel_helpers import (
+    WAIT_S,
+    done,
+    eventually,
+    keys,
+    new_rid,
+    numsub,
+    pubsub_connections,
+    rest,
+    take,
+    token,
+    value_is,
+)
 
 pytestmark = pytest.mark.redis
-
-WAIT_S = 15.0  # an upper bound, never a pause: every wait below ends on an event
-
-
-def new_rid() -> str:
-    return f"req_{uuid.uuid4().hex}"
-
-
-def token(rid: str, text: str) -> TokenEvent:
-    return TokenEvent(request_id=rid, text=text)
-
-
-def done(rid: str, answer: str = "") -> DoneEvent:
-    return DoneEvent(request_id=rid, session_id="ses_t", answer=answer, model="offline")
-
-
-def keys(rid: str) -> tuple[str, str, str]:
-    return f"run:{{{rid}}}:seq", f"run:{{{rid}}}:events", f"run:{{{rid}}}:live"
-
-
-async def rest(events: AsyncIterator[RunEvent]) -> list[RunEvent]:
-    async def drain() -> list[RunEvent]:
-        return [e async for e in events]
-
-    return await asyncio.wait_for(drain(), WAIT_S)
-
-
-async def take(events: AsyncIterator[RunEvent], n: int) -> list[RunEvent]:
-    return [await asyncio.wait_for(anext(events), WAIT_S) for _ in range(n)]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """For server state another connection changes, with nothing to await: poll, bounded."""
-    deadline = time.monotonic() + WAIT_S
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await asyncio.sleep(0.01)
-
-
-async def numsub(client: Redis, channel: str) -> int:
-    return int(dict(await client.pubsub_numsub(channel))[channel.encode()])
-
-
-async def pubsub_connections(client: Redis, name: str) -> list[dict[str, str]]:
-    return [c for c in await client.client_list(_type="pubsub") if c.get("name") == name]
-
 
 @pytest.fixture
 async def publisher(redis_url: str) -> AsyncIterator[RedisRunEventChannel]:
@@ -295,7 +256,7 @@ async def test_the_last_listener_leaving_unsubscribes(client: Redis, listener: R
         async with listener.listen(rid):
             assert await numsub(client, live) == 1  # one subscription, shared
         assert await numsub(client, live) == 1  # still one listener
-    await eventually(lambda: _is(numsub(client, live), 0), "PUBSUB NUMSUB drops to 0")
+    await eventually(lambda: value_is(numsub(client, live), 0), "PUBSUB NUMSUB drops to 0")
 
 
 async def test_a_gap_in_live_events_is_filled_from_the_buffer(
@@ -368,119 +329,7 @@ async def test_listen_fails_within_its_bound_when_redis_is_unreachable() -> None
         await c.aclose()
 
 
-async def _is(value: Awaitable[int], expected: int) -> bool:
-    return await value == expected
 
 
 async def _has_one(value: Awaitable[list[dict[str, str]]]) -> bool:
     return len(await value) == 1
-
-
-# -- a Redis restart mid-stream ----------------------------------------------------
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of the test's own, keeping nothing on disk, restartable on its port."""
-    try:
-        server = start_redis(tmp_path)
-    except ServiceUnavailable as exc:
-        require_service("Redis", str(exc))
-    yield server
-    server.stop()
-
-
-def publisher_client(url: str) -> Redis:
-    # `Redis.from_url` in redis-py 8.1 retries nothing: without one retry, the first
-    # command on each pooled connection that predates the restart fails.
-    return Redis.from_url(url, retry=Retry(NoBackoff(), 1))
-
-
-async def test_a_redis_restart_mid_stream_does_not_leave_the_listener_hanging(own_redis: RedisServer) -> None:
-    lc, pc = Redis.from_url(own_redis.url), publisher_client(own_redis.url)
-    gateway, orchestrator = RedisRunEventChannel(lc), RedisRunEventChannel(pc)
-    await gateway.start()
-    rid = new_rid()
-    try:
-        async with gateway.listen(rid) as events:
-            for i in range(3):
-                await orchestrator.publish(token(rid, str(i)))
-            before = await take(events, 3)
-            await asyncio.to_thread(own_redis.restart)  # nothing on disk: every key is gone
-            assert await pc.exists(*keys(rid)[:2]) == 0
-            after = [await orchestrator.publish(token(rid, str(i))) for i in range(3, 5)]
-            after.append(await orchestrator.publish(done(rid, "01234")))
-            received = await rest(events)
-    finally:
-        await gateway.stop()
-        await lc.aclose()
-        await pc.aclose()
-    assert [e.seq for e in before] == [1, 2, 3]
-    # The numbering goes on where it was, so a client's Last-Event-ID keeps its meaning.
-    assert [e.seq for e in after] == [4, 5, 6]
-    assert [(e.seq, e.type) for e in received] == [(4, "token"), (5, "token"), (6, "done")]
-
-
-async def test_after_a_restart_the_listener_puts_the_seq_counter_back_for_any_publisher(
-    own_redis: RedisServer,
-) -> None:
-    lc, pc = Redis.from_url(own_redis.url), publisher_client(own_redis.url)
-    gateway = RedisRunEventChannel(lc)
-    await gateway.start()
-    rid = new_rid()
-    seq_key = keys(rid)[0]
-    try:
-        async with gateway.listen(rid) as events:
-            for i in range(3):
-                await RedisRunEventChannel(pc).publish(token(rid, str(i)))
-            await take(events, 3)
-            await asyncio.to_thread(own_redis.restart)
-            await eventually(lambda: _is(_int(pc.get(seq_key)), 3), "the listener restored the counter")
-            replica = RedisRunEventChannel(pc)  # another replica: it never saw this run
-            assert (await replica.publish(done(rid))).seq == 4
-            received = await rest(events)
-    finally:
-        await gateway.stop()
-        await lc.aclose()
-        await pc.aclose()
-    assert [(e.seq, e.type) for e in received] == [(4, "done")]
-
-
-async def _int(value: Awaitable[bytes | None]) -> int:
-    raw = await value
-    return int(raw) if raw is not None else 0
-
-
-async def test_entering_right_after_a_listener_left_unconfirmed_waits_for_its_own_subscription(
-    own_redis: RedisServer,
-) -> None:
-    admin, c = Redis.from_url(own_redis.url), Redis.from_url(own_redis.url)
-    channel = RedisRunEventChannel(c)
-    await channel.start()
-    rid = new_rid()
-    live = keys(rid)[2]
-
-    async def enter_and_stay() -> None:
-        async with channel.listen(rid):
-            await asyncio.Event().wait()
-
-    try:
-        # While Redis holds every command (its own server: the pause touches no one else),
-        # the first listener's SUBSCRIBE, its UNSUBSCRIBE and the second's SUBSCRIBE queue
-        # up; the first confirmation then arrives while the second listener waits, and
-        # must not be taken for its own.
-        await admin.execute_command("CLIENT", "PAUSE", 300, "ALL")
-        first = asyncio.create_task(enter_and_stay())
-        while live not in channel._pending:  # its SUBSCRIBE is on the wire, not yet confirmed
-            await asyncio.sleep(0)
-        first.cancel()  # leaves: UNSUBSCRIBE follows the SUBSCRIBE
-        with pytest.raises(asyncio.CancelledError):
-            await first
-        async with channel.listen(rid) as events:
-            assert await numsub(admin, live) == 1
-            await RedisRunEventChannel(admin).publish(done(rid))
-            assert [e.seq for e in await rest(events)] == [1]
-    finally:
-        await channel.stop()
-        await c.aclose()
-        await admin.aclose()

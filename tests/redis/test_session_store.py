@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
-from agent_common.sessions.redis import RedisSessionStore
 from agent_common.sessions.base import Turn
+from agent_common.sessions.redis import RedisSessionStore
 
 pytestmark = pytest.mark.redis
 

@@ -52,8 +52,9 @@ class RedisServer:
             self.proc.wait(10)
 
     def restart(self) -> None:
-        """Stop and start again on the same port, with nothing kept (no persistence)."""
-        self.stop()
+        """Crash (SIGKILL) and start again on the same port: nothing is kept."""
+        self.proc.kill()
+        self.proc.wait(10)
         self.proc = _spawn_redis(self.port, self.workdir)
         _wait_for_redis(self.port, self.proc)
 
