@@ -56,8 +56,9 @@ class ModelSettings(BaseSettings):
 
     model_config = settings_config("MODEL_")
 
-    base_url: str = "http://127.0.0.1:8000/offline/v1"
-    """Base URL of the OpenAI-compatible API (`.../v1`). The embedded default uses its built-in offline model."""
+    base_url: str = "http://127.0.0.1:8080/v1"
+    """Base URL of the OpenAI-compatible API (`.../v1`); the default is the offline model's own process.
+    Unset in the embedded default, the built-in offline model on the same server is used."""
     name: str = "offline-1"
     """Model name sent with each request."""
     api_key: SecretStr = SecretStr("offline")
