@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
 from agent_common.events import DoneEvent, parse_run_event
 from tests.e2e.sse import stream_chat
@@ -126,3 +129,20 @@ def test_bad_input_gets_a_classified_error(platform: Platform, body: object, sta
     assert response.status_code == status
     error = response.json()["error"]
     assert error["class"] == "user_input" and error["code"] == code
+
+
+async def test_a_client_that_reconnects_with_last_event_id_gets_exactly_what_it_missed(platform: Platform) -> None:
+    first = await stream_chat(platform.base_url, {"message": "resume me, please, from the middle"})
+    request_id = json.loads(first[0].data)["request_id"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        async with aconnect_sse(
+            client, "GET", f"{platform.base_url}/api/chat/stream/{request_id}", headers={"Last-Event-ID": "2"}
+        ) as source:
+            replayed = [event async for event in source.aiter_sse()]
+    assert [(e.id, e.event, e.data) for e in replayed] == [(e.id, e.event, e.data) for e in first[2:]]
+
+
+def test_rejoining_an_unknown_run_is_not_found(platform: Platform) -> None:
+    response = httpx.get(f"{platform.base_url}/api/chat/stream/req_doesnotexist0000")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
