@@ -1,7 +1,7 @@
 """Generate docs/configuration.md from the settings classes, or check it is current.
 
-    python scripts/config_docs.py          # rewrite the page
-    python scripts/config_docs.py --check  # exit 1 when the page is stale
+python scripts/config_docs.py          # rewrite the page
+python scripts/config_docs.py --check  # exit 1 when the page is stale
 """
 
 from __future__ import annotations

@@ -20,8 +20,14 @@ from agent_common.events import (
 EXAMPLES = [
     TokenEvent(request_id="r", seq=1, text="안녕"),
     ToolStartEvent(request_id="r", seq=2, call_id="c", tool="http_get", arguments={"url": "http://a"}),
-    ToolEndEvent(request_id="r", seq=3, call_id="c", tool="http_get", ok=False,
-                 error=ErrorInfo.of(ErrorCode.TOOL_TIMEOUT, "slow")),
+    ToolEndEvent(
+        request_id="r",
+        seq=3,
+        call_id="c",
+        tool="http_get",
+        ok=False,
+        error=ErrorInfo.of(ErrorCode.TOOL_TIMEOUT, "slow"),
+    ),
     DoneEvent(request_id="r", seq=4, session_id="s", answer="a", model="m", usage=Usage(prompt_tokens=1)),
     ErrorEvent(request_id="r", seq=5, error=ErrorInfo.of(ErrorCode.MODEL_UNAVAILABLE, "down"), partial=True),
 ]

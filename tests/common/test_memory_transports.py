@@ -28,6 +28,7 @@ async def test_each_group_gets_every_message_and_a_session_keeps_its_order() -> 
             seen[group].append((msg.session_id, msg.message))
             if all(len(v) == 40 for v in seen.values()):
                 done.set()
+
         return handle
 
     bus.subscribe(ChatRequested, handler("a"), group="a")

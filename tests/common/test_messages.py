@@ -13,9 +13,13 @@ from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequ
 
 
 def chat(**overrides: object) -> ChatRequested:
-    fields: dict[str, object] = dict(
-        request_id="req_1", session_id="ses_1", user_id="u1", message="안녕 hello", deadline_at=time.time() + 60
-    )
+    fields: dict[str, object] = {
+        "request_id": "req_1",
+        "session_id": "ses_1",
+        "user_id": "u1",
+        "message": "안녕 hello",
+        "deadline_at": time.time() + 60,
+    }
     fields.update(overrides)
     return ChatRequested(**fields)  # type: ignore[arg-type]
 
@@ -31,8 +35,13 @@ def test_chat_requests_are_keyed_by_session_so_turns_stay_in_order() -> None:
 
 def test_tool_messages_are_keyed_by_request() -> None:
     call = ToolCallRequested(
-        request_id="req_9", session_id="s", user_id="u", call_id="c", tool="http_get",
-        arguments={"url": "http://x"}, deadline_at=0,
+        request_id="req_9",
+        session_id="s",
+        user_id="u",
+        call_id="c",
+        tool="http_get",
+        arguments={"url": "http://x"},
+        deadline_at=0,
     )
     assert call.partition_key() == "req_9"
     assert call.topic == "tool.calls"
@@ -60,7 +69,9 @@ def test_tool_outcome_for_model_carries_output_and_classified_error() -> None:
     ok = ToolOutcome(ok=True, output={"url": "http://a", "status": 200, "text": "hi"})
     assert orjson.loads(ok.for_model()) == {"ok": True, "url": "http://a", "status": 200, "text": "hi"}
     failed = ToolOutcome(
-        ok=False, output={"url": "http://b"}, error=ErrorInfo.of(ErrorCode.TOOL_URL_NOT_ALLOWED, "not allowed", host="b")
+        ok=False,
+        output={"url": "http://b"},
+        error=ErrorInfo.of(ErrorCode.TOOL_URL_NOT_ALLOWED, "not allowed", host="b"),
     )
     body = orjson.loads(failed.for_model())
     assert body["ok"] is False and body["url"] == "http://b"
@@ -69,7 +80,11 @@ def test_tool_outcome_for_model_carries_output_and_classified_error() -> None:
 
 def test_tool_call_completed_round_trips() -> None:
     done = ToolCallCompleted(
-        request_id="r", session_id="s", user_id="u", call_id="c", tool="http_get",
+        request_id="r",
+        session_id="s",
+        user_id="u",
+        call_id="c",
+        tool="http_get",
         outcome=ToolOutcome(ok=False, error=ErrorInfo.of(ErrorCode.TOOL_TIMEOUT, "slow")),
     )
     assert ToolCallCompleted.model_validate_json(done.to_bytes()) == done
@@ -85,6 +100,9 @@ def test_every_error_code_has_a_class_and_an_http_status(code: ErrorCode) -> Non
 def test_error_info_serialises_its_class_under_the_documented_name() -> None:
     err = PlatformError(ErrorCode.INPUT_TOO_LARGE, "too long", limit=10)
     assert err.info.model_dump(mode="json") == {
-        "class": "user_input", "code": "INPUT_TOO_LARGE", "message": "too long", "details": {"limit": 10}
+        "class": "user_input",
+        "code": "INPUT_TOO_LARGE",
+        "message": "too long",
+        "details": {"limit": 10},
     }
     assert err.info.http_status == 413

@@ -16,8 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-
-from tests.support.services import require_service
 import yaml
 
 from tests.deploy import (
@@ -34,6 +32,7 @@ from tests.deploy import (
     workspace_closure,
     workspace_members,
 )
+from tests.support.services import require_service
 
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILES = service_dockerfiles()

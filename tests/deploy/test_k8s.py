@@ -15,12 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-
-from tests.support.services import require_service
 import yaml
 
 from agent_common.topics import CHAT_REQUESTS
 from tests.deploy import REPO, parse_dockerfile, service_dockerfiles, service_settings_env, unknown_env
+from tests.support.services import require_service
 
 K8S = REPO / "deploy" / "k8s"
 LABEL = "app.kubernetes.io/name"
@@ -47,7 +46,9 @@ def of_kind(kind: str) -> dict[str, dict[str, Any]]:
 
 def config_maps() -> dict[str, dict[str, str]]:
     """ConfigMap name -> data, from the generator and from ConfigMap manifests."""
-    maps = {name: {str(k): str(v) for k, v in (d.get("data") or {}).items()} for name, d in of_kind("ConfigMap").items()}
+    maps = {
+        name: {str(k): str(v) for k, v in (d.get("data") or {}).items()} for name, d in of_kind("ConfigMap").items()
+    }
     for generator in kustomization().get("configMapGenerator") or []:
         data: dict[str, str] = {}
         for literal in generator.get("literals") or []:
@@ -94,7 +95,9 @@ def container_env(name: str) -> dict[str, str | None]:
     env: dict[str, str | None] = {}
     maps = config_maps()
     for source in spec.get("envFrom") or []:
-        assert set(source) <= {"configMapRef"}, f"{name}: envFrom {source}: only ConfigMaps (a Secret's keys are unknown here)"
+        assert set(source) <= {"configMapRef"}, (
+            f"{name}: envFrom {source}: only ConfigMaps (a Secret's keys are unknown here)"
+        )
         ref = source["configMapRef"]["name"]
         assert ref in maps, f"{name}: envFrom names ConfigMap {ref}, which is not defined"
         env.update(maps[ref])
@@ -164,7 +167,14 @@ def test_kustomize_builds_the_base() -> None:
     done = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     kinds = {d["kind"] for d in yaml.safe_load_all(done.stdout) if d}
-    assert {"Namespace", "ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds
+    assert {
+        "Namespace",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    } <= kinds
 
 
 def test_no_secret_values_are_committed() -> None:
@@ -238,7 +248,8 @@ def test_services_select_a_deployment_and_target_its_port() -> None:
     for name, service in of_kind("Service").items():
         selector = service["spec"]["selector"]
         targets = [
-            d for d in DEPLOYMENTS
+            d
+            for d in DEPLOYMENTS
             if selector.items() <= deployment(d)["spec"]["template"]["metadata"]["labels"].items()
         ]
         assert len(targets) == 1, f"Service {name} selects {targets}"
@@ -302,7 +313,11 @@ def test_gateway_and_orchestrator_autoscale_and_survive_disruptions(name: str) -
     assert 1 <= spec["minReplicas"] <= spec["maxReplicas"]
     assert any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in spec["metrics"])
     labels = deployment(name)["spec"]["template"]["metadata"]["labels"]
-    pdbs = [p for p in of_kind("PodDisruptionBudget").values() if p["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+    pdbs = [
+        p
+        for p in of_kind("PodDisruptionBudget").values()
+        if p["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    ]
     assert len(pdbs) == 1, f"{name}: {len(pdbs)} PodDisruptionBudgets"
     # a budget that needs every pod blocks node drains
     assert pdbs[0]["spec"]["minAvailable"] < spec["minReplicas"]

@@ -38,7 +38,9 @@ def distributed(
         yield platform
 
 
-@pytest.fixture(scope="session", params=["embedded", pytest.param("distributed", marks=[pytest.mark.kafka, pytest.mark.redis])])
+@pytest.fixture(
+    scope="session", params=["embedded", pytest.param("distributed", marks=[pytest.mark.kafka, pytest.mark.redis])]
+)
 def platform(request: pytest.FixtureRequest) -> Platform:
     result: Platform = request.getfixturevalue(request.param)
     return result

@@ -134,11 +134,13 @@ def test_bad_input_gets_a_classified_error(platform: Platform, body: object, sta
 async def test_a_client_that_reconnects_with_last_event_id_gets_exactly_what_it_missed(platform: Platform) -> None:
     first = await stream_chat(platform.base_url, {"message": "resume me, please, from the middle"})
     request_id = json.loads(first[0].data)["request_id"]
-    async with httpx.AsyncClient(timeout=30) as client:
-        async with aconnect_sse(
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        aconnect_sse(
             client, "GET", f"{platform.base_url}/api/chat/stream/{request_id}", headers={"Last-Event-ID": "2"}
-        ) as source:
-            replayed = [event async for event in source.aiter_sse()]
+        ) as source,
+    ):
+        replayed = [event async for event in source.aiter_sse()]
     assert [(e.id, e.event, e.data) for e in replayed] == [(e.id, e.event, e.data) for e in first[2:]]
 
 

@@ -43,12 +43,13 @@ async def test_two_orchestrator_replicas_share_the_chat_requests(distributed: Pl
     assert all(count > 0 for count in handled.values()), handled
 
 
-async def test_a_run_dispatched_by_one_replica_is_continued_by_the_other(
-    distributed: Platform, pages_url: str
-) -> None:
+async def test_a_run_dispatched_by_one_replica_is_continued_by_the_other(distributed: Platform, pages_url: str) -> None:
     requests = 16
     results = await asyncio.gather(
-        *(stream_chat(distributed.base_url, {"message": f"What does {pages_url}/page say? ({n})"}) for n in range(requests))
+        *(
+            stream_chat(distributed.base_url, {"message": f"What does {pages_url}/page say? ({n})"})
+            for n in range(requests)
+        )
     )
     request_ids = set()
     for events in results:

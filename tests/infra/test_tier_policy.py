@@ -29,7 +29,11 @@ def run_kafka_tier(path: str, ci: bool) -> subprocess.CompletedProcess[str]:
     env.update(PATH=path, **({"CI": "true"} if ci else {}))
     return subprocess.run(
         [sys.executable, "-m", "pytest", KAFKA_TESTS, "-q", "-p", "no:cacheprovider"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -71,7 +71,11 @@ async def harness(model_url: str) -> AsyncIterator[Harness]:
     model = ModelClient(ModelSettings(base_url=model_url))
     events, sessions, runs = MemoryRunEventChannel(), MemorySessionStore(max_turns=3, ttl_s=60), MemoryRunStore()
     loop = AgentLoop(
-        bus=bus, events=events, sessions=sessions, runs=runs, model=model,
+        bus=bus,
+        events=events,
+        sessions=sessions,
+        runs=runs,
+        model=model,
         settings=OrchestratorSettings(max_steps=2),
     )
     yield Harness(loop, events, sessions, runs, tool_calls, model)
@@ -81,12 +85,18 @@ async def harness(model_url: str) -> AsyncIterator[Harness]:
 
 def completed(call: ToolCallRequested, outcome: ToolOutcome) -> ToolCallCompleted:
     return ToolCallCompleted(
-        request_id=call.request_id, session_id=call.session_id, user_id=call.user_id,
-        call_id=call.call_id, tool=call.tool, outcome=outcome,
+        request_id=call.request_id,
+        session_id=call.session_id,
+        user_id=call.user_id,
+        call_id=call.call_id,
+        tool=call.tool,
+        outcome=outcome,
     )
 
 
-PAGE = ToolOutcome(ok=True, output={"url": "http://docs.test/a", "status": 200, "text": "Kafka keeps order per partition."})
+PAGE = ToolOutcome(
+    ok=True, output={"url": "http://docs.test/a", "status": 200, "text": "Kafka keeps order per partition."}
+)
 
 
 async def test_a_plain_message_streams_tokens_and_ends_with_done(harness: Harness) -> None:
@@ -106,7 +116,11 @@ async def test_a_tool_call_is_dispatched_and_the_result_continues_the_run(harnes
     events = await harness.run(request)
     assert [e.type for e in events] == ["tool_start"]
     call = await harness.next_tool_call()
-    assert (call.tool, call.arguments, call.request_id) == ("http_get", {"url": "http://docs.test/a"}, request.request_id)
+    assert (call.tool, call.arguments, call.request_id) == (
+        "http_get",
+        {"url": "http://docs.test/a"},
+        request.request_id,
+    )
     state = await harness.runs.load(request.request_id)
     assert state is not None and [p.call_id for p in state.pending] == [call.call_id]
 
@@ -144,7 +158,8 @@ async def test_a_failed_tool_is_reported_and_the_answer_says_so(harness: Harness
     await harness.run(request)
     call = await harness.next_tool_call()
     refused = ToolOutcome(
-        ok=False, output={"url": "http://blocked.test/x"},
+        ok=False,
+        output={"url": "http://blocked.test/x"},
         error=ErrorInfo.of(ErrorCode.TOOL_URL_NOT_ALLOWED, "The host blocked.test is not on the allowlist."),
     )
     await harness.loop.on_tool_completed(completed(call, refused))

@@ -57,7 +57,5 @@ async def pubsub_connections(client: Redis, name: str) -> list[dict[str, str]]:
     return [c for c in await client.client_list(_type="pubsub") if c.get("name") == name]
 
 
-
-
 async def value_is(value: Awaitable[int], expected: int) -> bool:
     return await value == expected

@@ -38,6 +38,7 @@ from tests.redis.channel_helpers import (
 
 pytestmark = pytest.mark.redis
 
+
 @pytest.fixture
 async def publisher(redis_url: str) -> AsyncIterator[RedisRunEventChannel]:
     """The orchestrator's side: its own client, so events cross a real connection."""
@@ -327,8 +328,6 @@ async def test_listen_fails_within_its_bound_when_redis_is_unreachable() -> None
     finally:
         await channel.stop()
         await c.aclose()
-
-
 
 
 async def _has_one(value: Awaitable[list[dict[str, str]]]) -> bool:

@@ -105,6 +105,10 @@ async def _int(value: Awaitable[bytes | None]) -> int:
     return int(raw) if raw is not None else 0
 
 
+async def _in_pending(channel: RedisRunEventChannel, live: str) -> bool:
+    return live in channel._pending
+
+
 async def test_entering_right_after_a_listener_left_unconfirmed_waits_for_its_own_subscription(
     own_redis: RedisServer,
 ) -> None:
@@ -125,8 +129,7 @@ async def test_entering_right_after_a_listener_left_unconfirmed_waits_for_its_ow
         # must not be taken for its own.
         await admin.execute_command("CLIENT", "PAUSE", 300, "ALL")
         first = asyncio.create_task(enter_and_stay())
-        while live not in channel._pending:  # its SUBSCRIBE is on the wire, not yet confirmed
-            await asyncio.sleep(0)
+        await eventually(lambda: _in_pending(channel, live), "its SUBSCRIBE is on the wire")
         first.cancel()  # leaves: UNSUBSCRIBE follows the SUBSCRIBE
         with pytest.raises(asyncio.CancelledError):
             await first

@@ -32,8 +32,14 @@ def new_rid() -> str:
 
 def state(rid: str) -> RunState:
     return RunState(
-        request_id=rid, session_id="ses_1", user_id="u", user_message="hi", deadline_at=time.time() + 60,
-        messages=[{"role": "user", "content": "hi"}], step=1, answer="so far",
+        request_id=rid,
+        session_id="ses_1",
+        user_id="u",
+        user_message="hi",
+        deadline_at=time.time() + 60,
+        messages=[{"role": "user", "content": "hi"}],
+        step=1,
+        answer="so far",
         pending=[PendingCall(call_id="c1", tool="http_get", arguments={"url": "http://127.0.0.1/"})],
     )
 

@@ -98,8 +98,10 @@ def distributed_platform(
         ("tool-runner", "agent_tool_runner", {"TOOL_RUNNER_PORT": str(ports["tool-runner"])}),
         ("gateway", "agent_gateway", {"GATEWAY_PORT": str(ports["gateway"])}),
     ]
-    for i in range(orchestrators):
-        specs.append((f"orchestrator-{i + 1}", "agent_orchestrator", {"ORCHESTRATOR_PORT": str(free_tcp_port())}))
+    specs += [
+        (f"orchestrator-{i + 1}", "agent_orchestrator", {"ORCHESTRATOR_PORT": str(free_tcp_port())})
+        for i in range(orchestrators)
+    ]
     with ExitStack() as stack:
         platform = Platform(mode="distributed", base_url=f"http://127.0.0.1:{ports['gateway']}")
         processes: list[ServiceProcess] = []

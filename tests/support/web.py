@@ -31,7 +31,12 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
     port = port or free_tcp_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on",
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
             timeout_graceful_shutdown=1,
         )
     )

@@ -54,9 +54,15 @@ def upstream_app() -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/page", page), Route("/data", data), Route("/fail", fail), Route("/stall", stall),
-            Route("/big", big), Route("/big-stream", big_stream), Route("/binary", binary),
-            Route("/redirect-local", redirect_local), Route("/redirect-away", redirect_away),
+            Route("/page", page),
+            Route("/data", data),
+            Route("/fail", fail),
+            Route("/stall", stall),
+            Route("/big", big),
+            Route("/big-stream", big_stream),
+            Route("/binary", binary),
+            Route("/redirect-local", redirect_local),
+            Route("/redirect-away", redirect_away),
             Route("/loop", redirect_loop),
         ]
     )

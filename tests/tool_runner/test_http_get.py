@@ -20,8 +20,9 @@ from tests.tool_runner.conftest import BIG
 
 @pytest.fixture
 async def ctx() -> AsyncIterator[ToolContext]:
-    settings = ToolSettings(http_allowlist=["127.0.0.1", "*.allowed.test"], http_timeout_s=0.5,
-                            http_max_response_bytes=BIG // 2)
+    settings = ToolSettings(
+        http_allowlist=["127.0.0.1", "*.allowed.test"], http_timeout_s=0.5, http_max_response_bytes=BIG // 2
+    )
     client = new_http_client(settings)
     yield ToolContext(settings=settings, http=client)
     await client.aclose()
@@ -29,8 +30,13 @@ async def ctx() -> AsyncIterator[ToolContext]:
 
 def call(arguments: dict[str, object], tool: str = "http_get", deadline_in: float = 30) -> ToolCallRequested:
     return ToolCallRequested(
-        request_id="req_1", session_id="ses_1", user_id="u", call_id="c1", tool=tool,
-        arguments=arguments, deadline_at=time.time() + deadline_in,
+        request_id="req_1",
+        session_id="ses_1",
+        user_id="u",
+        call_id="c1",
+        tool=tool,
+        arguments=arguments,
+        deadline_at=time.time() + deadline_in,
     )
 
 
@@ -139,8 +145,12 @@ async def test_urls_off_the_allowlist_or_of_other_forms_are_refused(ctx: ToolCon
 
 @pytest.mark.parametrize(
     ("arguments", "field"),
-    [({}, "(arguments)"), ({"url": 42}, "url"), ({"url": "http://127.0.0.1/", "extra": 1}, "(arguments)"),
-     ({"url": ""}, "url")],
+    [
+        ({}, "(arguments)"),
+        ({"url": 42}, "url"),
+        ({"url": "http://127.0.0.1/", "extra": 1}, "(arguments)"),
+        ({"url": ""}, "url"),
+    ],
 )
 async def test_arguments_that_break_the_schema_say_which_field(
     ctx: ToolContext, arguments: dict[str, object], field: str

@@ -31,10 +31,17 @@ async def test_a_call_on_the_bus_is_answered_with_its_outcome_and_counted(upstre
     before = {k: count(k) for k in ("ok", "blocked", "error")}
     try:
         for n, url in enumerate([f"{upstream}/page", "http://localhost/", f"{upstream}/fail"]):
-            await bus.publish(ToolCallRequested(
-                request_id=f"req_{n}", session_id="ses_1", user_id="u7", call_id=f"call_{n}", tool="http_get",
-                arguments={"url": url}, deadline_at=time.time() + 10,
-            ))
+            await bus.publish(
+                ToolCallRequested(
+                    request_id=f"req_{n}",
+                    session_id="ses_1",
+                    user_id="u7",
+                    call_id=f"call_{n}",
+                    tool="http_get",
+                    arguments={"url": url},
+                    deadline_at=time.time() + 10,
+                )
+            )
         got = {}
         for _ in range(3):
             done = await asyncio.wait_for(answers.get(), 10)

@@ -102,9 +102,7 @@ class ErrorInfo(BaseModel):
     def http_status(self) -> int:
         if self.code in HTTP_STATUS_OF:
             return HTTP_STATUS_OF[self.code]
-        return {ErrorClass.USER_INPUT: 400, ErrorClass.TOOL: 502, ErrorClass.MODEL: 502}.get(
-            self.error_class, 503
-        )
+        return {ErrorClass.USER_INPUT: 400, ErrorClass.TOOL: 502, ErrorClass.MODEL: 502}.get(self.error_class, 503)
 
 
 class PlatformError(Exception):

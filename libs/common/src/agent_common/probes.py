@@ -47,8 +47,11 @@ def probe_routes(
     async def ready(_: Request) -> Response:
         results = await readiness(checks())
         failing = sorted(name for name, ok in results.items() if not ok)
-        body = {"status": "ready" if not failing else "not_ready", "service": service,
-                "checks": {n: "ok" if ok else "failing" for n, ok in results.items()}}
+        body: dict[str, object] = {
+            "status": "ready" if not failing else "not_ready",
+            "service": service,
+            "checks": {n: "ok" if ok else "failing" for n, ok in results.items()},
+        }
         if failing:
             body["failing"] = failing
         return JSONResponse(body, status_code=503 if failing else 200)

@@ -77,7 +77,8 @@ class ToolSettings(BaseSettings):
     model_config = settings_config("TOOL_")
 
     http_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Hosts `http_get` may fetch, comma-separated; `*.example.com` matches subdomains. Empty: nothing (default-deny)."""
+    """Hosts `http_get` may fetch, comma-separated; `*.example.com` matches subdomains.
+    Empty: nothing (default-deny)."""
     http_timeout_s: float = Field(default=4.0, ge=0.5, le=30.0)
     """Deadline for a whole `http_get` call, redirects included."""
     http_max_response_bytes: int = Field(default=1_048_576, gt=0)

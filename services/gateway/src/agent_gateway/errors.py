@@ -15,8 +15,15 @@ from agent_gateway.schemas import ErrorResponse
 log = logging.getLogger("agent.gateway")
 
 
-def error_response(info: ErrorInfo, status: int | None = None, **extra: str | None) -> JSONResponse:
-    body = ErrorResponse(error=info, **extra)  # type: ignore[arg-type]
+def error_response(
+    info: ErrorInfo,
+    status: int | None = None,
+    *,
+    request_id: str | None = None,
+    session_id: str | None = None,
+    partial_answer: str | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(error=info, request_id=request_id, session_id=session_id, partial_answer=partial_answer)
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status or info.http_status)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from agent_common.bus import Bus
 from agent_common.errors import ErrorCode, ErrorInfo
@@ -39,21 +39,22 @@ class RunClient:
             deadline_at=time.time() + self._timeout_s,
         )
 
-    async def submit(self, request: ChatRequested) -> AsyncIterator[RunEvent]:
+    async def submit(self, request: ChatRequested) -> AsyncGenerator[RunEvent, None]:
         """Publish `request` and yield its run's events, ending with `done` or `error`."""
         async with self._events.listen(request.request_id) as events:
             try:
                 await self._bus.publish(request)
             except Exception:
                 log.exception("could not publish the chat request")
-                yield await self._end_with(
-                    request.request_id, ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, "The platform is not accepting requests right now.")
+                unavailable = ErrorInfo.of(
+                    ErrorCode.INFRA_UNAVAILABLE, "The platform is not accepting requests right now."
                 )
+                yield await self._end_with(request.request_id, unavailable)
                 return
             async for event in self._until_deadline(request.request_id, events, request.deadline_at):
                 yield event
 
-    async def follow(self, request_id: str, after_seq: int) -> AsyncIterator[RunEvent]:
+    async def follow(self, request_id: str, after_seq: int) -> AsyncGenerator[RunEvent, None]:
         """Rejoin a run's events after `after_seq` (a reconnect with Last-Event-ID)."""
         async with self._events.listen(request_id, after_seq) as events:
             async for event in self._until_deadline(request_id, events, time.time() + self._timeout_s):

@@ -16,9 +16,7 @@ class ChatBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
     message: str = Field(min_length=1, max_length=32_000, description="The user's message.")
-    session_id: SessionId | None = Field(
-        default=None, description="Continue this session; omit to start a new one."
-    )
+    session_id: SessionId | None = Field(default=None, description="Continue this session; omit to start a new one.")
     locale: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = Field(
         default=None, description="Language for platform messages, e.g. `ko` or `en-US`."
     )

@@ -93,7 +93,12 @@ class AgentLoop:
                 log.warning("tool result for a call the run is not waiting for", extra={"call_id": msg.call_id})
                 return
             is_new, completes = await self._runs.record_tool_result(
-                msg.request_id, state.step, msg.call_id, msg.outcome.model_dump_json(), len(pending), self._state_ttl(state)
+                msg.request_id,
+                state.step,
+                msg.call_id,
+                msg.outcome.model_dump_json(),
+                len(pending),
+                self._state_ttl(state),
             )
             if not is_new:
                 log.info("duplicate tool result ignored", extra={"call_id": msg.call_id})
@@ -173,7 +178,9 @@ class AgentLoop:
         await self._runs.save(state, self._state_ttl(state))
         for call in state.pending:
             await self._events.publish(
-                ToolStartEvent(request_id=state.request_id, call_id=call.call_id, tool=call.tool, arguments=call.arguments)
+                ToolStartEvent(
+                    request_id=state.request_id, call_id=call.call_id, tool=call.tool, arguments=call.arguments
+                )
             )
             await self._bus.publish(
                 ToolCallRequested(

@@ -12,10 +12,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, omit
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolUnionParam
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import Usage
@@ -111,77 +112,85 @@ class ModelClient:
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], on_token: OnToken
     ) -> ModelTurn:
         started = time.perf_counter()
-        extra: dict[str, Any] = {}
-        if tools:
-            extra["tools"] = list(tools)
-        if self._settings.temperature is not None:
-            extra["temperature"] = self._settings.temperature
-        stream: Any = None
+        # The first-token timeout covers the request and the first chunk: a server
+        # that never sends its headers is as stuck as one that never streams.
+        first_chunk_by = asyncio.get_running_loop().time() + self._settings.first_token_timeout_s
         try:
-            turn = ModelTurn(model=self._settings.name)
-            fragments: dict[int, _ToolCallFragments] = {}
-            text: list[str] = []
+            async with asyncio.timeout_at(first_chunk_by):
+                stream = await self._client.chat.completions.create(
+                    model=self._settings.name,
+                    messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                    tools=cast("list[ChatCompletionToolUnionParam]", list(tools)) if tools else omit,
+                    temperature=self._settings.temperature if self._settings.temperature is not None else omit,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+        except TimeoutError as exc:
+            raise _no_first_token() from exc
+        async with stream:  # closes the HTTP response however this ends
+            chunks = aiter(stream)
             try:
-                # The first-token timeout covers the request and the first chunk: a
-                # server that never sends its headers is as stuck as one that never streams.
-                async with asyncio.timeout(self._settings.first_token_timeout_s):
-                    stream = await self._client.chat.completions.create(
-                        model=self._settings.name,
-                        messages=list(messages),  # type: ignore[arg-type]
-                        stream=True,
-                        stream_options={"include_usage": True},
-                        **extra,
-                    )
-                    chunks = aiter(stream)
+                async with asyncio.timeout_at(first_chunk_by):
                     first = await anext(chunks)
             except StopAsyncIteration:
                 raise PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model sent an empty stream.") from None
             except TimeoutError as exc:
-                raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not start answering in time.") from exc
-            turn.time_to_first_token_s = time.perf_counter() - started
-            chunk: Any = first
-            while True:
-                if chunk.model:
-                    turn.model = chunk.model
-                if chunk.usage is not None:
-                    turn.usage = Usage(
-                        prompt_tokens=chunk.usage.prompt_tokens,
-                        completion_tokens=chunk.usage.completion_tokens,
-                        total_tokens=chunk.usage.total_tokens,
-                    )
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content:
-                        text.append(delta.content)
-                        await on_token(delta.content)
-                    for tc in delta.tool_calls or []:
-                        frag = fragments.setdefault(tc.index, _ToolCallFragments())
-                        if tc.id:
-                            frag.call_id = tc.id
-                        if tc.function and tc.function.name:
-                            frag.name = tc.function.name
-                        if tc.function and tc.function.arguments:
-                            frag.arguments.append(tc.function.arguments)
-                    if choice.finish_reason:
-                        turn.finish_reason = choice.finish_reason
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    break
-                except openai.APIError as exc:
-                    raise PlatformError(
-                        ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete."
-                    ) from exc
-            if turn.finish_reason is None:
-                raise PlatformError(
-                    ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete."
-                )
-            turn.text = "".join(text)
-            turn.tool_calls = [
-                ToolCallRequest(call_id=f.call_id, name=f.name, arguments_json="".join(f.arguments))
-                for _, f in sorted(fragments.items())
-            ]
-            return turn
-        finally:
-            if stream is not None:
-                await stream.close()
+                raise _no_first_token() from exc
+            turn = _TurnBuilder(self._settings.name, time_to_first_token_s=time.perf_counter() - started)
+            await turn.add(first, on_token)
+            try:
+                async for chunk in chunks:
+                    await turn.add(chunk, on_token)
+            except openai.APIError as exc:
+                raise _interrupted() from exc
+        return turn.finish()
+
+
+class _TurnBuilder:
+    """Assembles one streamed model call: text as it comes, tool calls from their fragments."""
+
+    def __init__(self, model: str, time_to_first_token_s: float) -> None:
+        self._turn = ModelTurn(model=model, time_to_first_token_s=time_to_first_token_s)
+        self._text: list[str] = []
+        self._fragments: dict[int, _ToolCallFragments] = {}
+
+    async def add(self, chunk: ChatCompletionChunk, on_token: OnToken) -> None:
+        if chunk.model:
+            self._turn.model = chunk.model
+        if chunk.usage is not None:
+            self._turn.usage = Usage(
+                prompt_tokens=chunk.usage.prompt_tokens,
+                completion_tokens=chunk.usage.completion_tokens,
+                total_tokens=chunk.usage.total_tokens,
+            )
+        for choice in chunk.choices:
+            if choice.delta.content:
+                self._text.append(choice.delta.content)
+                await on_token(choice.delta.content)
+            for call in choice.delta.tool_calls or []:
+                fragment = self._fragments.setdefault(call.index, _ToolCallFragments())
+                fragment.call_id = call.id or fragment.call_id
+                if call.function is not None:
+                    fragment.name = call.function.name or fragment.name
+                    if call.function.arguments:
+                        fragment.arguments.append(call.function.arguments)
+            if choice.finish_reason:
+                self._turn.finish_reason = choice.finish_reason
+
+    def finish(self) -> ModelTurn:
+        if self._turn.finish_reason is None:  # the stream ended without saying why: cut short
+            raise _interrupted()
+        self._turn.text = "".join(self._text)
+        self._turn.tool_calls = [
+            ToolCallRequest(call_id=f.call_id, name=f.name, arguments_json="".join(f.arguments))
+            for _, f in sorted(self._fragments.items())
+        ]
+        return self._turn
+
+
+def _no_first_token() -> PlatformError:
+    return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not start answering in time.")
+
+
+def _interrupted() -> PlatformError:
+    return PlatformError(ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete.")

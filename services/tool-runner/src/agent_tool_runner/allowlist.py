@@ -49,6 +49,7 @@ def check_url(url: httpx.URL, allowlist: Sequence[str]) -> None:
         raise PlatformError(ErrorCode.TOOL_URL_NOT_ALLOWED, "The URL has no host.")
     if not host_allowed(host, allowlist):
         raise PlatformError(
-            ErrorCode.TOOL_URL_NOT_ALLOWED, f"The host {normalise_host(host)} is not on the allowlist.",
+            ErrorCode.TOOL_URL_NOT_ALLOWED,
+            f"The host {normalise_host(host)} is not on the allowlist.",
             host=normalise_host(host),
         )

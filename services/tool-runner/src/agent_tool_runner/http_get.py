@@ -42,9 +42,7 @@ async def http_get(arguments: dict[str, Any], ctx: ToolContext) -> dict[str, Any
             raise PlatformError(
                 ErrorCode.TOOL_UPSTREAM_UNREACHABLE, f"Could not connect to {url.host}.", host=url.host
             ) from exc
-    raise PlatformError(
-        ErrorCode.TOOL_UPSTREAM_HTTP_ERROR, f"The page redirected more than {MAX_REDIRECTS} times."
-    )
+    raise PlatformError(ErrorCode.TOOL_UPSTREAM_HTTP_ERROR, f"The page redirected more than {MAX_REDIRECTS} times.")
 
 
 async def _read(url: httpx.URL, response: httpx.Response, limit: int) -> dict[str, Any]:

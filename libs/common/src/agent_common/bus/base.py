@@ -26,9 +26,7 @@ class Bus(ABC):
     """Publishes messages to topics and runs handlers for the topics subscribed to."""
 
     @abstractmethod
-    def subscribe(
-        self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1
-    ) -> None:
+    def subscribe(self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1) -> None:
         """Run `handler` for every message of `model.topic` delivered to consumer `group`.
 
         Must be called before `start()`. Messages with the same partition key are

@@ -8,6 +8,7 @@ consumed concurrently, each in order (`max_workers`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -48,9 +49,7 @@ class KafkaBus(Bus):
             log_level=logging.DEBUG,
         )
 
-    def subscribe(
-        self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1
-    ) -> None:
+    def subscribe(self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1) -> None:
         topic = model.topic
 
         async def on_message(body: bytes) -> None:
@@ -107,10 +106,8 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...]) -> No
             if t.name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another replica created them first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another replica created them first
             log.info("created topics", extra={"topics": [t.name for t in missing]})
     finally:
         await admin.close()

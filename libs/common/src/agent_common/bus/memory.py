@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from agent_common.bus.base import Bus, Handler, M, deliver
@@ -21,7 +22,7 @@ from agent_common.messages import BusMessage
 class _Group:
     topic: str
     partitions: list[asyncio.Queue[bytes]]
-    run: Handler[bytes]
+    run: Callable[[bytes], Awaitable[None]]
     workers: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -31,9 +32,7 @@ class MemoryBus(Bus):
         self._groups: dict[str, list[_Group]] = {}
         self._started = False
 
-    def subscribe(
-        self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1
-    ) -> None:
+    def subscribe(self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1) -> None:
         if self._started:
             raise RuntimeError("subscribe before start()")
         topic = model.topic

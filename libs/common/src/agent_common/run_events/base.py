@@ -23,9 +23,7 @@ class RunEventChannel(ABC):
         """Stamp `event` with its request's next `seq`, buffer it, broadcast it; return it stamped."""
 
     @abstractmethod
-    def listen(
-        self, request_id: str, after_seq: int = 0
-    ) -> AbstractAsyncContextManager[AsyncIterator[RunEvent]]:
+    def listen(self, request_id: str, after_seq: int = 0) -> AbstractAsyncContextManager[AsyncIterator[RunEvent]]:
         """Subscribe to a request's events. On entering, the subscription is live;
         iterating yields the events with `seq > after_seq`, ending after a terminal one."""
 

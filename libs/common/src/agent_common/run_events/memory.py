@@ -63,9 +63,7 @@ class MemoryRunEventChannel(RunEventChannel):
         finally:
             run.listeners.discard(queue)
 
-    async def _events(
-        self, request_id: str, queue: asyncio.Queue[RunEvent], after_seq: int
-    ) -> AsyncIterator[RunEvent]:
+    async def _events(self, request_id: str, queue: asyncio.Queue[RunEvent], after_seq: int) -> AsyncIterator[RunEvent]:
         tracker = SequenceTracker(after_seq)
         for event in await self.replay(request_id, after_seq):
             if tracker.accept(event):

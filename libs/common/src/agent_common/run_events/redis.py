@@ -273,8 +273,9 @@ class RedisRunEventChannel(RunEventChannel):
                 try:
                     buffered = await self.replay(request_id, tracker.last)
                 except (RedisError, OSError) as exc:
-                    log.warning("could not read the run-event buffer (%s); retrying", exc,
-                                extra={"request_id": request_id})
+                    log.warning(
+                        "could not read the run-event buffer (%s); retrying", exc, extra={"request_id": request_id}
+                    )
                     listener.resync = True
                     await asyncio.sleep(_RETRY_READ_S)
                     continue
@@ -322,7 +323,7 @@ class RedisRunEventChannel(RunEventChannel):
         while True:
             # A connection of our own, without redis-py's hidden retries: a silent
             # reconnect would re-subscribe behind our back and hide lost events.
-            conn = self._redis.connection_pool.make_connection()
+            conn = self._redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             conn.retry = Retry(NoBackoff(), 0)
             conn.health_check_interval = 0
             try:
@@ -333,9 +334,13 @@ class RedisRunEventChannel(RunEventChannel):
                 await self._subscribe_all(conn)
                 backoff = _MIN_BACKOFF_S
                 await self._read(conn)
-            except Exception as exc:  # noqa: BLE001 - the reader must outlive any failure
-                log.warning("run-event subscriber lost Redis (%s); reconnecting in %.2fs", exc, backoff,
-                            exc_info=not isinstance(exc, (RedisError, OSError)))
+            except Exception as exc:
+                log.warning(
+                    "run-event subscriber lost Redis (%s); reconnecting in %.2fs",
+                    exc,
+                    backoff,
+                    exc_info=not isinstance(exc, (RedisError, OSError)),
+                )
             finally:
                 self._lost(conn)
                 with contextlib.suppress(Exception):

@@ -38,16 +38,20 @@ def _locale(body: ChatBody, accept_language: str | None) -> str | None:
 def _check_length(body: ChatBody, request: Request) -> None:
     limit: int = request.app.state.settings.max_message_chars
     if len(body.message) > limit:
-        raise PlatformError(
-            ErrorCode.INPUT_TOO_LARGE, f"The message is longer than {limit} characters.", limit=limit
-        )
+        raise PlatformError(ErrorCode.INPUT_TOO_LARGE, f"The message is longer than {limit} characters.", limit=limit)
 
 
 @router.post(
     "/chat",
     response_model=ChatResponse,
-    responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-               502: {"model": ErrorResponse}, 503: {"model": ErrorResponse}, 504: {"model": ErrorResponse}},
+    responses={
+        400: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        502: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+        504: {"model": ErrorResponse},
+    },
 )
 async def chat(
     body: ChatBody,
@@ -132,4 +136,3 @@ def _event_stream(
     if session_id:
         headers["X-Session-ID"] = session_id
     return EventSourceResponse(frames, ping=request.app.state.settings.sse_ping_s, headers=headers)
-
