@@ -11,7 +11,9 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test install clean
+.PHONY: run test check lint typecheck security docs-check install clean
+PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_cli
+PRODUCT_CODE := libs/common/src services/*/src cli/src
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -31,6 +33,23 @@ run: install
 test: install
 	@scripts/ensure-system-deps.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## Every gate CI runs before the tests: lint and format, types, security, docs that cannot drift.
+check: lint typecheck security docs-check
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
+
+security: install
+	$(VENV)/bin/bandit -q -r $(PRODUCT_CODE)
+	$(VENV)/bin/python scripts/audit_deps.py
+
+docs-check: install
+	$(VENV)/bin/python scripts/config_docs.py --check
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .cache/test-services
