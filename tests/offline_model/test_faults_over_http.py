@@ -55,6 +55,7 @@ async def test_stall_holds_the_request_until_the_client_times_out(served: Served
 async def test_drop_mid_stream_sends_half_the_answer_then_cuts_the_connection(client: openai.AsyncOpenAI) -> None:
     stream = await open_stream(client, directive("drop_mid_stream"))
     received: list[ChatCompletionChunk] = []
+
     # This SDK wraps the broken chunked body (its HTTP library's RemoteProtocolError) as a connection error.
     async def read_all() -> None:
         async for chunk in stream:

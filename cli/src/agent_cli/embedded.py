@@ -34,7 +34,7 @@ OFFLINE_MODEL_PATH = "/offline"
 
 def local_address(host: str) -> str:
     """An address this process can call itself on, whatever interface it listens on."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # nosec B104: a comparison, not a bind
 
 
 def model_settings(host: str, port: int) -> ModelSettings:
