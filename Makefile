@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test check lint typecheck security docs-check install clean
+.PHONY: run test check lint typecheck security docs-check prompt-eval install clean
 PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_cli
 PRODUCT_CODE := libs/common/src services/*/src cli/src
 
@@ -50,6 +50,11 @@ security: install
 
 docs-check: install
 	$(VENV)/bin/python scripts/config_docs.py --check
+
+## Ask the platform every question in evals/prompts.yaml and check each answer's rules
+## (offline model unless MODEL_BASE_URL is set; PROMPT_EVAL_ARGS=--no-fail to only report).
+prompt-eval: install
+	$(VENV)/bin/agent prompt-eval $(PROMPT_EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .cache/test-services

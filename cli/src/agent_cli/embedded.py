@@ -9,6 +9,7 @@ it reaches any OpenAI-compatible endpoint.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +35,11 @@ OFFLINE_MODEL_PATH = "/offline"
 
 def local_address(host: str) -> str:
     """An address this process can call itself on, whatever interface it listens on."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # nosec B104: a comparison, not a bind
+    try:
+        unspecified = not host or ipaddress.ip_address(host).is_unspecified  # 0.0.0.0 or ::
+    except ValueError:  # a host name
+        unspecified = False
+    return "127.0.0.1" if unspecified else host
 
 
 def model_settings(host: str, port: int) -> ModelSettings:

@@ -8,14 +8,14 @@ import sys
 
 import uvicorn
 
+from agent_cli.prompt_eval.runner import add_parser as add_prompt_eval_parser
 from agent_common.logs import configure_logging
 from agent_common.settings import ObservabilitySettings
 from agent_gateway.settings import GatewayConfig
 
 
-def _banner(host: str, port: int, offline: bool) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    base = f"http://{shown}:{port}"
+def _banner(address: str, port: int, offline: bool) -> str:
+    base = f"http://{address}:{port}"
     model = "the built-in OFFLINE model (deterministic answers, no API key)" if offline else "the configured model"
     return f"""
 Agent platform (embedded mode: one process, in-memory bus) is starting on {base}
@@ -30,7 +30,7 @@ Press Ctrl+C to stop.
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent_cli.embedded import create_embedded_app, uses_offline_model
+    from agent_cli.embedded import create_embedded_app, local_address, uses_offline_model
 
     config = GatewayConfig()
     host = args.host or os.environ.get("HOST")
@@ -42,9 +42,17 @@ def run(args: argparse.Namespace) -> int:
     log = ObservabilitySettings()
     configure_logging("embedded", log.level, log.format)
     app = create_embedded_app(config)
-    print(_banner(config.gateway.host, config.gateway.port, uses_offline_model()), file=sys.stderr, flush=True)
+    print(
+        _banner(local_address(config.gateway.host), config.gateway.port, uses_offline_model()),
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(
-        app, host=config.gateway.host, port=config.gateway.port, log_config=None, access_log=False,
+        app,
+        host=config.gateway.host,
+        port=config.gateway.port,
+        log_config=None,
+        access_log=False,
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -57,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("--host", help="Interface to listen on (default: $HOST, $GATEWAY_HOST or 127.0.0.1).")
     run_cmd.add_argument("--port", type=int, help="Port to listen on (default: $PORT, $GATEWAY_PORT or 8000).")
     run_cmd.set_defaults(handler=run)
+    add_prompt_eval_parser(commands)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

@@ -3,9 +3,12 @@
 Decision, in order:
 
 1. the last message is a tool result: answer from the tool results;
-2. `http_get` is offered and the latest user message has URLs: call it, once per URL;
-3. the user asks what they said earlier, and there is an earlier user message: quote it;
-4. otherwise: echo the message with the turn number.
+2. the latest user message asks for secrets (the system prompt, API keys) or for
+   something the refusal policy declines (breaking into systems, malware):
+   refuse politely (`refusals.py`), with no tool call;
+3. `http_get` is offered and the latest user message has URLs: call it, once per URL;
+4. the user asks what they said earlier, and there is an earlier user message: quote it;
+5. otherwise: echo the message with the turn number.
 
 The language is the latest user message's: Korean when it has Hangul, else
 English. Every answer starts with a visible offline label.
@@ -22,6 +25,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from agent_offline_model.faults import strip_directives
+from agent_offline_model.refusals import refusal_answer, refusal_kind
 
 Language = Literal["en", "ko"]
 
@@ -36,7 +40,7 @@ _HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7a3\ud7b
 # A URL runs to the next whitespace, quote, backtick or angle bracket; trailing
 # punctuation is trimmed afterwards (see `_trim_url`).
 _URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
-_TRAILING_PUNCTUATION = frozenset(".,;:!?'\"”’。、，！？…")  # noqa: RUF001 (full-width marks on purpose)
+_TRAILING_PUNCTUATION = frozenset(".,;:!?'\"”’。、，！？…")
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 
 _RECALL_EN = re.compile(r"\bwhat did i (?:say|ask)\b|\bearlier\b|\bbefore\b|\bprevious(?:ly)?\b", re.IGNORECASE)
@@ -263,6 +267,9 @@ def decide(
     if messages and messages[-1].get("role") == "tool":
         sentences = [tool_result_sentence(r, language) for r in latest_tool_results(messages)]
         return Reply(text=label + " ".join(sentences))
+
+    if kind := refusal_kind(latest):  # before tool calls: a refused request fetches nothing
+        return Reply(text=label + refusal_answer(kind, language))
 
     if offers_tool(tools, HTTP_GET, tool_choice):
         urls = extract_urls(latest)
