@@ -18,8 +18,9 @@ from agent_cli.prompt_eval import runner
 from agent_cli.prompt_eval.cases import load_cases, parse_cases
 from agent_cli.prompt_eval.pages import PageServer, free_tcp_port
 from agent_cli.prompt_eval.report import FAIL, render_table
-from agent_cli.prompt_eval.rules import CATALOGUE, detect_language
+from agent_cli.prompt_eval.rules import CATALOGUE
 from agent_cli.prompt_eval.runner import platform_and_pages, platform_context, run_cases
+from agent_cli.prompt_eval.text import detect_language
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "evals" / "prompts.yaml"

@@ -9,20 +9,18 @@ import pytest
 
 from agent_cli.prompt_eval.cases import CaseFileError, parse_cases
 from agent_cli.prompt_eval.client import read_turn, sse_events
+from agent_cli.prompt_eval.evidence import Context, Outcome, ToolCallSeen
 from agent_cli.prompt_eval.report import CaseResult, Report, RuleResult, render_table, width
 from agent_cli.prompt_eval.rules import (
     CATALOGUE,
     AnswerLanguage,
     CallsTool,
-    Context,
     MaxChars,
     Mentions,
     NoSecretLeak,
     NoSystemPromptLeak,
-    Outcome,
     PoliteRefusal,
     RuleError,
-    ToolCallSeen,
     ToolNotAllowed,
     parse_rule,
 )

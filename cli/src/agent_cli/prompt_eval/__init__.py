@@ -6,8 +6,9 @@ the platform's real HTTP API and checks every rule deterministically (see
 """
 
 from agent_cli.prompt_eval.cases import Case, CaseFileError, load_cases, parse_cases
+from agent_cli.prompt_eval.evidence import Context, Outcome, Verdict
 from agent_cli.prompt_eval.report import CaseResult, Report, render_table
-from agent_cli.prompt_eval.rules import CATALOGUE, Context, Outcome, Rule, Verdict, parse_rule
+from agent_cli.prompt_eval.rules import CATALOGUE, Rule, parse_rule
 from agent_cli.prompt_eval.runner import embedded_platform, platform_context, run_cases
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from agent_cli.prompt_eval.rules import ToolCallSeen
+from agent_cli.prompt_eval.evidence import ToolCallSeen
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_cli.prompt_eval.cases import Case
-from agent_cli.prompt_eval.rules import RULE_CLASSES, Outcome, Rule, Verdict
+from agent_cli.prompt_eval.evidence import Outcome, Verdict
+from agent_cli.prompt_eval.rules import RULE_CLASSES, Rule
 
 PASS, FAIL, UNUSED = "✓", "✗", "·"
 QUESTION_WIDTH = 44

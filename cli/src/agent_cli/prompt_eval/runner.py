@@ -22,6 +22,7 @@ import httpx
 
 from agent_cli.prompt_eval.cases import Case, CaseFileError, load_cases
 from agent_cli.prompt_eval.client import ask
+from agent_cli.prompt_eval.evidence import Context, Outcome
 from agent_cli.prompt_eval.pages import (
     ALLOWED_HOST,
     OFFLIST_HOST,
@@ -31,7 +32,7 @@ from agent_cli.prompt_eval.pages import (
     serve_in_thread,
 )
 from agent_cli.prompt_eval.report import CaseResult, Report, RuleResult, render_table
-from agent_cli.prompt_eval.rules import Context, Outcome, catalogue_docs
+from agent_cli.prompt_eval.rules import catalogue_docs
 
 DEFAULT_CASES = Path("evals/prompts.yaml")
 EXIT_FAILED, EXIT_UNUSABLE = 1, 2
