@@ -50,6 +50,7 @@ security: install
 
 docs-check: install
 	$(VENV)/bin/python scripts/config_docs.py --check
+	$(VENV)/bin/python scripts/check_checklists.py
 
 ## Ask the platform every question in evals/prompts.yaml and check each answer's rules
 ## (offline model unless MODEL_BASE_URL is set; PROMPT_EVAL_ARGS=--no-fail to only report).
