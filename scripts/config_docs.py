@@ -56,7 +56,7 @@ def _default(cls: type[BaseSettings], field: str) -> str:
     if value is None:
         return "unset"
     if isinstance(value, list):
-        return ",".join(value) or "empty"
+        return ",".join(str(item) for item in value) or "empty"
     if isinstance(value, bool):
         return str(value).lower()
     text = str(value)

@@ -36,14 +36,22 @@ def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator
     from agent_gateway.settings import GatewayConfig, GatewaySettings
 
     port = free_tcp_port()
+    # Settings are read from the environment while the app is built, and only then:
+    # the environment is restored before the tests run, so it leaks into no other test.
+    with patched_env(env):
+        app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
+    with serve_in_thread(app, port) as base_url:
+        if ready:
+            wait_ready(base_url, timeout=5)
+        yield Platform(mode="embedded", base_url=base_url)
+
+
+@contextmanager
+def patched_env(env: Mapping[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
-        with serve_in_thread(app, port) as base_url:
-            if ready:
-                wait_ready(base_url, timeout=5)
-            yield Platform(mode="embedded", base_url=base_url)
+        yield
     finally:
         for key, value in saved.items():
             if value is None:

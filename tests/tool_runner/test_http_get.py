@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
+import httpx
 import orjson
 import pytest
 
@@ -17,11 +18,17 @@ from agent_tool_runner.service import new_http_client
 from tests.support.web import free_tcp_port
 from tests.tool_runner.conftest import BIG
 
+DEAD_PORT = free_tcp_port()  # nothing listens here: a refused connection
+
 
 @pytest.fixture
-async def ctx() -> AsyncIterator[ToolContext]:
+async def ctx(upstream: str) -> AsyncIterator[ToolContext]:
     settings = ToolSettings(
-        http_allowlist=["127.0.0.1", "*.allowed.test"], http_timeout_s=0.5, http_max_response_bytes=BIG // 2
+        http_allowlist=["127.0.0.1", "*.allowed.test"],
+        http_allowed_ports=[80, 443, httpx.URL(upstream).port or 0, DEAD_PORT],
+        http_allow_private_networks=True,
+        http_timeout_s=0.5,
+        http_max_response_bytes=BIG // 2,
     )
     client = new_http_client(settings)
     yield ToolContext(settings=settings, http=client)
@@ -73,7 +80,7 @@ async def test_an_upstream_500_is_an_http_error_with_its_status(ctx: ToolContext
 
 
 async def test_a_refused_connection_is_unreachable(ctx: ToolContext) -> None:
-    outcome = await fetch(ctx, f"http://127.0.0.1:{free_tcp_port()}/")
+    outcome = await fetch(ctx, f"http://127.0.0.1:{DEAD_PORT}/")
     assert error_code(outcome) == ErrorCode.TOOL_UPSTREAM_UNREACHABLE
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 from prometheus_client import REGISTRY
 
 from agent_common.bus import MemoryBus
@@ -19,7 +20,12 @@ def count(outcome: str) -> float:
 
 async def test_a_call_on_the_bus_is_answered_with_its_outcome_and_counted(upstream: str) -> None:
     bus = MemoryBus(partitions=2)
-    runner = ToolRunner(bus, ToolSettings(http_allowlist=["127.0.0.1"]), concurrency=4)
+    settings = ToolSettings(
+        http_allowlist=["127.0.0.1"],
+        http_allowed_ports=[httpx.URL(upstream).port or 0],
+        http_allow_private_networks=True,
+    )
+    runner = ToolRunner(bus, settings, concurrency=4)
     runner.register()
     answers: asyncio.Queue[ToolCallCompleted] = asyncio.Queue()
 

@@ -37,8 +37,16 @@ from agent_cli.prompt_eval.rules import catalogue_docs
 DEFAULT_CASES = Path("evals/prompts.yaml")
 EXIT_FAILED, EXIT_UNUSABLE = 1, 2
 READY_TIMEOUT_S = 10.0  # for --base-url: a running platform answers /ready at once, or it is not ready
-# The embedded platform's allowlist names the page server's 127.0.0.1 only, so `localhost` is off the list.
-EMBEDDED_ENV: dict[str, str] = {"TOOL_HTTP_ALLOWLIST": ALLOWED_HOST}
+
+
+def embedded_env(pages: PageServer) -> dict[str, str]:
+    """The embedded platform's allowlist names the page server's 127.0.0.1 only, so `localhost`
+    is off the list; loopback is a private address, so private networks are opened explicitly."""
+    return {
+        "TOOL_HTTP_ALLOWLIST": ALLOWED_HOST,
+        "TOOL_HTTP_ALLOWED_PORTS": str(httpx.URL(pages.base_url).port),
+        "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
+    }
 
 
 # ---- the platform under test ----
@@ -75,7 +83,7 @@ def patched_env(values: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def embedded_platform(env: Mapping[str, str] = EMBEDDED_ENV) -> Iterator[str]:
+def embedded_platform(env: Mapping[str, str]) -> Iterator[str]:
     """The `agent run` app on a free loopback port, in a thread; yields its base URL.
 
     Settings are read from the environment when the app is built, so `env` is
@@ -155,7 +163,7 @@ def platform_and_pages(base_url: str | None) -> Iterator[tuple[str, PageServer]]
             base_url = base_url.rstrip("/")
             wait_ready(base_url, timeout_s=READY_TIMEOUT_S)
         else:
-            base_url = stack.enter_context(embedded_platform())
+            base_url = stack.enter_context(embedded_platform(embedded_env(pages)))
         yield base_url, pages
 
 

@@ -1,4 +1,6 @@
-"""Which URLs `http_get` may fetch: http(s) only, no userinfo, allowlisted hosts.
+"""Which URLs `http_get` may fetch: http(s) only, no userinfo, allowed ports, allowlisted hosts.
+
+The addresses a host resolves to are checked separately, at connect time (`egress.py`).
 
 Allowlist entries are host names compared exactly (case-insensitive, trailing
 dot ignored, internationalised names in their IDNA form), or `*.example.com`,
@@ -37,7 +39,7 @@ def host_allowed(host: str, allowlist: Sequence[str]) -> bool:
     return False
 
 
-def check_url(url: httpx.URL, allowlist: Sequence[str]) -> None:
+def check_url(url: httpx.URL, allowlist: Sequence[str], ports: Sequence[int]) -> None:
     if url.scheme not in ALLOWED_SCHEMES:
         raise PlatformError(
             ErrorCode.TOOL_URL_NOT_ALLOWED, "Only http and https URLs can be fetched.", scheme=url.scheme
@@ -47,6 +49,9 @@ def check_url(url: httpx.URL, allowlist: Sequence[str]) -> None:
     host = url.raw_host.decode("ascii", errors="replace")
     if not host:
         raise PlatformError(ErrorCode.TOOL_URL_NOT_ALLOWED, "The URL has no host.")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if port not in ports:
+        raise PlatformError(ErrorCode.TOOL_URL_NOT_ALLOWED, f"Port {port} is not allowed.", port=port)
     if not host_allowed(host, allowlist):
         raise PlatformError(
             ErrorCode.TOOL_URL_NOT_ALLOWED,

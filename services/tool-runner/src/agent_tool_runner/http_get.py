@@ -29,7 +29,7 @@ async def http_get(arguments: dict[str, Any], ctx: ToolContext) -> dict[str, Any
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise PlatformError(ErrorCode.TOOL_URL_NOT_ALLOWED, "The URL is not valid.") from exc
     for _ in range(MAX_REDIRECTS + 1):
-        check_url(url, ctx.settings.http_allowlist)
+        check_url(url, ctx.settings.http_allowlist, ctx.settings.http_allowed_ports)
         try:
             async with ctx.http.stream("GET", url) as response:
                 if response.is_redirect and "location" in response.headers:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import httpcore
 import httpx
 
 from agent_common.bus import Bus
@@ -16,6 +17,7 @@ from agent_common.settings import ToolSettings
 from agent_common.topics import TOOL_CALLS
 from agent_tool_runner import metrics
 from agent_tool_runner.context import ToolContext
+from agent_tool_runner.egress import GuardedNetworkBackend
 from agent_tool_runner.executor import execute
 
 log = logging.getLogger("agent.tool_runner")
@@ -23,8 +25,23 @@ log = logging.getLogger("agent.tool_runner")
 USER_AGENT = "agent-platform-tool-runner/0.1 (+http_get)"
 
 
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, its connection pool on the egress-checking network backend."""
+
+    def __init__(self, settings: ToolSettings) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=GuardedNetworkBackend(allow_private=settings.http_allow_private_networks),
+        )
+
+
 def new_http_client(settings: ToolSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
+        transport=GuardedTransport(settings),
         follow_redirects=False,
         trust_env=False,  # no proxy or netrc from the environment: what is checked is what is fetched
         timeout=httpx.Timeout(settings.http_timeout_s, connect=min(2.0, settings.http_timeout_s)),
@@ -34,6 +51,8 @@ def new_http_client(settings: ToolSettings) -> httpx.AsyncClient:
 
 class ToolRunner:
     def __init__(self, bus: Bus, settings: ToolSettings, concurrency: int) -> None:
+        if settings.http_allow_private_networks:
+            log.warning("TOOL_HTTP_ALLOW_PRIVATE_NETWORKS is on: http_get may reach loopback and private addresses")
         self._bus = bus
         self._context = ToolContext(settings=settings, http=new_http_client(settings))
         self._slots = asyncio.Semaphore(concurrency)
