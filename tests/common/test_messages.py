@@ -75,7 +75,18 @@ def test_tool_outcome_for_model_carries_output_and_classified_error() -> None:
     )
     body = orjson.loads(failed.for_model())
     assert body["ok"] is False and body["url"] == "http://b"
-    assert body["error"] == {"class": "tool", "code": "TOOL_URL_NOT_ALLOWED", "message": "not allowed"}
+    assert body["error"] == {
+        "class": "tool",
+        "code": "TOOL_URL_NOT_ALLOWED",
+        "message": "not allowed",
+        "details": {"host": "b"},
+    }
+
+
+def test_the_model_is_told_which_fields_of_its_call_failed() -> None:
+    problems = [{"field": "url", "problem": "'url' is a required property"}]
+    failed = ToolOutcome(ok=False, error=ErrorInfo.of(ErrorCode.TOOL_INPUT_INVALID, "bad arguments", errors=problems))
+    assert orjson.loads(failed.for_model())["error"]["details"]["errors"] == problems
 
 
 def test_tool_call_completed_round_trips() -> None:

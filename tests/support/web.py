@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 
@@ -59,8 +59,11 @@ PAGE_HTML = """<!doctype html><html><head><title>Test page</title>
 <body><h1>Platform test page</h1><p>The secret word is pineapple. 비밀 단어는 사과입니다.</p></body></html>"""
 
 
+PAGES_BIG_BYTES = 256 * 1024  # over the response-size limit the E2E platform is given
+
+
 def pages_app() -> Starlette:
-    """Pages that the tool path fetches in end-to-end tests."""
+    """Pages that the tool path fetches in end-to-end tests, one per outcome."""
 
     async def page(_: Request) -> Response:
         return HTMLResponse(PAGE_HTML)
@@ -68,4 +71,26 @@ def pages_app() -> Starlette:
     async def broken(_: Request) -> Response:
         return PlainTextResponse("upstream exploded", status_code=500)
 
-    return Starlette(routes=[Route("/page", page), Route("/broken", broken)])
+    async def stall(_: Request) -> Response:
+        await asyncio.sleep(3)  # well past the platform's 1 s tool deadline, and done by shutdown
+        return PlainTextResponse("too late")
+
+    async def big(_: Request) -> Response:
+        return PlainTextResponse("b" * PAGES_BIG_BYTES)
+
+    async def picture(_: Request) -> Response:
+        return Response(b"\x89PNG\r\n\x1a\n", media_type="image/png")
+
+    async def redirect(request: Request) -> Response:
+        return RedirectResponse(request.query_params["to"], status_code=302)
+
+    return Starlette(
+        routes=[
+            Route("/page", page),
+            Route("/broken", broken),
+            Route("/stall", stall),
+            Route("/big", big),
+            Route("/picture.png", picture),
+            Route("/redirect", redirect),
+        ]
+    )

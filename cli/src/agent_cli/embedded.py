@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from agent_common.bus import MemoryBus
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
-from agent_common.settings import ModelSettings, ToolSettings
+from agent_common.settings import ModelSettings
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
@@ -28,7 +28,7 @@ from agent_orchestrator.runs import MemoryRunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
 from agent_tool_runner.service import ToolRunner
-from agent_tool_runner.settings import ToolRunnerSettings
+from agent_tool_runner.settings import ToolRunnerSettings, ToolSettings
 
 OFFLINE_MODEL_PATH = "/offline"
 

@@ -79,10 +79,11 @@ class ToolOutcome(BaseModel):
     duration_ms: float = 0.0
 
     def for_model(self) -> str:
-        """The tool message content the model reads: JSON it can reason about."""
+        """The tool message content the model reads: JSON it can reason about, the error's
+        details included (which fields failed and why), so the model can correct its call."""
         body: dict[str, Any] = {"ok": self.ok, **self.output}
         if self.error is not None:
-            body["error"] = self.error.model_dump(mode="json", exclude={"details"})
+            body["error"] = self.error.model_dump(mode="json")
         return orjson.dumps(body).decode()
 
 

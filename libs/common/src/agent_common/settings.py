@@ -8,13 +8,13 @@ the page and the classes disagree.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _csv(value: object) -> object:
+def comma_separated(value: object) -> object:
     """Lists in the environment are comma-separated: `a.example,b.example`."""
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -69,27 +69,6 @@ class ModelSettings(BaseSettings):
     """Longest time for a whole model call."""
     temperature: float | None = None
     """Sampling temperature; unset leaves the endpoint's default."""
-
-
-class ToolSettings(BaseSettings):
-    """What tool runners may reach."""
-
-    model_config = settings_config("TOOL_")
-
-    http_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Hosts `http_get` may fetch, comma-separated; `*.example.com` matches subdomains.
-    Empty: nothing (default-deny)."""
-    http_allowed_ports: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [80, 443])
-    """Ports `http_get` may connect to, comma-separated (a URL without a port uses 80 or 443)."""
-    http_allow_private_networks: bool = False
-    """Let `http_get` reach loopback and private addresses (tests, on-premises tools). Cloud metadata
-    addresses stay blocked. Off by default, and logged as a warning when on."""
-    http_timeout_s: float = Field(default=4.0, ge=0.5, le=30.0)
-    """Deadline for a whole `http_get` call, redirects included."""
-    http_max_response_bytes: int = Field(default=1_048_576, gt=0)
-    """Largest response body `http_get` reads; reading stops at the limit."""
-
-    _split = field_validator("http_allowlist", "http_allowed_ports", mode="before")(_csv)
 
 
 class ObservabilitySettings(BaseSettings):

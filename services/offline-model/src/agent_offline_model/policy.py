@@ -6,7 +6,9 @@ Decision, in order:
 2. the latest user message asks for secrets (the system prompt, API keys) or for
    something the refusal policy declines (breaking into systems, malware):
    refuse politely (`refusals.py`), with no tool call;
-3. `http_get` is offered and the latest user message has URLs: call it, once per URL;
+3. `http_get` is offered and the latest user message has URLs: call it, once per URL
+   (or misuse it, when a `tool_misuse.py` directive asks; a call refused as invalid
+   is corrected and made again, at step 1);
 4. the user asks what they said earlier, and there is an earlier user message: quote it;
 5. otherwise: echo the message with the turn number.
 
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 
 from agent_offline_model.faults import strip_directives
 from agent_offline_model.refusals import refusal_answer, refusal_kind
+from agent_offline_model.tool_misuse import ToolMisuse, corrected_urls, misuse_in, misused_arguments
 
 Language = Literal["en", "ko"]
 
@@ -253,18 +256,34 @@ def tool_call_id(turn: int, index: int, url: str) -> str:
 # ---- the decision ----
 
 
+def _http_get_calls(turn: int, urls: Sequence[str]) -> tuple[ToolCall, ...]:
+    return tuple(
+        ToolCall(tool_call_id(turn, i, url), HTTP_GET, json.dumps({"url": url}, ensure_ascii=False))
+        for i, url in enumerate(urls)
+    )
+
+
+def _misused_call(turn: int, index: int, url: str, misuse: ToolMisuse) -> ToolCall:
+    name, arguments = misused_arguments(misuse, url)
+    return ToolCall(tool_call_id(turn, index, url), name, json.dumps(arguments, ensure_ascii=False))
+
+
 def decide(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None = None,
     tool_choice: Any = None,
 ) -> Reply:
     """The model's reply to a chat-completions request."""
-    users = [strip_directives(text) for text in user_texts(messages)]
+    raw_users = user_texts(messages)
+    users = [strip_directives(text) for text in raw_users]
     latest = users[-1] if users else ""
+    misuse = misuse_in(raw_users[-1]) if raw_users else None
     language = detect_language(latest)
     label = LABELS[language]
 
     if messages and messages[-1].get("role") == "tool":
+        if retry := corrected_urls(messages):  # told which fields were wrong: call again, corrected
+            return Reply(tool_calls=_http_get_calls(len(users) + len(messages), retry))
         sentences = [tool_result_sentence(r, language) for r in latest_tool_results(messages)]
         return Reply(text=label + " ".join(sentences))
 
@@ -273,13 +292,10 @@ def decide(
 
     if offers_tool(tools, HTTP_GET, tool_choice):
         urls = extract_urls(latest)
+        if urls and misuse is not None:
+            return Reply(tool_calls=tuple(_misused_call(len(users), i, url, misuse) for i, url in enumerate(urls)))
         if urls:
-            return Reply(
-                tool_calls=tuple(
-                    ToolCall(tool_call_id(len(users), i, url), HTTP_GET, json.dumps({"url": url}, ensure_ascii=False))
-                    for i, url in enumerate(urls)
-                )
-            )
+            return Reply(tool_calls=_http_get_calls(len(users), urls))
 
     if not users:
         return Reply(text=label + "There is no message to answer yet.")

@@ -62,7 +62,12 @@ class AgentLoop:
         self._model = model
         self._settings = settings
         self._tools = dict(tools)
-        self._openai_tools = [spec.as_openai_tool() for spec in self._tools.values()]
+        self._openai_tools = self.openai_tools(self._tools)
+
+    @staticmethod
+    def openai_tools(specs: Mapping[str, ToolSpec]) -> list[dict[str, Any]]:
+        """The `tools` of a chat-completions request: each spec's own schema object, in name order."""
+        return [specs[name].as_openai_tool() for name in sorted(specs)]
 
     async def on_chat_requested(self, msg: ChatRequested) -> None:
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,10 +22,6 @@ def create_app(config: ToolRunnerConfig | None = None) -> Starlette:
         bus = infra.build_bus(config.bus, client_id="tool-runner")
         runner = ToolRunner(bus, config.tools, config.service.concurrency)
         runner.register()
-        if not config.tools.http_allowlist:
-            logging.getLogger("agent.tool_runner").warning(
-                "TOOL_HTTP_ALLOWLIST is empty: http_get will refuse every URL"
-            )
         await bus.start()
         checks["bus"] = bus.ping
         try:

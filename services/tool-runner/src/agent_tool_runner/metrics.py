@@ -1,6 +1,9 @@
-"""The tool runner's Prometheus metrics. Labels stay bounded: no URLs, no hosts."""
+"""The tool runner's Prometheus metrics. Labels stay bounded: no URLs, no hosts,
+and a tool name the model made up is counted as `unknown`."""
 
 from __future__ import annotations
+
+from collections.abc import Container
 
 from prometheus_client import Counter, Histogram
 
@@ -11,6 +14,11 @@ TOOL_CALLS = Counter(
     "tool_calls_total",
     "Tool calls finished, by tool and outcome (ok, error, timeout, blocked).",
     ["tool", "outcome"],
+)
+TOOL_ERRORS = Counter(
+    "tool_call_errors_total",
+    "Tool calls that failed, by tool and error code.",
+    ["tool", "code"],
 )
 TOOL_DURATION = Histogram(
     "tool_call_duration_seconds",
@@ -31,3 +39,14 @@ def outcome_label(outcome: ToolOutcome) -> str:
     if code == ErrorCode.TOOL_URL_NOT_ALLOWED:
         return "blocked"
     return "error"
+
+
+def record(tool: str, outcome: ToolOutcome, known_tools: Container[str]) -> str:
+    """Count one finished call; returns its outcome label."""
+    name = tool if tool in known_tools else "unknown"
+    label = outcome_label(outcome)
+    TOOL_CALLS.labels(name, label).inc()
+    TOOL_DURATION.labels(name).observe(outcome.duration_ms / 1000)
+    if outcome.error is not None:
+        TOOL_ERRORS.labels(name, outcome.error.code.value).inc()
+    return label

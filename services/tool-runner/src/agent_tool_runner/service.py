@@ -7,54 +7,39 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpcore
-import httpx
-
 from agent_common.bus import Bus
 from agent_common.logs import bind_ids
 from agent_common.messages import ToolCallCompleted, ToolCallRequested
-from agent_common.settings import ToolSettings
 from agent_common.topics import TOOL_CALLS
 from agent_tool_runner import metrics
 from agent_tool_runner.context import ToolContext
-from agent_tool_runner.egress import GuardedNetworkBackend
-from agent_tool_runner.executor import execute
+from agent_tool_runner.executor import Executor
+from agent_tool_runner.settings import RECOMMENDED_HTTP_TIMEOUT_S, ToolSettings
 
 log = logging.getLogger("agent.tool_runner")
 
-USER_AGENT = "agent-platform-tool-runner/0.1 (+http_get)"
 
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport, its connection pool on the egress-checking network backend."""
-
-    def __init__(self, settings: ToolSettings) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-            network_backend=GuardedNetworkBackend(allow_private=settings.http_allow_private_networks),
+def warn_about_settings(settings: ToolSettings) -> None:
+    """Say loudly at start-up what an operator should know is open or unusual."""
+    if not settings.http_allowlist:
+        log.warning("TOOL_HTTP_ALLOWLIST is empty: http_get will refuse every URL")
+    if settings.http_allow_private_networks:
+        log.warning(
+            "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS is on: http_get may reach loopback and private addresses "
+            "(cloud metadata addresses stay refused); never enable it where tools face untrusted text"
         )
-
-
-def new_http_client(settings: ToolSettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=GuardedTransport(settings),
-        follow_redirects=False,
-        trust_env=False,  # no proxy or netrc from the environment: what is checked is what is fetched
-        timeout=httpx.Timeout(settings.http_timeout_s, connect=min(2.0, settings.http_timeout_s)),
-        headers={"User-Agent": USER_AGENT, "Accept": "text/html, text/plain, application/json, */*;q=0.5"},
-    )
+    low, high = RECOMMENDED_HTTP_TIMEOUT_S
+    if not low <= settings.http_timeout_s <= high:
+        log.warning(
+            "TOOL_HTTP_TIMEOUT_S is %.1f s, outside the recommended %.0f-%.0f s", settings.http_timeout_s, low, high
+        )
 
 
 class ToolRunner:
     def __init__(self, bus: Bus, settings: ToolSettings, concurrency: int) -> None:
-        if settings.http_allow_private_networks:
-            log.warning("TOOL_HTTP_ALLOW_PRIVATE_NETWORKS is on: http_get may reach loopback and private addresses")
+        warn_about_settings(settings)
         self._bus = bus
-        self._context = ToolContext(settings=settings, http=new_http_client(settings))
+        self._executor = Executor(ToolContext.create(settings))
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
 
@@ -66,18 +51,18 @@ class ToolRunner:
     async def handle(self, call: ToolCallRequested) -> None:
         with bind_ids(request_id=call.request_id, session_id=call.session_id, user_id=call.user_id):
             async with self._slots:
-                outcome = await execute(call, self._context)
-            label = metrics.outcome_label(outcome)
-            metrics.TOOL_CALLS.labels(call.tool, label).inc()
-            metrics.TOOL_DURATION.labels(call.tool).observe(outcome.duration_ms / 1000)
-            log.info(
+                outcome = await self._executor.execute(call)
+            label = metrics.record(call.tool, outcome, self._executor.tools)
+            log.log(
+                logging.WARNING if label == "blocked" else logging.INFO,
                 "tool call finished",
                 extra={
-                    "tool": call.tool,
+                    "tool": call.tool[:64],
                     "call_id": call.call_id,
                     "outcome": label,
                     "duration_ms": outcome.duration_ms,
                     "error_code": outcome.error.code.value if outcome.error else None,
+                    "reason": outcome.error.details.get("reason") if outcome.error else None,
                 },
             )
             await self._bus.publish(
@@ -92,4 +77,4 @@ class ToolRunner:
             )
 
     async def close(self) -> None:
-        await self._context.http.aclose()
+        await self._executor.ctx.aclose()

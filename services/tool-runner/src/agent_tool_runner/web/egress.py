@@ -20,13 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import httpcore
 
 from agent_common.errors import ErrorCode, PlatformError
+
+log = logging.getLogger("agent.tool_runner.egress")
+
+# `loop.getaddrinfo`'s shape: (host, port, type=...) -> [(family, type, proto, canonname, sockaddr)].
+Resolver = Callable[..., Awaitable[Sequence[tuple[Any, ...]]]]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -105,7 +111,8 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]
 
 
 def refusal(address: IPAddress, allow_private: bool) -> str | None:
-    """Why a connection to `address` is refused, or None when it is allowed.
+    """Why a connection to `address` is refused (`metadata`, `private`, `special_purpose`),
+    or None when it is allowed.
 
     An IPv6 form that carries an IPv4 address (mapped, compatible, NAT64, 6to4,
     Teredo) is judged by the IPv4 address it carries.
@@ -114,13 +121,13 @@ def refusal(address: IPAddress, allow_private: bool) -> str | None:
     judged: list[IPAddress] = [*carried] if carried else [address]
     for candidate in [address, *carried]:
         if any(candidate in network for network in METADATA_NETWORKS):
-            return f"{address} is a cloud metadata address"
+            return "metadata"
     for candidate in judged:
         if _within(candidate, PRIVATE_NETWORKS):
             if not allow_private:
-                return f"{address} is a private or loopback address"
+                return "private"
         elif _within(candidate, SPECIAL_NETWORKS):
-            return f"{address} is in a special-purpose range"
+            return "special_purpose"
     return None
 
 
@@ -128,13 +135,25 @@ def _within(address: IPAddress, networks: Iterable[ipaddress.IPv4Network | ipadd
     return any(address.version == network.version and address in network for network in networks)
 
 
+_WHAT = {
+    "metadata": "a cloud metadata address",
+    "private": "a private or loopback address",
+    "special_purpose": "a reserved or special-purpose address",
+}
+
+
 def check_addresses(host: str, addresses: Iterable[IPAddress], allow_private: bool) -> None:
+    """Every address must pass, not just the first: a resolver answer that mixes a
+    public and a private address is refused whole."""
     for address in addresses:
         reason = refusal(address, allow_private)
         if reason is not None:
+            # The address goes to the operators' log, not into the error: a model or a
+            # user must not learn what internal names resolve to.
+            log.warning("tool connection refused", extra={"host": host, "address": str(address), "reason": reason})
             raise PlatformError(
                 ErrorCode.TOOL_URL_NOT_ALLOWED,
-                f"The host {host} resolves to an address tools may not reach.",
+                f"The host {host} resolves to {_WHAT[reason]}, which tools may not reach.",
                 host=host,
                 reason=reason,
             )
@@ -142,7 +161,12 @@ def check_addresses(host: str, addresses: Iterable[IPAddress], allow_private: bo
 
 def check_host_name(host: str) -> None:
     if host.rstrip(".").lower() in METADATA_HOSTS:
-        raise PlatformError(ErrorCode.TOOL_URL_NOT_ALLOWED, f"The host {host} is a cloud metadata service.", host=host)
+        raise PlatformError(
+            ErrorCode.TOOL_URL_NOT_ALLOWED,
+            f"The host {host} is a cloud metadata service.",
+            host=host,
+            reason="metadata",
+        )
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -152,9 +176,15 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     the socket goes to the address that was checked.
     """
 
-    def __init__(self, allow_private: bool, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self,
+        allow_private: bool,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+        getaddrinfo: Resolver | None = None,
+    ) -> None:
         self._allow_private = allow_private
         self._inner = inner or httpcore.AnyIOBackend()
+        self._getaddrinfo = getaddrinfo  # the event loop's when None; tests pass a resolver of their own
 
     async def connect_tcp(
         self,
@@ -165,17 +195,35 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         check_host_name(host)
+        addresses = await self._resolve(host, port, timeout)
+        check_addresses(host, addresses, self._allow_private)
+        last_error: Exception | None = None
+        for address in addresses:  # each one checked above; never a second lookup
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        raise last_error or httpcore.ConnectError(f"{host} has no address")
+
+    async def _resolve(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
+            async with asyncio.timeout(timeout):
+                resolve = self._getaddrinfo or asyncio.get_running_loop().getaddrinfo
+                infos = await resolve(host, port, type=socket.SOCK_STREAM)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"{host} did not resolve in time") from exc
+        except (socket.gaierror, UnicodeError) as exc:
             raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from exc
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+        addresses: list[IPAddress] = []
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0])
+            if address not in addresses:
+                addresses.append(address)
         if not addresses:
             raise httpcore.ConnectError(f"{host} has no address")
-        check_addresses(host, addresses, self._allow_private)
-        return await self._inner.connect_tcp(
-            str(addresses[0]), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
+        return addresses
 
     async def connect_unix_socket(
         self,
