@@ -345,3 +345,33 @@ def test_in_cluster_addresses_name_a_service_on_its_port() -> None:
             if url.hostname in services:
                 ports = [p["port"] for p in services[url.hostname]["spec"]["ports"]]
                 assert url.port in ports, f"{name}: {key}={value}, Service {url.hostname} serves {ports}"
+
+
+def test_the_tool_runners_network_policy_denies_what_http_get_denies() -> None:
+    """The NetworkPolicy is a second wall: every private and metadata range the code
+    refuses (IPv4 and IPv6) is excluded from the public egress rule."""
+    import ipaddress
+
+    from agent_tool_runner.web.egress import METADATA_NETWORKS, PRIVATE_NETWORKS
+
+    policy = of_kind("NetworkPolicy")["tool-runner-egress"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {LABEL: "tool-runner"}
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    public_rules = [r for r in policy["spec"]["egress"] if any("ipBlock" in t for t in r["to"])]
+    assert len(public_rules) == 1
+    (rule,) = public_rules
+    assert {p["port"] for p in rule["ports"]} == {80, 443}  # TOOL_HTTP_ALLOWED_PORTS' default
+    excluded = [ipaddress.ip_network(cidr) for block in rule["to"] for cidr in block["ipBlock"]["except"]]
+    for network in (*PRIVATE_NETWORKS, *METADATA_NETWORKS):
+        assert any(
+            network.version == e.version and network.subnet_of(e)  # type: ignore[arg-type]
+            for e in excluded
+        ), f"{network} is reachable through the tool runner's egress policy"
+    kafka = urlsplit("//" + config_maps()["bus-settings"]["BUS_KAFKA_BOOTSTRAP_SERVERS"].split(",")[0])
+    namespace = (kafka.hostname or "").split(".")[1]
+    kafka_rules = [
+        r for r in policy["spec"]["egress"]
+        if any(t.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == namespace
+               for t in r["to"])
+    ]  # fmt: skip
+    assert kafka_rules and {p["port"] for p in kafka_rules[0]["ports"]} == {kafka.port}
