@@ -23,10 +23,10 @@ from agent_common.settings import ModelSettings
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
-from agent_orchestrator.model_client import ModelClient
+from agent_orchestrator.resilient_model import ResilientModel
 from agent_orchestrator.runs import MemoryRunStore
 from agent_orchestrator.service import Orchestrator
-from agent_orchestrator.settings import OrchestratorSettings
+from agent_orchestrator.settings import ModelResilienceSettings, OrchestratorSettings, SecondaryModelSettings
 from agent_tool_runner.service import ToolRunner
 from agent_tool_runner.settings import ToolRunnerSettings, ToolSettings
 
@@ -59,7 +59,9 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
     orchestrator_settings = OrchestratorSettings()
     bus = MemoryBus()
     events = MemoryRunEventChannel()
-    model = ModelClient(model_settings(host, port))
+    model = ResilientModel.from_settings(
+        model_settings(host, port), ModelResilienceSettings(), SecondaryModelSettings()
+    )
     orchestrator = Orchestrator(
         bus=bus,
         events=events,

@@ -22,8 +22,11 @@ def error_response(
     request_id: str | None = None,
     session_id: str | None = None,
     partial_answer: str | None = None,
+    fallback: str | None = None,
 ) -> JSONResponse:
-    body = ErrorResponse(error=info, request_id=request_id, session_id=session_id, partial_answer=partial_answer)
+    body = ErrorResponse(
+        error=info, request_id=request_id, session_id=session_id, partial_answer=partial_answer, fallback=fallback
+    )
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status or info.http_status)
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from agent_common.bus import Bus
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.events import ErrorEvent, RunEvent, is_terminal
+from agent_common.fallback import Language, fallback_message, language_of
 from agent_common.ids import new_id
 from agent_common.messages import ChatRequested
 from agent_common.run_events import RunEventChannel
@@ -49,22 +50,28 @@ class RunClient:
                 unavailable = ErrorInfo.of(
                     ErrorCode.INFRA_UNAVAILABLE, "The platform is not accepting requests right now."
                 )
-                yield await self._end_with(request.request_id, unavailable)
+                yield await self._end_with(
+                    request.request_id, unavailable, language_of(request.message, request.locale)
+                )
                 return
-            async for event in self._until_deadline(request.request_id, events, request.deadline_at):
+            language = language_of(request.message, request.locale)
+            async for event in self._until_deadline(request.request_id, events, request.deadline_at, language):
                 yield event
 
-    async def follow(self, request_id: str, after_seq: int) -> AsyncGenerator[RunEvent, None]:
+    async def follow(
+        self, request_id: str, after_seq: int, locale: str | None = None
+    ) -> AsyncGenerator[RunEvent, None]:
         """Rejoin a run's events after `after_seq` (a reconnect with Last-Event-ID)."""
+        language = language_of(None, locale)
         async with self._events.listen(request_id, after_seq) as events:
-            async for event in self._until_deadline(request_id, events, time.time() + self._timeout_s):
+            async for event in self._until_deadline(request_id, events, time.time() + self._timeout_s, language):
                 yield event
 
     async def exists(self, request_id: str) -> bool:
         return bool(await self._events.replay(request_id))
 
     async def _until_deadline(
-        self, request_id: str, events: AsyncIterator[RunEvent], deadline_at: float
+        self, request_id: str, events: AsyncIterator[RunEvent], deadline_at: float, language: Language
     ) -> AsyncIterator[RunEvent]:
         saw_tokens = False
         iterator = aiter(events)
@@ -80,6 +87,7 @@ class RunClient:
                 yield await self._end_with(
                     request_id,
                     ErrorInfo.of(ErrorCode.INFRA_TIMEOUT, "The answer took too long; please try again in a moment."),
+                    language,
                     partial=saw_tokens,
                 )
                 return
@@ -88,10 +96,15 @@ class RunClient:
             if is_terminal(event):
                 return
 
-    async def _end_with(self, request_id: str, error: ErrorInfo, partial: bool = False) -> RunEvent:
-        """End the client's stream with an error, recorded in the run's buffer too
-        so a client that reconnects sees the same ending."""
-        event = ErrorEvent(request_id=request_id, error=error, partial=partial)
+    async def _end_with(self, request_id: str, error: ErrorInfo, language: Language, partial: bool = False) -> RunEvent:
+        """End the client's stream with an error (and its fallback message), recorded in
+        the run's buffer too so a client that reconnects sees the same ending."""
+        event = ErrorEvent(
+            request_id=request_id,
+            error=error,
+            partial=partial,
+            fallback=fallback_message(error, language, partial=partial),
+        )
         try:
             return await self._events.publish(event)
         except Exception:

@@ -47,3 +47,5 @@ class ErrorResponse(BaseModel):
     request_id: str | None = None
     session_id: str | None = None
     partial_answer: str | None = None
+    fallback: str | None = None
+    """A short message for the user in their language, when the platform could not answer."""

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 
 from agent_common import infra
 from agent_common.probes import ReadinessCheck, probe_routes
-from agent_orchestrator.model_client import ModelClient
+from agent_orchestrator.resilient_model import ResilientModel
 from agent_orchestrator.runs import MemoryRunStore, RunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorConfig
@@ -36,7 +36,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
         sessions = infra.build_session_store(
             redis, max_turns=config.service.session_max_turns, ttl_s=config.service.session_ttl_s
         )
-        model = ModelClient(config.model)
+        model = ResilientModel.from_settings(config.model, config.resilience, config.secondary)
         orchestrator = Orchestrator(
             bus=bus, events=events, sessions=sessions, runs=build_run_store(redis), model=model, settings=config.service
         )

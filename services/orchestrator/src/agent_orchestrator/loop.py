@@ -27,13 +27,14 @@ from agent_common.events import (
     ToolEndEvent,
     ToolStartEvent,
 )
+from agent_common.fallback import fallback_message, language_of
 from agent_common.logs import bind_ids
 from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequested, ToolOutcome
 from agent_common.run_events import RunEventChannel
 from agent_common.sessions import SessionStore, Turn
 from agent_common.tools import TOOL_SPECS, ToolSpec
 from agent_orchestrator import metrics
-from agent_orchestrator.model_client import ModelClient, ModelTurn
+from agent_orchestrator.model_client import ChatModel, ModelTurn
 from agent_orchestrator.prompt import build_messages
 from agent_orchestrator.runs import PendingCall, RunState, RunStore
 from agent_orchestrator.settings import OrchestratorSettings
@@ -51,7 +52,7 @@ class AgentLoop:
         events: RunEventChannel,
         sessions: SessionStore,
         runs: RunStore,
-        model: ModelClient,
+        model: ChatModel,
         settings: OrchestratorSettings,
         tools: Mapping[str, ToolSpec] = TOOL_SPECS,
     ) -> None:
@@ -153,12 +154,7 @@ class AgentLoop:
 
     async def _call_model(self, state: RunState, send_token: Any) -> ModelTurn:
         model = self._model.model
-        try:
-            turn = await self._model.stream_turn(state.messages, self._openai_tools, send_token, state.deadline_at)
-        except PlatformError as exc:
-            metrics.MODEL_CALLS.labels(model, exc.code.value).inc()
-            raise
-        metrics.MODEL_CALLS.labels(model, "ok").inc()
+        turn = await self._model.stream_turn(state.messages, self._openai_tools, send_token, state.deadline_at)
         if turn.time_to_first_token_s is not None:
             metrics.MODEL_TTFT.labels(model).observe(turn.time_to_first_token_s)
         metrics.MODEL_TOKENS.labels(model, "input").inc(turn.usage.prompt_tokens)
@@ -219,7 +215,16 @@ class AgentLoop:
         log.info("run done", extra={"steps": state.step, "tool_calls": len(state.tool_calls)})
 
     async def _fail(self, state: RunState, error: ErrorInfo) -> None:
-        await self._events.publish(ErrorEvent(request_id=state.request_id, error=error, partial=bool(state.answer)))
+        partial = bool(state.answer)
+        language = language_of(state.user_message, state.locale)
+        await self._events.publish(
+            ErrorEvent(
+                request_id=state.request_id,
+                error=error,
+                partial=partial,
+                fallback=fallback_message(error, language, partial=partial),
+            )
+        )
         await self._runs.delete(state.request_id)
         metrics.RUNS.labels("error", error.error_class.value).inc()
         log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})

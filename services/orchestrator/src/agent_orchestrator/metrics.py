@@ -13,3 +13,7 @@ MODEL_TTFT = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
 MODEL_TOKENS = Counter("llm_tokens_total", "Tokens used, by model and direction.", ["model", "direction"])
+MODEL_RETRIES = Counter(
+    "llm_retries_total", "Model calls retried, by model and the error that caused it.", ["model", "code"]
+)
+MODEL_FALLBACKS = Counter("llm_secondary_calls_total", "Model steps handed to the secondary model.", ["model"])

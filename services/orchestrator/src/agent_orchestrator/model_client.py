@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import openai
 from openai import AsyncOpenAI, omit
@@ -23,6 +23,22 @@ from agent_common.events import Usage
 from agent_common.settings import ModelSettings
 
 OnToken = Callable[[str], Awaitable[None]]
+
+
+class ChatModel(Protocol):
+    """What the agent loop calls: one endpoint (`ModelClient`) or several behind
+    retries and breakers (`ResilientModel`)."""
+
+    @property
+    def model(self) -> str: ...
+
+    async def stream_turn(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], on_token: OnToken, deadline_at: float
+    ) -> ModelTurn: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass

@@ -12,7 +12,7 @@ from agent_common.run_events import RunEventChannel
 from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
 from agent_orchestrator.loop import AgentLoop
-from agent_orchestrator.model_client import ModelClient
+from agent_orchestrator.model_client import ChatModel
 from agent_orchestrator.runs import RunStore
 from agent_orchestrator.settings import OrchestratorSettings
 
@@ -25,7 +25,7 @@ class Orchestrator:
         events: RunEventChannel,
         sessions: SessionStore,
         runs: RunStore,
-        model: ModelClient,
+        model: ChatModel,
         settings: OrchestratorSettings,
     ) -> None:
         self.bus = bus

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
+from agent_common.resilience import BreakerSettings, RetryPolicy
 from agent_common.settings import BusSettings, ModelSettings, ObservabilitySettings, RedisSettings, settings_config
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -37,6 +38,59 @@ class OrchestratorSettings(BaseSettings):
     """Seconds a run's state outlives its deadline, so late tool results still find it."""
 
 
+class ModelResilienceSettings(BaseSettings):
+    """Retries and circuit breaking for model calls (one retry loop: the SDK's own is off)."""
+
+    model_config = settings_config("MODEL_RETRY_")
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    """Calls per model step at most, the first included; only 429, 5xx, timeouts and lost
+    connections are retried, and never once tokens of the answer have reached the client."""
+    backoff_s: float = Field(default=0.5, gt=0)
+    """Base of the exponential backoff with full jitter between attempts."""
+    backoff_max_s: float = Field(default=8.0, gt=0)
+    """Longest wait between two attempts; a longer `Retry-After` is honoured up to the budget."""
+    budget_s: float = Field(default=30.0, gt=0)
+    """All attempts and waits of one model step, at most (the run's deadline bounds it too)."""
+    breaker_window: int = Field(default=20, ge=1)
+    """Model calls the breaker remembers, per endpoint and replica."""
+    breaker_min_calls: int = Field(default=5, ge=1)
+    """Calls in the window before the failure rate can open the breaker."""
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    """Share of failed calls in the window that opens the breaker."""
+    breaker_open_s: float = Field(default=30.0, gt=0)
+    """Seconds an open breaker fails calls fast before it lets trial calls through."""
+    breaker_trial_calls: int = Field(default=2, ge=1)
+    """Trial calls a half-open breaker lets through; all must succeed to close it."""
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.attempts, backoff_s=self.backoff_s, backoff_max_s=self.backoff_max_s, budget_s=self.budget_s
+        )
+
+    def breaker(self) -> BreakerSettings:
+        return BreakerSettings(
+            window=self.breaker_window,
+            min_calls=self.breaker_min_calls,
+            failure_rate=self.breaker_failure_rate,
+            open_s=self.breaker_open_s,
+            trial_calls=self.breaker_trial_calls,
+        )
+
+
+class SecondaryModelSettings(BaseSettings):
+    """An optional second OpenAI-compatible endpoint, tried when the first stays unavailable."""
+
+    model_config = settings_config("MODEL_SECONDARY_")
+
+    base_url: str | None = None
+    """Base URL (`.../v1`) of the secondary model. Unset: no secondary; the user gets the fallback answer."""
+    name: str = ""
+    """Model name sent to the secondary endpoint."""
+    api_key: SecretStr = SecretStr("")
+    """API key for the secondary endpoint. Never logged."""
+
+
 class OrchestratorConfig:
     """Every setting the orchestrator process reads, grouped by concern."""
 
@@ -47,12 +101,24 @@ class OrchestratorConfig:
         redis: RedisSettings | None = None,
         model: ModelSettings | None = None,
         log: ObservabilitySettings | None = None,
+        resilience: ModelResilienceSettings | None = None,
+        secondary: SecondaryModelSettings | None = None,
     ) -> None:
         self.service = service or OrchestratorSettings()
         self.bus = bus or BusSettings()
         self.redis = redis or RedisSettings()
         self.model = model or ModelSettings()
         self.log = log or ObservabilitySettings()
+        self.resilience = resilience or ModelResilienceSettings()
+        self.secondary = secondary or SecondaryModelSettings()
 
 
-SETTINGS_CLASSES = (OrchestratorSettings, BusSettings, RedisSettings, ModelSettings, ObservabilitySettings)
+SETTINGS_CLASSES = (
+    OrchestratorSettings,
+    BusSettings,
+    RedisSettings,
+    ModelSettings,
+    ModelResilienceSettings,
+    SecondaryModelSettings,
+    ObservabilitySettings,
+)

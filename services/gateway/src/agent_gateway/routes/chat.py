@@ -77,6 +77,7 @@ async def chat(
                         request_id=submitted.request_id,
                         session_id=submitted.session_id,
                         partial_answer="".join(partial) if event.partial else None,
+                        fallback=event.fallback,
                     )
         return error_response(
             ErrorInfo.of(ErrorCode.INTERNAL, "The run ended without an answer."), request_id=submitted.request_id
@@ -114,6 +115,7 @@ async def resume_stream(
     request: Request,
     runs: Annotated[RunClient, Depends(run_client)],
     last_event_id: Annotated[str | None, Header()] = None,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Rejoin a run's stream after a disconnect: events after `Last-Event-ID` are replayed."""
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
@@ -122,7 +124,7 @@ async def resume_stream(
 
     async def frames() -> AsyncIterator[dict[str, str]]:
         with bind_ids(request_id=request_id):
-            async with aclosing(runs.follow(request_id, after)) as events:
+            async with aclosing(runs.follow(request_id, after, accept_language)) as events:
                 async for event in events:
                     yield _frame(event)
 

@@ -1,0 +1,51 @@
+"""What the user is told when the platform cannot answer: a short message in the
+user's language, next to the classified error (never instead of it).
+
+The language is the message's when it has Hangul, else the request's locale
+(`Accept-Language` or the body's `locale`), else English. Errors that are the
+caller's own (`user_input`) get no fallback: their message already says what
+to change.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from agent_common.errors import ErrorClass, ErrorCode, ErrorInfo
+
+Language = Literal["ko", "en"]
+
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff]")
+
+TRY_AGAIN: dict[Language, str] = {
+    "en": "Please try again in a moment: the assistant cannot answer right now.",
+    "ko": "잠시 후 다시 시도해 주세요. 지금은 답변을 드릴 수 없습니다.",
+}
+CUT_OFF: dict[Language, str] = {
+    "en": "The answer above was cut off and is incomplete. Please try again in a moment.",
+    "ko": "위 답변은 중간에 끊겨 완전하지 않습니다. 잠시 후 다시 시도해 주세요.",
+}
+TOO_MANY_STEPS: dict[Language, str] = {
+    "en": "This request needed more steps than allowed. Please ask a narrower question.",
+    "ko": "이 요청은 허용된 단계보다 많은 처리가 필요했습니다. 질문을 좀 더 좁혀 주세요.",
+}
+
+
+def language_of(text: str | None, locale: str | None = None) -> Language:
+    if text and _HANGUL.search(text):
+        return "ko"
+    if locale and locale.strip().lower().startswith("ko"):
+        return "ko"
+    return "en"
+
+
+def fallback_message(error: ErrorInfo, language: Language, *, partial: bool = False) -> str | None:
+    """The message shown with `error`, or None when the error's own message is what the user needs."""
+    if error.error_class is ErrorClass.USER_INPUT:
+        return None
+    if partial:
+        return CUT_OFF[language]
+    if error.code is ErrorCode.MODEL_STEP_LIMIT:
+        return TOO_MANY_STEPS[language]
+    return TRY_AGAIN[language]
