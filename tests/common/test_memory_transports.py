@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+
+import pytest
 
 from agent_common.bus import MemoryBus
 from agent_common.events import DoneEvent, TokenEvent
@@ -44,19 +47,77 @@ async def test_each_group_gets_every_message_and_a_session_keeps_its_order() -> 
             assert [m for s, m in group if s == session] == [str(n) for n in range(10)]
 
 
-async def test_an_undecodable_message_is_skipped_and_the_next_one_handled() -> None:
+@pytest.mark.parametrize(
+    ("raw", "reason", "encoding"),
+    [
+        (b"\xff\xfe not even text", "undecodable", "base64"),
+        (b"{not json", "undecodable", "utf-8"),
+        (b'{"not": "a chat"}', "invalid", "utf-8"),
+    ],
+)
+async def test_a_poison_message_is_dead_lettered_and_the_next_one_handled(
+    raw: bytes, reason: str, encoding: str
+) -> None:
     bus = MemoryBus(partitions=1)
     got: list[str] = []
     bus.subscribe(ChatRequested, lambda m: _append(got, m), group="g")
     await bus.start()
-    bus._groups["chat.requests"][0].partitions[0].put_nowait(b'{"not": "a chat"}')
+    bus.inject("chat.requests", "s", raw)
     await bus.publish(chat("s", 1))
-    for _ in range(100):
-        if got:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: bool(got))
     await bus.stop()
     assert got == ["1"]
+    (letter,) = bus.dead_letters
+    assert (letter.source_topic, letter.reason, letter.payload_encoding) == ("chat.requests", reason, encoding)
+    assert letter.error and letter.attempts == 1
+
+
+async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered() -> None:
+    bus = MemoryBus(partitions=1)
+    attempts: list[str] = []
+    got: list[str] = []
+
+    async def handler(msg: ChatRequested) -> None:
+        if msg.message == "poison":
+            attempts.append(msg.message_id)
+            raise ConnectionError("redis went away")
+        got.append(msg.message)
+
+    bus.subscribe(ChatRequested, handler, group="g")
+    await bus.start()
+    poison = ChatRequested(request_id="req_p", session_id="s", user_id="u", message="poison", deadline_at=9e9)
+    await bus.publish(poison)
+    await bus.publish(chat("s", 2))
+    await _until(lambda: bool(got))
+    await bus.stop()
+    assert len(attempts) == 3 and got == ["2"]  # retried, then parked; the next message was not blocked
+    (letter,) = bus.dead_letters
+    assert letter.reason == "handler_failed" and letter.request_id == "req_p" and letter.attempts == 3
+    assert "redis went away" in letter.error
+    assert ChatRequested.model_validate_json(letter.payload) == poison  # what came, as it came: replayable
+
+
+async def test_a_handler_that_fails_once_is_retried_and_nothing_is_dead_lettered() -> None:
+    bus = MemoryBus(partitions=1)
+    calls: list[int] = []
+
+    async def handler(msg: ChatRequested) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("a blip")
+
+    bus.subscribe(ChatRequested, handler, group="g")
+    await bus.start()
+    await bus.publish(chat("s", 1))
+    await _until(lambda: len(calls) == 2)
+    await bus.stop()
+    assert bus.dead_letters == []
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 - in-process workers: no event to await
+            await asyncio.sleep(0.01)
 
 
 async def _append(got: list[str], msg: ChatRequested) -> None:

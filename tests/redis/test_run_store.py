@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from agent_orchestrator.runs.redis import RedisRunStore
+from agent_orchestrator.runs import Lease
+from agent_orchestrator.runs.redis import DEADLINES_KEY, RedisRunStore
 from agent_orchestrator.runs.state import PendingCall, RunState
 
 pytestmark = pytest.mark.redis
@@ -44,21 +45,49 @@ def state(rid: str) -> RunState:
     )
 
 
-async def test_a_key_is_claimed_once_within_its_ttl(client: Redis) -> None:
+async def test_a_lease_is_taken_once_held_while_live_and_done_when_finished(client: Redis) -> None:
     store = RedisRunStore(client)
-    key = f"msg_{uuid.uuid4().hex}"
-    assert await store.claim(key, 30) is True
-    assert await store.claim(key, 30) is False
-    assert await store.claim(f"msg_{uuid.uuid4().hex}", 30) is True
-    assert 0 < await client.pttl(f"claim:{{{key}}}") <= 30_000
+    key = f"chat:msg_{uuid.uuid4().hex}"
+    assert await store.begin(key, "replica-a", 30) is Lease.TAKEN
+    assert await store.begin(key, "replica-b", 30) is Lease.HELD
+    assert 0 < await client.pttl(f"lease:{{{key}}}") <= 30_000
+    assert await store.renew(key, "replica-b", 30) is False  # not b's to renew
+    assert await store.renew(key, "replica-a", 30) is True
+    await store.finish(key, 3600)
+    assert await store.begin(key, "replica-b", 30) is Lease.DONE
+    assert await store.renew(key, "replica-a", 30) is False  # done is nobody's
 
 
-async def test_concurrent_claims_from_two_replicas_have_one_winner(
+async def test_a_lease_nobody_renews_expires_and_is_taken_over(client: Redis) -> None:
+    store = RedisRunStore(client)
+    key = f"chat:msg_{uuid.uuid4().hex}"
+    assert await store.begin(key, "dead-replica", 0.05) is Lease.TAKEN
+    await asyncio.sleep(0.1)
+    assert await store.begin(key, "live-replica", 30) is Lease.TAKEN
+
+
+async def test_concurrent_begins_from_two_replicas_have_one_taker(
     replicas: tuple[RedisRunStore, RedisRunStore],
 ) -> None:
-    key = f"msg_{uuid.uuid4().hex}"
-    results = await asyncio.gather(*(replicas[i % 2].claim(key, 30) for i in range(20)))
-    assert results.count(True) == 1
+    key = f"chat:msg_{uuid.uuid4().hex}"
+    results = await asyncio.gather(*(replicas[i % 2].begin(key, f"r{i}", 30) for i in range(20)))
+    assert results.count(Lease.TAKEN) == 1 and results.count(Lease.HELD) == 19
+
+
+async def test_each_due_deadline_goes_to_exactly_one_replica(redis_url: str) -> None:
+    # A database of its own: the set of deadlines is shared by every orchestrator on a Redis.
+    c1, c2 = (Redis.from_url(redis_url.rsplit("/", 1)[0] + "/7") for _ in range(2))
+    await c1.delete(DEADLINES_KEY)
+    replicas = RedisRunStore(c1), RedisRunStore(c2)
+    rids = [new_rid() for _ in range(10)]
+    now = time.time()
+    for n, rid in enumerate(rids):
+        await replicas[0].schedule_deadline(rid, 1, now - 1 if n < 6 else now + 60)
+    taken = await asyncio.gather(*(replicas[i % 2].take_due_deadlines(now, limit=2) for i in range(8)))
+    flat = [item for batch in taken for item in batch]
+    assert sorted(flat) == sorted((rid, 1) for rid in rids[:6])  # each due one once; none of the future ones
+    await c1.aclose()
+    await c2.aclose()
 
 
 async def test_state_round_trips_with_a_ttl_and_unknown_is_none(client: Redis) -> None:

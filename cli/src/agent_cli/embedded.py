@@ -80,9 +80,11 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
     async def run_services() -> AsyncIterator[None]:
         await events.start()
         await bus.start()
+        await orchestrator.start()
         try:
             yield
         finally:
+            await orchestrator.stop()
             await bus.stop()
             await events.stop()
             await tool_runner.close()

@@ -96,3 +96,29 @@ class ToolCallCompleted(BusMessage):
     call_id: str
     tool: str
     outcome: ToolOutcome
+
+
+class DeadLetter(BaseModel):
+    """A message no handler could take, with why: parked on `dead.letters` so the
+    consumer goes on. Not a `BusMessage`: what it carries may have no ids at all."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: ClassVar[str] = "dead.letters"
+
+    schema_version: Literal[1] = 1
+    message_id: str = Field(default_factory=new_id)
+    source_topic: str
+    reason: Literal["undecodable", "invalid", "handler_failed"]
+    error: str
+    """What went wrong, for a person: the parse or validation error, or the handler's last exception."""
+    attempts: int
+    payload: str
+    """The message as it came, as text (`payload_encoding: utf-8`) or base64 when it is not UTF-8."""
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    request_id: str | None = None
+    """The request it belonged to, when it could be read."""
+    failed_at: float = Field(default_factory=time.time)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))

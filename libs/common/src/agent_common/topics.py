@@ -22,4 +22,7 @@ CHAT_REQUESTS = Topic("chat.requests", partitions=12, consumer_group="orchestrat
 TOOL_CALLS = Topic("tool.calls", partitions=12, consumer_group="tool-runner")
 TOOL_RESULTS = Topic("tool.results", partitions=12, consumer_group="orchestrator-tool-results")
 
-ALL_TOPICS: tuple[Topic, ...] = (CHAT_REQUESTS, TOOL_CALLS, TOOL_RESULTS)
+# Messages no handler could take: read by operators (and replayed by hand), never by a service.
+DEAD_LETTERS = Topic("dead.letters", partitions=1, consumer_group="operators")
+
+ALL_TOPICS: tuple[Topic, ...] = (CHAT_REQUESTS, TOOL_CALLS, TOOL_RESULTS, DEAD_LETTERS)

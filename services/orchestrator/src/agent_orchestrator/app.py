@@ -43,10 +43,12 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
         orchestrator.register()
         await events.start()
         await bus.start()
+        await orchestrator.start()
         checks.update(orchestrator.readiness_checks())
         try:
             yield
         finally:
+            await orchestrator.stop()
             await bus.stop()
             await events.stop()
             await model.close()

@@ -26,6 +26,7 @@ from agent_common.events import (
     ToolCallRecord,
     ToolEndEvent,
     ToolStartEvent,
+    is_terminal,
 )
 from agent_common.fallback import fallback_message, language_of
 from agent_common.logs import bind_ids
@@ -34,14 +35,13 @@ from agent_common.run_events import RunEventChannel
 from agent_common.sessions import SessionStore, Turn
 from agent_common.tools import TOOL_SPECS, ToolSpec
 from agent_orchestrator import metrics
+from agent_orchestrator.leases import HeldLease, LeaseLost, Leases, new_owner
 from agent_orchestrator.model_client import ChatModel, ModelTurn
 from agent_orchestrator.prompt import build_messages
 from agent_orchestrator.runs import PendingCall, RunState, RunStore
 from agent_orchestrator.settings import OrchestratorSettings
 
 log = logging.getLogger("agent.orchestrator")
-
-_CLAIM_TTL_S = 3600.0
 
 
 class AgentLoop:
@@ -64,6 +64,7 @@ class AgentLoop:
         self._settings = settings
         self._tools = dict(tools)
         self._openai_tools = self.openai_tools(self._tools)
+        self._leases = Leases(runs, new_owner(), settings.run_lease_s)
 
     @staticmethod
     def openai_tools(specs: Mapping[str, ToolSpec]) -> list[dict[str, Any]]:
@@ -72,21 +73,65 @@ class AgentLoop:
 
     async def on_chat_requested(self, msg: ChatRequested) -> None:
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
-            if not await self._runs.claim(f"chat:{msg.message_id}", _CLAIM_TTL_S):
+            key = f"chat:{msg.message_id}"
+            if not await self._leases.acquire(key):
                 log.info("duplicate chat request ignored", extra={"message_id": msg.message_id})
                 return
-            history = await self._sessions.history(msg.session_id)
-            state = RunState(
-                request_id=msg.request_id,
-                session_id=msg.session_id,
-                user_id=msg.user_id,
-                user_message=msg.message,
-                locale=msg.locale,
-                deadline_at=msg.deadline_at,
-                messages=build_messages(self._settings.system_prompt, history, msg.message),
-            )
-            log.info("run started", extra={"history_turns": len(history)})
-            await self._advance_guarded(state)
+            try:
+                async with self._leases.held(key) as lease:
+                    if await self._taken_over(msg):
+                        return
+                    history = await self._sessions.history(msg.session_id)
+                    state = RunState(
+                        request_id=msg.request_id,
+                        session_id=msg.session_id,
+                        user_id=msg.user_id,
+                        user_message=msg.message,
+                        locale=msg.locale,
+                        deadline_at=msg.deadline_at,
+                        messages=build_messages(self._settings.system_prompt, history, msg.message),
+                    )
+                    log.info("run started", extra={"history_turns": len(history)})
+                    await self._advance_guarded(state, lease)
+            except LeaseLost:
+                log.warning("run handed over to another replica")
+
+    async def _taken_over(self, msg: ChatRequested) -> bool:
+        """After another replica died on this request: continue what can be continued.
+
+        Waiting for tools: the run lives in the run store and goes on when their
+        results (or their deadline) arrive. Tokens already streamed: the answer
+        cannot be taken back, so the run ends with an error that says it is
+        incomplete. Nothing sent yet: the run starts afresh, and the user never knows.
+        """
+        if await self._runs.load(msg.request_id) is not None:
+            log.warning("redelivered run is waiting for its tools; leaving it to them")
+            return True
+        sent = await self._events.replay(msg.request_id)
+        if not sent:
+            return False
+        if any(is_terminal(event) for event in sent):
+            return True
+        state = RunState(
+            request_id=msg.request_id,
+            session_id=msg.session_id,
+            user_id=msg.user_id,
+            user_message=msg.message,
+            locale=msg.locale,
+            deadline_at=msg.deadline_at,
+            messages=[],
+            answer="".join(e.text for e in sent if isinstance(e, TokenEvent)),
+        )
+        log.warning("redelivered run had already streamed; ending it as incomplete", extra={"events": len(sent)})
+        await self._fail(
+            state,
+            ErrorInfo.of(
+                ErrorCode.INFRA_UNAVAILABLE,
+                "The service answering this request stopped; the answer is incomplete.",
+                reason="worker_lost",
+            ),
+        )
+        return True
 
     async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
@@ -126,21 +171,25 @@ class AgentLoop:
         state.pending = []
         await self._advance_guarded(state)
 
-    async def _advance_guarded(self, state: RunState) -> None:
+    async def _advance_guarded(self, state: RunState, lease: HeldLease | None = None) -> None:
         try:
-            await self._advance(state)
+            await self._advance(state, lease)
+        except LeaseLost:
+            raise
         except PlatformError as exc:
             await self._fail(state, exc.info)
         except Exception:
             log.exception("run failed unexpectedly")
             await self._fail(state, ErrorInfo.of(ErrorCode.INTERNAL, "Something went wrong on our side."))
 
-    async def _advance(self, state: RunState) -> None:
+    async def _advance(self, state: RunState, lease: HeldLease | None = None) -> None:
         if state.step >= self._settings.max_steps:
             raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
         state.step += 1
 
         async def send_token(text: str) -> None:
+            if lease is not None:
+                lease.check()  # another replica took the run over: not one more token from here
             await self._events.publish(TokenEvent(request_id=state.request_id, text=text))
             # What the client has seen so far: a failure after this point is partial.
             state.answer += text
@@ -177,6 +226,9 @@ class AgentLoop:
         ]
         # State first: a result may arrive at another replica before this one returns.
         await self._runs.save(state, self._state_ttl(state))
+        # Results that never come become timeouts (`deadlines.py`), so the run always goes on.
+        due_at = min(time.time() + self._settings.tool_result_timeout_s, state.deadline_at)
+        await self._runs.schedule_deadline(state.request_id, state.step, due_at)
         for call in state.pending:
             await self._events.publish(
                 ToolStartEvent(

@@ -11,6 +11,7 @@ from agent_common.probes import ReadinessCheck
 from agent_common.run_events import RunEventChannel
 from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
+from agent_orchestrator.deadlines import DeadlineWatch
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ChatModel
 from agent_orchestrator.runs import RunStore
@@ -34,6 +35,7 @@ class Orchestrator:
         self.model = model
         self.settings = settings
         self.loop = AgentLoop(bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings)
+        self.deadlines = DeadlineWatch(self.loop, runs, settings.deadline_scan_s, settings.tool_result_timeout_s)
 
     def register(self) -> None:
         concurrency = self.settings.concurrency
@@ -43,6 +45,13 @@ class Orchestrator:
         self.bus.subscribe(
             ToolCallCompleted, self.loop.on_tool_completed, group=TOOL_RESULTS.consumer_group, concurrency=concurrency
         )
+
+    async def start(self) -> None:
+        """Background work that is not a bus handler: the overdue tool-result watch."""
+        await self.deadlines.start()
+
+    async def stop(self) -> None:
+        await self.deadlines.stop()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"bus": self.bus.ping, "state": self.runs.ping, "events": self.events.ping, "model": self.model.ping}

@@ -36,6 +36,14 @@ class OrchestratorSettings(BaseSettings):
     """Seconds a session is kept after its last turn (sliding)."""
     run_state_ttl_s: int = Field(default=900, ge=60)
     """Seconds a run's state outlives its deadline, so late tool results still find it."""
+    run_lease_s: float = Field(default=10.0, gt=0)
+    """A replica's lease on the chat request it works on, renewed while it works. A redelivered
+    request whose lease has run out (its replica died) is taken over by the replica it reaches."""
+    tool_result_timeout_s: float = Field(default=10.0, gt=0)
+    """How long a run waits for a tool's result before counting it as a `TOOL_TIMEOUT` and going on
+    (longer than the tool's own deadline, so a tool that answers is never cut off)."""
+    deadline_scan_s: float = Field(default=1.0, gt=0)
+    """How often each replica looks for tool results that are overdue."""
 
 
 class ModelResilienceSettings(BaseSettings):

@@ -18,8 +18,9 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
-from agent_common.bus.base import Bus, Handler, M, deliver
-from agent_common.messages import BusMessage
+from agent_common.bus.base import Bus
+from agent_common.bus.delivery import Handler, M, deliver
+from agent_common.messages import BusMessage, DeadLetter
 from agent_common.topics import ALL_TOPICS, Topic
 
 log = logging.getLogger("agent.bus")
@@ -53,7 +54,7 @@ class KafkaBus(Bus):
         topic = model.topic
 
         async def on_message(body: bytes) -> None:
-            await deliver(model, handler, body, topic)
+            await deliver(model, handler, body, topic, self.park)
 
         on_message.__name__ = f"on_{topic.replace('.', '_')}"
         self._broker.subscriber(
@@ -71,6 +72,14 @@ class KafkaBus(Bus):
             topic=message.topic,
             key=message.partition_key().encode(),
             headers={"message-id": message.message_id, "request-id": message.request_id},
+        )
+
+    async def park(self, letter: DeadLetter) -> None:
+        await self._broker.publish(
+            letter.to_bytes(),
+            topic=letter.topic,
+            key=letter.source_topic.encode(),
+            headers={"message-id": letter.message_id, "reason": letter.reason},
         )
 
     async def start(self) -> None:

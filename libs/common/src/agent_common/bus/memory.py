@@ -14,8 +14,9 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from agent_common.bus.base import Bus, Handler, M, deliver
-from agent_common.messages import BusMessage
+from agent_common.bus.base import Bus
+from agent_common.bus.delivery import Handler, M, deliver
+from agent_common.messages import BusMessage, DeadLetter
 
 
 @dataclass
@@ -31,6 +32,8 @@ class MemoryBus(Bus):
         self._partitions = partitions
         self._groups: dict[str, list[_Group]] = {}
         self._started = False
+        # The embedded default's dead-letter topic: kept in memory (and logged), newest last, bounded.
+        self.dead_letters: list[DeadLetter] = []
 
     def subscribe(self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1) -> None:
         if self._started:
@@ -38,7 +41,7 @@ class MemoryBus(Bus):
         topic = model.topic
 
         async def run(raw: bytes) -> None:
-            await deliver(model, handler, raw, topic)
+            await deliver(model, handler, raw, topic, self.park)
 
         queues: list[asyncio.Queue[bytes]] = [asyncio.Queue() for _ in range(self._partitions)]
         self._groups.setdefault(topic, []).append(_Group(topic, queues, run))
@@ -47,6 +50,15 @@ class MemoryBus(Bus):
         raw = message.to_bytes()
         partition = zlib.crc32(message.partition_key().encode()) % self._partitions
         for group in self._groups.get(message.topic, []):
+            group.partitions[partition].put_nowait(raw)
+
+    async def park(self, letter: DeadLetter) -> None:
+        self.dead_letters = [*self.dead_letters[-999:], letter]
+
+    def inject(self, topic: str, key: str, raw: bytes) -> None:
+        """Put raw bytes on a topic as a producer outside the platform could (tests, replays)."""
+        partition = zlib.crc32(key.encode()) % self._partitions
+        for group in self._groups.get(topic, []):
             group.partitions[partition].put_nowait(raw)
 
     async def start(self) -> None:

@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from enum import StrEnum
 
 from agent_orchestrator.runs.state import RunState
 
 
+class Lease(StrEnum):
+    """What `begin` found for a message: take it, someone holds it, or it is done."""
+
+    TAKEN = "taken"
+    HELD = "held"
+    DONE = "done"
+
+
 class RunStore(ABC):
     @abstractmethod
-    async def claim(self, key: str, ttl_s: float) -> bool:
-        """Mark `key` as taken; true only for the first caller within the TTL.
+    async def begin(self, key: str, owner: str, lease_s: float) -> Lease:
+        """Take `key` for `owner` for `lease_s`, unless it is done or another owner's lease is live.
 
-        Handlers claim a message id before acting on it, so a redelivered
-        message is recognised and not acted on twice.
+        A lease that is not renewed expires, so a message whose handler died is
+        taken again by whichever replica Kafka redelivers it to.
         """
+
+    @abstractmethod
+    async def renew(self, key: str, owner: str, lease_s: float) -> bool:
+        """Extend `owner`'s lease on `key`; false when it is no longer `owner`'s."""
+
+    @abstractmethod
+    async def finish(self, key: str, ttl_s: float) -> None:
+        """Mark `key` done for `ttl_s`: a redelivery of its message is then ignored."""
+
+    @abstractmethod
+    async def schedule_deadline(self, request_id: str, step: int, due_at: float) -> None:
+        """Remember that the step's tool results are due by `due_at` (epoch seconds)."""
+
+    @abstractmethod
+    async def take_due_deadlines(self, now: float, limit: int = 100) -> list[tuple[str, int]]:
+        """(request_id, step) of deadlines passed by `now`, each handed to exactly one caller."""
 
     @abstractmethod
     async def save(self, state: RunState, ttl_s: float) -> None: ...

@@ -1,0 +1,83 @@
+"""Tool results that never come: each replica looks for overdue ones and turns
+them into `TOOL_TIMEOUT` outcomes, so a run always goes on.
+
+A step's deadline is scheduled in the run store when its tool calls are
+dispatched. Every replica scans for deadlines that have passed; taking one is
+atomic, so exactly one replica handles it, and it feeds the missing outcomes
+through the same path as real results. A real result that arrives later is
+then a duplicate and is ignored; one that arrived first makes the timeout the
+duplicate. A dead replica's runs are handled by the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from agent_common.errors import ErrorCode, ErrorInfo
+from agent_common.messages import ToolCallCompleted, ToolOutcome
+from agent_orchestrator.loop import AgentLoop
+from agent_orchestrator.runs import RunStore
+
+log = logging.getLogger("agent.orchestrator")
+
+
+class DeadlineWatch:
+    def __init__(self, loop: AgentLoop, runs: RunStore, scan_s: float, timeout_s: float) -> None:
+        self._loop = loop
+        self._runs = runs
+        self._scan_s = scan_s
+        self._timeout_s = timeout_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._watch(), name="tool-deadlines")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # Redis away, say: the next scan tries again
+                log.warning("could not check tool deadlines", exc_info=True)
+            await asyncio.sleep(self._scan_s)
+
+    async def sweep(self) -> int:
+        """Time out the missing results of every step whose deadline has passed; returns how many."""
+        timed_out = 0
+        for request_id, step in await self._runs.take_due_deadlines(time.time()):
+            state = await self._runs.load(request_id)
+            if state is None or state.step != step:
+                continue  # finished, or already on a later step
+            results = await self._runs.tool_results(request_id, step)
+            for call in state.pending:
+                if call.call_id in results:
+                    continue
+                timed_out += 1
+                log.warning("tool result overdue; counted as a timeout", extra={"call_id": call.call_id})
+                await self._loop.on_tool_completed(
+                    ToolCallCompleted(
+                        request_id=request_id,
+                        session_id=state.session_id,
+                        user_id=state.user_id,
+                        call_id=call.call_id,
+                        tool=call.tool,
+                        outcome=ToolOutcome(
+                            ok=False,
+                            output={"url": call.arguments["url"]} if isinstance(call.arguments.get("url"), str) else {},
+                            error=ErrorInfo.of(
+                                ErrorCode.TOOL_TIMEOUT,
+                                f"No result came back from the tool within {self._timeout_s:.0f} s.",
+                                reason="no_result",
+                            ),
+                        ),
+                    )
+                )
+        return timed_out
