@@ -53,12 +53,15 @@ group.initial.rebalance.delay.ms=0
 log.retention.hours=1
 PROPS
   local cp="$libs/*" jvm=(-Xms256m -Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "-Dlog4j2.configurationFile=$here/log4j2.xml")
+  # The cluster id is kept with the data, so a restart on the same folder is the same cluster.
+  [[ -f "$data/cluster.id" ]] \
+    || python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])' > "$data/cluster.id"
   # A static quorum (controller.quorum.voters) is formatted without --standalone.
-  java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format \
-    -t "$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])')" \
+  java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(cat "$data/cluster.id")" \
     -c "$data/server.properties" -g > "$data/format.log" 2>&1 \
     || { echo "kafka.sh: formatting storage failed:" >&2; cat "$data/format.log" >&2; exit 1; }
-  nohup java "${jvm[@]}" -cp "$cp" kafka.Kafka "$data/server.properties" > "$data/broker.log" 2>&1 &
+  : > "$data/broker.log"  # a restart waits for its own "started" line, not the last run's
+  nohup java "${jvm[@]}" -cp "$cp" kafka.Kafka "$data/server.properties" >> "$data/broker.log" 2>&1 &
   echo $! > "$data/broker.pid"
   local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT_S:-90}))
   until grep -q "Kafka Server started" "$data/broker.log" 2>/dev/null; do

@@ -27,6 +27,7 @@ class Platform:
     # Per service process (distributed only): its base URL and its log file.
     services: dict[str, str] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
 
 @contextmanager
@@ -67,12 +68,23 @@ class ServiceProcess:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module],
-            env={**os.environ, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self._command = [sys.executable, "-m", module]
+        self._env = {**os.environ, **env}
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self._command, env=self._env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no commit, no goodbye; what a crashed pod does."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def respawn(self) -> None:
+        """Start the service again with the same settings, its output appended to the same log."""
+        if self.proc.poll() is None:
+            self.kill()
+        self.proc = self._spawn()
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -120,6 +132,7 @@ def distributed_platform(
             port = next(v for k, v in own.items() if k.endswith("_PORT"))
             platform.services[name] = f"http://127.0.0.1:{port}"
             platform.logs[name] = process.log_path
+            platform.processes[name] = process
         for process in processes:
             try:
                 wait_ready(platform.services[process.name], process)

@@ -111,9 +111,16 @@ def start_redis(workdir: Path) -> RedisServer:
 class KafkaServer:
     bootstrap: str
     data_dir: Path
+    broker_port: int = 0
+    controller_port: int = 0
 
     def stop(self) -> None:
         subprocess.run([str(KAFKA_SCRIPT), "stop", str(self.data_dir)], check=False, timeout=30)
+
+    def restart(self) -> None:
+        """Stop the broker and start it again on the same ports and data: what was committed stays."""
+        self.stop()
+        _run_kafka(self.data_dir, self.broker_port, self.controller_port)
 
 
 def start_kafka(data_dir: Path) -> KafkaServer:
@@ -121,6 +128,13 @@ def start_kafka(data_dir: Path) -> KafkaServer:
     if missing:
         raise ServiceUnavailable(f"{' and '.join(missing)} not found: the Kafka broker needs Java 17+ and Maven")
     broker, controller = free_tcp_port(), free_tcp_port()
+    _run_kafka(data_dir, broker, controller)
+    return KafkaServer(
+        bootstrap=f"127.0.0.1:{broker}", data_dir=data_dir, broker_port=broker, controller_port=controller
+    )
+
+
+def _run_kafka(data_dir: Path, broker: int, controller: int) -> None:
     result = subprocess.run(
         [str(KAFKA_SCRIPT), "start", str(data_dir), str(broker), str(controller)],
         capture_output=True,
@@ -129,4 +143,3 @@ def start_kafka(data_dir: Path) -> KafkaServer:
     )
     if result.returncode != 0:
         raise RuntimeError(f"Kafka did not start:\n{result.stderr[-4000:]}")
-    return KafkaServer(bootstrap=f"127.0.0.1:{broker}", data_dir=data_dir)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 
 from agent_common.bus import Bus
 from agent_common.errors import ErrorCode, ErrorInfo
@@ -42,6 +43,11 @@ class RunClient:
 
     async def submit(self, request: ChatRequested) -> AsyncGenerator[RunEvent, None]:
         """Publish `request` and yield its run's events, ending with `done` or `error`."""
+        language = language_of(request.message, request.locale)
+        async for event in self._ending_guaranteed(request.request_id, self._submit(request, language), language):
+            yield event
+
+    async def _submit(self, request: ChatRequested, language: Language) -> AsyncGenerator[RunEvent, None]:
         async with self._events.listen(request.request_id) as events:
             try:
                 await self._bus.publish(request)
@@ -50,11 +56,8 @@ class RunClient:
                 unavailable = ErrorInfo.of(
                     ErrorCode.INFRA_UNAVAILABLE, "The platform is not accepting requests right now."
                 )
-                yield await self._end_with(
-                    request.request_id, unavailable, language_of(request.message, request.locale)
-                )
+                yield await self._end_with(request.request_id, unavailable, language)
                 return
-            language = language_of(request.message, request.locale)
             async for event in self._until_deadline(request.request_id, events, request.deadline_at, language):
                 yield event
 
@@ -63,9 +66,33 @@ class RunClient:
     ) -> AsyncGenerator[RunEvent, None]:
         """Rejoin a run's events after `after_seq` (a reconnect with Last-Event-ID)."""
         language = language_of(None, locale)
+        async for event in self._ending_guaranteed(request_id, self._follow(request_id, after_seq, language), language):
+            yield event
+
+    async def _follow(self, request_id: str, after_seq: int, language: Language) -> AsyncGenerator[RunEvent, None]:
         async with self._events.listen(request_id, after_seq) as events:
             async for event in self._until_deadline(request_id, events, time.time() + self._timeout_s, language):
                 yield event
+
+    async def _ending_guaranteed(
+        self, request_id: str, events: AsyncGenerator[RunEvent, None], language: Language
+    ) -> AsyncGenerator[RunEvent, None]:
+        """Whatever fails underneath (Redis gone while subscribing, say), the stream ends
+        with exactly one terminal event, never a response cut off in the middle."""
+        ended = partial = False
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    ended = ended or is_terminal(event)
+                    partial = partial or event.type == "token"
+                    yield event
+        except Exception:
+            if ended:  # the client has its ending; only the clean-up failed
+                log.warning("could not close the run's event stream", exc_info=True)
+                return
+            log.exception("lost the run's events")
+            lost = ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, "The answer's stream was lost; please try again.")
+            yield await self._end_with(request_id, lost, language, partial=partial)
 
     async def exists(self, request_id: str) -> bool:
         return bool(await self._events.replay(request_id))
@@ -87,6 +114,15 @@ class RunClient:
                 yield await self._end_with(
                     request_id,
                     ErrorInfo.of(ErrorCode.INFRA_TIMEOUT, "The answer took too long; please try again in a moment."),
+                    language,
+                    partial=saw_tokens,
+                )
+                return
+            except Exception:  # the event channel failed (Redis gone): the client still gets an ending
+                log.exception("lost the run's events")
+                yield await self._end_with(
+                    request_id,
+                    ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, "The answer's stream was lost; please try again."),
                     language,
                     partial=saw_tokens,
                 )

@@ -1,0 +1,244 @@
+"""Faults in the distributed mode, against real Kafka and Redis of this module's
+own (they are restarted here): a poison message, a duplicated message, an
+orchestrator killed mid-run, Redis and the Kafka broker restarted while traffic
+flows. Each test asserts what the client saw: every accepted request ends with
+`done` or a classified `error`, within its deadline, and never twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from httpx_sse import aconnect_sse
+from redis.asyncio import Redis
+
+from agent_common.messages import ChatRequested, DeadLetter
+from agent_common.run_events.redis import RedisRunEventChannel
+from tests.e2e.conftest import platform_env
+from tests.support.platform import Platform, distributed_platform
+from tests.support.services import (
+    KafkaServer,
+    RedisServer,
+    ServiceUnavailable,
+    require_service,
+    start_kafka,
+    start_redis,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.redis]
+
+REQUEST_TIMEOUT_S = 40  # the gateway's deadline for a whole run, here
+TERMINAL = ("done", "error")
+
+
+@pytest.fixture(scope="module")
+def own_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KafkaServer, RedisServer]]:
+    try:
+        kafka = start_kafka(tmp_path_factory.mktemp("faults-kafka"))
+    except ServiceUnavailable as exc:
+        require_service("Kafka", str(exc))
+    try:
+        redis = start_redis(tmp_path_factory.mktemp("faults-redis"))
+    except ServiceUnavailable as exc:
+        kafka.stop()
+        require_service("Redis", str(exc))
+    yield kafka, redis
+    redis.stop()
+    kafka.stop()
+
+
+@pytest.fixture(scope="module")
+def faulty(
+    own_services: tuple[KafkaServer, RedisServer], pages_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    kafka, redis = own_services
+    env = {
+        **platform_env(pages_url),
+        "GATEWAY_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
+        "ORCHESTRATOR_RUN_LEASE_S": "4",  # under Kafka's 10 s session timeout: a dead replica's lease is gone
+    }
+    log_dir: Path = tmp_path_factory.mktemp("faults-logs")
+    with distributed_platform(env, kafka=kafka.bootstrap, redis_url=redis.url, log_dir=log_dir) as platform:
+        yield platform
+
+
+def queue_fault(platform: Platform, kind: str, **spec: Any) -> None:
+    response = httpx.post(f"{platform.services['offline-model']}/admin/faults", json={"kind": kind, **spec})
+    assert response.status_code == 201, response.text
+
+
+async def stream(platform: Platform, message: str, started: asyncio.Queue[str] | None = None) -> dict[str, Any]:
+    """One client: what it saw (event types, the terminal event, its request id)."""
+    types: list[str] = []
+    last: dict[str, Any] = {}
+    async with (
+        httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S + 20) as client,
+        aconnect_sse(client, "POST", f"{platform.base_url}/api/chat/stream", json={"message": message}) as source,
+    ):
+        request_id = source.response.headers["x-request-id"]
+        if started is not None:
+            started.put_nowait(request_id)
+        async for event in source.aiter_sse():
+            if not event.data:
+                # A keep-alive comment: httpx-sse reports one as an empty event (a browser does not).
+                continue
+            types.append(event.event)
+            last = json.loads(event.data)
+    return {"request_id": request_id, "types": types, "last": last}
+
+
+def assert_ended_once(seen: dict[str, Any]) -> None:
+    ends = [t for t in seen["types"] if t in TERMINAL]
+    assert len(ends) == 1 and seen["types"][-1] == ends[0], seen["types"]
+    if ends[0] == "error":
+        assert seen["last"]["error"]["class"] in ("model", "infra") and seen["last"]["error"]["code"], seen["last"]
+
+
+def log_lines(platform: Platform, name: str) -> list[dict[str, Any]]:
+    text = platform.logs[name].read_text(errors="replace")
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+async def wait_for_log(platform: Platform, names: list[str], predicate: Any) -> str:
+    """The first of `names` whose log has a line matching `predicate` (within 30 s)."""
+    async with asyncio.timeout(30):
+        while True:
+            for name in names:
+                if any(predicate(entry) for entry in log_lines(platform, name)):
+                    return name
+            await asyncio.sleep(0.1)
+
+
+async def test_a_poison_message_lands_in_the_dead_letter_topic_and_the_next_one_is_answered(
+    faulty: Platform, own_services: tuple[KafkaServer, RedisServer]
+) -> None:
+    kafka, _ = own_services
+    marker = f"poison-{uuid.uuid4().hex}"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait("chat.requests", f'{{"{marker}": true'.encode(), key=b"ses_poison")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        "dead.letters", bootstrap_servers=kafka.bootstrap, group_id=f"test-{marker}", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            async for record in consumer:
+                letter = DeadLetter.model_validate_json(record.value or b"")
+                if marker in letter.payload:
+                    break
+    finally:
+        await consumer.stop()
+    assert letter.source_topic == "chat.requests" and letter.reason == "undecodable"
+    assert_ended_once(seen := await stream(faulty, "still answering after the poison?"))
+    assert seen["types"][-1] == "done"
+
+
+async def test_a_chat_request_delivered_twice_is_answered_once(
+    faulty: Platform, own_services: tuple[KafkaServer, RedisServer]
+) -> None:
+    kafka, redis_server = own_services
+    request = ChatRequested(
+        request_id=f"req_dup{uuid.uuid4().hex[:20]}",
+        session_id=f"ses_dup{uuid.uuid4().hex[:20]}",
+        user_id="u-dup",
+        message="only one answer, please",
+        deadline_at=time.time() + REQUEST_TIMEOUT_S,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+    await producer.start()
+    try:
+        for _ in range(2):  # what a producer retry or a consumer dying before its commit does
+            await producer.send_and_wait("chat.requests", request.to_bytes(), key=request.session_id.encode())
+    finally:
+        await producer.stop()
+    orchestrators = [n for n in faulty.services if n.startswith("orchestrator")]
+    await wait_for_log(
+        faulty,
+        orchestrators,
+        lambda e: e.get("request_id") == request.request_id and e.get("event") == "duplicate chat request ignored",
+    )
+    client = Redis.from_url(redis_server.url)
+    try:
+        events = await RedisRunEventChannel(client).replay(request.request_id)
+    finally:
+        await client.aclose()
+    types = [e.type for e in events]
+    assert types.count("done") == 1 and types[-1] == "done" and "error" not in types
+    tokens = "".join(getattr(e, "text", "") for e in events if e.type == "token")
+    assert tokens.count("(offline model)") == 1  # one answer's tokens, not two interleaved
+
+
+async def test_an_orchestrator_killed_mid_run_leaves_the_run_to_the_other(faulty: Platform) -> None:
+    queue_fault(faulty, "stall", count=1, delay_ms=60_000)  # the first model call hangs: the replica dies in it
+    started: asyncio.Queue[str] = asyncio.Queue()
+    client = asyncio.create_task(stream(faulty, "survive a crash, please", started))
+    request_id = await asyncio.wait_for(started.get(), 10)
+    orchestrators = [n for n in faulty.services if n.startswith("orchestrator")]
+    victim = await wait_for_log(
+        faulty, orchestrators, lambda e: e.get("request_id") == request_id and e.get("event") == "run started"
+    )
+    faulty.processes[victim].kill()
+    try:
+        seen = await asyncio.wait_for(client, REQUEST_TIMEOUT_S + 10)
+    finally:
+        faulty.processes[victim].respawn()
+    assert_ended_once(seen)
+    assert seen["types"][-1] == "done", seen  # nothing had been streamed: the other replica answered it whole
+    assert '"survive a crash, please"' in seen["last"]["answer"]
+    survivor = next(n for n in orchestrators if n != victim)
+    assert any(e.get("request_id") == request_id and e.get("event") == "run done" for e in log_lines(faulty, survivor))
+
+
+async def traffic(platform: Platform, count: int, label: str) -> list[dict[str, Any]]:
+    return list(await asyncio.gather(*(stream(platform, f"{label} {n}: stream me along") for n in range(count))))
+
+
+async def test_a_redis_restart_while_traffic_flows_ends_every_request(
+    faulty: Platform, own_services: tuple[KafkaServer, RedisServer]
+) -> None:
+    _, redis_server = own_services
+    queue_fault(faulty, "slow", count=8, delay_ms=150)  # answers take a few seconds to stream
+    flowing = asyncio.create_task(traffic(faulty, 8, "redis"))
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(redis_server.restart)  # SIGKILL, nothing on disk: every key is gone
+    results = await asyncio.wait_for(flowing, REQUEST_TIMEOUT_S + 20)
+    for seen in results:
+        assert_ended_once(seen)
+    after = await stream(faulty, "and after the restart?")
+    assert after["types"][-1] == "done"
+
+
+async def test_a_kafka_restart_while_traffic_flows_ends_every_request(
+    faulty: Platform, own_services: tuple[KafkaServer, RedisServer]
+) -> None:
+    kafka, _ = own_services
+    queue_fault(faulty, "slow", count=8, delay_ms=150)
+    flowing = asyncio.create_task(traffic(faulty, 8, "kafka"))
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(kafka.restart)
+    results = await asyncio.wait_for(flowing, REQUEST_TIMEOUT_S + 20)
+    for seen in results:
+        assert_ended_once(seen)
+    async with asyncio.timeout(60):
+        # The services reconnect on their own; until then a request gets a classified error.
+        while (after := await stream(faulty, "and after the broker came back?"))["types"][-1] != "done":  # noqa: ASYNC110
+            await asyncio.sleep(1)
+    assert after["types"][-1] == "done"
+
+
+@pytest.fixture(autouse=True)
+def _faults_cleared(faulty: Platform) -> Iterator[None]:
+    yield
+    httpx.delete(f"{faulty.services['offline-model']}/admin/faults")
