@@ -32,7 +32,7 @@ def log_events(platform: Platform, name: str) -> list[dict[str, object]]:
 
 async def test_two_orchestrator_replicas_share_the_chat_requests(distributed: Platform) -> None:
     before = {name: runs_done(distributed, name) for name in ORCHESTRATORS}
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, headers=distributed.headers) as client:
         # Distinct sessions spread over the partitions, and so over both replicas.
         responses = await asyncio.gather(
             *(client.post(f"{distributed.base_url}/api/chat", json={"message": f"hello {n}"}) for n in range(24))
@@ -47,7 +47,11 @@ async def test_a_run_dispatched_by_one_replica_is_continued_by_the_other(distrib
     requests = 16
     results = await asyncio.gather(
         *(
-            stream_chat(distributed.base_url, {"message": f"What does {pages_url}/page say? ({n})"})
+            stream_chat(
+                distributed.base_url,
+                {"message": f"What does {pages_url}/page say? ({n})"},
+                headers=distributed.headers,
+            )
             for n in range(requests)
         )
     )

@@ -60,12 +60,13 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
     bus = MemoryBus()
     events = MemoryRunEventChannel()
     model = ModelClient(model_settings(host, port))
+    sessions = MemorySessionStore(
+        max_turns=orchestrator_settings.session_max_turns, ttl_s=orchestrator_settings.session_ttl_s
+    )
     orchestrator = Orchestrator(
         bus=bus,
         events=events,
-        sessions=MemorySessionStore(
-            max_turns=orchestrator_settings.session_max_turns, ttl_s=orchestrator_settings.session_ttl_s
-        ),
+        sessions=sessions,
         runs=MemoryRunStore(),
         model=model,
         settings=orchestrator_settings,
@@ -90,8 +91,11 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
         config,
         bus=bus,
         events=events,
+        sessions_store=sessions,
         extra_checks={"model": model.ping},
         run_alongside=run_services(),
+        # A first look on one machine: anonymous while no API key exists, said loudly at start-up.
+        allow_anonymous_without_keys=True,
     )
     if uses_offline_model():
         app.mount(OFFLINE_MODEL_PATH, create_offline_model())

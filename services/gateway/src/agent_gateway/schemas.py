@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from agent_common.errors import ErrorInfo
 from agent_common.events import DoneEvent, ToolCallRecord, Usage
@@ -20,6 +20,19 @@ class ChatBody(BaseModel):
     locale: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = Field(
         default=None, description="Language for platform messages, e.g. `ko` or `en-US`."
     )
+
+    @field_validator("message")
+    @classmethod
+    def _storable_text(cls, value: str) -> str:
+        # JSON may carry `\u0000` and lone surrogates (`\ud800`): valid escapes, but
+        # text that later fails to encode for Kafka and Redis, or truncates in C code.
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+        return value
 
 
 class ChatResponse(BaseModel):
@@ -47,3 +60,14 @@ class ErrorResponse(BaseModel):
     request_id: str | None = None
     session_id: str | None = None
     partial_answer: str | None = None
+
+
+class SessionTurn(BaseModel):
+    request_id: str
+    user: str
+    assistant: str
+
+
+class SessionResponse(BaseModel):
+    session_id: str
+    turns: list[SessionTurn]
