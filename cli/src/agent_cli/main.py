@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         port=config.gateway.port,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # the client IP policy is GATEWAY_CLIENT_IP_HEADER's, not uvicorn's
         timeout_graceful_shutdown=10,
     )
     return 0
