@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from agent_common.bus import MemoryBus
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
-from agent_common.settings import ModelSettings, ToolSettings
+from agent_common.settings import ModelSettings, ToolSettings, production_profile
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
@@ -95,7 +95,8 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
         extra_checks={"model": model.ping},
         run_alongside=run_services(),
         # A first look on one machine: anonymous while no API key exists, said loudly at start-up.
-        allow_anonymous_without_keys=True,
+        # Never under PLATFORM_PROFILE=production.
+        allow_anonymous_without_keys=not production_profile(),
     )
     if uses_offline_model():
         app.mount(OFFLINE_MODEL_PATH, create_offline_model())

@@ -8,7 +8,7 @@ from typing import Annotated, Self
 from pydantic import Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from agent_common.settings import BusSettings, ObservabilitySettings, RedisSettings, settings_config
+from agent_common.settings import BusSettings, ObservabilitySettings, ProfileSettings, RedisSettings, settings_config
 
 
 class GatewaySettings(BaseSettings):
@@ -125,4 +125,12 @@ class GatewayConfig:
         self.log = log or ObservabilitySettings()
 
 
-SETTINGS_CLASSES = (GatewaySettings, AuthSettings, RateLimitSettings, BusSettings, RedisSettings, ObservabilitySettings)
+SETTINGS_CLASSES = (
+    GatewaySettings,
+    AuthSettings,
+    RateLimitSettings,
+    BusSettings,
+    RedisSettings,
+    ObservabilitySettings,
+    ProfileSettings,
+)

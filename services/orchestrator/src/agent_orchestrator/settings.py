@@ -5,7 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from agent_common.settings import BusSettings, ModelSettings, ObservabilitySettings, RedisSettings, settings_config
+from agent_common.settings import (
+    BusSettings,
+    ModelSettings,
+    ObservabilitySettings,
+    ProfileSettings,
+    RedisSettings,
+    settings_config,
+)
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer in the language of the user's message "
@@ -55,4 +62,11 @@ class OrchestratorConfig:
         self.log = log or ObservabilitySettings()
 
 
-SETTINGS_CLASSES = (OrchestratorSettings, BusSettings, RedisSettings, ModelSettings, ObservabilitySettings)
+SETTINGS_CLASSES = (
+    OrchestratorSettings,
+    BusSettings,
+    RedisSettings,
+    ModelSettings,
+    ObservabilitySettings,
+    ProfileSettings,
+)
