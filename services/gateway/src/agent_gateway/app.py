@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -135,7 +135,21 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(sessions.router)
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
+    _document_limits(app, config)
     return app
+
+
+def _document_limits(app: FastAPI, config: GatewayConfig) -> None:
+    """The schema states the message limit this gateway enforces, not the model's static maximum."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        message = document["components"]["schemas"]["ChatBody"]["properties"]["message"]
+        message["maxLength"] = config.gateway.max_message_chars
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _key_store(config: GatewayConfig, redis: Redis | None) -> ApiKeyStore:

@@ -65,7 +65,9 @@ def install_error_handlers(app: FastAPI) -> None:
             # FastAPI's "There was an error parsing the body": bytes that are not UTF-8, nesting
             # past the parser's depth, numbers too long to convert.
             record_security_event(SecurityEvent.INPUT_REJECTED, SecurityReason.MALFORMED_BODY)
-        return error_response(ErrorInfo.of(code, str(exc.detail)), status=exc.status_code)
+        # Starlette's own headers stay (a 405 carries `Allow`, as RFC 9110 requires).
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(ErrorInfo.of(code, str(exc.detail)), status=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
