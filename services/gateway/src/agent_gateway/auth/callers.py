@@ -2,8 +2,8 @@
 
 The user id of the caller travels with the run into the bus, the logs and the
 metrics. Anonymous callers exist only where the gateway was built to allow
-them (the embedded default) and only while no API key exists: the first key
-created closes the door to anonymous calls.
+them (the embedded default) and only while no API key exists and no identity
+provider is configured: the first key created closes the door to anonymous calls.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class Authenticator:
         self._allow_anonymous = allow_anonymous_without_keys
 
     async def anonymous_allowed(self) -> bool:
-        return self._allow_anonymous and not await self.keys.any_exist()
+        # An identity provider configured counts as keys existing: its users must sign in.
+        return self._allow_anonymous and self._jwt is None and not await self.keys.any_exist()
 
     async def authenticate(self, authorization: str | None, locale: str | None) -> Caller:
         """The caller, or `Refused` with 401 `AUTH_REQUIRED` / `AUTH_INVALID`."""
