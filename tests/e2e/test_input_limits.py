@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -25,9 +26,17 @@ def assert_refused(response: httpx.Response, status: int | tuple[int, ...], code
     assert (error["class"], error["code"]) == ("user_input", code)
 
 
+def oversize_events(platform: Platform, reason: str) -> float:
+    text = httpx.get(f"{platform.base_url}/metrics").text
+    match = re.search(rf'^security_events_total\{{event="body_too_large",reason="{reason}"\}} (\S+)$', text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
 def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(platform: Platform) -> None:
+    before = oversize_events(platform, "content_length")
     # Not even JSON: 413, not 422, shows nothing was parsed.
     response = post_raw(platform, b"x" * (LIMIT + 1))
+    assert oversize_events(platform, "content_length") == before + 1
     assert_refused(response, 413, "BODY_TOO_LARGE")
     assert response.json()["error"]["details"] == {"limit": LIMIT}
     assert response.json()["request_id"].startswith("req_")
