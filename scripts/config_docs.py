@@ -31,7 +31,10 @@ settings classes by `python scripts/config_docs.py`; a test fails when the two
 disagree, so it is always complete.
 
 Secrets (`MODEL_API_KEY`, `REDIS_URL` with a password, ...) are held as secret
-values that never appear in logs or reprs.
+values that never appear in logs or reprs. They are read from the environment,
+or from a file per setting in `PLATFORM_SECRETS_DIR` (a mounted Kubernetes
+Secret), or from `.env`, which `PLATFORM_PROFILE=production` refuses for them
+([security.md](security.md)).
 
 The embedded default (`make run`) reads the gateway's, orchestrator's and tool
 runner's settings in one process; `HOST` and `PORT` there stand for

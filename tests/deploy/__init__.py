@@ -202,6 +202,21 @@ def service_settings_env(service_dir: str) -> frozenset[str]:
     return frozenset(n for cls in settings_classes(package) for n in class_env_names(cls))
 
 
+@cache
+def service_secret_env(service_dir: str) -> frozenset[str]:
+    """The variables of the service whose settings are secrets (`SecretStr`)."""
+    from pydantic import SecretStr
+
+    package = cmd_module(SERVICES_DIR / service_dir / "Dockerfile")
+    names: set[str] = set()
+    for cls in settings_classes(package):
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        for name, info in cls.model_fields.items():
+            if info.annotation is SecretStr or info.annotation == (SecretStr | None):
+                names.add(f"{prefix}{name}".upper())
+    return frozenset(names)
+
+
 # Variables set on a service that are not its settings, each with the reason.
 # Keep this empty unless there is a reason a reviewer would accept.
 NON_SETTINGS: dict[str, str] = {}

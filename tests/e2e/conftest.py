@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.platform import Platform, distributed_platform, embedded_platform
+from tests.support.platform import Platform, bearer, create_api_key, distributed_platform, embedded_platform
 from tests.support.web import PAGES_BIG_BYTES, free_tcp_port, pages_app, serve_in_thread
 
 
@@ -21,8 +22,15 @@ def pages_url() -> Iterator[str]:
 # Nothing listens on this port: a connection to it is refused.
 DEAD_PORT = free_tcp_port()
 
+# Limits far above what the suite sends: the rate-limit tests build platforms of their own.
+GENEROUS_LIMITS = {
+    "RATE_LIMIT_USER_PER_MINUTE": "100000",
+    "RATE_LIMIT_IP_PER_MINUTE": "100000",
+    "RATE_LIMIT_STREAMS_PER_USER": "1000",
+}
 
-def platform_env(pages_url: str) -> dict[str, str]:
+
+def platform_env(pages_url: str, keys_file: Path) -> dict[str, str]:
     # The page server listens on 127.0.0.1: the allowlist names exactly that host,
     # so `localhost` (same server, other name) is refused; `*.invalid` names never
     # resolve (RFC 6761). Loopback is a private address, so the tests open private
@@ -35,12 +43,16 @@ def platform_env(pages_url: str) -> dict[str, str]:
         "TOOL_HTTP_TIMEOUT_S": "1",
         "TOOL_HTTP_MAX_RESPONSE_BYTES": str(PAGES_BIG_BYTES // 2),
         "LOG_FORMAT": "json",
+        # Never the developer's own key file: no key exists, so the embedded platform is anonymous.
+        "AUTH_KEYS_FILE": str(keys_file),
+        **GENEROUS_LIMITS,
     }
 
 
 @pytest.fixture(scope="session")
-def embedded(pages_url: str) -> Iterator[Platform]:
-    with embedded_platform(platform_env(pages_url)) as platform:
+def embedded(pages_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    keys_file = tmp_path_factory.mktemp("embedded-keys") / "api-keys.json"
+    with embedded_platform(platform_env(pages_url, keys_file)) as platform:
         yield platform
 
 
@@ -50,7 +62,10 @@ def distributed(
 ) -> Iterator[Platform]:
     log_dir: Path = tmp_path_factory.mktemp("distributed-logs")
     with distributed_platform(
-        platform_env(pages_url), kafka=kafka_bootstrap, redis_url=redis_url, log_dir=log_dir
+        platform_env(pages_url, log_dir / "unused-keys.json"),
+        kafka=kafka_bootstrap,
+        redis_url=redis_url,
+        log_dir=log_dir,
     ) as platform:
         yield platform
 
@@ -61,3 +76,35 @@ def distributed(
 def platform(request: pytest.FixtureRequest) -> Platform:
     result: Platform = request.getfixturevalue(request.param)
     return result
+
+
+@dataclass
+class Secured:
+    """A platform with API keys: clients of two users, and the environment that reaches its key store."""
+
+    platform: Platform
+    alice: dict[str, str]
+    bob: dict[str, str]
+    key_env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def embedded_secured(pages_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    keys_file = tmp_path_factory.mktemp("secured-keys") / "api-keys.json"
+    key_env = {"AUTH_KEYS_FILE": str(keys_file)}
+    alice, bob = (bearer(create_api_key(key_env, user)) for user in ("alice", "bob"))
+    with embedded_platform(platform_env(pages_url, keys_file)) as platform:
+        yield Secured(platform, alice, bob, key_env)
+
+
+@pytest.fixture(
+    scope="session",
+    params=["embedded", pytest.param("distributed", marks=[pytest.mark.kafka, pytest.mark.redis])],
+)
+def secured(request: pytest.FixtureRequest) -> Secured:
+    if request.param == "embedded":
+        result: Secured = request.getfixturevalue("embedded_secured")
+        return result
+    platform: Platform = request.getfixturevalue("distributed")
+    key_env = {"REDIS_URL": request.getfixturevalue("redis_url")}
+    return Secured(platform, bearer(create_api_key(key_env, "alice")), bearer(create_api_key(key_env, "bob")), key_env)

@@ -29,7 +29,9 @@ def test_ready_reports_each_dependency(platform: Platform) -> None:
 
 
 def test_chat_returns_the_whole_answer_as_json(platform: Platform) -> None:
-    response = httpx.post(f"{platform.base_url}/api/chat", json={"message": "Hello there"}, timeout=30)
+    response = httpx.post(
+        f"{platform.base_url}/api/chat", json={"message": "Hello there"}, timeout=30, headers=platform.headers
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["request_id"].startswith("req_")
@@ -42,7 +44,9 @@ def test_chat_returns_the_whole_answer_as_json(platform: Platform) -> None:
 
 
 def test_korean_message_gets_a_korean_answer(platform: Platform) -> None:
-    response = httpx.post(f"{platform.base_url}/api/chat", json={"message": "안녕하세요, 반가워요"}, timeout=30)
+    response = httpx.post(
+        f"{platform.base_url}/api/chat", json={"message": "안녕하세요, 반가워요"}, timeout=30, headers=platform.headers
+    )
     assert response.status_code == 200, response.text
     answer = response.json()["answer"]
     assert answer.startswith("(오프라인 모델)")
@@ -50,7 +54,7 @@ def test_korean_message_gets_a_korean_answer(platform: Platform) -> None:
 
 
 async def test_stream_sends_tokens_then_exactly_one_done(platform: Platform) -> None:
-    events = await stream_chat(platform.base_url, {"message": "Tell me something"})
+    events = await stream_chat(platform.base_url, {"message": "Tell me something"}, headers=platform.headers)
     types = [e.event for e in events]
     assert types[-1] == "done"
     assert types.count("done") + types.count("error") == 1
@@ -65,7 +69,7 @@ async def test_stream_sends_tokens_then_exactly_one_done(platform: Platform) -> 
 
 async def test_a_url_on_the_allowlist_is_fetched_with_http_get(platform: Platform, pages_url: str) -> None:
     url = f"{pages_url}/page"
-    events = await stream_chat(platform.base_url, {"message": f"What does {url} say?"})
+    events = await stream_chat(platform.base_url, {"message": f"What does {url} say?"}, headers=platform.headers)
     types = [e.event for e in events]
     assert types[0] == "tool_start"
     start = parse_run_event(events[0].data)
@@ -81,7 +85,7 @@ async def test_a_url_on_the_allowlist_is_fetched_with_http_get(platform: Platfor
 
 async def test_a_url_off_the_allowlist_is_refused_with_a_classified_error(platform: Platform, pages_url: str) -> None:
     url = pages_url.replace("127.0.0.1", "localhost") + "/page"
-    events = await stream_chat(platform.base_url, {"message": f"What does {url} say?"})
+    events = await stream_chat(platform.base_url, {"message": f"What does {url} say?"}, headers=platform.headers)
     types = [e.event for e in events]
     end = parse_run_event(events[types.index("tool_end")].data)
     assert end.ok is False  # type: ignore[union-attr]
@@ -94,20 +98,28 @@ async def test_a_url_off_the_allowlist_is_refused_with_a_classified_error(platfo
 
 
 def test_a_second_turn_in_the_same_session_sees_the_first(platform: Platform) -> None:
-    first = httpx.post(f"{platform.base_url}/api/chat", json={"message": "My name is Mina"}, timeout=30).json()
+    first = httpx.post(
+        f"{platform.base_url}/api/chat", json={"message": "My name is Mina"}, timeout=30, headers=platform.headers
+    ).json()
     second = httpx.post(
         f"{platform.base_url}/api/chat",
         json={"message": "What did I say earlier?", "session_id": first["session_id"]},
         timeout=30,
+        headers=platform.headers,
     ).json()
     assert second["session_id"] == first["session_id"]
     assert 'Earlier you said: "My name is Mina"' in second["answer"]
-    fresh = httpx.post(f"{platform.base_url}/api/chat", json={"message": "What did I say earlier?"}, timeout=30).json()
+    fresh = httpx.post(
+        f"{platform.base_url}/api/chat",
+        json={"message": "What did I say earlier?"},
+        timeout=30,
+        headers=platform.headers,
+    ).json()
     assert "Mina" not in fresh["answer"]
 
 
 def test_metrics_are_prometheus_text(platform: Platform) -> None:
-    httpx.post(f"{platform.base_url}/api/chat", json={"message": "count me"}, timeout=30)
+    httpx.post(f"{platform.base_url}/api/chat", json={"message": "count me"}, timeout=30, headers=platform.headers)
     response = httpx.get(f"{platform.base_url}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -125,17 +137,19 @@ def test_metrics_are_prometheus_text(platform: Platform) -> None:
     ],
 )
 def test_bad_input_gets_a_classified_error(platform: Platform, body: object, status: int, code: str) -> None:
-    response = httpx.post(f"{platform.base_url}/api/chat", json=body, timeout=30)
+    response = httpx.post(f"{platform.base_url}/api/chat", json=body, timeout=30, headers=platform.headers)
     assert response.status_code == status
     error = response.json()["error"]
     assert error["class"] == "user_input" and error["code"] == code
 
 
 async def test_a_client_that_reconnects_with_last_event_id_gets_exactly_what_it_missed(platform: Platform) -> None:
-    first = await stream_chat(platform.base_url, {"message": "resume me, please, from the middle"})
+    first = await stream_chat(
+        platform.base_url, {"message": "resume me, please, from the middle"}, headers=platform.headers
+    )
     request_id = json.loads(first[0].data)["request_id"]
     async with (
-        httpx.AsyncClient(timeout=30) as client,
+        httpx.AsyncClient(timeout=30, headers=platform.headers) as client,
         aconnect_sse(
             client, "GET", f"{platform.base_url}/api/chat/stream/{request_id}", headers={"Last-Event-ID": "2"}
         ) as source,
@@ -145,6 +159,6 @@ async def test_a_client_that_reconnects_with_last_event_id_gets_exactly_what_it_
 
 
 def test_rejoining_an_unknown_run_is_not_found(platform: Platform) -> None:
-    response = httpx.get(f"{platform.base_url}/api/chat/stream/req_doesnotexist0000")
+    response = httpx.get(f"{platform.base_url}/api/chat/stream/req_doesnotexist0000", headers=platform.headers)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from agent_common.messages import ChatRequested, DeadLetter
 from agent_common.run_events.redis import RedisRunEventChannel
 from tests.e2e.conftest import platform_env
-from tests.support.platform import Platform, distributed_platform
+from tests.support.platform import Platform, bearer, create_api_key, distributed_platform
 from tests.support.services import (
     KafkaServer,
     RedisServer,
@@ -61,7 +61,7 @@ def faulty(
 ) -> Iterator[Platform]:
     kafka, redis = own_services
     env = {
-        **platform_env(pages_url),
+        **platform_env(pages_url, tmp_path_factory.mktemp("faults-keys") / "unused-keys.json"),
         "GATEWAY_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
         "ORCHESTRATOR_RUN_LEASE_S": "4",  # under Kafka's 10 s session timeout: a dead replica's lease is gone
     }
@@ -80,9 +80,10 @@ async def stream(platform: Platform, message: str, started: asyncio.Queue[str] |
     types: list[str] = []
     last: dict[str, Any] = {}
     async with (
-        httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S + 20) as client,
+        httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S + 20, headers=platform.headers) as client,
         aconnect_sse(client, "POST", f"{platform.base_url}/api/chat/stream", json={"message": message}) as source,
     ):
+        assert source.response.status_code == 200, (source.response.status_code, await source.response.aread())
         request_id = source.response.headers["x-request-id"]
         if started is not None:
             started.put_nowait(request_id)
@@ -216,6 +217,9 @@ async def test_a_redis_restart_while_traffic_flows_ends_every_request(
     results = await asyncio.wait_for(flowing, REQUEST_TIMEOUT_S + 20)
     for seen in results:
         assert_ended_once(seen)
+    # This Redis keeps nothing on disk, so its API keys went with it; a production Redis persists
+    # them (docs/security.md). Made again, as an operator's restored Redis would have them.
+    faulty.headers = bearer(create_api_key({"REDIS_URL": redis_server.url}, "e2e-user"))
     after = await stream(faulty, "and after the restart?")
     assert after["types"][-1] == "done"
 

@@ -22,7 +22,7 @@ def agent_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "agent_cli.main", "run"],
-            env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port), "AUTH_KEYS_FILE": str(log.parent / "keys.json")},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -40,6 +40,12 @@ def test_agent_run_prints_its_address_and_a_working_curl_example(agent_run: tupl
     assert base_url in output
     assert f"curl -s {base_url}/api/chat" in output
     assert "OFFLINE" in output
+
+
+def test_agent_run_says_loudly_that_it_serves_anonymous_callers(agent_run: tuple[str, str]) -> None:
+    _, output = agent_run
+    assert "ANONYMOUS" in output
+    assert "agent keys create" in output
 
 
 def test_agent_run_serves_the_whole_platform_with_the_offline_model(agent_run: tuple[str, str]) -> None:

@@ -17,7 +17,7 @@ from tests.support.platform import Platform
 
 async def tool_run(platform: Platform, message: str) -> tuple[list[Any], DoneEvent]:
     """The run's tool events (starts and ends, in order) and its `done`."""
-    events = await stream_chat(platform.base_url, {"message": message})
+    events = await stream_chat(platform.base_url, {"message": message}, headers=platform.headers)
     parsed = [parse_run_event(e.data) for e in events]
     assert [e.event for e in events].count("done") == 1 and events[-1].event == "done", [e.event for e in events]
     done = parsed[-1]
@@ -111,7 +111,7 @@ def tool_calls(metrics_text: str, outcome: str) -> float:
 
 async def test_the_tool_runner_counts_calls_by_outcome(platform: Platform, pages_url: str) -> None:
     metrics_url = f"{platform.services.get('tool-runner', platform.base_url)}/metrics"
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=platform.headers) as client:
         before = (await client.get(metrics_url)).text
         await tool_run(platform, f"What does {pages_url}/stall say?")
         await tool_run(platform, f"What does {pages_url.replace('127.0.0.1', 'localhost')}/page say?")

@@ -28,6 +28,8 @@ class Platform:
     services: dict[str, str] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    # What a client sends to be let in: an API key of the platform's own, or nothing (anonymous).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -102,8 +104,16 @@ class ServiceProcess:
 
 @contextmanager
 def distributed_platform(
-    env: Mapping[str, str], *, kafka: str, redis_url: str, log_dir: Path, orchestrators: int = 2
+    env: Mapping[str, str],
+    *,
+    kafka: str,
+    redis_url: str,
+    log_dir: Path,
+    orchestrators: int = 2,
+    gateways: int = 1,
+    user: str = "e2e-user",
 ) -> Iterator[Platform]:
+    """The gateway is `gateway` (and `gateway-2`... with `gateways` > 1); clients use a key of `user`."""
     ports = {name: free_tcp_port() for name in ("model", "gateway", "tool-runner")}
     common = {
         **env,
@@ -119,11 +129,18 @@ def distributed_platform(
         ("gateway", "agent_gateway", {"GATEWAY_PORT": str(ports["gateway"])}),
     ]
     specs += [
+        (f"gateway-{i + 2}", "agent_gateway", {"GATEWAY_PORT": str(free_tcp_port())}) for i in range(gateways - 1)
+    ]
+    specs += [
         (f"orchestrator-{i + 1}", "agent_orchestrator", {"ORCHESTRATOR_PORT": str(free_tcp_port())})
         for i in range(orchestrators)
     ]
     with ExitStack() as stack:
-        platform = Platform(mode="distributed", base_url=f"http://127.0.0.1:{ports['gateway']}")
+        platform = Platform(
+            mode="distributed",
+            base_url=f"http://127.0.0.1:{ports['gateway']}",
+            headers=bearer(create_api_key({"REDIS_URL": redis_url}, user)),
+        )
         processes: list[ServiceProcess] = []
         for name, module, own in specs:
             process = ServiceProcess(name, module, {**common, **own}, log_dir)
@@ -139,6 +156,24 @@ def distributed_platform(
             except RuntimeError as exc:
                 raise RuntimeError(f"{exc}\n--- {process.name} log ---\n{process.tail()}") from None
         yield platform
+
+
+def create_api_key(env: Mapping[str, str], user: str, tenant: str = "default") -> str:
+    """A key made the way an operator makes one: `agent keys create`, in its own process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_cli.main", "keys", "create", "--user", user, "--tenant", tenant],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
 
 
 def wait_ready(base_url: str, process: ServiceProcess | None = None, timeout: float = 90) -> None:

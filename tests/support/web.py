@@ -36,6 +36,7 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
             port=port,
             log_config=None,
             access_log=False,
+            proxy_headers=False,  # as the services run: the gateway decides which header to trust
             lifespan="on",
             timeout_graceful_shutdown=1,
         )

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from agent_common.bus import MemoryBus
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
-from agent_common.settings import ModelSettings
+from agent_common.settings import ModelSettings, production_profile
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
@@ -62,12 +62,13 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
     model = ResilientModel.from_settings(
         model_settings(host, port), ModelResilienceSettings(), SecondaryModelSettings()
     )
+    sessions = MemorySessionStore(
+        max_turns=orchestrator_settings.session_max_turns, ttl_s=orchestrator_settings.session_ttl_s
+    )
     orchestrator = Orchestrator(
         bus=bus,
         events=events,
-        sessions=MemorySessionStore(
-            max_turns=orchestrator_settings.session_max_turns, ttl_s=orchestrator_settings.session_ttl_s
-        ),
+        sessions=sessions,
         runs=MemoryRunStore(),
         model=model,
         settings=orchestrator_settings,
@@ -94,8 +95,12 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
         config,
         bus=bus,
         events=events,
+        sessions_store=sessions,
         extra_checks={"model": model.ping},
         run_alongside=run_services(),
+        # A first look on one machine: anonymous while no API key exists, said loudly at start-up.
+        # Never under PLATFORM_PROFILE=production.
+        allow_anonymous_without_keys=not production_profile(),
     )
     if uses_offline_model():
         app.mount(OFFLINE_MODEL_PATH, create_offline_model())

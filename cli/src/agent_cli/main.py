@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 
 import uvicorn
 
+from agent_cli.keys import add_parser as add_keys_parser
 from agent_cli.prompt_eval.runner import add_parser as add_prompt_eval_parser
+from agent_common.auth import FileApiKeyStore
 from agent_common.logs import configure_logging
 from agent_common.settings import ObservabilitySettings
 from agent_gateway.settings import GatewayConfig
 
 
-def _banner(address: str, port: int, offline: bool) -> str:
+def _banner(address: str, port: int, offline: bool, keys_exist: bool) -> str:
     base = f"http://{address}:{port}"
     model = "the built-in OFFLINE model (deterministic answers, no API key)" if offline else "the configured model"
+    if keys_exist:
+        access = "API keys required: send `Authorization: Bearer <key>` (agent keys list)"
+        auth = " -H 'authorization: Bearer <key>'"
+    else:
+        access = (
+            "!! ANONYMOUS: no API key exists, so anyone who reaches this port may call it.\n"
+            "   Create one with `agent keys create --user <id>`; from then on a key is required."
+        )
+        auth = ""
     return f"""
 Agent platform (embedded mode: one process, in-memory bus) is starting on {base}
 Model: {model}
+Access: {access}
 
   curl {base}/health
-  curl -s {base}/api/chat -H 'content-type: application/json' -d '{{"message": "Hello!"}}'
-  curl -N {base}/api/chat/stream -H 'content-type: application/json' -d '{{"message": "안녕하세요"}}'
+  curl -s {base}/api/chat{auth} -H 'content-type: application/json' -d '{{"message": "Hello!"}}'
+  curl -N {base}/api/chat/stream{auth} -H 'content-type: application/json' -d '{{"message": "안녕하세요"}}'
 
 Press Ctrl+C to stop.
 """
@@ -42,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     log = ObservabilitySettings()
     configure_logging("embedded", log.level, log.format)
     app = create_embedded_app(config)
+    keys_exist = asyncio.run(FileApiKeyStore(config.auth.keys_file).any_exist())
     print(
-        _banner(local_address(config.gateway.host), config.gateway.port, uses_offline_model()),
+        _banner(local_address(config.gateway.host), config.gateway.port, uses_offline_model(), keys_exist),
         file=sys.stderr,
         flush=True,
     )
@@ -53,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         port=config.gateway.port,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # the client IP policy is GATEWAY_CLIENT_IP_HEADER's, not uvicorn's
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -65,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("--host", help="Interface to listen on (default: $HOST, $GATEWAY_HOST or 127.0.0.1).")
     run_cmd.add_argument("--port", type=int, help="Port to listen on (default: $PORT, $GATEWAY_PORT or 8000).")
     run_cmd.set_defaults(handler=run)
+    add_keys_parser(commands)
     add_prompt_eval_parser(commands)
     args = parser.parse_args(argv)
     code: int = args.handler(args)

@@ -150,7 +150,10 @@ def run_cases(
     cases: Sequence[Case], base_url: str, pages: PageServer, context: Context, timeout_s: float = 120
 ) -> Report:
     """Every case in order, each in a new session; one case's failure does not stop the others."""
-    with httpx.Client(timeout=httpx.Timeout(timeout_s, connect=10)) as client:
+    # A platform with API keys (any but a fresh embedded one) wants one: AGENT_API_KEY.
+    key = os.environ.get("AGENT_API_KEY")
+    headers = {"authorization": f"Bearer {key}"} if key else None
+    with httpx.Client(timeout=httpx.Timeout(timeout_s, connect=10), headers=headers) as client:
         results = tuple(run_case(client, base_url, case, pages, context) for case in cases)
     return Report(base_url, results)
 
@@ -177,7 +180,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="Run the prompt regression cases against the platform and check their rules.",
         description="Ask the platform every question in the case file and check each answer's rules.",
     )
-    cmd.add_argument("--base-url", help="A running platform (default: start the embedded one, as `agent run` does).")
+    cmd.add_argument(
+        "--base-url",
+        help="A running platform (default: start the embedded one, as `agent run` does); "
+        "its API key in $AGENT_API_KEY.",
+    )
     cmd.add_argument("--cases", type=Path, default=DEFAULT_CASES, help=f"The case file (default: {DEFAULT_CASES}).")
     cmd.add_argument("--report", type=Path, help="Also write the results as JSON to this path.")
     cmd.add_argument("--no-fail", action="store_true", help="Exit 0 even when rules fail (report only).")

@@ -28,6 +28,11 @@ class ErrorCode(StrEnum):
     INPUT_INVALID = "INPUT_INVALID"
     INPUT_TOO_LARGE = "INPUT_TOO_LARGE"
     NOT_FOUND = "NOT_FOUND"
+    BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    AUTH_REQUIRED = "AUTH_REQUIRED"
+    AUTH_INVALID = "AUTH_INVALID"
+    RATE_LIMITED = "RATE_LIMITED"
+    TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
     # tool
     TOOL_UNKNOWN = "TOOL_UNKNOWN"
     TOOL_INPUT_INVALID = "TOOL_INPUT_INVALID"
@@ -55,6 +60,11 @@ ERROR_CLASS_OF: dict[ErrorCode, ErrorClass] = {
     ErrorCode.INPUT_INVALID: ErrorClass.USER_INPUT,
     ErrorCode.INPUT_TOO_LARGE: ErrorClass.USER_INPUT,
     ErrorCode.NOT_FOUND: ErrorClass.USER_INPUT,
+    ErrorCode.BODY_TOO_LARGE: ErrorClass.USER_INPUT,
+    ErrorCode.AUTH_REQUIRED: ErrorClass.USER_INPUT,
+    ErrorCode.AUTH_INVALID: ErrorClass.USER_INPUT,
+    ErrorCode.RATE_LIMITED: ErrorClass.USER_INPUT,
+    ErrorCode.TOO_MANY_STREAMS: ErrorClass.USER_INPUT,
     ErrorCode.TOOL_UNKNOWN: ErrorClass.TOOL,
     ErrorCode.TOOL_INPUT_INVALID: ErrorClass.TOOL,
     ErrorCode.TOOL_URL_NOT_ALLOWED: ErrorClass.TOOL,
@@ -80,6 +90,11 @@ HTTP_STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INPUT_INVALID: 422,
     ErrorCode.INPUT_TOO_LARGE: 413,
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.AUTH_REQUIRED: 401,
+    ErrorCode.AUTH_INVALID: 401,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_STREAMS: 429,
     ErrorCode.MODEL_RATE_LIMITED: 503,
     ErrorCode.MODEL_TIMEOUT: 504,
     ErrorCode.INFRA_TIMEOUT: 504,

@@ -19,5 +19,8 @@ def serve(service: str, app: Any, *, host: str, port: int, log: ObservabilitySet
         port=port,
         log_config=None,  # our JSON logging, configured above
         access_log=False,  # request metrics come from HttpMetricsMiddleware
+        # uvicorn would otherwise rewrite the client address from X-Forwarded-For whenever the
+        # peer is 127.0.0.1 (a sidecar proxy, say): the gateway's own setting decides instead.
+        proxy_headers=False,
         timeout_graceful_shutdown=20,
     )

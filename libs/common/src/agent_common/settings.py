@@ -8,10 +8,17 @@ the page and the classes disagree.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 
 def comma_separated(value: object) -> object:
@@ -23,6 +30,72 @@ def comma_separated(value: object) -> object:
 
 def settings_config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, extra="ignore", use_attribute_docstrings=True)
+
+
+class PlaintextSecretError(RuntimeError):
+    """The production profile found a secret in a plaintext `.env` file."""
+
+
+class ProfileSettings(BaseSettings):
+    """How strict the process is, and where secrets come from. Read from the environment only."""
+
+    model_config = SettingsConfigDict(env_prefix="PLATFORM_", extra="ignore", use_attribute_docstrings=True)
+
+    profile: Literal["development", "production"] = "development"
+    """`production`: refuse to start when a secret would come from the `.env` file, and never serve
+    anonymous callers, even in the embedded default."""
+    secrets_dir: Path | None = None
+    """Folder of secret files, one per setting, named like its variable (`MODEL_API_KEY`, `REDIS_URL`):
+    a Kubernetes Secret mounted as a volume. A variable in the environment wins over its file."""
+    env_file: Path = Path(".env")
+    """A dotenv file read for settings not in the environment or the secrets folder (development only
+    for secrets: the production profile refuses a secret found there)."""
+
+
+def _secret_fields(settings_cls: type[BaseSettings]) -> set[str]:
+    return {
+        name
+        for name, field in settings_cls.model_fields.items()
+        if field.annotation is SecretStr or field.annotation == (SecretStr | None)
+    }
+
+
+class SecretSettings(BaseSettings):
+    """Settings that hold secrets (as `SecretStr`, which never prints). Sources, first wins: the
+    environment, the secrets folder (`PLATFORM_SECRETS_DIR`), the `.env` file (`PLATFORM_ENV_FILE`)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        profile = ProfileSettings()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if profile.secrets_dir is not None:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=profile.secrets_dir))
+        dotenv = DotEnvSettingsSource(settings_cls, env_file=profile.env_file if profile.env_file.is_file() else None)
+        if profile.profile == "production":
+            from_dotenv = set(dotenv()) & _secret_fields(settings_cls)
+            # A secret set in the environment or a file wins over .env, but its plaintext copy is
+            # still on disk: refuse either way, naming the variable and never the value.
+            if from_dotenv:
+                prefix = str(settings_cls.model_config.get("env_prefix", ""))
+                names = ", ".join(sorted(f"{prefix}{name}".upper() for name in from_dotenv))
+                raise PlaintextSecretError(
+                    f"PLATFORM_PROFILE=production: {names} is set in the plaintext file {profile.env_file}. "
+                    "Deliver secrets as files (PLATFORM_SECRETS_DIR, a mounted Kubernetes Secret) or "
+                    "environment variables from a secret store, and remove them from the file."
+                )
+        sources.append(dotenv)
+        return tuple(sources)
+
+
+def production_profile() -> bool:
+    return ProfileSettings().profile == "production"
 
 
 class BusSettings(BaseSettings):
@@ -38,7 +111,7 @@ class BusSettings(BaseSettings):
     """Create missing topics with their partition counts on start-up. Turn off where topics are provisioned."""
 
 
-class RedisSettings(BaseSettings):
+class RedisSettings(SecretSettings):
     """Shared state (sessions, runs) and run events."""
 
     model_config = settings_config("REDIS_")
@@ -51,7 +124,7 @@ class RedisSettings(BaseSettings):
     """Longest wait for a free pooled connection."""
 
 
-class ModelSettings(BaseSettings):
+class ModelSettings(SecretSettings):
     """The OpenAI-compatible endpoint the orchestrator calls."""
 
     model_config = settings_config("MODEL_")

@@ -20,7 +20,7 @@ from agent_common.fallback import Language, fallback_message, language_of
 from agent_common.ids import new_id
 from agent_common.messages import ChatRequested
 from agent_common.run_events import RunEventChannel
-from agent_gateway.identity import Caller
+from agent_gateway.auth import Caller
 
 log = logging.getLogger("agent.gateway")
 
@@ -31,9 +31,17 @@ class RunClient:
         self._events = events
         self._timeout_s = timeout_s
 
-    def new_request(self, caller: Caller, message: str, session_id: str | None, locale: str | None) -> ChatRequested:
+    def new_request(
+        self,
+        caller: Caller,
+        message: str,
+        session_id: str | None,
+        locale: str | None,
+        *,
+        request_id: str | None = None,
+    ) -> ChatRequested:
         return ChatRequested(
-            request_id=new_id("req_"),
+            request_id=request_id or new_id("req_"),
             session_id=session_id or new_id("ses_"),
             user_id=caller.user_id,
             message=message,

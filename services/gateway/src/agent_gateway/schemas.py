@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from agent_common.errors import ErrorInfo
 from agent_common.events import DoneEvent, ToolCallRecord, Usage
@@ -15,11 +15,30 @@ SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 class ChatBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    message: str = Field(min_length=1, max_length=32_000, description="The user's message.")
+    message: str = Field(
+        min_length=1,
+        max_length=32_000,
+        description="The user's message: text, without NUL characters.",
+        # Documented for clients (and the fuzzer); enforced by `_storable_text`, with a clearer message.
+        json_schema_extra={"pattern": "^[^\\u0000]*$"},
+    )
     session_id: SessionId | None = Field(default=None, description="Continue this session; omit to start a new one.")
     locale: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = Field(
         default=None, description="Language for platform messages, e.g. `ko` or `en-US`."
     )
+
+    @field_validator("message")
+    @classmethod
+    def _storable_text(cls, value: str) -> str:
+        # JSON may carry `\u0000` and lone surrogates (`\ud800`): valid escapes, but
+        # text that later fails to encode for Kafka and Redis, or truncates in C code.
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+        return value
 
 
 class ChatResponse(BaseModel):
@@ -49,3 +68,14 @@ class ErrorResponse(BaseModel):
     partial_answer: str | None = None
     fallback: str | None = None
     """A short message for the user in their language, when the platform could not answer."""
+
+
+class SessionTurn(BaseModel):
+    request_id: str
+    user: str
+    assistant: str
+
+
+class SessionResponse(BaseModel):
+    session_id: str
+    turns: list[SessionTurn]

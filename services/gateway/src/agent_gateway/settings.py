@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings
+from pathlib import Path
+from typing import Annotated, Self
 
-from agent_common.settings import BusSettings, ObservabilitySettings, RedisSettings, settings_config
+from pydantic import Field, HttpUrl, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+from agent_common.settings import BusSettings, ObservabilitySettings, ProfileSettings, RedisSettings, settings_config
 
 
 class GatewaySettings(BaseSettings):
@@ -17,12 +20,89 @@ class GatewaySettings(BaseSettings):
     """Interface to listen on (`0.0.0.0` in a container)."""
     port: int = 8000
     """Port to listen on."""
-    max_message_chars: int = Field(default=4000, ge=1, le=32_000)
+    max_message_chars: int = Field(default=2000, ge=1, le=32_000)
     """Longest user message accepted, in characters; longer ones get 413 `INPUT_TOO_LARGE`."""
+    max_body_bytes: int = Field(default=8192, ge=1024, le=1_048_576)
+    """Largest request body, in bytes; larger ones get 413 `BODY_TOO_LARGE` while being read, before parsing.
+    Must hold a message of `GATEWAY_MAX_MESSAGE_CHARS` characters of 3 bytes each (Korean) plus 1 KiB."""
+    client_ip_header: str | None = None
+    """Header that carries the client's address behind your proxy (e.g. `X-Forwarded-For`). Unset: the socket
+    peer is the client and every such header is ignored, since a client can write any header it likes."""
+    trusted_proxy_hops: int = Field(default=1, ge=1, le=10)
+    """How many proxies of yours append to `GATEWAY_CLIENT_IP_HEADER`: the client is that many entries
+    from its right end; entries further left were written by the client and are ignored."""
+    owner_ttl_s: int = Field(default=172_800, ge=60)
+    """How long the record of who owns a session is kept after its last turn. Keep it longer than
+    `ORCHESTRATOR_SESSION_TTL_S`, so a session never outlives its owner record."""
     request_timeout_s: float = Field(default=120.0, gt=0)
     """How long a client waits for a run to end before it gets `INFRA_TIMEOUT`."""
     sse_ping_s: float = Field(default=10.0, gt=0)
     """Seconds between SSE keep-alive comments while a run is quiet, so proxies keep the stream open."""
+
+    @model_validator(mode="after")
+    def _body_holds_a_message(self) -> Self:
+        if self.max_body_bytes < 3 * self.max_message_chars + 1024:
+            raise ValueError(
+                "GATEWAY_MAX_BODY_BYTES must be at least 3 x GATEWAY_MAX_MESSAGE_CHARS + 1024, "
+                "or a long Korean message could never be sent"
+            )
+        return self
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class AuthSettings(BaseSettings):
+    """Who may call: API keys (always) and, optionally, JWTs from an identity provider."""
+
+    model_config = settings_config("AUTH_")
+
+    keys_file: Path = Path(".agent/api-keys.json")
+    """Where the API key hashes live without Redis (the embedded default). With `REDIS_URL` set they
+    live in Redis, shared by every gateway replica."""
+    jwt_jwks_url: HttpUrl | None = None
+    """JWKS endpoint of the identity provider; set it to accept `Authorization: Bearer <JWT>` besides
+    API keys. Unset: JWTs are refused."""
+    jwt_issuer: str | None = None
+    """Required `iss` of a JWT (required when `AUTH_JWT_JWKS_URL` is set)."""
+    jwt_audience: str | None = None
+    """Required `aud` of a JWT (required when `AUTH_JWT_JWKS_URL` is set)."""
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256", "ES256"])
+    """Signature algorithms accepted, comma-separated; never `none` or an HMAC one."""
+    jwt_user_claim: str = "sub"
+    """Claim that holds the user id."""
+    jwt_tenant_claim: str = "tenant"
+    """Claim that holds the tenant; a token without it belongs to tenant `default`."""
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+    """Clock skew tolerated on `exp` and `nbf`."""
+
+    _split = field_validator("jwt_algorithms", mode="before")(_csv)
+
+    @model_validator(mode="after")
+    def _jwt_is_complete(self) -> Self:
+        if self.jwt_jwks_url is not None and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError("AUTH_JWT_JWKS_URL needs AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE")
+        unsafe = [a for a in self.jwt_algorithms if a.lower() == "none" or a.upper().startswith("HS")]
+        if unsafe:
+            raise ValueError(f"AUTH_JWT_ALGORITHMS must be asymmetric; refused: {unsafe}")
+        return self
+
+
+class RateLimitSettings(BaseSettings):
+    """Requests per minute per user and per client IP, and concurrent streams per user.
+    Counted in Redis when `REDIS_URL` is set, so the limits hold across every gateway replica."""
+
+    model_config = settings_config("RATE_LIMIT_")
+
+    user_per_minute: int = Field(default=60, ge=1)
+    """Chat requests one user may make in any 60-second window."""
+    ip_per_minute: int = Field(default=120, ge=1)
+    """API requests one client IP may make in any 60-second window (refused authentication included)."""
+    streams_per_user: int = Field(default=4, ge=1)
+    """Server-Sent Event streams one user may hold open at once."""
 
 
 class GatewayConfig:
@@ -34,11 +114,23 @@ class GatewayConfig:
         bus: BusSettings | None = None,
         redis: RedisSettings | None = None,
         log: ObservabilitySettings | None = None,
+        auth: AuthSettings | None = None,
+        limits: RateLimitSettings | None = None,
     ) -> None:
         self.gateway = gateway or GatewaySettings()
+        self.auth = auth or AuthSettings()
+        self.limits = limits or RateLimitSettings()
         self.bus = bus or BusSettings()
         self.redis = redis or RedisSettings()
         self.log = log or ObservabilitySettings()
 
 
-SETTINGS_CLASSES = (GatewaySettings, BusSettings, RedisSettings, ObservabilitySettings)
+SETTINGS_CLASSES = (
+    GatewaySettings,
+    AuthSettings,
+    RateLimitSettings,
+    BusSettings,
+    RedisSettings,
+    ObservabilitySettings,
+    ProfileSettings,
+)

@@ -6,7 +6,14 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from agent_common.resilience import BreakerSettings, RetryPolicy
-from agent_common.settings import BusSettings, ModelSettings, ObservabilitySettings, RedisSettings, settings_config
+from agent_common.settings import (
+    BusSettings,
+    ModelSettings,
+    ObservabilitySettings,
+    ProfileSettings,
+    RedisSettings,
+    settings_config,
+)
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer in the language of the user's message "
@@ -129,4 +136,5 @@ SETTINGS_CLASSES = (
     ModelResilienceSettings,
     SecondaryModelSettings,
     ObservabilitySettings,
+    ProfileSettings,
 )

@@ -13,12 +13,26 @@ from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent
 from agent_common.ids import is_valid_id
 from agent_common.logs import bind_ids
+from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
+from agent_gateway.admission import acquire_stream, admitted_caller, user_key
+from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
-from agent_gateway.identity import Caller, current_caller
+from agent_gateway.messages import Localized, first_language
+from agent_gateway.metrics import CHAT_REQUESTS
+from agent_gateway.ownership import NOT_FOUND, Ownership
+from agent_gateway.request_context import request_context
 from agent_gateway.runs import RunClient
 from agent_gateway.schemas import ChatBody, ChatResponse, ErrorResponse
 
 router = APIRouter(prefix="/api")
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 422, 429, 502, 503, 504)
+}
+MESSAGE_TOO_LONG = Localized(
+    "The message is longer than {limit} characters.",
+    "메시지가 {limit}자보다 깁니다.",
+)
 
 
 def run_client(request: Request) -> RunClient:
@@ -26,43 +40,51 @@ def run_client(request: Request) -> RunClient:
     return client
 
 
+def ownership(request: Request) -> Ownership:
+    owners: Ownership = request.app.state.ownership
+    return owners
+
+
 def _locale(body: ChatBody, accept_language: str | None) -> str | None:
-    if body.locale:
-        return body.locale
-    if accept_language:
-        first = accept_language.split(",")[0].split(";")[0].strip()
-        return first or None
-    return None
+    return body.locale or first_language(accept_language)
 
 
-def _check_length(body: ChatBody, request: Request) -> None:
+def _check_length(body: ChatBody, request: Request, locale: str | None) -> None:
     limit: int = request.app.state.settings.max_message_chars
     if len(body.message) > limit:
-        raise PlatformError(ErrorCode.INPUT_TOO_LARGE, f"The message is longer than {limit} characters.", limit=limit)
+        record_security_event(SecurityEvent.INPUT_REJECTED, SecurityReason.MESSAGE_TOO_LONG)
+        raise PlatformError(
+            ErrorCode.INPUT_TOO_LARGE, MESSAGE_TOO_LONG.for_locale(locale).format(limit=limit), limit=limit
+        )
 
 
-@router.post(
-    "/chat",
-    response_model=ChatResponse,
-    responses={
-        400: {"model": ErrorResponse},
-        413: {"model": ErrorResponse},
-        422: {"model": ErrorResponse},
-        502: {"model": ErrorResponse},
-        503: {"model": ErrorResponse},
-        504: {"model": ErrorResponse},
-    },
-)
+async def _admit_turn(
+    body: ChatBody, request: Request, caller: Caller, runs: RunClient, owners: Ownership, locale: str | None
+) -> Any:
+    """Checks a turn may start and claims its session and run for the caller."""
+    _check_length(body, request, locale)
+    CHAT_REQUESTS.labels(caller.tenant, caller.method).inc()
+    submitted = runs.new_request(
+        caller, body.message, body.session_id, locale, request_id=request_context(request.scope).request_id
+    )
+    if not await owners.claim_session(submitted.session_id, caller):
+        record_security_event(SecurityEvent.ACCESS_DENIED, SecurityReason.SESSION_NOT_OWNED, user_id=caller.user_id)
+        raise PlatformError(ErrorCode.NOT_FOUND, NOT_FOUND.for_locale(locale))
+    await owners.claim_run(submitted.request_id, caller)
+    return submitted
+
+
+@router.post("/chat", response_model=ChatResponse, responses=REFUSALS)
 async def chat(
     body: ChatBody,
     request: Request,
-    caller: Annotated[Caller, Depends(current_caller)],
+    caller: Annotated[Caller, Depends(admitted_caller)],
     runs: Annotated[RunClient, Depends(run_client)],
+    owners: Annotated[Ownership, Depends(ownership)],
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Send a message and wait for the whole answer."""
-    _check_length(body, request)
-    submitted = runs.new_request(caller, body.message, body.session_id, _locale(body, accept_language))
+    submitted = await _admit_turn(body, request, caller, runs, owners, _locale(body, accept_language))
     with bind_ids(request_id=submitted.request_id, session_id=submitted.session_id, user_id=caller.user_id):
         partial: list[str] = []
         async with aclosing(runs.submit(submitted)) as events:
@@ -88,45 +110,60 @@ def _frame(event: RunEvent) -> dict[str, str]:
     return {"event": event.type, "id": str(event.seq), "data": event.sse_data()}
 
 
-@router.post("/chat/stream", response_class=EventSourceResponse)
+@router.post("/chat/stream", response_class=EventSourceResponse, responses=REFUSALS)
 async def chat_stream(
     body: ChatBody,
     request: Request,
-    caller: Annotated[Caller, Depends(current_caller)],
+    caller: Annotated[Caller, Depends(admitted_caller)],
     runs: Annotated[RunClient, Depends(run_client)],
+    owners: Annotated[Ownership, Depends(ownership)],
     accept_language: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Send a message and receive the answer as Server-Sent Events (see docs/sse-events.md)."""
-    _check_length(body, request)
-    submitted = runs.new_request(caller, body.message, body.session_id, _locale(body, accept_language))
+    submitted = await _admit_turn(body, request, caller, runs, owners, _locale(body, accept_language))
+    slots = await acquire_stream(request, caller, submitted.request_id)
 
     async def frames() -> AsyncIterator[dict[str, str]]:
-        with bind_ids(request_id=submitted.request_id, session_id=submitted.session_id, user_id=caller.user_id):
-            async with aclosing(runs.submit(submitted)) as events:
-                async for event in events:
-                    yield _frame(event)
+        try:
+            with bind_ids(request_id=submitted.request_id, session_id=submitted.session_id, user_id=caller.user_id):
+                async with aclosing(runs.submit(submitted)) as events:
+                    async for event in events:
+                        yield _frame(event)
+        finally:
+            await slots.release(user_key(caller), submitted.request_id)
 
     return _event_stream(request, frames(), submitted.request_id, submitted.session_id)
 
 
-@router.get("/chat/stream/{request_id}", response_class=EventSourceResponse)
+@router.get("/chat/stream/{request_id}", response_class=EventSourceResponse, responses=REFUSALS)
 async def resume_stream(
     request_id: str,
     request: Request,
+    caller: Annotated[Caller, Depends(admitted_caller)],
     runs: Annotated[RunClient, Depends(run_client)],
+    owners: Annotated[Ownership, Depends(ownership)],
     last_event_id: Annotated[str | None, Header()] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Rejoin a run's stream after a disconnect: events after `Last-Event-ID` are replayed."""
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    locale = first_language(accept_language)
     if not is_valid_id(request_id) or not await runs.exists(request_id):
-        return error_response(ErrorInfo.of(ErrorCode.NOT_FOUND, "No such run, or it has expired."))
+        return error_response(ErrorInfo.of(ErrorCode.NOT_FOUND, NOT_FOUND.for_locale(locale)))
+    if not await owners.owns_run(request_id, caller):
+        record_security_event(SecurityEvent.ACCESS_DENIED, SecurityReason.RUN_NOT_OWNED, user_id=caller.user_id)
+        return error_response(ErrorInfo.of(ErrorCode.NOT_FOUND, NOT_FOUND.for_locale(locale)))
+    stream_id = request_context(request.scope).request_id
+    slots = await acquire_stream(request, caller, stream_id)
 
     async def frames() -> AsyncIterator[dict[str, str]]:
-        with bind_ids(request_id=request_id):
-            async with aclosing(runs.follow(request_id, after, accept_language)) as events:
-                async for event in events:
-                    yield _frame(event)
+        try:
+            with bind_ids(request_id=request_id, user_id=caller.user_id):
+                async with aclosing(runs.follow(request_id, after, locale)) as events:
+                    async for event in events:
+                        yield _frame(event)
+        finally:
+            await slots.release(user_key(caller), stream_id)
 
     return _event_stream(request, frames(), request_id, None)
 

@@ -1,0 +1,80 @@
+"""Security events: each refusal is one structured log line and one counter increment.
+
+The counter's labels are the event and its reason, both from the closed sets
+below, so the series stay bounded whatever callers send; who and where (user
+id, client IP, request id) go in the log line, never in a label.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from prometheus_client import Counter
+
+from agent_common.logs import current_ids
+
+log = logging.getLogger("agent.security")
+
+
+class SecurityEvent(StrEnum):
+    AUTH_FAILED = "auth_failed"
+    ACCESS_DENIED = "access_denied"
+    RATE_LIMITED = "rate_limited"
+    BODY_TOO_LARGE = "body_too_large"
+    INPUT_REJECTED = "input_rejected"
+    TOOL_URL_REFUSED = "tool_url_refused"
+
+
+class SecurityReason(StrEnum):
+    # auth_failed
+    MISSING_CREDENTIALS = "missing_credentials"
+    UNKNOWN_KEY = "unknown_key"
+    MALFORMED_CREDENTIALS = "malformed_credentials"
+    # Label values, not credentials (bandit's B105 reads "token" as a password).
+    INVALID_TOKEN = "invalid_token"  # nosec B105
+    EXPIRED_TOKEN = "expired_token"  # nosec B105
+    # access_denied
+    SESSION_NOT_OWNED = "session_not_owned"
+    RUN_NOT_OWNED = "run_not_owned"
+    # rate_limited
+    USER_RATE = "user_rate"
+    IP_RATE = "ip_rate"
+    USER_STREAMS = "user_streams"
+    # body_too_large
+    CONTENT_LENGTH = "content_length"
+    STREAMED_BODY = "streamed_body"
+    # input_rejected
+    MALFORMED_BODY = "malformed_body"
+    INVALID_FIELDS = "invalid_fields"
+    MESSAGE_TOO_LONG = "message_too_long"
+    # tool_url_refused
+    NOT_ALLOWED = "not_allowed"
+
+
+SECURITY_EVENTS = Counter(
+    "security_events_total", "Refused or blocked requests, by event and reason.", ["event", "reason"]
+)
+
+
+def record_security_event(
+    event: SecurityEvent,
+    reason: SecurityReason,
+    *,
+    client_ip: str | None = None,
+    user_id: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Log one `security_event` line and count it. Ids bound with `bind_ids` fill in what is not given."""
+    ids = current_ids()
+    SECURITY_EVENTS.labels(event.value, reason.value).inc()
+    log.warning(
+        "security_event",
+        extra={
+            "security_event": event.value,
+            "reason": reason.value,
+            "user_id": user_id or ids.get("user_id"),
+            "client_ip": client_ip or ids.get("client_ip"),
+            "request_id": request_id or ids.get("request_id"),
+        },
+    )

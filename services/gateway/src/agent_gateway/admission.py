@@ -1,0 +1,87 @@
+"""Letting a request in, in this order: the client IP's rate, the caller's
+credential, the caller's own rate. The IP limit comes first so that guessing
+keys is throttled like anything else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from agent_common.errors import ErrorCode
+from agent_common.logs import bind_ids
+from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
+from agent_gateway.auth import Authenticator, Caller
+from agent_gateway.errors import Refused
+from agent_gateway.messages import Localized, first_language
+from agent_gateway.rate_limits import LimitVerdict, RequestLimits, StreamSlots
+from agent_gateway.request_context import request_context
+
+RATE_LIMITED = Localized(
+    "Too many requests; try again in {after} s.",
+    "요청이 너무 많습니다. {after}초 후에 다시 시도해 주세요.",
+)
+TOO_MANY_STREAMS = Localized(
+    "Too many open streams ({limit}); close one and try again.",
+    "열린 스트림이 너무 많습니다 (최대 {limit}개). 하나를 닫고 다시 시도해 주세요.",
+)
+
+
+@dataclass(frozen=True)
+class Admission:
+    authenticator: Authenticator
+    limits: RequestLimits
+    streams: StreamSlots
+
+
+def _admission(request: Request) -> Admission:
+    admission: Admission = request.app.state.admission
+    return admission
+
+
+def _refuse_rate(verdict: LimitVerdict, reason: SecurityReason, locale: str | None) -> Refused:
+    record_security_event(SecurityEvent.RATE_LIMITED, reason)
+    return Refused(
+        ErrorCode.RATE_LIMITED,
+        RATE_LIMITED.for_locale(locale).format(after=verdict.reset_after_s),
+        headers=verdict.headers(),
+        limit=verdict.limit,
+        retry_after=verdict.reset_after_s,
+    )
+
+
+async def admitted_caller(request: Request) -> Caller:
+    """The FastAPI dependency of every `/api` route: the caller, or a 401/429 refusal."""
+    admission = _admission(request)
+    context = request_context(request.scope)
+    locale = first_language(request.headers.get("accept-language"))
+    by_ip = await admission.limits.hit_ip(context.client_ip)
+    if not by_ip.allowed:
+        raise _refuse_rate(by_ip, SecurityReason.IP_RATE, locale)
+    caller = await admission.authenticator.authenticate(request.headers.get("authorization"), locale)
+    with bind_ids(user_id=caller.user_id):
+        by_user = await admission.limits.hit_user(caller.tenant, caller.user_id)
+        if not by_user.allowed:
+            raise _refuse_rate(by_user, SecurityReason.USER_RATE, locale)
+    request.state.caller = caller
+    return caller
+
+
+async def acquire_stream(request: Request, caller: Caller, stream_id: str) -> StreamSlots:
+    """Hold one of the caller's stream slots (release it when the stream ends), or refuse 429."""
+    slots = _admission(request).streams
+    if not await slots.acquire(user_key(caller), stream_id):
+        record_security_event(SecurityEvent.RATE_LIMITED, SecurityReason.USER_STREAMS, user_id=caller.user_id)
+        locale = first_language(request.headers.get("accept-language"))
+        raise Refused(
+            ErrorCode.TOO_MANY_STREAMS,
+            TOO_MANY_STREAMS.for_locale(locale).format(limit=slots.limit),
+            headers={"Retry-After": "1"},
+            limit=slots.limit,
+        )
+    return slots
+
+
+def user_key(caller: Caller) -> str:
+    """Users are unique within a tenant: everything per user is keyed by both."""
+    return f"{caller.tenant}/{caller.user_id}"

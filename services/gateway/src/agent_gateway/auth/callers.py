@@ -1,0 +1,80 @@
+"""Resolving `Authorization: Bearer <credential>` to a `Caller`.
+
+The user id of the caller travels with the run into the bus, the logs and the
+metrics. Anonymous callers exist only where the gateway was built to allow
+them (the embedded default) and only while no API key exists and no identity
+provider is configured: the first key created closes the door to anonymous calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from agent_common.auth import ApiKeyStore, looks_like_key
+from agent_common.errors import ErrorCode
+from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
+from agent_gateway.auth.jwt import JwtVerifier, TokenExpired, TokenInvalid
+from agent_gateway.errors import Refused
+from agent_gateway.messages import Localized
+
+ANONYMOUS_USER = "anonymous"
+DEFAULT_TENANT = "default"
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="agent-platform"'}
+
+AUTH_REQUIRED = Localized(
+    "An API key is required: send `Authorization: Bearer <key>`.",
+    "API 키가 필요합니다: `Authorization: Bearer <키>` 헤더를 보내 주세요.",
+)
+AUTH_INVALID = Localized(
+    "The credential is not valid (unknown or revoked key, or a bad token).",
+    "인증 정보가 올바르지 않습니다 (알 수 없거나 폐기된 키, 또는 잘못된 토큰).",
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    tenant: str
+    method: Literal["api_key", "jwt", "anonymous"]
+
+
+class Authenticator:
+    def __init__(self, keys: ApiKeyStore, jwt: JwtVerifier | None, *, allow_anonymous_without_keys: bool) -> None:
+        self.keys = keys
+        self._jwt = jwt
+        self._allow_anonymous = allow_anonymous_without_keys
+
+    async def anonymous_allowed(self) -> bool:
+        # An identity provider configured counts as keys existing: its users must sign in.
+        return self._allow_anonymous and self._jwt is None and not await self.keys.any_exist()
+
+    async def authenticate(self, authorization: str | None, locale: str | None) -> Caller:
+        """The caller, or `Refused` with 401 `AUTH_REQUIRED` / `AUTH_INVALID`."""
+        if not authorization:
+            if await self.anonymous_allowed():
+                return Caller(user_id=ANONYMOUS_USER, tenant=DEFAULT_TENANT, method="anonymous")
+            raise self._refuse(ErrorCode.AUTH_REQUIRED, SecurityReason.MISSING_CREDENTIALS, AUTH_REQUIRED, locale)
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.MALFORMED_CREDENTIALS, AUTH_INVALID, locale)
+        if looks_like_key(credential):
+            record = await self.keys.lookup(credential)
+            if record is None:
+                raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.UNKNOWN_KEY, AUTH_INVALID, locale)
+            return Caller(user_id=record.user_id, tenant=record.tenant, method="api_key")
+        if self._jwt is not None and credential.count(".") == 2:
+            try:
+                identity = await self._jwt.verify(credential)
+            except TokenExpired:
+                raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.EXPIRED_TOKEN, AUTH_INVALID, locale) from None
+            except TokenInvalid:
+                raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.INVALID_TOKEN, AUTH_INVALID, locale) from None
+            return Caller(user_id=identity.user_id, tenant=identity.tenant or DEFAULT_TENANT, method="jwt")
+        raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.MALFORMED_CREDENTIALS, AUTH_INVALID, locale)
+
+    @staticmethod
+    def _refuse(code: ErrorCode, reason: SecurityReason, message: Localized, locale: str | None) -> Refused:
+        record_security_event(SecurityEvent.AUTH_FAILED, reason)
+        return Refused(code, message.for_locale(locale), headers=_CHALLENGE)

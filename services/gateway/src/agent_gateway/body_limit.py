@@ -1,0 +1,90 @@
+"""Request bodies are refused past a size limit while they are read, before any parsing.
+
+A declared `Content-Length` over the limit is refused without reading a byte;
+a chunked (or lying) body is counted as it arrives and refused at the first
+byte past the limit. Below the limit the body is buffered and handed to the
+app unchanged, so the app never sees more than the limit.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent_common.errors import ErrorCode, ErrorInfo
+from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
+from agent_gateway.schemas import ErrorResponse
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self._max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self._max_bytes:
+            await self._refuse(scope, send, SecurityReason.CONTENT_LENGTH)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client went away before the body ended: nothing to answer.
+                return
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_bytes:
+                await self._refuse(scope, send, SecurityReason.STREAMED_BODY)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send, reason: SecurityReason) -> None:
+        record_security_event(SecurityEvent.BODY_TOO_LARGE, reason)
+        info = ErrorInfo.of(
+            ErrorCode.BODY_TOO_LARGE,
+            f"The request body is larger than {self._max_bytes} bytes.",
+            limit=self._max_bytes,
+        )
+        context = scope.get("state", {}).get("context")
+        request_id = getattr(context, "request_id", None)
+        payload = ErrorResponse(error=info, request_id=request_id).model_dump_json(exclude_none=True).encode()
+        # `connection: close`: the rest of the body is never read, so the connection cannot be reused.
+        await send(
+            {
+                "type": "http.response.start",
+                "status": info.http_status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

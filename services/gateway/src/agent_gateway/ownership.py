@@ -1,0 +1,32 @@
+"""Sessions and runs belong to the caller who started them (tenant and user)."""
+
+from __future__ import annotations
+
+from agent_common.sessions.owners import OwnerStore
+from agent_gateway.admission import user_key
+from agent_gateway.auth import Caller
+from agent_gateway.messages import Localized
+
+NOT_FOUND = Localized("No such session or run, or it has expired.", "그런 세션이나 실행이 없거나 만료되었습니다.")
+
+
+class Ownership:
+    def __init__(self, owners: OwnerStore, *, session_ttl_s: float, run_ttl_s: float) -> None:
+        self._owners = owners
+        self._session_ttl_s = session_ttl_s
+        self._run_ttl_s = run_ttl_s
+
+    async def claim_session(self, session_id: str, caller: Caller) -> bool:
+        return await self._owners.claim("session", session_id, user_key(caller), self._session_ttl_s)
+
+    async def claim_run(self, request_id: str, caller: Caller) -> bool:
+        return await self._owners.claim("run", request_id, user_key(caller), self._run_ttl_s)
+
+    async def owns_session(self, session_id: str, caller: Caller) -> bool:
+        return await self._owners.owned_by("session", session_id, user_key(caller))
+
+    async def owns_run(self, request_id: str, caller: Caller) -> bool:
+        return await self._owners.owned_by("run", request_id, user_key(caller))
+
+    async def session_owner(self, session_id: str) -> str | None:
+        return await self._owners.owner_of("session", session_id)

@@ -1,0 +1,65 @@
+"""A fuzz run of the gateway's OpenAPI schema with schemathesis, over real HTTP
+to the embedded platform: valid and invalid bodies, paths and headers. No
+answer may be a 5xx, and every answer must match the schema it claims
+(status code, content type, body)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import Case
+from schemathesis.config import SchemathesisConfig
+
+from tests.e2e.conftest import GENEROUS_LIMITS
+from tests.support.platform import bearer, create_api_key, embedded_platform
+
+
+def _embedded_schema() -> dict[str, Any]:
+    """The schema the embedded platform serves at /openapi.json (the same app object, not served yet)."""
+    from agent_cli.embedded import create_embedded_app
+
+    document: dict[str, Any] = create_embedded_app().openapi()
+    return document
+
+
+# Invalid input must be refused with one of these (413: the body or the message is too long,
+# which is a refusal as right as a 422). A 5xx is never among them.
+REFUSED = ["400", "401", "404", "405", "413", "422", "429"]
+# A valid message can still make a body over GATEWAY_MAX_BODY_BYTES once JSON-escaped (`\uXXXX`
+# is 6 bytes a character): a byte limit JSON Schema cannot state, so 413 is a right answer there too.
+ACCEPTED = ["2xx", "401", "404", "413", "429"]
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {"expected-statuses": REFUSED},
+            "positive_data_acceptance": {"expected-statuses": ACCEPTED},
+        }
+    }
+)
+schema = schemathesis.openapi.from_dict(_embedded_schema(), config=CONFIG)
+
+
+@dataclass
+class Target:
+    base_url: str
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    keys_file = tmp_path_factory.mktemp("fuzz-keys") / "api-keys.json"
+    headers = bearer(create_api_key({"AUTH_KEYS_FILE": str(keys_file)}, "fuzzer"))
+    with embedded_platform({**GENEROUS_LIMITS, "AUTH_KEYS_FILE": str(keys_file)}) as platform:
+        yield Target(platform.base_url, headers)
+
+
+@schema.parametrize()
+# Derandomized: CI sees the same examples every run, so a failure is a regression, never a dice roll.
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+def test_no_input_gets_a_5xx_or_an_answer_outside_the_schema(case: Case, target: Target) -> None:
+    case.call_and_validate(base_url=target.base_url, headers=target.headers, timeout=30)

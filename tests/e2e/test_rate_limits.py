@@ -1,0 +1,118 @@
+"""Rate limits: per user and per client IP in any 60-second window, and open
+streams per user; a refusal is 429 with `Retry-After` and rate-limit headers.
+The limit holds across two gateway processes sharing one Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import GENEROUS_LIMITS
+from tests.support.platform import Platform, bearer, create_api_key, distributed_platform, embedded_platform
+
+
+def probe(base_url: str, headers: dict[str, str]) -> httpx.Response:
+    """A call that is admitted (and counted) but starts no run: reading an unknown session."""
+    return httpx.get(f"{base_url}/api/sessions/ses_nosuchsession0", headers=headers, timeout=10)
+
+
+def assert_429(response: httpx.Response, code: str = "RATE_LIMITED") -> None:
+    assert response.status_code == 429, response.text
+    error = response.json()["error"]
+    assert (error["class"], error["code"]) == ("user_input", code)
+    assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.fixture(scope="module")
+def two_gateways(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    log_dir: Path = tmp_path_factory.mktemp("two-gateways")
+    env = {**GENEROUS_LIMITS, "RATE_LIMIT_USER_PER_MINUTE": "5", "AUTH_KEYS_FILE": str(log_dir / "unused.json")}
+    with distributed_platform(
+        env, kafka=kafka_bootstrap, redis_url=redis_url, log_dir=log_dir, orchestrators=1, gateways=2
+    ) as platform:
+        yield platform
+
+
+@pytest.mark.kafka
+@pytest.mark.redis
+def test_the_user_limit_holds_across_two_gateways_sharing_redis(two_gateways: Platform, redis_url: str) -> None:
+    headers = bearer(create_api_key({"REDIS_URL": redis_url}, "erin"))
+    gateways = [two_gateways.services["gateway"], two_gateways.services["gateway-2"]]
+    answers = [probe(gateways[n % 2], headers) for n in range(5)]
+    assert [r.status_code for r in answers] == [404] * 5  # admitted: the session just does not exist
+    assert [r.headers["x-request-id"][:4] for r in answers] == ["req_"] * 5
+    for base_url in gateways:  # the sixth call is refused by either replica
+        refused = probe(base_url, headers)
+        assert_429(refused)
+        assert refused.headers["x-ratelimit-limit"] == "5"
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+
+
+@pytest.mark.kafka
+@pytest.mark.redis
+async def test_a_burst_split_over_two_gateways_admits_exactly_the_limit(two_gateways: Platform, redis_url: str) -> None:
+    headers = bearer(create_api_key({"REDIS_URL": redis_url}, "frank"))
+    gateways = [two_gateways.services["gateway"], two_gateways.services["gateway-2"]]
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
+        answers = await asyncio.gather(
+            *(client.get(f"{gateways[n % 2]}/api/sessions/ses_nosuchsession0") for n in range(20))
+        )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [404] * 5 + [429] * 15
+
+
+# ---- the embedded default: per client IP, and the proxy header policy ---------------------------
+
+
+def limited_platform(tmp_path: Path, **env: str) -> embedded_platform:  # type: ignore[valid-type]
+    return embedded_platform({**GENEROUS_LIMITS, "AUTH_KEYS_FILE": str(tmp_path / "keys.json"), **env})
+
+
+def test_the_ip_limit_throttles_even_wrong_credentials(tmp_path: Path) -> None:
+    with limited_platform(tmp_path, RATE_LIMIT_IP_PER_MINUTE="3") as platform:
+        create_api_key({"AUTH_KEYS_FILE": str(tmp_path / "keys.json")}, "gina")
+        wrong = {"authorization": "Bearer agk_000000000000_" + "C" * 43}
+        assert [probe(platform.base_url, wrong).status_code for _ in range(3)] == [401] * 3
+        assert_429(probe(platform.base_url, wrong))
+
+
+def test_a_forwarded_for_header_is_ignored_unless_configured(tmp_path: Path) -> None:
+    with limited_platform(tmp_path, RATE_LIMIT_IP_PER_MINUTE="2") as platform:
+        spoofed = [probe(platform.base_url, {"x-forwarded-for": f"203.0.113.{n}"}) for n in range(3)]
+        assert [r.status_code for r in spoofed[:2]] == [404, 404]
+        assert_429(spoofed[2])  # a new address per call did not buy a new budget
+
+
+def test_a_configured_proxy_header_names_the_client(tmp_path: Path) -> None:
+    env = {"RATE_LIMIT_IP_PER_MINUTE": "2", "GATEWAY_CLIENT_IP_HEADER": "X-Forwarded-For"}
+    with limited_platform(tmp_path, **env) as platform:
+        # The proxy appends the address it saw; what the client wrote to the left is ignored.
+        first = [probe(platform.base_url, {"x-forwarded-for": f"10.9.9.{n}, 198.51.100.7"}) for n in range(3)]
+        assert [r.status_code for r in first[:2]] == [404, 404]
+        assert_429(first[2])
+        other = probe(platform.base_url, {"x-forwarded-for": "198.51.100.8"})
+        assert other.status_code == 404
+
+
+async def test_open_streams_are_limited_per_user(tmp_path: Path) -> None:
+    with limited_platform(tmp_path, RATE_LIMIT_STREAMS_PER_USER="1") as platform:
+        key = bearer(create_api_key({"AUTH_KEYS_FILE": str(tmp_path / "keys.json")}, "hana"))
+        other = bearer(create_api_key({"AUTH_KEYS_FILE": str(tmp_path / "keys.json")}, "ivan"))
+        url = f"{platform.base_url}/api/chat/stream"
+        async with httpx.AsyncClient(timeout=30) as client:
+            # The offline model holds this run before its first token: the stream stays open.
+            held = client.build_request("POST", url, json={"message": "wait [[offline:stall]]"}, headers=key)
+            first = await client.send(held, stream=True)
+            try:
+                assert first.status_code == 200
+                second = await client.post(url, json={"message": "and another"}, headers=key)
+                assert_429(second, "TOO_MANY_STREAMS")
+                # The limit is per user: someone else still gets a stream.
+                theirs = await client.post(url, json={"message": "mine"}, headers=other)
+                assert theirs.status_code == 200
+            finally:
+                await first.aclose()
