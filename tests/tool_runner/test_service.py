@@ -26,6 +26,11 @@ def errors(code: str, tool: str = "http_get") -> float:
     return REGISTRY.get_sample_value("tool_call_errors_total", {"tool": tool, "code": code}) or 0.0
 
 
+def security_events(reason: str) -> float:
+    labels = {"event": "tool_url_refused", "reason": reason}
+    return REGISTRY.get_sample_value("security_events_total", labels) or 0.0
+
+
 CALLS = [
     ("http_get", "/page"),
     ("http_get", "http://localhost/"),
@@ -49,6 +54,7 @@ async def test_calls_on_the_bus_are_answered_with_their_outcomes_and_counted(ups
     labels = [("ok", "http_get"), ("blocked", "http_get"), ("error", "http_get"), ("timeout", "http_get")]
     before = {label: count(*label) for label in [*labels, ("error", "unknown")]}
     http_500_before = errors("TOOL_UPSTREAM_HTTP_ERROR")
+    refused_before = security_events("not_allowlisted")
     try:
         for n, (tool, target) in enumerate(CALLS):
             await bus.publish(
@@ -86,6 +92,8 @@ async def test_calls_on_the_bus_are_answered_with_their_outcomes_and_counted(ups
         ("error", "unknown"): 1,
     }
     assert errors("TOOL_UPSTREAM_HTTP_ERROR") - http_500_before == 1
+    # The refused URL is a security event too, for the security dashboard, with its reason.
+    assert security_events("not_allowlisted") - refused_before == 1
 
 
 def test_the_runner_says_at_start_up_what_is_open(upstream_port: int, caplog: pytest.LogCaptureFixture) -> None:

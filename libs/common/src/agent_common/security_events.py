@@ -48,8 +48,18 @@ class SecurityReason(StrEnum):
     MALFORMED_BODY = "malformed_body"
     INVALID_FIELDS = "invalid_fields"
     MESSAGE_TOO_LONG = "message_too_long"
-    # tool_url_refused
-    NOT_ALLOWED = "not_allowed"
+    # tool_url_refused: the `reason` of the TOOL_URL_NOT_ALLOWED error (docs/tools.md)
+    NOT_ALLOWED = "not_allowed"  # a refusal without a known reason
+    SCHEME = "scheme"
+    USERINFO = "userinfo"
+    INVALID_URL = "invalid_url"
+    INVALID_HOST = "invalid_host"
+    NONCANONICAL_IP = "noncanonical_ip"
+    PORT = "port"
+    NOT_ALLOWLISTED = "not_allowlisted"
+    PRIVATE_ADDRESS = "private"
+    SPECIAL_PURPOSE_ADDRESS = "special_purpose"
+    METADATA_ADDRESS = "metadata"
 
 
 SECURITY_EVENTS = Counter(

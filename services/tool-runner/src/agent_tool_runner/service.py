@@ -9,7 +9,8 @@ import logging
 
 from agent_common.bus import Bus
 from agent_common.logs import bind_ids
-from agent_common.messages import ToolCallCompleted, ToolCallRequested
+from agent_common.messages import ToolCallCompleted, ToolCallRequested, ToolOutcome
+from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_common.topics import TOOL_CALLS
 from agent_tool_runner import metrics
 from agent_tool_runner.context import ToolContext
@@ -35,6 +36,14 @@ def warn_about_settings(settings: ToolSettings) -> None:
         )
 
 
+def _refusal_reason(outcome: ToolOutcome) -> SecurityReason:
+    reason = outcome.error.details.get("reason") if outcome.error else None
+    try:
+        return SecurityReason(str(reason))
+    except ValueError:
+        return SecurityReason.NOT_ALLOWED
+
+
 class ToolRunner:
     def __init__(self, bus: Bus, settings: ToolSettings, concurrency: int) -> None:
         warn_about_settings(settings)
@@ -53,6 +62,8 @@ class ToolRunner:
             async with self._slots:
                 outcome = await self._executor.execute(call)
             label = metrics.record(call.tool, outcome, self._executor.tools)
+            if label == "blocked":
+                record_security_event(SecurityEvent.TOOL_URL_REFUSED, _refusal_reason(outcome))
             log.log(
                 logging.WARNING if label == "blocked" else logging.INFO,
                 "tool call finished",
