@@ -287,3 +287,16 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_context() -> None
         for args in parse_dockerfile(dockerfile)[0].all("COPY"):
             for source in args.split()[:-1]:
                 assert source.split("/")[0] not in patterns, f"{dockerfile}: {source} is ignored"
+
+
+def test_redis_runs_the_documented_config_evicting_only_expiring_keys_and_keeping_api_keys() -> None:
+    redis = compose()["services"]["redis"]
+    assert redis["command"] == ["redis-server", "/usr/local/etc/redis/redis.conf"]
+    assert "./deploy/redis/redis.conf:/usr/local/etc/redis/redis.conf:ro" in redis["volumes"]
+    conf = dict(
+        line.split(None, 1)
+        for line in (REPO / "deploy" / "redis" / "redis.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert conf["maxmemory-policy"] == "volatile-lru"  # never evicts a key without a TTL (the API keys)
+    assert conf["appendonly"] == "yes"

@@ -42,6 +42,8 @@ def platform_env(pages_url: str, keys_file: Path) -> dict[str, str]:
         "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
         "TOOL_HTTP_TIMEOUT_S": "1",
         "TOOL_HTTP_MAX_RESPONSE_BYTES": str(PAGES_BIG_BYTES // 2),
+        # The page server fails on purpose, test after test: only a run of failures opens its breaker.
+        "TOOL_HTTP_BREAKER_FAILURE_RATE": "1.0",
         "LOG_FORMAT": "json",
         # Never the developer's own key file: no key exists, so the embedded platform is anonymous.
         "AUTH_KEYS_FILE": str(keys_file),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -18,7 +19,7 @@ def new_session() -> str:
 
 
 def turn(n: int) -> Turn:
-    return Turn(request_id=f"req_{n}", user=f"question {n}", assistant=f"answer {n}")
+    return Turn.of(f"req_{n}", user=f"question {n}", assistant=f"answer {n}")
 
 
 def key(session_id: str) -> str:
@@ -78,3 +79,27 @@ async def test_a_corrupt_entry_is_skipped_and_logged(client: Redis, caplog: pyte
 
 async def test_ping(client: Redis) -> None:
     assert await RedisSessionStore(client, max_turns=1, ttl_s=1).ping() is True
+
+
+async def test_the_token_budget_drops_the_oldest_turns_and_keeps_the_newest(client: Redis) -> None:
+    store = RedisSessionStore(client, max_turns=20, ttl_s=60, max_tokens=30)
+    sid = new_session()
+    turns = [Turn.of(f"req_{n}", user="안녕하세요 " * 2, assistant="네") for n in range(5)]  # 13 tokens each
+    for t in turns:
+        await store.append(sid, t)
+    assert await store.history(sid) == turns[-2:]  # 26 of 30; a third would make 39
+    huge = Turn.of("req_huge", user="가" * 500, assistant="")
+    await store.append(sid, huge)
+    assert await store.history(sid) == [huge]  # over budget alone, and still kept: the newest turn always is
+
+
+async def test_concurrent_appends_from_two_replicas_keep_both_caps(redis_url: str) -> None:
+    clients = [Redis.from_url(redis_url) for _ in range(2)]
+    stores = [RedisSessionStore(c, max_turns=4, ttl_s=60, max_tokens=40) for c in clients]
+    sid = new_session()
+    appends = (stores[n % 2].append(sid, Turn.of(f"req_{n}", user="x" * 40, assistant="")) for n in range(20))
+    await asyncio.gather(*appends)  # 10 tokens each: the token cap binds at 4 turns, so does the turn cap
+    history = await stores[0].history(sid)
+    assert len(history) == 4 and sum(t.tokens for t in history) == 40
+    for c in clients:
+        await c.aclose()

@@ -28,6 +28,20 @@ KOREAN_PAGE = "<html><head><meta charset='euc-kr'></head><body><p>서울의 날�
 
 
 def upstream_app() -> Starlette:
+    hits: dict[str, int] = {}
+
+    async def flaky(request: Request) -> Response:
+        """Fails `fail` times with `status` (per `id`), then answers; `/hits?id=` tells how often it was called."""
+        key = request.query_params["id"]
+        hits[key] = hits.get(key, 0) + 1
+        if hits[key] <= int(request.query_params.get("fail", "1")):
+            status = int(request.query_params.get("status", "503"))
+            return PlainTextResponse("not now", status_code=status, headers={"Retry-After": "0"})
+        return PlainTextResponse(f"answered on call {hits[key]}")
+
+    async def hit_count(request: Request) -> Response:
+        return JSONResponse({"hits": hits.get(request.query_params["id"], 0)})
+
     async def page(_: Request) -> Response:
         return Response(PAGE_HTML, media_type="text/html; charset=utf-8")
 
@@ -88,6 +102,8 @@ def upstream_app() -> Starlette:
     return Starlette(
         routes=[
             Route("/page", page),
+            Route("/flaky", flaky),
+            Route("/hits", hit_count),
             Route("/data", data),
             Route("/fail", fail),
             Route("/stall", stall),

@@ -63,7 +63,9 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
         model_settings(host, port), ModelResilienceSettings(), SecondaryModelSettings()
     )
     sessions = MemorySessionStore(
-        max_turns=orchestrator_settings.session_max_turns, ttl_s=orchestrator_settings.session_ttl_s
+        max_turns=orchestrator_settings.session_max_turns,
+        ttl_s=orchestrator_settings.session_ttl_s,
+        max_tokens=orchestrator_settings.session_max_tokens,
     )
     orchestrator = Orchestrator(
         bus=bus,

@@ -63,9 +63,11 @@ def build_run_events(redis: Redis | None) -> RunEventChannel:
     return RedisRunEventChannel(redis)
 
 
-def build_session_store(redis: Redis | None, *, max_turns: int, ttl_s: int) -> SessionStore:
+def build_session_store(
+    redis: Redis | None, *, max_turns: int, ttl_s: int, max_tokens: int | None = None
+) -> SessionStore:
     if redis is None:
-        return MemorySessionStore(max_turns=max_turns, ttl_s=ttl_s)
+        return MemorySessionStore(max_turns=max_turns, ttl_s=ttl_s, max_tokens=max_tokens)
     from agent_common.sessions.redis import RedisSessionStore
 
-    return RedisSessionStore(redis, max_turns=max_turns, ttl_s=ttl_s)
+    return RedisSessionStore(redis, max_turns=max_turns, ttl_s=ttl_s, max_tokens=max_tokens)

@@ -34,7 +34,10 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
         bus = infra.build_bus(config.bus, client_id="orchestrator")
         events = infra.build_run_events(redis)
         sessions = infra.build_session_store(
-            redis, max_turns=config.service.session_max_turns, ttl_s=config.service.session_ttl_s
+            redis,
+            max_turns=config.service.session_max_turns,
+            ttl_s=config.service.session_ttl_s,
+            max_tokens=config.service.session_max_tokens,
         )
         model = ResilientModel.from_settings(config.model, config.resilience, config.secondary)
         orchestrator = Orchestrator(

@@ -250,7 +250,7 @@ class AgentLoop:
 
     async def _finish(self, state: RunState, model: str) -> None:
         await self._sessions.append(
-            state.session_id, Turn(request_id=state.request_id, user=state.user_message, assistant=state.answer)
+            state.session_id, Turn.of(state.request_id, user=state.user_message, assistant=state.answer)
         )
         await self._events.publish(
             DoneEvent(

@@ -12,6 +12,7 @@ from agent_common.settings import (
     ObservabilitySettings,
     ProfileSettings,
     RedisSettings,
+    SecretSettings,
     settings_config,
 )
 
@@ -41,6 +42,9 @@ class OrchestratorSettings(BaseSettings):
     """Turns kept per session; the oldest are dropped first."""
     session_ttl_s: int = Field(default=86_400, ge=60)
     """Seconds a session is kept after its last turn (sliding)."""
+    session_max_tokens: int = Field(default=6000, ge=100)
+    """Estimated tokens of history kept per session (user and assistant text); the oldest turns are
+    dropped first, the newest always kept. Bounds Redis memory and every prompt's history."""
     run_state_ttl_s: int = Field(default=900, ge=60)
     """Seconds a run's state outlives its deadline, so late tool results still find it."""
     run_lease_s: float = Field(default=10.0, gt=0)
@@ -93,7 +97,7 @@ class ModelResilienceSettings(BaseSettings):
         )
 
 
-class SecondaryModelSettings(BaseSettings):
+class SecondaryModelSettings(SecretSettings):
     """An optional second OpenAI-compatible endpoint, tried when the first stays unavailable."""
 
     model_config = settings_config("MODEL_SECONDARY_")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from agent_common.resilience import BreakerSettings, CircuitBreakers
 from agent_tool_runner.settings import ToolSettings
 from agent_tool_runner.web.client import new_http_client
 from agent_tool_runner.web.host_slots import HostSlots
@@ -16,10 +17,18 @@ class ToolContext:
     settings: ToolSettings
     http: httpx.AsyncClient
     hosts: HostSlots
+    breakers: CircuitBreakers  # one per upstream (host and port), per replica
 
     @classmethod
     def create(cls, settings: ToolSettings) -> ToolContext:
-        return cls(settings, new_http_client(settings), HostSlots(settings.http_per_host_concurrency))
+        return cls(
+            settings,
+            new_http_client(settings),
+            HostSlots(settings.http_per_host_concurrency),
+            CircuitBreakers(
+                BreakerSettings(failure_rate=settings.http_breaker_failure_rate, open_s=settings.http_breaker_open_s)
+            ),
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()

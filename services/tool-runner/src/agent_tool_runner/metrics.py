@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from agent_common.errors import ErrorCode
 from agent_common.messages import ToolOutcome
@@ -19,6 +19,10 @@ TOOL_ERRORS = Counter(
     "tool_call_errors_total",
     "Tool calls that failed, by tool and error code.",
     ["tool", "code"],
+)
+OPEN_BREAKERS = Gauge(
+    "tool_host_breakers_open",
+    "Upstream hosts whose circuit breaker is open or half-open, per tool runner replica.",
 )
 TOOL_DURATION = Histogram(
     "tool_call_duration_seconds",

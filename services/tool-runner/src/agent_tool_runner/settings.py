@@ -49,6 +49,15 @@ class ToolSettings(BaseSettings):
     """Calls to one host in flight at once, per replica; more are refused at once (`TOOL_UNAVAILABLE`),
     so one slow upstream cannot take every slot of `TOOL_RUNNER_CONCURRENCY`."""
 
+    http_retry_attempts: int = Field(default=2, ge=1, le=5)
+    """Attempts per fetch, the first included: a lost connection, a 429 (honouring `Retry-After`)
+    or a 502/503/504 is tried again, within the call's deadline. GET only, so repeating is safe."""
+    http_breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    """Share of an upstream's last 20 calls (at least 5) that failed (no answer, 5xx, 429) that opens
+    its circuit breaker: calls to that host and port are then refused at once."""
+    http_breaker_open_s: float = Field(default=30.0, gt=0)
+    """Seconds an upstream's open breaker refuses calls before it lets two trial calls through."""
+
     _split = field_validator("http_allowlist", "http_allowed_ports", mode="before")(comma_separated)
 
 

@@ -20,8 +20,12 @@ T = TypeVar("T")
 
 
 def retry_after_s(exc: BaseException) -> float | None:
-    """The `Retry-After` an exception carries (as `retry_after`), in seconds, if any."""
+    """The `Retry-After` an exception carries, in seconds, if any: its `retry_after`, or the
+    `retry_after` detail of a `PlatformError`'s error."""
     value = getattr(exc, "retry_after", None)
+    if value is None:
+        details = getattr(getattr(exc, "info", None), "details", None)
+        value = details.get("retry_after") if isinstance(details, dict) else None
     try:
         return max(0.0, float(value)) if value is not None else None
     except (TypeError, ValueError):

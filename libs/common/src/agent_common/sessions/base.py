@@ -1,14 +1,22 @@
 """Session memory: the turns of a conversation, kept for the next turn.
 
-Bounded on every write: at most `max_turns` turns (oldest dropped first) and a
-sliding TTL, so an idle session costs nothing after it expires.
+Bounded on every write (docs/reliability.md, "Session memory"):
+
+- at most `max_turns` turns and at most `max_tokens` estimated tokens
+  (`agent_common.tokens`); the oldest turns are dropped first, and the newest
+  turn is always kept, however long. The system prompt is not session memory:
+  it is added to every model call, never stored, so it is never dropped;
+- a sliding TTL, refreshed by every turn, so an idle session costs nothing
+  once it expires. An expired session id starts a fresh conversation.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent_common.tokens import estimate_tokens
 
 
 class Turn(BaseModel):
@@ -17,6 +25,32 @@ class Turn(BaseModel):
     request_id: str
     user: str
     assistant: str
+    tokens: int = Field(default=0, ge=0)
+    """The turn's estimated size; set by `Turn.of`, estimated again for turns stored without it."""
+
+    @classmethod
+    def of(cls, request_id: str, user: str, assistant: str) -> Turn:
+        return cls(
+            request_id=request_id,
+            user=user,
+            assistant=assistant,
+            tokens=estimate_tokens(user) + estimate_tokens(assistant),
+        )
+
+    def cost(self) -> int:
+        return self.tokens or estimate_tokens(self.user) + estimate_tokens(self.assistant)
+
+
+def within_budget(turns: list[Turn], max_turns: int, max_tokens: int | None) -> list[Turn]:
+    """The newest turns that fit both caps (the newest one always kept)."""
+    kept = turns[-max_turns:]
+    if max_tokens is None:
+        return kept
+    total = sum(turn.cost() for turn in kept)
+    while len(kept) > 1 and total > max_tokens:
+        total -= kept[0].cost()
+        kept = kept[1:]
+    return kept
 
 
 class SessionStore(ABC):
@@ -26,7 +60,7 @@ class SessionStore(ABC):
 
     @abstractmethod
     async def append(self, session_id: str, turn: Turn) -> None:
-        """Add a turn, drop the oldest beyond the cap, and refresh the TTL."""
+        """Add a turn, drop the oldest beyond the caps, and refresh the TTL."""
 
     async def ping(self) -> bool:
         return True

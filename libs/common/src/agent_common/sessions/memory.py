@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 
-from agent_common.sessions.base import SessionStore, Turn
+from agent_common.sessions.base import SessionStore, Turn, within_budget
 
 
 class MemorySessionStore(SessionStore):
-    def __init__(self, max_turns: int, ttl_s: float) -> None:
+    def __init__(self, max_turns: int, ttl_s: float, max_tokens: int | None = None) -> None:
         self._max_turns = max_turns
+        self._max_tokens = max_tokens
         self._ttl_s = ttl_s
-        self._sessions: dict[str, tuple[float, deque[Turn]]] = {}
+        self._sessions: dict[str, tuple[float, list[Turn]]] = {}
 
     async def history(self, session_id: str) -> list[Turn]:
         entry = self._sessions.get(session_id)
@@ -26,6 +26,8 @@ class MemorySessionStore(SessionStore):
         # Drop expired sessions as we go, so memory tracks live sessions only.
         for key in [k for k, (exp, _) in self._sessions.items() if exp < now]:
             del self._sessions[key]
-        _, turns = self._sessions.get(session_id, (0.0, deque(maxlen=self._max_turns)))
-        turns.append(turn)
-        self._sessions[session_id] = (now + self._ttl_s, turns)
+        _, turns = self._sessions.get(session_id, (0.0, []))
+        self._sessions[session_id] = (
+            now + self._ttl_s,
+            within_budget([*turns, turn], self._max_turns, self._max_tokens),
+        )

@@ -1,8 +1,10 @@
 """Session memory in Redis: one list of turns per session, bounded on every write.
 
-`session:{<id>}:turns` holds the turns as JSON, oldest first. An append pushes,
-trims to the last `max_turns` and refreshes the TTL in one MULTI/EXEC, so the
-list never outgrows its cap and an idle session expires as a whole.
+`session:{<id>}:turns` holds the turns as JSON, oldest first. An append is one
+Lua script: push, trim to the last `max_turns`, drop the oldest while the
+turns' estimated tokens exceed `max_tokens` (the newest always stays), and
+refresh the TTL; so the list never outgrows its caps, whatever replicas
+append at once, and an idle session expires as a whole.
 """
 
 from __future__ import annotations
@@ -16,17 +18,43 @@ from agent_common.sessions.base import SessionStore, Turn
 
 log = logging.getLogger("agent.sessions")
 
+# KEYS[1] the turns; ARGV turn JSON, max turns, max tokens (0: none), TTL ms.
+_APPEND = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+local budget = tonumber(ARGV[3])
+if budget > 0 then
+  local turns = redis.call('LRANGE', KEYS[1], 0, -1)
+  local total = 0
+  local costs = {}
+  for i, raw in ipairs(turns) do
+    local ok, turn = pcall(cjson.decode, raw)
+    local cost = (ok and tonumber(turn['tokens'])) or 0
+    costs[i] = cost
+    total = total + cost
+  end
+  local dropped = 0
+  while total > budget and (#turns - dropped) > 1 do
+    dropped = dropped + 1
+    total = total - costs[dropped]
+  end
+  if dropped > 0 then redis.call('LTRIM', KEYS[1], dropped, -1) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+"""
+
 
 def _turns_key(session_id: str) -> str:
     return f"session:{{{session_id}}}:turns"
 
 
 class RedisSessionStore(SessionStore):
-    def __init__(self, redis: Redis, *, max_turns: int, ttl_s: float) -> None:
+    def __init__(self, redis: Redis, *, max_turns: int, ttl_s: float, max_tokens: int | None = None) -> None:
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
         self._redis = redis
         self._max_turns = max_turns
+        self._max_tokens = max_tokens or 0
         self._ttl_ms = max(1, int(ttl_s * 1000))
 
     async def history(self, session_id: str) -> list[Turn]:
@@ -39,12 +67,16 @@ class RedisSessionStore(SessionStore):
         return turns
 
     async def append(self, session_id: str, turn: Turn) -> None:
-        key = _turns_key(session_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, turn.model_dump_json())
-            pipe.ltrim(key, -self._max_turns, -1)
-            pipe.pexpire(key, self._ttl_ms)
-            await pipe.execute()
+        stored = turn if turn.tokens else turn.model_copy(update={"tokens": turn.cost()})
+        await self._redis.eval(
+            _APPEND,
+            1,
+            _turns_key(session_id),
+            stored.model_dump_json(),
+            self._max_turns,
+            self._max_tokens,
+            self._ttl_ms,
+        )
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
