@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
 .PHONY: run test check lint typecheck security docs-check prompt-eval install clean
-PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_cli
+PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_rag_indexer agent_cli
 PRODUCT_CODE := libs/common/src services/*/src cli/src
 
 $(UV):

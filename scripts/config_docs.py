@@ -22,6 +22,7 @@ SERVICES = {
     "orchestrator": "agent_orchestrator.settings",
     "tool-runner": "agent_tool_runner.settings",
     "offline-model": "agent_offline_model.settings",
+    "rag-indexer": "agent_rag_indexer.settings",
 }
 
 HEADER = """# Configuration reference
@@ -33,8 +34,8 @@ disagree, so it is always complete.
 Secrets (`MODEL_API_KEY`, `REDIS_URL` with a password, ...) are held as secret
 values that never appear in logs or reprs.
 
-The embedded default (`make run`) reads the gateway's, orchestrator's and tool
-runner's settings in one process; `HOST` and `PORT` there stand for
+The embedded default (`make run`) reads the gateway's, orchestrator's, tool
+runner's and RAG indexer's settings in one process; `HOST` and `PORT` there stand for
 `GATEWAY_HOST` and `GATEWAY_PORT`, and `MODEL_BASE_URL` unset means the built-in
 offline model served on the same port.
 """

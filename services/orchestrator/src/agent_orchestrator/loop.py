@@ -35,6 +35,7 @@ from agent_common.tools import TOOL_SPECS, ToolSpec
 from agent_orchestrator import metrics
 from agent_orchestrator.model_client import ModelClient, ModelTurn
 from agent_orchestrator.prompt import build_messages
+from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground_run
 from agent_orchestrator.runs import PendingCall, RunState, RunStore
 from agent_orchestrator.settings import OrchestratorSettings
 
@@ -54,6 +55,7 @@ class AgentLoop:
         model: ModelClient,
         settings: OrchestratorSettings,
         tools: Mapping[str, ToolSpec] = TOOL_SPECS,
+        retriever: Retriever | None = None,
     ) -> None:
         self._bus = bus
         self._events = events
@@ -63,6 +65,7 @@ class AgentLoop:
         self._settings = settings
         self._tools = dict(tools)
         self._openai_tools = self.openai_tools(self._tools)
+        self._retriever = retriever
 
     @staticmethod
     def openai_tools(specs: Mapping[str, ToolSpec]) -> list[dict[str, Any]]:
@@ -85,6 +88,9 @@ class AgentLoop:
                 messages=build_messages(self._settings.system_prompt, history, msg.message),
             )
             log.info("run started", extra={"history_turns": len(history)})
+            if self._retriever is not None and await ground_run(self._retriever, state, self._events):
+                await self._finish(state, FALLBACK_MODEL)
+                return
             await self._advance_guarded(state)
 
     async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
@@ -212,6 +218,7 @@ class AgentLoop:
                 model=model,
                 tool_calls=state.tool_calls,
                 usage=state.usage,
+                citations=state.citations,
             )
         )
         await self._runs.delete(state.request_id)

@@ -13,6 +13,7 @@ from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
+from agent_orchestrator.retrieval import Retriever
 from agent_orchestrator.runs import RunStore
 from agent_orchestrator.settings import OrchestratorSettings
 
@@ -27,13 +28,17 @@ class Orchestrator:
         runs: RunStore,
         model: ModelClient,
         settings: OrchestratorSettings,
+        retriever: Retriever | None = None,
     ) -> None:
         self.bus = bus
         self.events = events
         self.runs = runs
         self.model = model
         self.settings = settings
-        self.loop = AgentLoop(bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings)
+        self.retriever = retriever
+        self.loop = AgentLoop(
+            bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings, retriever=retriever
+        )
 
     def register(self) -> None:
         concurrency = self.settings.concurrency
@@ -45,4 +50,12 @@ class Orchestrator:
         )
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        return {"bus": self.bus.ping, "state": self.runs.ping, "events": self.events.ping, "model": self.model.ping}
+        checks: dict[str, ReadinessCheck] = {
+            "bus": self.bus.ping,
+            "state": self.runs.ping,
+            "events": self.events.ping,
+            "model": self.model.ping,
+        }
+        if self.retriever is not None:
+            checks["documents"] = self.retriever.ping
+        return checks

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from agent_common.rag.settings import RagSettings
 from agent_common.settings import BusSettings, ModelSettings, ObservabilitySettings, RedisSettings, settings_config
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -47,12 +48,21 @@ class OrchestratorConfig:
         redis: RedisSettings | None = None,
         model: ModelSettings | None = None,
         log: ObservabilitySettings | None = None,
+        rag: RagSettings | None = None,
     ) -> None:
         self.service = service or OrchestratorSettings()
         self.bus = bus or BusSettings()
         self.redis = redis or RedisSettings()
         self.model = model or ModelSettings()
         self.log = log or ObservabilitySettings()
+        self.rag = rag or RagSettings()
 
 
-SETTINGS_CLASSES = (OrchestratorSettings, BusSettings, RedisSettings, ModelSettings, ObservabilitySettings)
+SETTINGS_CLASSES = (
+    OrchestratorSettings,
+    BusSettings,
+    RedisSettings,
+    ModelSettings,
+    ObservabilitySettings,
+    RagSettings,
+)
