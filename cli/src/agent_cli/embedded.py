@@ -16,9 +16,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from agent_rag_indexer.api import reindex_routes
-from agent_rag_indexer.service import RagIndexer
-from agent_rag_indexer.settings import IndexerSettings
 from fastapi import FastAPI
 from starlette.applications import Starlette
 
@@ -37,6 +34,9 @@ from agent_orchestrator.retrieval import Retriever
 from agent_orchestrator.runs import MemoryRunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
+from agent_rag_indexer.api import reindex_routes
+from agent_rag_indexer.service import RagIndexer
+from agent_rag_indexer.settings import IndexerSettings
 from agent_tool_runner.service import ToolRunner
 from agent_tool_runner.settings import ToolRunnerSettings, ToolSettings
 

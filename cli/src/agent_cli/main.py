@@ -9,6 +9,8 @@ import sys
 import uvicorn
 
 from agent_cli.prompt_eval.runner import add_parser as add_prompt_eval_parser
+from agent_cli.rag_eval import add_parser as add_rag_eval_parser
+from agent_cli.reindex import add_parser as add_reindex_parser
 from agent_common.logs import configure_logging
 from agent_common.settings import ObservabilitySettings
 from agent_gateway.settings import GatewayConfig
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("--port", type=int, help="Port to listen on (default: $PORT, $GATEWAY_PORT or 8000).")
     run_cmd.set_defaults(handler=run)
     add_prompt_eval_parser(commands)
+    add_reindex_parser(commands)
+    add_rag_eval_parser(commands)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

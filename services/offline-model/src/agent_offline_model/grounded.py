@@ -1,10 +1,10 @@
 """Answers from retrieved passages: what the offline model says when the prompt holds the
 platform's numbered passages (agent_common.rag.context).
 
-It quotes the passage that shares the most words with the question and cites it by its
-number. It follows the platform's no-match rule too: passages that share no word with
-the question, or none at all, get the documents-don't-cover-it fallback rather than
-an improvised answer.
+It quotes the passage that shares the most words with the question (else the first,
+which the platform ranked closest) and cites it by its number. It follows the
+platform's no-match rule too: a passages block with no passage in it gets the
+documents-don't-cover-it fallback rather than an improvised answer.
 
 The offline model reads the prompt as any model does, without importing the platform,
 so it keeps its own copy of the block's shape (header, `[n] heading` lines) and of the
@@ -106,9 +106,11 @@ def grounded_answer(context: str, question: str, language: Language) -> str:
         overlap = len(asked & _words(f"{heading} {text}"))
         if overlap and (best is None or overlap > best[0]):
             best = (overlap, marker, text)
-    if best is None:
+    if not passages:
         return FALLBACKS[language]
-    _, marker, text = best
+    # No word in common (a Korean question about English passages, say): the platform
+    # ranked the passages by meaning and put the closest first.
+    _, marker, text = best if best is not None else (0, passages[0][0], passages[0][2])
     if language == "ko":
         return f'문서에 따르면 [{marker}]: "{_excerpt(text)}"'
     return f'According to your documents [{marker}]: "{_excerpt(text)}"'

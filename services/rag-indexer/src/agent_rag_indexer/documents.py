@@ -100,6 +100,7 @@ def normalise(
     parsed: Parsed,
     checksum: str,
     fallback_title: str,
+    title: str | None = None,
     version: str | None,
     last_updated: str,
     language: str | None,
@@ -108,7 +109,8 @@ def normalise(
     return Document(
         source=source,
         doc_id=doc_id,
-        title=(parsed.title or "").strip() or fallback_title,
+        # The title the command gave, else the document's own (first H1, <title>, PDF metadata), else its name.
+        title=(title or parsed.title or "").strip() or fallback_title,
         version=version or checksum.split(":", 1)[-1][:12],
         last_updated=last_updated,
         language=language or detect_language(text),

@@ -149,12 +149,17 @@ class Indexer:
                 doc_id=candidate.doc_id,
                 parsed=read(loaded.content, loaded.format),
                 checksum=checksum,
-                fallback_title=loaded.title or candidate.fallback_title,
+                fallback_title=candidate.fallback_title,
+                title=loaded.title,
                 version=loaded.version,
                 last_updated=loaded.last_updated,
                 language=loaded.language,
             )
             records = records_of(doc, self.chunking)
+            if not records:
+                raise PlatformError(
+                    ErrorCode.RAG_DOCUMENT_INVALID, "The document has no text to index.", reason="no_text"
+                )
             vectors = await self.embed(records)
             if stored_checksum is not None:
                 await self.store.delete_document(target, command.source.name, candidate.doc_id)
