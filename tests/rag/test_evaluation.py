@@ -13,10 +13,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agent_rag_indexer.evaluation import labels
+from tests.support.services import require_service
 
 SLICE = "general.html,windows.html,installed.html,gui.html"
 HIT_AT_5_FLOOR = 0.95
+
+
+@pytest.fixture(autouse=True)
+def faq_installed() -> None:
+    if not (labels.FAQ_DIR / "general.html").is_file():
+        require_service("RAG evaluation", f"{labels.FAQ_DIR} not found: install python3.11-doc")
 
 
 def rag_eval(*args: str) -> subprocess.CompletedProcess[str]:

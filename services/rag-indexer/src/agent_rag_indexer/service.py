@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import OrderedDict
 from pathlib import Path
 
 from agent_common.bus import Bus
@@ -22,6 +23,8 @@ from agent_rag_indexer.settings import IndexerSettings
 from agent_rag_indexer.status_board import StatusBoard
 
 log = logging.getLogger("agent.rag_indexer")
+
+_REMEMBERED = 10_000
 
 
 class RagIndexer:
@@ -38,7 +41,8 @@ class RagIndexer:
             allowed_roots=[Path(root).expanduser().resolve() for root in settings.allowed_roots],
             batch_size=batch_size,
         )
-        self._handled: set[str] = set()
+        # Recently handled command ids: a redelivered command is not run twice.
+        self._handled: OrderedDict[str, None] = OrderedDict()
         self._replica = secrets.token_hex(4)
 
     def register(self) -> None:
@@ -50,7 +54,9 @@ class RagIndexer:
             if command.message_id in self._handled:
                 log.info("duplicate reindex command ignored", extra={"message_id": command.message_id})
                 return
-            self._handled.add(command.message_id)
+            self._handled[command.message_id] = None
+            while len(self._handled) > _REMEMBERED:
+                self._handled.popitem(last=False)
             log.info("reindex started", extra={"source": command.source.name, "mode": command.mode})
             await self.indexer.run(command, self.bus.publish)
 

@@ -107,7 +107,14 @@ def candidates(source: ReindexSource, allowed_roots: Sequence[Path]) -> tuple[li
             )
             continue
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and format_of(p) is not None)
+            try:
+                files = sorted(p for p in path.rglob("*") if p.is_file() and format_of(p) is not None)
+            except OSError as exc:
+                unreadable = PlatformError(
+                    ErrorCode.RAG_SOURCE_UNREADABLE, "The folder could not be listed.", reason=type(exc).__name__
+                )
+                refused.append(Refused(str(path), unreadable))
+                continue
         elif path.is_file():
             if format_of(path) is None:
                 refused.append(

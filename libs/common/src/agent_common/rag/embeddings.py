@@ -50,9 +50,14 @@ class OfflineEmbedder:
         return self._model
 
     def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
-        with self._lock:
-            model = self._load()
-            matrix = model.query(texts) if is_query else model.passage(texts)
+        try:
+            with self._lock:
+                model = self._load()
+                matrix = model.query(texts) if is_query else model.passage(texts)
+        except (ImportError, OSError, RuntimeError, ValueError) as exc:  # no engine for this platform, no model file
+            raise PlatformError(
+                ErrorCode.RAG_EMBEDDINGS_UNAVAILABLE, "The offline embedder could not run.", reason=type(exc).__name__
+            ) from exc
         rows: list[list[float]] = matrix.tolist()
         return rows
 

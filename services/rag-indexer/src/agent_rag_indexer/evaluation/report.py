@@ -77,11 +77,12 @@ def chart(results: Sequence[StrategyResult], path: Path) -> None:
         values = [*(result.scores.hit_at[k] for k in KS), result.scores.mrr, result.scores.inclusion]
         axes.bar([x + i * width for x in range(len(labels))], values, width, label=result.strategy)
     axes.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(labels))], labels)
-    axes.set_ylim(0, 1)
+    axes.set_ylim(0, 1.15)  # headroom for the legend above the bars
+    axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     axes.set_ylabel("share of questions")
     questions = results[0].scores.questions if results else 0
     axes.set_title(f"Retrieval on the Python 3.11 FAQ ({questions} questions), per chunking strategy")
-    axes.legend(title="chunking")
+    axes.legend(title="chunking", loc="upper center", ncol=len(results))
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
