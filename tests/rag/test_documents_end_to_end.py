@@ -118,3 +118,15 @@ async def test_a_korean_question_about_a_korean_passage_is_answered_in_korean(
     answer = await ask(platform, "노트북 암호화가 필요한가요?")
     assert answer["answer"].startswith("(오프라인 모델) 문서에 따르면 [1]:")
     assert answer["citations"][0]["heading_path"] == ["Team handbook", "보안 정책"]
+
+
+async def test_a_question_about_a_url_goes_to_the_tool_not_the_documents(
+    platform: Platform, indexed: dict[str, object]
+) -> None:
+    events = [
+        parse_run_event(e.data)
+        for e in await stream_chat(platform.base_url, {"message": "What does https://example.com/ say?"})
+    ]
+    types = [e.type for e in events]
+    assert "citations" not in types and types[0] == "tool_start" and types[-1] == "done"
+    assert events[-1].model == "offline-1" and events[-1].citations == []  # type: ignore[union-attr]

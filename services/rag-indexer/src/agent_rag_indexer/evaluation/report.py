@@ -72,17 +72,16 @@ def chart(results: Sequence[StrategyResult], path: Path) -> None:
 
     labels = [*(f"hit@{k}" for k in KS), "MRR", "inclusion@5"]
     width = 0.8 / max(len(results), 1)
-    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=100)
+    figure, axes = plt.subplots(figsize=(10, 4.5), dpi=100)
     for i, result in enumerate(results):
         values = [*(result.scores.hit_at[k] for k in KS), result.scores.mrr, result.scores.inclusion]
         axes.bar([x + i * width for x in range(len(labels))], values, width, label=result.strategy)
     axes.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(labels))], labels)
-    axes.set_ylim(0, 1.15)  # headroom for the legend above the bars
-    axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    axes.set_ylim(0, 1.0)
     axes.set_ylabel("share of questions")
     questions = results[0].scores.questions if results else 0
     axes.set_title(f"Retrieval on the Python 3.11 FAQ ({questions} questions), per chunking strategy")
-    axes.legend(title="chunking", loc="upper center", ncol=len(results))
+    axes.legend(title="chunking", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
