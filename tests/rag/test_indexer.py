@@ -161,3 +161,19 @@ async def test_a_full_reindex_is_built_beside_the_live_index_and_switched_when_c
     assert final.index_version == await store.live_collection() != old
     assert await store.count() == 1
     assert old not in {c.name for c in (await store.client.get_collections()).collections}
+
+
+async def test_a_full_reindex_of_one_source_keeps_the_other_sources_documents(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    run = indexer(store, embedder, tmp_path)
+    await run.run(command([docs], name="office"), Statuses())
+    inline = ReindexSource(name="kb", documents=[InlineDocument(doc_id="kb-1", text="Lunch is served at noon.")])
+    full = ReindexRequested(request_id="r", session_id="s", user_id="u", source=inline, mode="full")
+    final = await run.run(full, Statuses())
+    assert final.state == "done" and await store.count() == 5
+    office = await store.document_checksums(await store.ensure_live(), "office")
+    assert sorted(Path(d).name for d in office) == ["billing.pdf", "notes.html", "security.txt", "vacation.md"]
+    lunch = (await store.search(await embedder.query("When is lunch?"), 1))[0].record
+    assert (lunch.source, lunch.doc_id) == ("kb", "kb-1")

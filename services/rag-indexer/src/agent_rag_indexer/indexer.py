@@ -122,6 +122,9 @@ class Indexer:
                 await self.store.delete_document(target, source, doc_id)
             counts = counts.model_copy(update={"deleted": len(gone)})
             if command.mode == "full":
+                live = await self.store.live_collection()
+                if live is not None:  # the other sources' documents stay as they are
+                    await self.store.copy_other_sources(source, live, target)
                 await self.store.switch_to(target)
         except PlatformError as exc:
             if command.mode == "full" and target is not None:

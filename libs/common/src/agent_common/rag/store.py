@@ -111,6 +111,29 @@ class VectorStore:
     async def drop(self, collection: str) -> None:
         await self._guard(self.client.delete_collection(collection))
 
+    async def copy_other_sources(self, source: str, from_collection: str, to_collection: str) -> int:
+        """Copy every point not of `source`, vectors included, into `to_collection`; how many."""
+        others = models.Filter(must_not=[models.FieldCondition(key="source", match=models.MatchValue(value=source))])
+        copied = 0
+        offset: Any = None
+        while True:
+            points, offset = await self._guard(
+                self.client.scroll(
+                    from_collection,
+                    scroll_filter=others,
+                    limit=256,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=True,
+                )
+            )
+            batch = [models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points]
+            if batch:
+                await self._guard(self.client.upsert(to_collection, points=batch, wait=True))
+                copied += len(batch)
+            if offset is None:
+                return copied
+
     async def document_checksums(self, collection: str, source: str) -> dict[str, str]:
         """doc_id -> checksum of every document of `source` in `collection`."""
         found: dict[str, str] = {}
