@@ -5,6 +5,7 @@ in the user's language, through the gateway as a client sees it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -130,3 +131,22 @@ async def test_a_question_about_a_url_goes_to_the_tool_not_the_documents(
     types = [e.type for e in events]
     assert "citations" not in types and types[0] == "tool_start" and types[-1] == "done"
     assert events[-1].model == "offline-1" and events[-1].citations == []  # type: ignore[union-attr]
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    series = re.escape(f"{name}{{{labels}}}" if labels else name)
+    match = re.search(rf"^{series} ([0-9.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_retrieval_and_reindexing_are_counted_in_the_metrics(
+    platform: Platform, indexed: dict[str, object]
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        before = (await client.get(f"{platform.base_url}/metrics")).text
+        await ask(platform, "What is the capital of Peru?")
+        after = (await client.get(f"{platform.base_url}/metrics")).text
+    fallback = 'outcome="fallback"'
+    assert metric(after, "rag_retrievals_total", fallback) == metric(before, "rag_retrievals_total", fallback) + 1
+    assert metric(after, "rag_reindex_commands_total", 'mode="incremental",state="done"') >= 1
+    assert metric(after, "rag_chunks_written_total") >= 3

@@ -14,6 +14,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter, Histogram
+
 from agent_common.errors import PlatformError
 from agent_common.events import Citation, CitationsEvent, TokenEvent
 from agent_common.rag.context import context_message, fallback
@@ -25,6 +27,18 @@ from agent_common.run_events import RunEventChannel
 from agent_orchestrator.runs.state import RunState
 
 log = logging.getLogger("agent.orchestrator.retrieval")
+
+RETRIEVALS = Counter(
+    "rag_retrievals_total",
+    "Questions retrieved for, by outcome: covered (passages in the prompt), fallback (under the threshold), "
+    "skipped (nothing indexed, a URL question, or the store failing).",
+    ["outcome"],
+)
+BEST_SCORE = Histogram(
+    "rag_best_score",
+    "Cosine similarity of the best passage per question searched (RAG_SCORE_THRESHOLD decides).",
+    buckets=(0.7, 0.75, 0.78, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.95),
+)
 
 SNIPPET_CHARS = 240
 # The `model` of a `done` event the platform answered itself (the no-match fallback).
@@ -117,12 +131,16 @@ async def ground_run(retriever: Retriever, state: RunState, events: RunEventChan
     announce them; True when the platform answered instead: the documents do not cover it."""
     retrieved = await retriever.retrieve(state.user_message)
     if not retrieved.searched:
+        RETRIEVALS.labels("skipped").inc()
         return False
+    BEST_SCORE.observe(retrieved.best_score)
     if not retrieved.covered or retrieved.context is None:
+        RETRIEVALS.labels("fallback").inc()
         text = fallback(state.user_message, state.locale)
         await events.publish(TokenEvent(request_id=state.request_id, text=text))
         state.answer += text
         return True
+    RETRIEVALS.labels("covered").inc()
     state.messages.insert(len(state.messages) - 1, {"role": "system", "content": retrieved.context})
     state.citations = retrieved.citations
     await events.publish(CitationsEvent(request_id=state.request_id, citations=retrieved.citations))

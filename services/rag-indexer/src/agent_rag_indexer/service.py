@@ -18,6 +18,7 @@ from agent_common.probes import ReadinessCheck
 from agent_common.rag.embeddings import Embedder
 from agent_common.rag.store import VectorStore
 from agent_common.topics import RAG_REINDEX, RAG_STATUS
+from agent_rag_indexer import metrics
 from agent_rag_indexer.indexer import Indexer
 from agent_rag_indexer.settings import IndexerSettings
 from agent_rag_indexer.status_board import StatusBoard
@@ -58,7 +59,13 @@ class RagIndexer:
             while len(self._handled) > _REMEMBERED:
                 self._handled.popitem(last=False)
             log.info("reindex started", extra={"source": command.source.name, "mode": command.mode})
-            await self.indexer.run(command, self.bus.publish)
+            final = await self.indexer.run(command, self.bus.publish)
+            metrics.COMMANDS.labels(final.mode, final.state).inc()
+            metrics.DURATION.labels(final.mode).observe(final.elapsed_s)
+            counts = final.counts
+            for outcome in ("changed", "unchanged", "deleted", "failed"):
+                metrics.DOCUMENTS.labels(outcome).inc(getattr(counts, outcome))
+            metrics.CHUNKS.inc(counts.chunks_written)
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"bus": self.bus.ping, "store": self.store.ping}
