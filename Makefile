@@ -11,8 +11,8 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test check lint typecheck security docs-check prompt-eval install clean
-PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_cli
+.PHONY: run test check lint typecheck security docs-check prompt-eval rag-eval install clean
+PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_rag_indexer agent_cli
 PRODUCT_CODE := libs/common/src services/*/src cli/src
 
 $(UV):
@@ -56,6 +56,12 @@ docs-check: install
 ## (offline model unless MODEL_BASE_URL is set; PROMPT_EVAL_ARGS=--no-fail to only report).
 prompt-eval: install
 	$(VENV)/bin/agent prompt-eval $(PROMPT_EVAL_ARGS)
+
+## Index the whole python3.11-doc FAQ once per chunking strategy and report hit@k, MRR and
+## answer inclusion side by side: bench-results/rag/rag-eval.{md,json,png} (RAG_EVAL_ARGS to pass more).
+rag-eval: install
+	@scripts/ensure-system-deps.sh
+	$(VENV)/bin/agent rag-eval $(RAG_EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .cache/test-services

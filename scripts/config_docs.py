@@ -22,6 +22,7 @@ SERVICES = {
     "orchestrator": "agent_orchestrator.settings",
     "tool-runner": "agent_tool_runner.settings",
     "offline-model": "agent_offline_model.settings",
+    "rag-indexer": "agent_rag_indexer.settings",
 }
 
 HEADER = """# Configuration reference
@@ -36,8 +37,8 @@ or from a file per setting in `PLATFORM_SECRETS_DIR` (a mounted Kubernetes
 Secret), or from `.env`, which `PLATFORM_PROFILE=production` refuses for them
 ([security.md](security.md)).
 
-The embedded default (`make run`) reads the gateway's, orchestrator's and tool
-runner's settings in one process; `HOST` and `PORT` there stand for
+The embedded default (`make run`) reads the gateway's, orchestrator's, tool
+runner's and RAG indexer's settings in one process; `HOST` and `PORT` there stand for
 `GATEWAY_HOST` and `GATEWAY_PORT`, and `MODEL_BASE_URL` unset means the built-in
 offline model served on the same port.
 """

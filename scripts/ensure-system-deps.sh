@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages the test tiers need: redis-server (Redis tier), Java 17+ and
-# Maven (Kafka tier). Installs what is missing when it can (root with apt-get);
+# Maven (Kafka tier), python3.11-doc (the RAG evaluation's labelled FAQ corpus). Installs what is missing when it can (root with apt-get);
 # otherwise reports it, and the tier says it was skipped. With CI=true a
 # missing package is an error: CI never skips a tier.
 set -uo pipefail
@@ -9,6 +9,8 @@ missing_packages=()
 command -v redis-server >/dev/null || missing_packages+=(redis-server)
 command -v java >/dev/null || missing_packages+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing_packages+=(maven)
+FAQ_DIR=/usr/share/doc/python3.11/html/faq
+[[ -f $FAQ_DIR/general.html ]] || missing_packages+=(python3.11-doc)
 
 if ((${#missing_packages[@]})) && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
   echo "ensure-system-deps: installing ${missing_packages[*]}"
@@ -27,6 +29,12 @@ report() { # name, command, what needs it
 report redis-server redis-server "the Redis tier"
 report java java "the Kafka tier"
 report maven mvn "the Kafka tier"
+if [[ -f $FAQ_DIR/general.html ]]; then
+  echo "ensure-system-deps: python3.11-doc: $FAQ_DIR"
+else
+  echo "ensure-system-deps: python3.11-doc: MISSING (the RAG evaluation)"
+  [[ "${CI:-}" == "true" ]] && status=1
+fi
 if command -v java >/dev/null; then
   major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
   if [[ -n "$major" && "$major" -lt 17 ]]; then

@@ -22,7 +22,13 @@ def agent_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, s
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "agent_cli.main", "run"],
-            env={**env, "HOST": "127.0.0.1", "PORT": str(port), "AUTH_KEYS_FILE": str(log.parent / "keys.json")},
+            env={
+                **env,
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "AUTH_KEYS_FILE": str(log.parent / "keys.json"),
+                "RAG_STORE_PATH": str(log.parent / "rag"),
+            },
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -51,7 +57,7 @@ def test_agent_run_says_loudly_that_it_serves_anonymous_callers(agent_run: tuple
 def test_agent_run_serves_the_whole_platform_with_the_offline_model(agent_run: tuple[str, str]) -> None:
     base_url, _ = agent_run
     ready = httpx.get(f"{base_url}/ready").json()
-    assert ready["checks"] == {"bus": "ok", "events": "ok", "model": "ok"}
+    assert ready["checks"] == {"bus": "ok", "events": "ok", "model": "ok", "documents": "ok"}
     answer = httpx.post(f"{base_url}/api/chat", json={"message": "hi"}, timeout=30).json()["answer"]
     assert answer.startswith("(offline model)")
 

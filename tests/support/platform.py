@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -39,6 +40,8 @@ def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator
     from agent_gateway.settings import GatewayConfig, GatewaySettings
 
     port = free_tcp_port()
+    # Each platform its own vector-store folder: an embedded store is opened by one client only.
+    env = {"RAG_STORE_PATH": tempfile.mkdtemp(prefix="rag-store-"), **env}
     # Settings are read from the environment while the app is built, and only then:
     # the environment is restored before the tests run, so it leaks into no other test.
     with patched_env(env):

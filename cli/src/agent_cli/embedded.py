@@ -1,8 +1,10 @@
-"""The embedded default: all four services in one process.
+"""The embedded default: all five services in one process.
 
 In-process bus and run-event channel, in-memory state, and the offline model
 served by the same HTTP server under `/offline/v1`. The handler code is the
-same as in the distributed mode; only the transports differ. The orchestrator
+same as in the distributed mode; only the transports differ. The vector store is
+on local disk (`RAG_STORE_PATH`) and one client is shared by the indexer, which
+writes it, and the orchestrator, which reads it; the reindex API is under `/rag`. The orchestrator
 reaches the offline model over real HTTP through the `openai` SDK, exactly as
 it reaches any OpenAI-compatible endpoint.
 """
@@ -15,8 +17,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from agent_common.bus import MemoryBus
+from agent_common.rag.embeddings import build_embedder
+from agent_common.rag.settings import RagSettings
+from agent_common.rag.store import open_store
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings, production_profile
@@ -24,13 +30,18 @@ from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
 from agent_orchestrator.resilient_model import ResilientModel
+from agent_orchestrator.retrieval import Retriever
 from agent_orchestrator.runs import MemoryRunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import ModelResilienceSettings, OrchestratorSettings, SecondaryModelSettings
+from agent_rag_indexer.api import reindex_routes
+from agent_rag_indexer.service import RagIndexer
+from agent_rag_indexer.settings import IndexerSettings
 from agent_tool_runner.service import ToolRunner
 from agent_tool_runner.settings import ToolRunnerSettings, ToolSettings
 
 OFFLINE_MODEL_PATH = "/offline"
+RAG_API_PATH = "/rag"
 
 
 def local_address(host: str) -> str:
@@ -53,8 +64,9 @@ def uses_offline_model() -> bool:
     return not os.environ.get("MODEL_BASE_URL")
 
 
-def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
+def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSettings | None = None) -> FastAPI:
     config = gateway_config or GatewayConfig()
+    rag = rag or RagSettings()
     host, port = config.gateway.host, config.gateway.port
     orchestrator_settings = OrchestratorSettings()
     bus = MemoryBus()
@@ -67,6 +79,12 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
         ttl_s=orchestrator_settings.session_ttl_s,
         max_tokens=orchestrator_settings.session_max_tokens,
     )
+    embedder = build_embedder(rag)
+    store = open_store(rag, embedder.dimensions)
+    indexer = RagIndexer(
+        bus=bus, store=store, embedder=embedder, settings=IndexerSettings(), batch_size=rag.embeddings_batch_size
+    )
+    indexer.register()
     orchestrator = Orchestrator(
         bus=bus,
         events=events,
@@ -74,6 +92,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
         runs=MemoryRunStore(),
         model=model,
         settings=orchestrator_settings,
+        retriever=Retriever(store, embedder, top_k=rag.top_k, threshold=rag.score_threshold),
     )
     orchestrator.register()
     tool_runner = ToolRunner(bus, ToolSettings(), ToolRunnerSettings().concurrency)
@@ -92,18 +111,21 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None) -> FastAPI:
             await events.stop()
             await tool_runner.close()
             await model.close()
+            await embedder.close()
+            await store.close()
 
     app = create_gateway(
         config,
         bus=bus,
         events=events,
         sessions_store=sessions,
-        extra_checks={"model": model.ping},
+        extra_checks={"model": model.ping, "documents": store.ping},
         run_alongside=run_services(),
         # A first look on one machine: anonymous while no API key exists, said loudly at start-up.
         # Never under PLATFORM_PROFILE=production.
         allow_anonymous_without_keys=not production_profile(),
     )
+    app.mount(RAG_API_PATH, Starlette(routes=reindex_routes(bus, indexer.board)))
     if uses_offline_model():
         app.mount(OFFLINE_MODEL_PATH, create_offline_model())
     return app

@@ -11,6 +11,8 @@ import uvicorn
 
 from agent_cli.keys import add_parser as add_keys_parser
 from agent_cli.prompt_eval.runner import add_parser as add_prompt_eval_parser
+from agent_cli.rag_eval import add_parser as add_rag_eval_parser
+from agent_cli.reindex import add_parser as add_reindex_parser
 from agent_common.auth import FileApiKeyStore
 from agent_common.logs import configure_logging
 from agent_common.settings import ObservabilitySettings
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.set_defaults(handler=run)
     add_keys_parser(commands)
     add_prompt_eval_parser(commands)
+    add_reindex_parser(commands)
+    add_rag_eval_parser(commands)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -41,8 +42,11 @@ READY_TIMEOUT_S = 10.0  # for --base-url: a running platform answers /ready at o
 
 def embedded_env(pages: PageServer) -> dict[str, str]:
     """The embedded platform's allowlist names the page server's 127.0.0.1 only, so `localhost`
-    is off the list; loopback is a private address, so private networks are opened explicitly."""
+    is off the list; loopback is a private address, so private networks are opened explicitly.
+    Its document index is an empty one of its own: the cases are about the platform, not
+    about whatever was indexed in this folder."""
     return {
+        "RAG_STORE_PATH": tempfile.mkdtemp(prefix="prompt-eval-rag-"),
         "TOOL_HTTP_ALLOWLIST": ALLOWED_HOST,
         "TOOL_HTTP_ALLOWED_PORTS": str(httpx.URL(pages.base_url).port),
         "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS": "true",

@@ -46,6 +46,29 @@ class ToolCallRecord(BaseModel):
     error: ErrorInfo | None = None
 
 
+class Citation(BaseModel):
+    """A passage of the user's documents that the answer was built from.
+
+    `marker` is the number the answer cites it by (`[1]`); `location` is where
+    the passage sits in its document, for a person (heading path, page), and
+    `char_start`/`char_end` the offsets in the document's extracted text.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    marker: int
+    title: str
+    source: str
+    version: str
+    location: str
+    heading_path: list[str] = Field(default_factory=list)
+    page: int | None = None
+    char_start: int = 0
+    char_end: int = 0
+    snippet: str
+    score: float
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -85,6 +108,14 @@ class ToolEndEvent(_Event):
     duration_ms: float = 0.0
 
 
+class CitationsEvent(_Event):
+    """The passages retrieved from the user's documents, numbered as the answer cites them.
+    Sent before the first token of a run that retrieved any."""
+
+    type: Literal["citations"] = "citations"
+    citations: list[Citation]
+
+
 class DoneEvent(_Event):
     """The run finished with an answer. Always the last event of a successful run."""
 
@@ -94,6 +125,8 @@ class DoneEvent(_Event):
     model: str
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    # The passages the answer was built from (empty when no documents were used).
+    citations: list[Citation] = Field(default_factory=list)
 
 
 class ErrorEvent(_Event):
@@ -110,7 +143,7 @@ class ErrorEvent(_Event):
 
 
 RunEvent = Annotated[
-    TokenEvent | ToolStartEvent | ToolEndEvent | DoneEvent | ErrorEvent,
+    TokenEvent | ToolStartEvent | ToolEndEvent | CitationsEvent | DoneEvent | ErrorEvent,
     Field(discriminator="type"),
 ]
 TERMINAL_EVENT_TYPES = frozenset({"done", "error"})

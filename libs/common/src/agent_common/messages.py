@@ -98,6 +98,96 @@ class ToolCallCompleted(BusMessage):
     outcome: ToolOutcome
 
 
+class InlineDocument(BaseModel):
+    """A document handed over in the command itself rather than as a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Stable identity within the source: the same id with new text is a new version.
+    doc_id: str = Field(min_length=1, max_length=512)
+    text: str
+    title: str | None = None
+    # `text`, `markdown` or `html`: how `text` is read.
+    format: Literal["text", "markdown", "html"] = "text"
+    version: str | None = None
+    last_updated: str | None = None
+    language: str | None = None
+
+
+class ReindexSource(BaseModel):
+    """What to index: inline documents, or files and folders the indexer can read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Names the set of documents: an incremental reindex deletes this source's
+    # documents that are gone, and leaves every other source's alone.
+    name: str = Field(min_length=1, max_length=200)
+    paths: list[str] = Field(default_factory=list)
+    documents: list[InlineDocument] = Field(default_factory=list)
+
+
+class ReindexRequested(BusMessage):
+    """Reindex one source. `incremental` updates the live index in place (unchanged
+    documents skipped, removed ones deleted); `full` builds a new index version beside
+    the live one and switches readers over when it is complete."""
+
+    topic: ClassVar[str] = "rag.reindex"
+    kind: Literal["rag.reindex_requested"] = "rag.reindex_requested"
+
+    source: ReindexSource
+    mode: Literal["full", "incremental"] = "incremental"
+
+    def partition_key(self) -> str:
+        # One index's commands run in order (there is one index per platform).
+        return "index"
+
+
+class ReindexFailure(BaseModel):
+    """A document that could not be indexed, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    document: str
+    error: ErrorInfo
+
+
+class ReindexCounts(BaseModel):
+    """How far a reindex got."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Documents found in the source (known once it has been read).
+    total: int = 0
+    seen: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    chunks_written: int = 0
+    failed: int = 0
+
+
+class ReindexStatus(BusMessage):
+    """Progress and outcome of one reindex command (`request_id` is the command's)."""
+
+    topic: ClassVar[str] = "rag.status"
+    kind: Literal["rag.reindex_status"] = "rag.reindex_status"
+
+    state: Literal["started", "progress", "done", "failed"]
+    mode: Literal["full", "incremental"]
+    source: str
+    counts: ReindexCounts = Field(default_factory=ReindexCounts)
+    failures: list[ReindexFailure] = Field(default_factory=list)
+    # The index version readers use once this command is over.
+    index_version: str | None = None
+    # Why the whole command failed (`state: failed`), else null.
+    error: ErrorInfo | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in ("done", "failed")
+
+
 class DeadLetter(BaseModel):
     """A message no handler could take, with why: parked on `dead.letters` so the
     consumer goes on. Not a `BusMessage`: what it carries may have no ids at all."""

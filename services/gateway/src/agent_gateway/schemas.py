@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from agent_common.errors import ErrorInfo
-from agent_common.events import DoneEvent, ToolCallRecord, Usage
+from agent_common.events import Citation, DoneEvent, ToolCallRecord, Usage
 
 SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
@@ -48,6 +48,9 @@ class ChatResponse(BaseModel):
     model: str
     tool_calls: list[ToolCallRecord]
     usage: Usage
+    citations: list[Citation] = Field(
+        default_factory=list, description="The passages of the user's documents the answer cites, by marker."
+    )
 
     @classmethod
     def from_done(cls, done: DoneEvent) -> ChatResponse:
@@ -58,6 +61,7 @@ class ChatResponse(BaseModel):
             model=done.model,
             tool_calls=done.tool_calls,
             usage=done.usage,
+            citations=done.citations,
         )
 
 

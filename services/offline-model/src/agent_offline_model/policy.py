@@ -9,8 +9,10 @@ Decision, in order:
 3. `http_get` is offered and the latest user message has URLs: call it, once per URL
    (or misuse it, when a `tool_misuse.py` directive asks; a call refused as invalid
    is corrected and made again, at step 1);
-4. the user asks what they said earlier, and there is an earlier user message: quote it;
-5. otherwise: echo the message with the turn number.
+4. the prompt holds the platform's retrieved passages: answer from them, citing the
+   passage by its number, or say the documents don't cover the question (`grounded.py`);
+5. the user asks what they said earlier, and there is an earlier user message: quote it;
+6. otherwise: echo the message with the turn number.
 
 The language is the latest user message's: Korean when it has Hangul, else
 English. Every answer starts with a visible offline label.
@@ -27,6 +29,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from agent_offline_model.faults import strip_directives
+from agent_offline_model.grounded import context_text, grounded_answer
 from agent_offline_model.refusals import refusal_answer, refusal_kind
 from agent_offline_model.tool_misuse import ToolMisuse, corrected_urls, misuse_in, misused_arguments
 
@@ -299,6 +302,9 @@ def decide(
 
     if not users:
         return Reply(text=label + "There is no message to answer yet.")
+
+    if (context := context_text(messages)) is not None:
+        return Reply(text=label + grounded_answer(context, latest, language))
 
     if len(users) > 1 and wants_recall(latest):
         return Reply(text=label + recall_answer(users[0], language))

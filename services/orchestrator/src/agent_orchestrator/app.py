@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from agent_common import infra
 from agent_common.probes import ReadinessCheck, probe_routes
 from agent_orchestrator.resilient_model import ResilientModel
+from agent_orchestrator.retrieval import build_retriever
 from agent_orchestrator.runs import MemoryRunStore, RunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorConfig
@@ -40,8 +41,15 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             max_tokens=config.service.session_max_tokens,
         )
         model = ResilientModel.from_settings(config.model, config.resilience, config.secondary)
+        retriever = build_retriever(config.rag)
         orchestrator = Orchestrator(
-            bus=bus, events=events, sessions=sessions, runs=build_run_store(redis), model=model, settings=config.service
+            bus=bus,
+            events=events,
+            sessions=sessions,
+            runs=build_run_store(redis),
+            model=model,
+            settings=config.service,
+            retriever=retriever,
         )
         orchestrator.register()
         await events.start()
@@ -55,6 +63,8 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             await bus.stop()
             await events.stop()
             await model.close()
+            if retriever is not None:
+                await retriever.close()
             if redis is not None:
                 await redis.aclose()
 

@@ -38,6 +38,7 @@ from agent_orchestrator import metrics
 from agent_orchestrator.leases import HeldLease, LeaseLost, Leases, new_owner
 from agent_orchestrator.model_client import ChatModel, ModelTurn
 from agent_orchestrator.prompt import build_messages
+from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground_run
 from agent_orchestrator.runs import PendingCall, RunState, RunStore
 from agent_orchestrator.settings import OrchestratorSettings
 
@@ -55,6 +56,7 @@ class AgentLoop:
         model: ChatModel,
         settings: OrchestratorSettings,
         tools: Mapping[str, ToolSpec] = TOOL_SPECS,
+        retriever: Retriever | None = None,
     ) -> None:
         self._bus = bus
         self._events = events
@@ -65,6 +67,7 @@ class AgentLoop:
         self._tools = dict(tools)
         self._openai_tools = self.openai_tools(self._tools)
         self._leases = Leases(runs, new_owner(), settings.run_lease_s)
+        self._retriever = retriever
 
     @staticmethod
     def openai_tools(specs: Mapping[str, ToolSpec]) -> list[dict[str, Any]]:
@@ -92,6 +95,9 @@ class AgentLoop:
                         messages=build_messages(self._settings.system_prompt, history, msg.message),
                     )
                     log.info("run started", extra={"history_turns": len(history)})
+                    if self._retriever is not None and await ground_run(self._retriever, state, self._events):
+                        await self._finish(state, FALLBACK_MODEL)
+                        return
                     await self._advance_guarded(state, lease)
             except LeaseLost:
                 log.warning("run handed over to another replica")
@@ -260,6 +266,7 @@ class AgentLoop:
                 model=model,
                 tool_calls=state.tool_calls,
                 usage=state.usage,
+                citations=state.citations,
             )
         )
         await self._runs.delete(state.request_id)

@@ -14,6 +14,7 @@ from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
 from agent_orchestrator.deadlines import DeadlineWatch
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ChatModel
+from agent_orchestrator.retrieval import Retriever
 from agent_orchestrator.runs import RunStore
 from agent_orchestrator.settings import OrchestratorSettings
 
@@ -28,13 +29,17 @@ class Orchestrator:
         runs: RunStore,
         model: ChatModel,
         settings: OrchestratorSettings,
+        retriever: Retriever | None = None,
     ) -> None:
         self.bus = bus
         self.events = events
         self.runs = runs
         self.model = model
         self.settings = settings
-        self.loop = AgentLoop(bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings)
+        self.retriever = retriever
+        self.loop = AgentLoop(
+            bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings, retriever=retriever
+        )
         self.deadlines = DeadlineWatch(self.loop, runs, settings.deadline_scan_s, settings.tool_result_timeout_s)
 
     def register(self) -> None:
@@ -54,4 +59,12 @@ class Orchestrator:
         await self.deadlines.stop()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        return {"bus": self.bus.ping, "state": self.runs.ping, "events": self.events.ping, "model": self.model.ping}
+        checks: dict[str, ReadinessCheck] = {
+            "bus": self.bus.ping,
+            "state": self.runs.ping,
+            "events": self.events.ping,
+            "model": self.model.ping,
+        }
+        if self.retriever is not None:
+            checks["documents"] = self.retriever.ping
+        return checks

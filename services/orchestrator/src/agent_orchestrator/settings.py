@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
+from agent_common.rag.settings import RagSettings
 from agent_common.resilience import BreakerSettings, RetryPolicy
 from agent_common.settings import (
     BusSettings,
@@ -122,6 +123,7 @@ class OrchestratorConfig:
         log: ObservabilitySettings | None = None,
         resilience: ModelResilienceSettings | None = None,
         secondary: SecondaryModelSettings | None = None,
+        rag: RagSettings | None = None,
     ) -> None:
         self.service = service or OrchestratorSettings()
         self.bus = bus or BusSettings()
@@ -130,6 +132,7 @@ class OrchestratorConfig:
         self.log = log or ObservabilitySettings()
         self.resilience = resilience or ModelResilienceSettings()
         self.secondary = secondary or SecondaryModelSettings()
+        self.rag = rag or RagSettings()
 
 
 SETTINGS_CLASSES = (
@@ -141,4 +144,5 @@ SETTINGS_CLASSES = (
     SecondaryModelSettings,
     ObservabilitySettings,
     ProfileSettings,
+    RagSettings,
 )

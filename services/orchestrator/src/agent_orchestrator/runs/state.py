@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_common.events import ToolCallRecord, Usage
+from agent_common.events import Citation, ToolCallRecord, Usage
 
 
 class PendingCall(BaseModel):
@@ -35,3 +35,5 @@ class RunState(BaseModel):
     pending: list[PendingCall] = Field(default_factory=list)
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    # Passages of the user's documents put in the prompt, as the answer cites them.
+    citations: list[Citation] = Field(default_factory=list)

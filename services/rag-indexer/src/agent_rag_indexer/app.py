@@ -1,0 +1,42 @@
+"""The indexer's own process (distributed mode): probes and the reindex API over HTTP,
+work over the bus, the vector store in server mode (or on local disk for a lone process)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from agent_common import infra
+from agent_common.probes import probe_routes
+from agent_common.rag.embeddings import build_embedder
+from agent_common.rag.store import open_store
+from agent_rag_indexer.api import reindex_routes
+from agent_rag_indexer.service import RagIndexer
+from agent_rag_indexer.settings import IndexerConfig
+
+
+def create_app(config: IndexerConfig | None = None) -> Starlette:
+    config = config or IndexerConfig()
+    bus = infra.build_bus(config.bus, client_id="rag-indexer")
+    embedder = build_embedder(config.rag)
+    store = open_store(config.rag, embedder.dimensions)
+    indexer = RagIndexer(
+        bus=bus, store=store, embedder=embedder, settings=config.service, batch_size=config.rag.embeddings_batch_size
+    )
+    indexer.register()
+    checks = indexer.readiness_checks()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await bus.start()
+        try:
+            yield
+        finally:
+            await bus.stop()
+            await embedder.close()
+            await store.close()
+
+    routes = [*probe_routes("rag-indexer", lambda: checks), *reindex_routes(bus, indexer.board)]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,180 @@
+"""One reindex command, start to finish: list, compare checksums, read, chunk, embed,
+write, delete what is gone, and report progress on `rag.status` as it goes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
+from agent_common.messages import ReindexCounts, ReindexFailure, ReindexRequested, ReindexStatus
+from agent_common.rag.embeddings import Embedder
+from agent_common.rag.records import ChunkRecord
+from agent_common.rag.store import VectorStore
+from agent_rag_indexer.chunking import ChunkingConfig, chunk_document
+from agent_rag_indexer.documents import Document, checksum_of, normalise
+from agent_rag_indexer.readers import read
+from agent_rag_indexer.sources import Candidate, candidates
+
+log = logging.getLogger("agent.rag_indexer")
+
+Publish = Callable[[ReindexStatus], Awaitable[None]]
+
+
+def records_of(doc: Document, config: ChunkingConfig) -> list[ChunkRecord]:
+    return [
+        ChunkRecord(
+            source=doc.source,
+            doc_id=doc.doc_id,
+            title=doc.title,
+            version=doc.version,
+            last_updated=doc.last_updated,
+            language=doc.language,
+            checksum=doc.checksum,
+            chunk_index=index,
+            text=chunk.text,
+            heading_path=list(chunk.heading_path),
+            page=chunk.page,
+            char_start=chunk.start,
+            char_end=chunk.end,
+            strategy=config.strategy,
+        )
+        for index, chunk in enumerate(chunk_document(doc, config))
+    ]
+
+
+class Indexer:
+    def __init__(
+        self,
+        *,
+        store: VectorStore,
+        embedder: Embedder,
+        chunking: ChunkingConfig,
+        allowed_roots: Sequence[Path],
+        batch_size: int = 32,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunking = chunking
+        self.allowed_roots = list(allowed_roots)
+        self.batch_size = batch_size
+
+    async def embed(self, records: Sequence[ChunkRecord]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(records), self.batch_size):
+            vectors.extend(await self.embedder.passages([r.text for r in records[start : start + self.batch_size]]))
+        return vectors
+
+    async def run(self, command: ReindexRequested, publish: Publish) -> ReindexStatus:
+        """Carry out `command`; every status (the last one returned) goes to `publish`."""
+        started = time.monotonic()
+        source = command.source.name
+        counts = ReindexCounts()
+        failures: list[ReindexFailure] = []
+
+        def status(state: str, **extra: object) -> ReindexStatus:
+            return ReindexStatus.model_validate(
+                {
+                    "request_id": command.request_id,
+                    "session_id": command.session_id,
+                    "user_id": command.user_id,
+                    "state": state,
+                    "mode": command.mode,
+                    "source": source,
+                    "counts": counts,
+                    "failures": failures,
+                    "elapsed_s": round(time.monotonic() - started, 3),
+                    **extra,
+                }
+            )
+
+        found, refused = candidates(command.source, self.allowed_roots)
+        counts = counts.model_copy(update={"total": len(found)})
+        failures.extend(ReindexFailure(document=item.doc_id, error=item.error.info) for item in refused)
+        counts = counts.model_copy(update={"failed": len(failures)})
+        await publish(status("started"))
+        target: str | None = None
+        try:
+            if command.mode == "full":
+                target = await self.store.create_version()
+                existing: dict[str, str] = {}
+            else:
+                target = await self.store.ensure_live()
+                existing = await self.store.document_checksums(target, source)
+            for candidate in found:
+                outcome = await self._one(command, candidate, target, existing.get(candidate.doc_id))
+                update: dict[str, int] = {"seen": counts.seen + 1}
+                if isinstance(outcome, ErrorInfo):
+                    failures.append(ReindexFailure(document=candidate.doc_id, error=outcome))
+                    update["failed"] = counts.failed + 1
+                elif outcome is None:
+                    update["unchanged"] = counts.unchanged + 1
+                else:
+                    update["changed"] = counts.changed + 1
+                    update["chunks_written"] = counts.chunks_written + outcome
+                counts = counts.model_copy(update=update)
+                await publish(status("progress"))
+            listed = {c.doc_id for c in found}
+            gone = [doc_id for doc_id in existing if doc_id not in listed]
+            for doc_id in gone:
+                await self.store.delete_document(target, source, doc_id)
+            counts = counts.model_copy(update={"deleted": len(gone)})
+            if command.mode == "full":
+                live = await self.store.live_collection()
+                if live is not None:  # the other sources' documents stay as they are
+                    await self.store.copy_other_sources(source, live, target)
+                await self.store.switch_to(target)
+        except PlatformError as exc:
+            if command.mode == "full" and target is not None:
+                await self._drop_quietly(target)
+            final = status("failed", error=exc.info)
+            log.warning("reindex failed", extra={"source": source, "error_code": exc.code.value})
+            await publish(final)
+            return final
+        final = status("done", index_version=target)
+        log.info("reindex done", extra={"source": source, "mode": command.mode, **counts.model_dump()})
+        await publish(final)
+        return final
+
+    async def _one(
+        self, command: ReindexRequested, candidate: Candidate, target: str, stored_checksum: str | None
+    ) -> int | ErrorInfo | None:
+        """Chunks written for the document, None when unchanged, or why it failed."""
+        try:
+            loaded = candidate.load()
+            checksum = checksum_of(loaded.content)
+            if checksum == stored_checksum:
+                return None
+            doc = normalise(
+                source=command.source.name,
+                doc_id=candidate.doc_id,
+                parsed=read(loaded.content, loaded.format),
+                checksum=checksum,
+                fallback_title=candidate.fallback_title,
+                title=loaded.title,
+                version=loaded.version,
+                last_updated=loaded.last_updated,
+                language=loaded.language,
+            )
+            records = records_of(doc, self.chunking)
+            if not records:
+                raise PlatformError(
+                    ErrorCode.RAG_DOCUMENT_INVALID, "The document has no text to index.", reason="no_text"
+                )
+            vectors = await self.embed(records)
+            if stored_checksum is not None:
+                await self.store.delete_document(target, command.source.name, candidate.doc_id)
+            await self.store.upsert(target, records, vectors)
+            return len(records)
+        except PlatformError as exc:
+            if exc.code in (ErrorCode.RAG_STORE_UNAVAILABLE, ErrorCode.RAG_EMBEDDINGS_UNAVAILABLE):
+                raise  # the whole command cannot go on
+            return exc.info
+
+    async def _drop_quietly(self, collection: str) -> None:
+        try:
+            await self.store.drop(collection)
+        except PlatformError:
+            log.warning("could not drop an unfinished index version", extra={"collection": collection})

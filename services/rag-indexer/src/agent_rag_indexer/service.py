@@ -1,0 +1,71 @@
+"""The RAG indexer as a component: takes `ReindexRequested` off the bus, runs it, and
+publishes `ReindexStatus`; every replica also reads the statuses for its HTTP API.
+
+Used as-is by the indexer's own process and by the embedded runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import OrderedDict
+from pathlib import Path
+
+from agent_common.bus import Bus
+from agent_common.logs import bind_ids
+from agent_common.messages import ReindexRequested, ReindexStatus
+from agent_common.probes import ReadinessCheck
+from agent_common.rag.embeddings import Embedder
+from agent_common.rag.store import VectorStore
+from agent_common.topics import RAG_REINDEX, RAG_STATUS
+from agent_rag_indexer import metrics
+from agent_rag_indexer.indexer import Indexer
+from agent_rag_indexer.settings import IndexerSettings
+from agent_rag_indexer.status_board import StatusBoard
+
+log = logging.getLogger("agent.rag_indexer")
+
+_REMEMBERED = 10_000
+
+
+class RagIndexer:
+    def __init__(
+        self, *, bus: Bus, store: VectorStore, embedder: Embedder, settings: IndexerSettings, batch_size: int = 32
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.board = StatusBoard()
+        self.indexer = Indexer(
+            store=store,
+            embedder=embedder,
+            chunking=settings.chunking(),
+            allowed_roots=[Path(root).expanduser().resolve() for root in settings.allowed_roots],
+            batch_size=batch_size,
+        )
+        # Recently handled command ids: a redelivered command is not run twice.
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._replica = secrets.token_hex(4)
+
+    def register(self) -> None:
+        self.bus.subscribe(ReindexRequested, self.handle, group=RAG_REINDEX.consumer_group)
+        self.bus.subscribe(ReindexStatus, self.board.record, group=RAG_STATUS.consumer_group + self._replica)
+
+    async def handle(self, command: ReindexRequested) -> None:
+        with bind_ids(request_id=command.request_id, session_id=command.session_id, user_id=command.user_id):
+            if command.message_id in self._handled:
+                log.info("duplicate reindex command ignored", extra={"message_id": command.message_id})
+                return
+            self._handled[command.message_id] = None
+            while len(self._handled) > _REMEMBERED:
+                self._handled.popitem(last=False)
+            log.info("reindex started", extra={"source": command.source.name, "mode": command.mode})
+            final = await self.indexer.run(command, self.bus.publish)
+            metrics.COMMANDS.labels(final.mode, final.state).inc()
+            metrics.DURATION.labels(final.mode).observe(final.elapsed_s)
+            counts = final.counts
+            for outcome in ("changed", "unchanged", "deleted", "failed"):
+                metrics.DOCUMENTS.labels(outcome).inc(getattr(counts, outcome))
+            metrics.CHUNKS.inc(counts.chunks_written)
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        return {"bus": self.bus.ping, "store": self.store.ping}

@@ -1,0 +1,57 @@
+"""The RAG indexer's own settings; the index's (store, embeddings) are agent_common.rag.settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+from agent_common.rag.settings import RagSettings
+from agent_common.settings import BusSettings, ObservabilitySettings, comma_separated, settings_config
+from agent_rag_indexer.chunking import ChunkingConfig, Strategy
+
+
+class IndexerSettings(BaseSettings):
+    """The process that turns documents into the vector index."""
+
+    model_config = settings_config("RAG_INDEXER_")
+
+    host: str = "127.0.0.1"
+    """Interface for the probes, metrics and the reindex API (`0.0.0.0` in a container)."""
+    port: int = 8003
+    """Port for the probes, metrics and the reindex API."""
+    allowed_roots: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["."])
+    """Folders the indexer may read documents from, comma-separated (resolved at start-up; `.` is
+    its working directory). A command naming a path outside them gets a `RAG_SOURCE_UNREADABLE` failure."""
+    chunk_strategy: Strategy = "heading"
+    """How documents are cut into passages: `heading` (one section per chunk), `paragraph`
+    (paragraphs packed up to the size) or `fixed` (windows of the size). See docs/rag.md."""
+    chunk_size: int = Field(default=1200, ge=100, le=20_000)
+    """Largest chunk, in characters."""
+    chunk_overlap: int = Field(default=200, ge=0, le=5_000)
+    """Characters repeated between consecutive chunks (`fixed`; `paragraph` repeats a paragraph up to it)."""
+
+    _split = field_validator("allowed_roots", mode="before")(comma_separated)
+
+    def chunking(self) -> ChunkingConfig:
+        return ChunkingConfig(strategy=self.chunk_strategy, size=self.chunk_size, overlap=self.chunk_overlap)
+
+
+class IndexerConfig:
+    """Every setting the indexer process reads, grouped by concern."""
+
+    def __init__(
+        self,
+        service: IndexerSettings | None = None,
+        rag: RagSettings | None = None,
+        bus: BusSettings | None = None,
+        log: ObservabilitySettings | None = None,
+    ) -> None:
+        self.service = service or IndexerSettings()
+        self.rag = rag or RagSettings()
+        self.bus = bus or BusSettings()
+        self.log = log or ObservabilitySettings()
+
+
+SETTINGS_CLASSES = (IndexerSettings, RagSettings, BusSettings, ObservabilitySettings)

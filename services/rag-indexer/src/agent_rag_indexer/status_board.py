@@ -1,0 +1,48 @@
+"""The latest status of each reindex command, for the HTTP API to stream.
+
+Fed from `rag.status` (every replica reads every status), so a client may follow a
+command on any replica, and may start following after it began.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+from agent_common.messages import ReindexStatus
+
+_KEPT = 1000
+
+
+class StatusBoard:
+    def __init__(self) -> None:
+        self._latest: OrderedDict[str, ReindexStatus] = OrderedDict()
+        self._changed = asyncio.Condition()
+
+    async def record(self, status: ReindexStatus) -> None:
+        async with self._changed:
+            self._latest[status.request_id] = status
+            self._latest.move_to_end(status.request_id)
+            while len(self._latest) > _KEPT:
+                self._latest.popitem(last=False)
+            self._changed.notify_all()
+
+    def latest(self, request_id: str) -> ReindexStatus | None:
+        return self._latest.get(request_id)
+
+    def _has_news(self, request_id: str, shown: list[ReindexStatus]) -> bool:
+        current = self._latest.get(request_id)
+        return current is not None and (not shown or current is not shown[0])
+
+    async def follow(self, request_id: str) -> AsyncIterator[ReindexStatus]:
+        """Each new status of the command, ending with its terminal one."""
+        shown: list[ReindexStatus] = []
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._has_news(request_id, shown))
+                current = self._latest[request_id]
+            shown[:] = [current]
+            yield current
+            if current.terminal:
+                return

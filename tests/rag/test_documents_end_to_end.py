@@ -1,0 +1,152 @@
+"""`agent reindex <folder>` against the embedded platform (`agent run`), then questions
+about the folder: citations over SSE and in the JSON answer, and the no-match fallback
+in the user's language, through the gateway as a client sees it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agent_common.events import parse_run_event
+from agent_common.rag.context import FALLBACKS
+from tests.e2e.sse import stream_chat
+from tests.rag.pdf import pdf_with_pages
+from tests.support.platform import Platform, embedded_platform
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    docs = tmp_path_factory.mktemp("documents")
+    (docs / "handbook.md").write_text(
+        "# Team handbook\n\n## Vacation policy\n\nEvery employee gets 25 days of paid vacation per year.\n\n"
+        "## 보안 정책\n\n모든 노트북은 디스크 암호화를 켜야 합니다. 비밀번호는 90일마다 바꿉니다.\n"
+    )
+    (docs / "billing.pdf").write_bytes(pdf_with_pages(["Invoices are due within 30 days."]))
+    return docs
+
+
+@pytest.fixture(scope="module")
+def platform(documents: Path) -> Iterator[Platform]:
+    with embedded_platform({"RAG_INDEXER_ALLOWED_ROOTS": str(documents)}) as served:
+        yield served
+
+
+def reindex(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent_cli.main", "reindex", *args, "--url", f"{platform.base_url}/rag", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def indexed(platform: Platform, documents: Path) -> dict[str, object]:
+    done = reindex(platform, str(documents))
+    assert done.returncode == 0, done.stderr
+    final: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"final": final, "stdout": done.stdout, "stderr": done.stderr}
+
+
+def test_the_cli_shows_progress_until_done_with_counts(indexed: dict[str, object]) -> None:
+    stderr, stdout = str(indexed["stderr"]), str(indexed["stdout"])
+    assert "[##############################] 2/2 documents" in stderr
+    assert stdout.startswith("done: 2 documents seen, 2 changed, 0 unchanged, 0 deleted, 3 chunks written, 0 failed")
+
+
+def test_reindexing_again_changes_nothing(platform: Platform, documents: Path, indexed: dict[str, object]) -> None:
+    again = reindex(platform, str(documents))
+    assert again.returncode == 0
+    assert "2 documents seen, 0 changed, 2 unchanged, 0 deleted, 0 chunks written" in again.stdout
+
+
+def test_failures_are_listed_with_their_reasons_and_the_exit_code_says_so(
+    platform: Platform, documents: Path, indexed: dict[str, object]
+) -> None:
+    result = reindex(platform, str(documents / "missing.md"), "--source", "other")
+    assert result.returncode == 1
+    assert f"failed: {documents / 'missing.md'}: RAG_SOURCE_UNREADABLE: No such file or folder." in result.stdout
+
+
+async def test_an_answer_cites_its_passages_over_sse_and_in_the_json(
+    platform: Platform, indexed: dict[str, object]
+) -> None:
+    events = [
+        parse_run_event(e.data) for e in await stream_chat(platform.base_url, {"message": "How many vacation days?"})
+    ]
+    assert events[0].type == "citations" and events[-1].type == "done"
+    first = events[0].citations[0]  # type: ignore[union-attr]
+    assert (first.marker, first.title, first.heading_path) == (1, "Team handbook", ["Team handbook", "Vacation policy"])
+    assert first.source.endswith("handbook.md") and len(first.version) == 12 and "25 days" in first.snippet
+    assert events[-1].citations == events[0].citations  # type: ignore[union-attr]
+    answer = await ask(platform, "When are invoices due?")
+    assert answer["answer"].startswith("(offline model) According to your documents [1]:")
+    cited = answer["citations"][0]
+    assert cited["source"].endswith("billing.pdf") and cited["page"] == 1 and cited["location"].startswith("page 1")
+
+
+@pytest.mark.parametrize(
+    ("question", "language"), [("What is the capital of Peru?", "en"), ("페루의 수도는 어디인가요?", "ko")]
+)
+async def test_a_question_the_documents_do_not_cover_gets_the_fallback_in_its_language(
+    platform: Platform, indexed: dict[str, object], question: str, language: str
+) -> None:
+    events = [parse_run_event(e.data) for e in await stream_chat(platform.base_url, {"message": question})]
+    assert [e.type for e in events] == ["token", "done"]
+    done = events[-1]
+    assert done.answer == FALLBACKS[language] and done.citations == [] and done.model == "rag-fallback"  # type: ignore[union-attr]
+
+
+async def ask(platform: Platform, question: str) -> Any:
+    async with httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(f"{platform.base_url}/api/chat", json={"message": question})
+    assert response.status_code == 200
+    return response.json()
+
+
+async def test_a_korean_question_about_a_korean_passage_is_answered_in_korean(
+    platform: Platform, indexed: dict[str, object]
+) -> None:
+    answer = await ask(platform, "노트북 암호화가 필요한가요?")
+    assert answer["answer"].startswith("(오프라인 모델) 문서에 따르면 [1]:")
+    assert answer["citations"][0]["heading_path"] == ["Team handbook", "보안 정책"]
+
+
+async def test_a_question_about_a_url_goes_to_the_tool_not_the_documents(
+    platform: Platform, indexed: dict[str, object]
+) -> None:
+    events = [
+        parse_run_event(e.data)
+        for e in await stream_chat(platform.base_url, {"message": "What does https://example.com/ say?"})
+    ]
+    types = [e.type for e in events]
+    assert "citations" not in types and types[0] == "tool_start" and types[-1] == "done"
+    assert events[-1].model == "offline-1" and events[-1].citations == []  # type: ignore[union-attr]
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    series = re.escape(f"{name}{{{labels}}}" if labels else name)
+    match = re.search(rf"^{series} ([0-9.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_retrieval_and_reindexing_are_counted_in_the_metrics(
+    platform: Platform, indexed: dict[str, object]
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        before = (await client.get(f"{platform.base_url}/metrics")).text
+        await ask(platform, "What is the capital of Peru?")
+        after = (await client.get(f"{platform.base_url}/metrics")).text
+    fallback = 'outcome="fallback"'
+    assert metric(after, "rag_retrievals_total", fallback) == metric(before, "rag_retrievals_total", fallback) + 1
+    assert metric(after, "rag_reindex_commands_total", 'mode="incremental",state="done"') >= 1
+    assert metric(after, "rag_chunks_written_total") >= 3

@@ -1,0 +1,179 @@
+"""Reindex commands against the real embedder and an embedded Qdrant: what is indexed,
+skipped, deleted and refused, and a full reindex that readers never see half-built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent_common.errors import ErrorCode
+from agent_common.messages import InlineDocument, ReindexRequested, ReindexSource, ReindexStatus
+from agent_common.rag.embeddings import OfflineEmbedder
+from agent_common.rag.store import VectorStore
+from agent_rag_indexer.chunking import ChunkingConfig
+from agent_rag_indexer.indexer import Indexer
+from tests.rag.pdf import pdf_with_pages
+
+
+def command(paths: list[Path], mode: str = "incremental", name: str = "docs") -> ReindexRequested:
+    return ReindexRequested.model_validate(
+        {
+            "request_id": f"rdx_{mode}",
+            "session_id": "s",
+            "user_id": "u",
+            "mode": mode,
+            "source": {"name": name, "paths": [str(p) for p in paths]},
+        }
+    )
+
+
+class Statuses:
+    def __init__(self) -> None:
+        self.seen: list[ReindexStatus] = []
+
+    async def __call__(self, status: ReindexStatus) -> None:
+        self.seen.append(status)
+
+
+def folder(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "vacation.md").write_text("# Vacation\n\nEvery employee gets 25 days of paid vacation per year.\n")
+    (docs / "security.txt").write_text("모든 노트북은 디스크 암호화를 켜야 합니다.\n\n비밀번호는 90일마다 바꿉니다.\n")
+    (docs / "billing.pdf").write_bytes(pdf_with_pages(["Invoices are due within 30 days.", "Refunds take a week."]))
+    (docs / "notes.html").write_text("<h1>Office</h1><p>The office opens at 8 am.</p>")
+    (docs / "image.png").write_bytes(b"\x89PNG not a document")
+    return docs
+
+
+def indexer(store: VectorStore, embedder: OfflineEmbedder, root: Path) -> Indexer:
+    return Indexer(store=store, embedder=embedder, chunking=ChunkingConfig("heading", 400, 50), allowed_roots=[root])
+
+
+async def test_a_folder_is_indexed_with_progress_and_counts(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    statuses = Statuses()
+    final = await indexer(store, embedder, tmp_path).run(command([docs]), statuses)
+    assert final.state == "done" and final is statuses.seen[-1]
+    assert [s.state for s in statuses.seen] == ["started", "progress", "progress", "progress", "progress", "done"]
+    assert final.counts.model_dump() == {
+        "total": 4, "seen": 4, "changed": 4, "unchanged": 0, "deleted": 0, "chunks_written": 4, "failed": 0
+    }  # fmt: skip
+    assert await store.count() == 4
+
+
+async def test_the_best_passage_of_each_language_is_found_with_its_metadata(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    await indexer(store, embedder, tmp_path).run(command([docs]), Statuses())
+    korean = (await store.search(await embedder.query("노트북 암호화 규칙이 뭐예요?"), 1))[0].record
+    assert (korean.doc_id, korean.language, korean.title) == (
+        str(docs / "security.txt"),
+        "ko",
+        "모든 노트북은 디스크 암호화를 켜야 합니다.",
+    )
+    pdf = (await store.search(await embedder.query("When are invoices due?"), 1))[0].record
+    assert (pdf.doc_id, pdf.page, pdf.title) == (str(docs / "billing.pdf"), 1, "billing")
+    assert pdf.text == "Invoices are due within 30 days.\n\nRefunds take a week."
+    markdown = (await store.search(await embedder.query("How many vacation days?"), 1))[0].record
+    assert markdown.heading_path == ["Vacation"] and markdown.checksum.startswith("sha256:")
+    assert markdown.location() == f"Vacation, chars 0-{markdown.char_end}"
+
+
+async def test_an_incremental_reindex_skips_unchanged_and_deletes_removed_documents(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    run = indexer(store, embedder, tmp_path)
+    await run.run(command([docs]), Statuses())
+    (docs / "vacation.md").write_text("# Vacation\n\nEvery employee gets 30 days of paid vacation per year.\n")
+    (docs / "notes.html").unlink()
+    final = await run.run(command([docs]), Statuses())
+    counts = final.counts
+    assert (counts.seen, counts.changed, counts.unchanged, counts.deleted) == (3, 1, 2, 1)
+    hit = (await store.search(await embedder.query("How many vacation days?"), 1))[0].record
+    assert "30 days" in hit.text
+    texts = [h.record.text for h in await store.search(await embedder.query("When does the office open?"), 10)]
+    assert not any("office" in t.lower() for t in texts) and await store.count() == 3
+
+
+async def test_documents_that_cannot_be_indexed_are_failures_with_reasons(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    (docs / "broken.md").write_bytes(b"\xff\xfe\xfa")
+    (docs / "empty.html").write_text("<script>only()</script>")
+    outside = Path("/etc/hostname")
+    final = await indexer(store, embedder, docs).run(
+        command([docs, docs / "missing.txt", docs / "image.png", outside]), Statuses()
+    )
+    reasons = {Path(f.document).name: (f.error.code, f.error.details.get("reason")) for f in final.failures}
+    assert reasons == {
+        "missing.txt": (ErrorCode.RAG_SOURCE_UNREADABLE, "missing"),
+        "image.png": (ErrorCode.RAG_FORMAT_UNSUPPORTED, None),
+        "hostname": (ErrorCode.RAG_SOURCE_UNREADABLE, "outside_allowed_roots"),
+        "broken.md": (ErrorCode.RAG_DOCUMENT_INVALID, None),
+        "empty.html": (ErrorCode.RAG_DOCUMENT_INVALID, "no_text"),
+    }
+    assert final.state == "done" and final.counts.failed == 5 and final.counts.changed == 4
+
+
+async def test_inline_documents_are_indexed_with_the_metadata_they_come_with(
+    store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    source = ReindexSource(
+        name="inline",
+        documents=[
+            InlineDocument(
+                doc_id="kb-7", text="# Refunds\n\nRefunds take five working days.", format="markdown",
+                title="Refund policy", version="v3", last_updated="2026-11-30",
+            )
+        ],
+    )  # fmt: skip
+    cmd = ReindexRequested(request_id="r", session_id="s", user_id="u", source=source)
+    await Indexer(store=store, embedder=embedder, chunking=ChunkingConfig(), allowed_roots=[]).run(cmd, Statuses())
+    record = (await store.search(await embedder.query("refund time"), 1))[0].record
+    assert (record.title, record.version, record.last_updated, record.source) == (
+        "Refund policy", "v3", "2026-11-30", "inline"
+    )  # fmt: skip
+
+
+async def test_a_full_reindex_is_built_beside_the_live_index_and_switched_when_complete(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    run = indexer(store, embedder, tmp_path)
+    await run.run(command([docs]), Statuses())
+    old = await store.live_collection()
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "new.md").write_text("# Parking\n\nParking is free for visitors.\n")
+    seen_while_building: list[tuple[str | None, int]] = []
+
+    async def watch(status: ReindexStatus) -> None:
+        if status.state == "progress":  # the new version has data, and is not live yet
+            seen_while_building.append((await store.live_collection(), await store.count()))
+
+    final = await run.run(command([only], mode="full"), watch)
+    assert seen_while_building == [(old, 4)]
+    assert final.index_version == await store.live_collection() != old
+    assert await store.count() == 1
+    assert old not in {c.name for c in (await store.client.get_collections()).collections}
+
+
+async def test_a_full_reindex_of_one_source_keeps_the_other_sources_documents(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    run = indexer(store, embedder, tmp_path)
+    await run.run(command([docs], name="office"), Statuses())
+    inline = ReindexSource(name="kb", documents=[InlineDocument(doc_id="kb-1", text="Lunch is served at noon.")])
+    full = ReindexRequested(request_id="r", session_id="s", user_id="u", source=inline, mode="full")
+    final = await run.run(full, Statuses())
+    assert final.state == "done" and await store.count() == 5
+    office = await store.document_checksums(await store.ensure_live(), "office")
+    assert sorted(Path(d).name for d in office) == ["billing.pdf", "notes.html", "security.txt", "vacation.md"]
+    lunch = (await store.search(await embedder.query("When is lunch?"), 1))[0].record
+    assert (lunch.source, lunch.doc_id) == ("kb", "kb-1")
