@@ -246,3 +246,24 @@ async def test_a_kafka_restart_while_traffic_flows_ends_every_request(
 def _faults_cleared(faulty: Platform) -> Iterator[None]:
     yield
     httpx.delete(f"{faulty.services['offline-model']}/admin/faults")
+
+
+async def test_an_orchestrator_stopped_mid_run_finishes_it_before_it_exits(faulty: Platform) -> None:
+    queue_fault(faulty, "slow", count=1, delay_ms=100)  # a few seconds of streaming
+    started: asyncio.Queue[str] = asyncio.Queue()
+    client = asyncio.create_task(stream(faulty, "finish what you started, please", started))
+    request_id = await asyncio.wait_for(started.get(), 10)
+    orchestrators = [n for n in faulty.services if n.startswith("orchestrator")]
+    worker = await wait_for_log(
+        faulty, orchestrators, lambda e: e.get("request_id") == request_id and e.get("event") == "run started"
+    )
+    faulty.processes[worker].proc.terminate()  # SIGTERM: what Kubernetes sends on a rollout
+    try:
+        seen = await asyncio.wait_for(client, REQUEST_TIMEOUT_S + 10)
+        await asyncio.to_thread(faulty.processes[worker].proc.wait, 30)
+    finally:
+        faulty.processes[worker].respawn()
+    assert_ended_once(seen)
+    assert seen["types"][-1] == "done", seen  # the run in flight was finished, not cut
+    # ... by the replica that was stopping: it finished its work before it exited.
+    assert any(e.get("request_id") == request_id and e.get("event") == "run done" for e in log_lines(faulty, worker))
