@@ -85,14 +85,8 @@ class AgentLoop:
                     if await self._taken_over(msg):
                         return
                     history = await self._sessions.history(msg.session_id)
-                    state = RunState(
-                        request_id=msg.request_id,
-                        session_id=msg.session_id,
-                        user_id=msg.user_id,
-                        user_message=msg.message,
-                        locale=msg.locale,
-                        deadline_at=msg.deadline_at,
-                        messages=build_messages(self._settings.system_prompt, history, msg.message),
+                    state = RunState.for_request(
+                        msg, messages=build_messages(self._settings.system_prompt, history, msg.message)
                     )
                     log.info("run started", extra={"history_turns": len(history)})
                     if self._retriever is not None and await ground_run(self._retriever, state, self._events):
@@ -118,16 +112,7 @@ class AgentLoop:
             return False
         if any(is_terminal(event) for event in sent):
             return True
-        state = RunState(
-            request_id=msg.request_id,
-            session_id=msg.session_id,
-            user_id=msg.user_id,
-            user_message=msg.message,
-            locale=msg.locale,
-            deadline_at=msg.deadline_at,
-            messages=[],
-            answer="".join(e.text for e in sent if isinstance(e, TokenEvent)),
-        )
+        state = RunState.for_request(msg, answer="".join(e.text for e in sent if isinstance(e, TokenEvent)))
         log.warning("redelivered run had already streamed; ending it as incomplete", extra={"events": len(sent)})
         await self._fail(
             state,

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent_common.events import Citation, ToolCallRecord, Usage
+from agent_common.messages import ChatRequested
 
 
 class PendingCall(BaseModel):
@@ -37,3 +38,19 @@ class RunState(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     # Passages of the user's documents put in the prompt, as the answer cites them.
     citations: list[Citation] = Field(default_factory=list)
+
+    @classmethod
+    def for_request(
+        cls, msg: ChatRequested, messages: list[dict[str, Any]] | None = None, answer: str = ""
+    ) -> RunState:
+        """A run's state as a chat request starts it (or as a redelivery finds it)."""
+        return cls(
+            request_id=msg.request_id,
+            session_id=msg.session_id,
+            user_id=msg.user_id,
+            user_message=msg.message,
+            locale=msg.locale,
+            deadline_at=msg.deadline_at,
+            messages=messages or [],
+            answer=answer,
+        )
