@@ -34,8 +34,10 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def platform(documents: Path) -> Iterator[Platform]:
-    with embedded_platform({"RAG_INDEXER_ALLOWED_ROOTS": str(documents)}) as served:
+def platform(documents: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    # A key file of its own, with no key in it: the platform is anonymous, whatever the developer's own.
+    keys = tmp_path_factory.mktemp("documents-keys") / "api-keys.json"
+    with embedded_platform({"RAG_INDEXER_ALLOWED_ROOTS": str(documents), "AUTH_KEYS_FILE": str(keys)}) as served:
         yield served
 
 

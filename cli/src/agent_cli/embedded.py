@@ -26,6 +26,7 @@ from agent_common.rag.store import open_store
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings, production_profile
+from agent_gateway.admission import behind_admission
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
@@ -125,7 +126,8 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         # Never under PLATFORM_PROFILE=production.
         allow_anonymous_without_keys=not production_profile(),
     )
-    app.mount(RAG_API_PATH, Starlette(routes=reindex_routes(bus, indexer.board)))
+    # Reindexing writes what answers cite: it takes the same credential as the chat API.
+    app.mount(RAG_API_PATH, behind_admission(Starlette(routes=reindex_routes(bus, indexer.board))))
     if uses_offline_model():
         app.mount(OFFLINE_MODEL_PATH, create_offline_model())
     return app

@@ -88,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
         "mode": "full" if args.full else "incremental",
     }
     url = args.url.rstrip("/")
+    # The embedded platform's reindex API takes the chat API's credential once keys exist.
+    key = os.environ.get("AGENT_API_KEY")
+    headers = {"authorization": f"Bearer {key}"} if key else None
     try:
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers=headers) as client:
             response = client.post(f"{url}/reindex", json=body)
             if response.status_code != 202:
                 print(f"reindex refused ({response.status_code}): {response.text}", file=sys.stderr)

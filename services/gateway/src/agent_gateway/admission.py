@@ -7,12 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_common.errors import ErrorCode
 from agent_common.logs import bind_ids
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.auth import Authenticator, Caller
-from agent_gateway.errors import Refused
+from agent_gateway.errors import Refused, error_response
 from agent_gateway.messages import Localized, first_language
 from agent_gateway.rate_limits import LimitVerdict, RequestLimits, StreamSlots
 from agent_gateway.request_context import request_context
@@ -85,3 +86,22 @@ async def acquire_stream(request: Request, caller: Caller, stream_id: str) -> St
 def user_key(caller: Caller) -> str:
     """Users are unique within a tenant: everything per user is keyed by both."""
     return f"{caller.tenant}/{caller.user_id}"
+
+
+def behind_admission(app: ASGIApp) -> ASGIApp:
+    """`app`, mounted on the gateway, letting in only who the gateway's `/api` routes let in
+    (the same credential, the same rate limits), e.g. the embedded default's reindex API."""
+
+    async def admitted(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        try:
+            await admitted_caller(Request(scope, receive))  # scope["app"] is still the gateway here
+        except Refused as refused:
+            response = error_response(refused.info, headers=refused.headers)
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return admitted
