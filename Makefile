@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test check lint typecheck security docs-check prompt-eval rag-eval install clean
+.PHONY: run test check lint typecheck security docs-check prompt-eval rag-eval bench install clean
 PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_rag_indexer agent_cli
 PRODUCT_CODE := libs/common/src services/*/src cli/src
 
@@ -34,6 +34,12 @@ test: install
 	@scripts/ensure-system-deps.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+## What the pipeline adds to a model's stream, in both modes (bench/results/: JSON and a chart);
+## BENCH_ARGS=--quick for a short run. Never part of the tests: figures depend on the machine.
+bench: install
+	@scripts/ensure-system-deps.sh
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
 ## Every gate CI runs before the tests: lint and format, types, security, docs that cannot drift.
 check: lint typecheck security docs-check
 
@@ -43,6 +49,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
+	$(VENV)/bin/mypy bench
 
 security: install
 	$(VENV)/bin/bandit -q -r $(PRODUCT_CODE)

@@ -1,0 +1,158 @@
+"""`python -m bench` (`make bench`): run every measurement, write `bench/results/` and print a table.
+
+python -m bench                       # both modes, the whole concurrency curve
+python -m bench --quick               # a short run: fewer requests per level
+python -m bench --modes embedded      # one mode
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform as host
+import tempfile
+import time
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import platforms
+from bench.load import Stream, hold_idle_streams, run_level
+from bench.report import print_table, write_chart
+from bench.stats import summary
+
+LEVELS = (1, 10, 50, 100, 200)
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def describe(streams: list[Stream], wall_s: float) -> dict[str, Any]:
+    ok = [s for s in streams if s.ok]
+    errors: dict[str, int] = {}
+    for s in streams:
+        if not s.ok:
+            errors[s.error] = errors.get(s.error, 0) + 1
+    return {
+        "requests": len(streams),
+        "errors": errors,
+        "ttft_ms": summary([s.ttft_s for s in ok]),
+        "gap_ms": summary([g for s in ok for g in s.gaps_s]),
+        "requests_per_s": round(len(ok) / wall_s, 2) if wall_s else 0.0,
+    }
+
+
+def overhead(pipeline: dict[str, Any], baseline: dict[str, Any], metric: str) -> dict[str, float]:
+    return {q: round(pipeline[metric][q] - baseline[metric][q], 2) for q in ("p50", "p95", "p99")}
+
+
+async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: int) -> list[dict[str, Any]]:
+    points = []
+    for level in levels:
+        requests = max(per_level, 2 * level)
+        cpu_before = {name: platforms.cpu_seconds(pid) for name, pid in running.pids.items()}
+        streams, wall = await run_level("platform", running.base_url, level, requests, running.headers)
+        cpu_after = {name: platforms.cpu_seconds(pid) for name, pid in running.pids.items()}
+        base_streams, base_wall = await run_level("baseline", running.model_url, level, requests, {})
+        pipeline, baseline = describe(streams, wall), describe(base_streams, base_wall)
+        ok = max(1, requests - sum(pipeline["errors"].values()))
+        points.append(
+            {
+                "concurrency": level,
+                "pipeline": pipeline,
+                "baseline": baseline,
+                "ttft_overhead_ms": overhead(pipeline, baseline, "ttft_ms"),
+                "gap_overhead_ms": overhead(pipeline, baseline, "gap_ms"),
+                "cpu_ms_per_request": {
+                    name: round((cpu_after[name] - cpu_before[name]) * 1000 / ok, 2) for name in running.pids
+                },
+            }
+        )
+        print(f"  {running.mode}: {level} concurrent streams done", flush=True)
+    return points
+
+
+async def idle_streams(running: platforms.Running, count: int) -> dict[str, Any]:
+    gateway = running.pids.get("gateway", running.pids.get("platform", 0))
+    async with httpx.AsyncClient() as admin:
+        await admin.post(running.admin_url, json={"kind": "stall", "count": count + 50, "delay_ms": 300_000})
+    before = platforms.rss_bytes(gateway)
+    opened, tasks, client = await hold_idle_streams(running.base_url, count, running.headers)
+    await asyncio.sleep(2)  # let every stream settle into waiting
+    after = platforms.rss_bytes(gateway)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await client.aclose()
+    async with httpx.AsyncClient() as admin:
+        await admin.delete(running.admin_url)
+    return {
+        "requested": count,
+        "held": opened,
+        "gateway_rss_before_mb": round(before / 2**20, 1),
+        "gateway_rss_after_mb": round(after / 2**20, 1),
+        "kb_per_stream": round((after - before) / 1024 / max(1, opened), 1),
+    }
+
+
+async def measure(running: platforms.Running, levels: tuple[int, ...], per_level: int, idle: int) -> dict[str, Any]:
+    # A warm-up, so first-call costs (imports, connections, JIT-less caches) are not counted.
+    await run_level("platform", running.base_url, 5, 10, running.headers)
+    result: dict[str, Any] = {"mode": running.mode, "curve": await curve(running, levels, per_level)}
+    if idle:
+        result["idle_streams"] = await idle_streams(running, idle)
+    return result
+
+
+def run_mode(mode: str, work: Path, levels: tuple[int, ...], per_level: int, idle: int) -> dict[str, Any]:
+    context: AbstractContextManager[platforms.Running]
+    if mode == "embedded":
+        context = platforms.embedded(work)
+    elif mode.startswith("distributed"):
+        context = platforms.distributed(work, orchestrators=2 if mode == "distributed" else 1)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    with context as running:
+        print(f"{running.mode}: measuring", flush=True)
+        return asyncio.run(measure(running, levels, per_level, idle))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--modes", default="embedded,distributed-1,distributed", help="comma-separated")
+    parser.add_argument("--quick", action="store_true", help="fewer requests per level, 200 idle streams")
+    parser.add_argument("--idle", type=int, default=None, help="idle SSE streams to hold (default 1000)")
+    args = parser.parse_args()
+    per_level = 20 if args.quick else 60
+    idle = args.idle if args.idle is not None else (200 if args.quick else 1000)
+    levels = LEVELS
+    report: dict[str, Any] = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": host.python_version(),
+            "platform": host.platform(),
+        },
+        "offline_model_pace": {
+            "first_token_delay_ms": platforms.FIRST_TOKEN_DELAY_MS,
+            "token_delay_ms": platforms.TOKEN_DELAY_MS,
+        },
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for mode in args.modes.split(","):
+            # Idle streams are held last, and only where the gateway is its own process.
+            report["results"].append(
+                run_mode(mode.strip(), Path(tmp), levels, per_level, idle if mode.strip() != "distributed-1" else 0)
+            )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "bench.json").write_text(json.dumps(report, indent=2))
+    write_chart(report, RESULTS / "bench.png")
+    print_table(report)
+    print(f"\nwritten: {RESULTS / 'bench.json'}, {RESULTS / 'bench.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The load generator: concurrent streams over real HTTP/SSE, timed at the client.
+
+Two kinds of stream: through the platform (`POST /api/chat/stream`, SSE `token`
+events) and, for the baseline, straight to the offline model
+(`POST /v1/chat/completions` with `stream: true`), the same question each time.
+What is measured is what a client sees: the time from sending the request to the
+first token, and the gaps between tokens as they arrive (frames are counted at
+the client, so coalescing anywhere would show).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse
+
+QUESTION = "Tell me about the platform in a few sentences, please."
+
+
+@dataclass
+class Stream:
+    ok: bool
+    ttft_s: float = 0.0
+    gaps_s: list[float] = field(default_factory=list)
+    total_s: float = 0.0
+    error: str = ""
+
+
+async def platform_stream(client: httpx.AsyncClient, base_url: str, n: int) -> Stream:
+    started = time.perf_counter()
+    arrivals: list[float] = []
+    try:
+        async with aconnect_sse(
+            client, "POST", f"{base_url}/api/chat/stream", json={"message": f"{QUESTION} ({n})"}
+        ) as source:
+            if source.response.status_code != 200:
+                return Stream(ok=False, error=f"HTTP {source.response.status_code}")
+            async for event in source.aiter_sse():
+                if event.event == "token":
+                    arrivals.append(time.perf_counter())
+                elif event.event == "error":
+                    return Stream(ok=False, error=json.loads(event.data)["error"]["code"])
+                elif event.event == "done":
+                    break
+    except httpx.HTTPError as exc:
+        return Stream(ok=False, error=type(exc).__name__)
+    return _timed(started, arrivals)
+
+
+async def baseline_stream(client: httpx.AsyncClient, model_url: str, n: int) -> Stream:
+    started = time.perf_counter()
+    arrivals: list[float] = []
+    body: dict[str, Any] = {
+        "model": "offline-1",
+        "stream": True,
+        "messages": [{"role": "user", "content": f"{QUESTION} ({n})"}],
+    }
+    try:
+        async with aconnect_sse(client, "POST", f"{model_url}/chat/completions", json=body) as source:
+            if source.response.status_code != 200:
+                return Stream(ok=False, error=f"HTTP {source.response.status_code}")
+            async for event in source.aiter_sse():
+                if event.data == "[DONE]":
+                    break
+                chunk = json.loads(event.data)
+                if any((c.get("delta") or {}).get("content") for c in chunk.get("choices", [])):
+                    arrivals.append(time.perf_counter())
+    except httpx.HTTPError as exc:
+        return Stream(ok=False, error=type(exc).__name__)
+    return _timed(started, arrivals)
+
+
+def _timed(started: float, arrivals: list[float]) -> Stream:
+    if not arrivals:
+        return Stream(ok=False, error="no tokens")
+    gaps = [b - a for a, b in pairwise(arrivals)]
+    return Stream(ok=True, ttft_s=arrivals[0] - started, gaps_s=gaps, total_s=arrivals[-1] - started)
+
+
+async def run_level(
+    kind: str, url: str, concurrency: int, requests: int, headers: dict[str, str]
+) -> tuple[list[Stream], float]:
+    """`requests` streams, `concurrency` at a time; returns them and the wall time they took."""
+    limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
+    timeout = httpx.Timeout(120, connect=30)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(requests):
+        queue.put_nowait(n)
+    results: list[Stream] = []
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
+        one = platform_stream if kind == "platform" else baseline_stream
+
+        async def worker() -> None:
+            while not queue.empty():
+                n = queue.get_nowait()
+                results.append(await one(client, url, n))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return results, time.perf_counter() - started
+
+
+async def hold_idle_streams(
+    base_url: str, count: int, headers: dict[str, str]
+) -> tuple[int, list[asyncio.Task[None]], httpx.AsyncClient]:
+    """Open `count` streams that wait (the model stalls) and keep them open; returns how many opened."""
+    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
+    client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(600, connect=60), headers=headers)
+    opened = asyncio.Semaphore(0)
+    failures: list[str] = []
+
+    async def hold(n: int) -> None:
+        try:
+            async with client.stream("POST", f"{base_url}/api/chat/stream", json={"message": f"wait {n}"}) as response:
+                if response.status_code != 200:
+                    failures.append(f"HTTP {response.status_code}")
+                    opened.release()
+                    return
+                opened.release()
+                async for _ in response.aiter_bytes():
+                    pass
+        except httpx.HTTPError as exc:
+            failures.append(type(exc).__name__)
+            opened.release()
+
+    tasks = [asyncio.create_task(hold(n)) for n in range(count)]
+    for _ in range(count):
+        await asyncio.wait_for(opened.acquire(), 120)
+    return count - len(failures), tasks, client

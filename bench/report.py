@@ -1,0 +1,71 @@
+"""The short table and the chart of a benchmark run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def print_table(report: dict[str, Any]) -> None:
+    machine, pace = report["machine"], report["offline_model_pace"]
+    print(
+        f"\nmachine: {machine['cores']} cores, Python {machine['python']}; offline model: first token after "
+        f"{pace['first_token_delay_ms']} ms, then a token every {pace['token_delay_ms']} ms"
+    )
+    header = (
+        f"{'mode':<28}{'conc':>5}{'req/s':>8}{'TTFT p95':>10}{'base p95':>10}{'+TTFT p50':>11}"
+        f"{'+TTFT p95':>11}{'+gap p95':>10}{'errors':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in report["results"]:
+        for point in result["curve"]:
+            pipe, base = point["pipeline"], point["baseline"]
+            print(
+                f"{result['mode']:<28}{point['concurrency']:>5}{pipe['requests_per_s']:>8}"
+                f"{pipe['ttft_ms']['p95']:>10}{base['ttft_ms']['p95']:>10}"
+                f"{point['ttft_overhead_ms']['p50']:>11}{point['ttft_overhead_ms']['p95']:>11}"
+                f"{point['gap_overhead_ms']['p95']:>10}{sum(pipe['errors'].values()):>8}"
+            )
+        if "idle_streams" in result:
+            idle = result["idle_streams"]
+            print(
+                f"{result['mode']}: held {idle['held']}/{idle['requested']} idle streams, gateway "
+                f"{idle['gateway_rss_before_mb']} -> {idle['gateway_rss_after_mb']} MB "
+                f"({idle['kb_per_stream']} KB each)"
+            )
+        cpu = result["curve"][1]["cpu_ms_per_request"] if len(result["curve"]) > 1 else {}
+        if cpu:
+            print(
+                f"{result['mode']}: CPU ms per request at 10 streams: " + ", ".join(f"{k} {v}" for k, v in cpu.items())
+            )
+
+
+def write_chart(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (ttft, gap, rate) = plt.subplots(1, 3, figsize=(15, 4.5))
+    for result in report["results"]:
+        levels = [p["concurrency"] for p in result["curve"]]
+        ttft.plot(levels, [p["ttft_overhead_ms"]["p95"] for p in result["curve"]], marker="o", label=result["mode"])
+        gap.plot(levels, [p["gap_overhead_ms"]["p95"] for p in result["curve"]], marker="o", label=result["mode"])
+        rate.plot(levels, [p["pipeline"]["requests_per_s"] for p in result["curve"]], marker="o", label=result["mode"])
+    for axis, title in (
+        (ttft, "time-to-first-token overhead, p95 (ms)"),
+        (gap, "added inter-token delay, p95 (ms)"),
+        (rate, "requests per second"),
+    ):
+        axis.set_title(title)
+        axis.set_xlabel("concurrent streams")
+        axis.set_xscale("log")
+        axis.grid(True, alpha=0.3)
+    ttft.axhline(20, color="grey", linestyle="--", linewidth=1)
+    gap.axhline(2, color="grey", linestyle="--", linewidth=1)
+    ttft.legend(fontsize=8)
+    machine = report["machine"]
+    figure.suptitle(f"What the pipeline adds ({machine['cores']} cores, Python {machine['python']})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
