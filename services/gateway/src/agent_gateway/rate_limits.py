@@ -61,11 +61,16 @@ class RequestLimits:
             # (Passed through to redis-py, whose types `limits` does not declare.)
             # A blocking pool: a burst waits a moment for a free connection instead of failing
             # (redis-py's default pool refuses the 101st concurrent command; `make bench` found it).
-            reconnect: dict[str, Any] = {
-                "connection_pool": BlockingConnectionPool.from_url(redis_url, max_connections=200, timeout=5.0),
-                "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-                "retry_on_error": [RedisConnectionError, RedisTimeoutError],
-            }
+            # The retry belongs to the pool's connections: a dead one (after a Redis restart) is
+            # replaced and the command sent again.
+            pool = BlockingConnectionPool.from_url(
+                redis_url,
+                max_connections=200,
+                timeout=5.0,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            )
+            reconnect: dict[str, Any] = {"connection_pool": pool}
             storage = RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="ratelimit", **reconnect)
         else:
             storage = MemoryStorage()
