@@ -39,12 +39,14 @@ class KafkaBus(Bus):
         client_id: str,
         create_topics: bool = True,
         topics: tuple[Topic, ...] = ALL_TOPICS,
+        lag_interval_s: float = LAG_INTERVAL_S,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._create_topics = create_topics
         self._topics = topics
         self._subscriptions: list[Subscription] = []
         self._lag_task: asyncio.Task[None] | None = None
+        self._lag_interval_s = lag_interval_s
         faststream_log = logging.getLogger("agent.bus.faststream")
         self._broker = KafkaBroker(
             bootstrap_servers,
@@ -96,7 +98,7 @@ class KafkaBus(Bus):
             await ensure_topics(self._bootstrap, self._topics)
         await self._broker.start()
         if self._subscriptions:
-            self._lag_task = asyncio.create_task(report_lag(self._subscriptions, LAG_INTERVAL_S))
+            self._lag_task = asyncio.create_task(report_lag(self._subscriptions, self._lag_interval_s))
 
     async def stop(self) -> None:
         await stop_task(self._lag_task)

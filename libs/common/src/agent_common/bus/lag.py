@@ -1,7 +1,7 @@
 """Kafka consumer lag per consumer group and topic, as a Prometheus gauge.
 
-Lag is what `kafka-consumer-groups --describe` shows: the partition's high
-watermark minus the group's committed offset. Commits happen after a handler
+Lag is what `kafka-consumer-groups --describe` shows: the partition's end
+offset (asked of the broker) minus the group's committed offset. Commits happen after a handler
 has run (at least once), so a message fetched but not yet handled still
 counts as lag. Each replica reports the partitions assigned to it; sum by
 `group` and `topic` across replicas for the group's lag.
@@ -32,12 +32,16 @@ Subscription = tuple[str, Callable[[], Iterable[Any]]]
 async def group_lag(consumer: Any) -> dict[str, int]:
     """Lag per topic over the partitions assigned to `consumer` (aiokafka's `AIOKafkaConsumer`)."""
     lag: dict[str, int] = {}
-    for partition in consumer.assignment():
-        highwater = consumer.highwater(partition)
-        if highwater is None:  # nothing fetched from it yet: no watermark known
-            continue
+    partitions = list(consumer.assignment())
+    if not partitions:
+        return lag
+    # Asked of the broker, not the consumer's last fetch: a consumer stuck on a message
+    # stops fetching, and its own high watermark would hide the backlog growing behind it.
+    end_offsets = await consumer.end_offsets(partitions)
+    for partition in partitions:
         committed = await consumer.committed(partition)
-        lag[partition.topic] = lag.get(partition.topic, 0) + max(highwater - (committed or 0), 0)
+        behind = max(end_offsets[partition] - (committed or 0), 0)
+        lag[partition.topic] = lag.get(partition.topic, 0) + behind
     return lag
 
 
