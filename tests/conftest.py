@@ -9,6 +9,7 @@ reason; with `CI=true` that is a failure instead: CI never skips a tier.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -44,6 +45,31 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.bootstrap
     finally:
         server.stop()
+
+
+def _system_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        require_service(name, f"{name} not found (Debian package {package})")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus's `promtool`, for the rule and exposition checks."""
+    return _system_tool("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def alertmanager() -> str:
+    """The Alertmanager binary, to check the routing and inhibition it really does."""
+    return _system_tool("prometheus-alertmanager", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return _system_tool("amtool", "prometheus-alertmanager")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

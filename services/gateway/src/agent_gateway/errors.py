@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agent_common.error_metrics import record_error
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.logs import current_ids
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
@@ -37,6 +38,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     request_id = request_id or current_ids().get("request_id")
+    record_error(info, "http")
     body = ErrorResponse(
         error=info, request_id=request_id, session_id=session_id, partial_answer=partial_answer, fallback=fallback
     )

@@ -22,6 +22,10 @@ class Ownership:
     async def claim_run(self, request_id: str, caller: Caller) -> bool:
         return await self._owners.claim("run", request_id, user_key(caller), self._run_ttl_s)
 
+    async def claim_new_run(self, request_id: str, caller: Caller) -> bool:
+        """Own a run id nobody has used yet (a caller's own `X-Request-ID`); False when it is in use."""
+        return await self._owners.claim_new("run", request_id, user_key(caller), self._run_ttl_s)
+
     async def owns_session(self, session_id: str, caller: Caller) -> bool:
         return await self._owners.owned_by("session", session_id, user_key(caller))
 

@@ -1,22 +1,37 @@
 """Every request gets a request id and a client IP first, so that every log line
-and every security event about it (a refusal included) carries both."""
+and every security event about it (a refusal included) carries both.
+
+A well-formed incoming `X-Request-ID` (`agent_common.ids.is_valid_id`: 8 to 64
+letters, digits, `_` or `-`) is honoured: it becomes the request's id, is echoed
+back, and names the run it starts, so a caller's own id can be grepped through
+every service's logs. Anything else is ignored and a fresh id is minted."""
 
 from __future__ import annotations
+
+import logging
+import time
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent_common.ids import new_id
+from agent_common.ids import is_valid_id, new_id
 from agent_common.logs import bind_ids
 from agent_gateway.client_ip import client_ip
+
+log = logging.getLogger("agent.gateway.access")
+
+# Probes and scrapes answer every few seconds: an access line each would drown the requests.
+_QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 
 class RequestContext:
     """What the edge learned about a request, kept in `scope["state"]["context"]`."""
 
-    def __init__(self, request_id: str, client_ip: str) -> None:
+    def __init__(self, request_id: str, client_ip: str, *, supplied: bool = False) -> None:
         self.request_id = request_id
         self.client_ip = client_ip
+        self.supplied = supplied
+        """True when the id is the caller's own `X-Request-ID`: a run started with it must be the id's first."""
 
 
 def request_context(scope: Scope) -> RequestContext:
@@ -34,15 +49,47 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        context = RequestContext(new_id("req_"), client_ip(scope, self._ip_header, self._trusted_hops))
+        incoming = incoming_request_id(scope)
+        context = RequestContext(
+            incoming or new_id("req_"),
+            client_ip(scope, self._ip_header, self._trusted_hops),
+            supplied=incoming is not None,
+        )
         scope.setdefault("state", {})["context"] = context
 
+        started = time.perf_counter()
+        status = 500
+
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = MutableHeaders(scope=message)
                 if "x-request-id" not in headers:
                     headers["X-Request-ID"] = context.request_id
             await send(message)
 
         with bind_ids(request_id=context.request_id, client_ip=context.client_ip):
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                if scope.get("path") not in _QUIET_PATHS:
+                    route = getattr(scope.get("route"), "path", None) or "unmatched"
+                    # The route template, never the raw path or query: they may carry what the caller typed.
+                    log.info(
+                        "request finished",
+                        extra={
+                            "method": scope.get("method"),
+                            "route": route,
+                            "status": status,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                        },
+                    )
+
+
+def incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if is_valid_id(text) else None
+    return None

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from agent_common.bus import Bus
+from agent_common.error_metrics import record_error
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.events import (
     DoneEvent,
@@ -271,6 +272,7 @@ class AgentLoop:
         )
         await self._runs.delete(state.request_id)
         metrics.RUNS.labels("error", error.error_class.value).inc()
+        record_error(error, "run")
         log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})
 
     def _state_ttl(self, state: RunState) -> float:

@@ -8,6 +8,7 @@ consumed concurrently, each in order (`max_workers`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -20,10 +21,14 @@ from faststream.message import StreamMessage
 
 from agent_common.bus.base import Bus
 from agent_common.bus.delivery import Handler, M, deliver
+from agent_common.bus.lag import Subscription, live_consumers, report_lag, stop_task
 from agent_common.messages import BusMessage, DeadLetter
 from agent_common.topics import ALL_TOPICS, Topic
 
 log = logging.getLogger("agent.bus")
+
+# How often the consumer-lag gauge is refreshed (one committed-offset request per assigned partition).
+LAG_INTERVAL_S = 10.0
 
 
 class KafkaBus(Bus):
@@ -34,10 +39,14 @@ class KafkaBus(Bus):
         client_id: str,
         create_topics: bool = True,
         topics: tuple[Topic, ...] = ALL_TOPICS,
+        lag_interval_s: float = LAG_INTERVAL_S,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._create_topics = create_topics
         self._topics = topics
+        self._subscriptions: list[Subscription] = []
+        self._lag_task: asyncio.Task[None] | None = None
+        self._lag_interval_s = lag_interval_s
         faststream_log = logging.getLogger("agent.bus.faststream")
         self._broker = KafkaBroker(
             bootstrap_servers,
@@ -57,14 +66,16 @@ class KafkaBus(Bus):
             await deliver(model, handler, body, topic, self.park)
 
         on_message.__name__ = f"on_{topic.replace('.', '_')}"
-        self._broker.subscriber(
+        subscriber = self._broker.subscriber(
             topic,
             group_id=group,
             decoder=_raw_body,
             ack_policy=AckPolicy.ACK,
             auto_offset_reset="earliest",
             max_workers=concurrency,
-        )(on_message)
+        )
+        subscriber(on_message)
+        self._subscriptions.append((group, live_consumers(subscriber)))
 
     async def publish(self, message: BusMessage) -> None:
         await self._broker.publish(
@@ -86,8 +97,12 @@ class KafkaBus(Bus):
         if self._create_topics:
             await ensure_topics(self._bootstrap, self._topics)
         await self._broker.start()
+        if self._subscriptions:
+            self._lag_task = asyncio.create_task(report_lag(self._subscriptions, self._lag_interval_s))
 
     async def stop(self) -> None:
+        await stop_task(self._lag_task)
+        self._lag_task = None
         await self._broker.stop()
 
     async def ping(self) -> bool:

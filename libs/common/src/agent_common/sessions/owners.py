@@ -37,6 +37,10 @@ class OwnerStore(ABC):
         """Own `item_id` (new, or already ours); False when someone else owns it."""
 
     @abstractmethod
+    async def claim_new(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
+        """Own `item_id` only if nobody (the caller included) owns it yet: ids that must be used once."""
+
+    @abstractmethod
     async def owner_of(self, kind: Kind, item_id: str) -> str | None: ...
 
     async def owned_by(self, kind: Kind, item_id: str, owner: str) -> bool:
@@ -59,6 +63,12 @@ class MemoryOwnerStore(OwnerStore):
         self._owners[(kind, item_id)] = (owner, now + ttl_s)
         return True
 
+    async def claim_new(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
+        if await self.owner_of(kind, item_id) is not None:
+            return False
+        self._owners[(kind, item_id)] = (owner, time.monotonic() + ttl_s)
+        return True
+
     async def owner_of(self, kind: Kind, item_id: str) -> str | None:
         current = self._owners.get((kind, item_id))
         if current is None or current[1] < time.monotonic():
@@ -76,6 +86,9 @@ class RedisOwnerStore(OwnerStore):
     async def claim(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
         key = _owner_key(kind, item_id)
         return bool(await self._claim(keys=[key], args=[owner, max(1, int(ttl_s * 1000))]))
+
+    async def claim_new(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
+        return bool(await self._redis.set(_owner_key(kind, item_id), owner, px=max(1, int(ttl_s * 1000)), nx=True))
 
     async def owner_of(self, kind: Kind, item_id: str) -> str | None:
         raw = await self._redis.get(_owner_key(kind, item_id))

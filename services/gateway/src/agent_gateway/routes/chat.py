@@ -70,7 +70,16 @@ async def _admit_turn(
     if not await owners.claim_session(submitted.session_id, caller):
         record_security_event(SecurityEvent.ACCESS_DENIED, SecurityReason.SESSION_NOT_OWNED, user_id=caller.user_id)
         raise PlatformError(ErrorCode.NOT_FOUND, NOT_FOUND.for_locale(locale))
-    await owners.claim_run(submitted.request_id, caller)
+    if request_context(request.scope).supplied:
+        # A caller's own X-Request-ID names one run only: a second run under it would share its events.
+        if not await owners.claim_new_run(submitted.request_id, caller):
+            raise PlatformError(
+                ErrorCode.INPUT_INVALID,
+                "This X-Request-ID was already used; send a new one, or none.",
+                field="X-Request-ID",
+            )
+    else:
+        await owners.claim_run(submitted.request_id, caller)
     return submitted
 
 

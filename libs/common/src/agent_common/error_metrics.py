@@ -1,0 +1,26 @@
+"""Errors counted by class and code, on whichever service reports them.
+
+`origin` says who counted it: `http` is the gateway, for each error body it
+answers; `run` is the orchestrator, for each run that ends in an error event
+(streamed or not). A failed non-streaming run is therefore counted once as
+`run` and once as `http`: sum one origin at a time. Every label is a closed
+set (`http`/`run`, `ErrorClass`, `ErrorCode`), so the series stay bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prometheus_client import Counter
+
+from agent_common.errors import ErrorInfo
+
+ERRORS = Counter(
+    "platform_errors_total",
+    "Errors reported to clients (HTTP error bodies, run error events), by error class and code.",
+    ["origin", "error_class", "code"],
+)
+
+
+def record_error(info: ErrorInfo, origin: Literal["http", "run"]) -> None:
+    ERRORS.labels(origin, info.error_class.value, info.code.value).inc()
