@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -225,3 +226,19 @@ async def test_the_step_limit_stops_a_model_that_keeps_calling_tools(harness: Ha
 
 def test_model_readiness_probe_reaches_the_endpoint(model_url: str) -> None:
     assert httpx.get(f"{model_url}/models").status_code == 200
+
+
+async def test_conversation_text_is_logged_only_when_configured(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="agent.orchestrator"):
+        await harness.run(harness.chat("my secret plan"))
+    assert not any("my secret plan" in str(vars(r)) for r in caplog.records)
+    caplog.clear()
+    harness.loop._settings = OrchestratorSettings(max_steps=2, log_prompts=True)
+    with caplog.at_level(logging.INFO, logger="agent.orchestrator"):
+        await harness.run(harness.chat("my debug question"))
+    started = next(r for r in caplog.records if r.getMessage() == "run started")
+    done = next(r for r in caplog.records if r.getMessage() == "run done")
+    assert started.prompt == "my debug question"  # type: ignore[attr-defined]
+    assert '"my debug question"' in done.answer  # type: ignore[attr-defined]

@@ -45,6 +45,8 @@ from agent_orchestrator.settings import OrchestratorSettings
 
 log = logging.getLogger("agent.orchestrator")
 
+LOGGED_TEXT_CHARS = 2000  # with ORCHESTRATOR_LOG_PROMPTS: enough to debug a turn, bounded per line
+
 
 class AgentLoop:
     def __init__(
@@ -89,7 +91,7 @@ class AgentLoop:
                     state = RunState.for_request(
                         msg, messages=build_messages(self._settings.system_prompt, history, msg.message)
                     )
-                    log.info("run started", extra={"history_turns": len(history)})
+                    log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
                     if self._retriever is not None and await ground_run(self._retriever, state, self._events):
                         await self._finish(state, FALLBACK_MODEL)
                         return
@@ -257,7 +259,10 @@ class AgentLoop:
         )
         await self._runs.delete(state.request_id)
         metrics.RUNS.labels("done", "").inc()
-        log.info("run done", extra={"steps": state.step, "tool_calls": len(state.tool_calls)})
+        log.info(
+            "run done",
+            extra={"steps": state.step, "tool_calls": len(state.tool_calls), **self._text("answer", state.answer)},
+        )
 
     async def _fail(self, state: RunState, error: ErrorInfo) -> None:
         partial = bool(state.answer)
@@ -274,6 +279,10 @@ class AgentLoop:
         metrics.RUNS.labels("error", error.error_class.value).inc()
         record_error(error, "run")
         log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})
+
+    def _text(self, field: str, text: str) -> dict[str, str]:
+        """What users wrote or were answered, for the log only when the deployment asks for it."""
+        return {field: text[:LOGGED_TEXT_CHARS]} if self._settings.log_prompts else {}
 
     def _state_ttl(self, state: RunState) -> float:
         return max(state.deadline_at - time.time(), 0) + self._settings.run_state_ttl_s

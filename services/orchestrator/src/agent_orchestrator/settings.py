@@ -54,6 +54,9 @@ class OrchestratorSettings(BaseSettings):
     tool_result_timeout_s: float = Field(default=10.0, gt=0)
     """How long a run waits for a tool's result before counting it as a `TOOL_TIMEOUT` and going on
     (longer than the tool's own deadline, so a tool that answers is never cut off)."""
+    log_prompts: bool = False
+    """Log the user's message and the answer (first 2,000 characters) with each run. Off by default:
+    conversations are personal data; turn it on for debugging, where the logs are protected as such."""
     deadline_scan_s: float = Field(default=1.0, gt=0)
     """How often each replica looks for tool results that are overdue."""
 
