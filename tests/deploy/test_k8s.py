@@ -3,15 +3,14 @@
 Every manifest parses; every variable a container gets (its `env` and the keys
 of the ConfigMaps it takes with `envFrom`) is a setting of that service;
 probes, ports, resources and the security context are what the images need.
+Secrets and egress are in `test_k8s_access.py`.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from functools import cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,133 +21,26 @@ from tests.deploy import (
     REPO,
     parse_dockerfile,
     service_dockerfiles,
-    service_secret_env,
     service_settings_env,
     unknown_env,
 )
+from tests.deploy.k8s import (
+    DEPLOYMENTS,
+    K8S,
+    config_maps,
+    container,
+    container_env,
+    container_port,
+    deployment,
+    hpa_for,
+    kustomization,
+    listen_port,
+    manifests,
+    of_kind,
+    pod_spec,
+    service_dir,
+)
 from tests.support.services import require_service
-
-K8S = REPO / "deploy" / "k8s"
-LABEL = "app.kubernetes.io/name"
-
-
-@cache
-def kustomization() -> dict[str, Any]:
-    return yaml.safe_load((K8S / "kustomization.yaml").read_text())
-
-
-@cache
-def manifests() -> tuple[dict[str, Any], ...]:
-    docs: list[dict[str, Any]] = []
-    for path in sorted(K8S.rglob("*.yaml")):
-        if path.name == "kustomization.yaml":
-            continue
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    return tuple(docs)
-
-
-def of_kind(kind: str) -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["name"]: d for d in manifests() if d["kind"] == kind}
-
-
-def config_maps() -> dict[str, dict[str, str]]:
-    """ConfigMap name -> data, from the generator and from ConfigMap manifests."""
-    maps = {
-        name: {str(k): str(v) for k, v in (d.get("data") or {}).items()} for name, d in of_kind("ConfigMap").items()
-    }
-    for generator in kustomization().get("configMapGenerator") or []:
-        data: dict[str, str] = {}
-        for literal in generator.get("literals") or []:
-            key, sep, value = literal.partition("=")
-            assert sep, f"{generator['name']}: literal {literal!r} has no '='"
-            data[key] = value
-        for env_file in generator.get("envs") or []:
-            for line in (K8S / env_file).read_text().splitlines():
-                if line.strip() and not line.lstrip().startswith("#"):
-                    key, _, value = line.partition("=")
-                    data[key.strip()] = value
-        assert not generator.get("files"), "settings are variables, not files"
-        maps[generator["name"]] = data
-    return maps
-
-
-DEPLOYMENTS = sorted(of_kind("Deployment"))
-
-
-def deployment(name: str) -> dict[str, Any]:
-    return of_kind("Deployment")[name]
-
-
-def pod_spec(name: str) -> dict[str, Any]:
-    return deployment(name)["spec"]["template"]["spec"]
-
-
-def container(name: str) -> dict[str, Any]:
-    containers = pod_spec(name)["containers"]
-    assert len(containers) == 1, f"{name}: one container per pod"
-    return containers[0]
-
-
-def service_dir(name: str) -> str:
-    svc_dir = deployment(name)["spec"]["template"]["metadata"]["labels"][LABEL]
-    assert svc_dir in service_dockerfiles(), f"{name}: {LABEL}={svc_dir} is not a services/<dir> with a Dockerfile"
-    return str(svc_dir)
-
-
-def container_env(name: str) -> dict[str, str | None]:
-    """Every variable the container receives: `env` (None where it comes from a
-    secret) and the keys of its `envFrom` ConfigMaps."""
-    spec = container(name)
-    env: dict[str, str | None] = {}
-    maps = config_maps()
-    for source in spec.get("envFrom") or []:
-        assert set(source) <= {"configMapRef"}, (
-            f"{name}: envFrom {source}: only ConfigMaps (a Secret's keys are unknown here)"
-        )
-        ref = source["configMapRef"]["name"]
-        assert ref in maps, f"{name}: envFrom names ConfigMap {ref}, which is not defined"
-        env.update(maps[ref])
-    for item in spec.get("env") or []:
-        if "value" in item:
-            env[item["name"]] = str(item["value"])
-        else:
-            ref = item["valueFrom"]
-            if "configMapKeyRef" in ref:
-                cm = ref["configMapKeyRef"]
-                assert cm["key"] in maps.get(cm["name"], {}), f"{name}: {cm} does not exist"
-                env[item["name"]] = maps[cm["name"]][cm["key"]]
-            else:
-                assert set(ref) == {"secretKeyRef"}, f"{name}: {item['name']} comes from {ref}"
-                env[item["name"]] = None
-    return env
-
-
-def container_port(name: str, port: int | str) -> int:
-    ports = container(name).get("ports") or []
-    if isinstance(port, str):
-        matches = [p["containerPort"] for p in ports if p.get("name") == port]
-        assert matches, f"{name}: no container port named {port}"
-        return int(matches[0])
-    assert port in [p["containerPort"] for p in ports], f"{name}: {port} is not a container port"
-    return port
-
-
-def listen_port(name: str) -> int:
-    svc_dir = service_dir(name)
-    keys = [k for k in service_settings_env(svc_dir) if k.endswith("_PORT")]
-    assert len(keys) == 1, f"{svc_dir}: expected one *_PORT setting, found {keys}"
-    value = container_env(name).get(keys[0]) or parse_dockerfile(service_dockerfiles()[svc_dir])[-1].env().get(keys[0])
-    assert value, f"{name}: {keys[0]} is set neither in the manifest nor in the image"
-    return int(value)
-
-
-def hpa_for(name: str) -> dict[str, Any] | None:
-    for hpa in of_kind("HorizontalPodAutoscaler").values():
-        ref = hpa["spec"]["scaleTargetRef"]
-        if ref["kind"] == "Deployment" and ref["name"] == name:
-            return hpa
-    return None
-
 
 # ---- the files -------------------------------------------------------------------------
 
@@ -216,82 +108,6 @@ def test_every_config_map_is_used() -> None:
         if "configMapKeyRef" in item.get("valueFrom", {})
     }
     assert set(config_maps()) <= used, f"unused: {sorted(set(config_maps()) - used)}"
-
-
-@pytest.mark.parametrize("name", DEPLOYMENTS)
-def test_secrets_come_from_secret_refs_only(name: str) -> None:
-    secrets = service_secret_env(service_dir(name))
-    for key, value in container_env(name).items():
-        if key in secrets or any(word in key for word in ("API_KEY", "PASSWORD", "TOKEN")):
-            # A URL setting is held as a secret for the password it may carry; without one it may be plain.
-            without_password = value is not None and "://" in value and urlsplit(value).password is None
-            assert value is None or without_password, f"{name}: {key} is written in plain text"
-
-
-# ---- secrets as mounted files, from AWS Secrets Manager ------------------------------------------
-
-
-def secret_volumes(name: str) -> dict[str, tuple[str, list[str]]]:
-    """Mount path -> (Secret name, file names) for each Secret volume the container mounts."""
-    volumes = {v["name"]: v["secret"] for v in pod_spec(name).get("volumes") or [] if "secret" in v}
-    mounted: dict[str, tuple[str, list[str]]] = {}
-    for mount in container(name).get("volumeMounts") or []:
-        if mount["name"] in volumes:
-            secret = volumes[mount["name"]]
-            assert mount.get("readOnly") is True, f"{name}: secret volume {mount['name']} is writable"
-            assert secret.get("items"), f"{name}: list the Secret's keys (items), so no stray key becomes a file"
-            mounted[mount["mountPath"]] = (secret["secretName"], [i["path"] for i in secret["items"]])
-    return mounted
-
-
-@pytest.mark.parametrize("name", DEPLOYMENTS)
-def test_mounted_secret_files_are_secret_settings_read_from_the_secrets_dir(name: str) -> None:
-    mounted = secret_volumes(name)
-    if not mounted:
-        return
-    assert len(mounted) == 1, f"{name}: one secrets folder (PLATFORM_SECRETS_DIR)"
-    ((path, (_, files)),) = mounted.items()
-    assert container_env(name).get("PLATFORM_SECRETS_DIR") == path
-    secrets = service_secret_env(service_dir(name))
-    assert files and set(files) <= secrets, f"{name}: {sorted(set(files) - secrets)} are not secret settings"
-
-
-def test_the_model_key_reaches_the_orchestrator_as_a_file() -> None:
-    files = [f for _, fs in secret_volumes("orchestrator").values() for f in fs]
-    assert "MODEL_API_KEY" in files
-    assert "MODEL_API_KEY" not in container_env("orchestrator")
-
-
-@pytest.mark.parametrize("name", DEPLOYMENTS)
-def test_services_holding_secrets_run_the_production_profile(name: str) -> None:
-    if "PLATFORM_PROFILE" not in service_settings_env(service_dir(name)):
-        return  # the service has no profile: it holds no secret (tool runner, offline model)
-    assert container_env(name).get("PLATFORM_PROFILE") == "production"
-
-
-def test_every_mounted_secret_is_made_by_an_external_secret_with_its_keys() -> None:
-    external = of_kind("ExternalSecret")
-    for name in DEPLOYMENTS:
-        for secret_name, files in secret_volumes(name).values():
-            makers = [e for e in external.values() if e["spec"]["target"]["name"] == secret_name]
-            assert len(makers) == 1, f"{name}: Secret {secret_name} is made by {len(makers)} ExternalSecrets"
-            keys = {d["secretKey"] for d in makers[0]["spec"]["data"]}
-            assert set(files) <= keys, f"{secret_name}: {sorted(set(files) - keys)} not provided"
-
-
-def test_external_secrets_read_aws_secrets_manager_through_an_irsa_service_account() -> None:
-    stores = of_kind("SecretStore")
-    accounts = of_kind("ServiceAccount")
-    assert of_kind("ExternalSecret"), "the model key comes from AWS Secrets Manager"
-    for name, external in of_kind("ExternalSecret").items():
-        ref = external["spec"]["secretStoreRef"]
-        assert ref["kind"] == "SecretStore" and ref["name"] in stores, f"{name}: store {ref}"
-        aws = stores[ref["name"]]["spec"]["provider"]["aws"]
-        assert aws["service"] == "SecretsManager" and aws["region"]
-        account = aws["auth"]["jwt"]["serviceAccountRef"]["name"]
-        assert account in accounts, f"SecretStore {ref['name']} authenticates as {account}, which is not defined"
-        role = accounts[account]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
-        assert role.startswith("arn:aws:iam::") and ":role/" in role
 
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
@@ -421,33 +237,3 @@ def test_in_cluster_addresses_name_a_service_on_its_port() -> None:
             if url.hostname in services:
                 ports = [p["port"] for p in services[url.hostname]["spec"]["ports"]]
                 assert url.port in ports, f"{name}: {key}={value}, Service {url.hostname} serves {ports}"
-
-
-def test_the_tool_runners_network_policy_denies_what_http_get_denies() -> None:
-    """The NetworkPolicy is a second wall: every private and metadata range the code
-    refuses (IPv4 and IPv6) is excluded from the public egress rule."""
-    import ipaddress
-
-    from agent_tool_runner.web.egress import METADATA_NETWORKS, PRIVATE_NETWORKS
-
-    policy = of_kind("NetworkPolicy")["tool-runner-egress"]
-    assert policy["spec"]["podSelector"]["matchLabels"] == {LABEL: "tool-runner"}
-    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-    public_rules = [r for r in policy["spec"]["egress"] if any("ipBlock" in t for t in r["to"])]
-    assert len(public_rules) == 1
-    (rule,) = public_rules
-    assert {p["port"] for p in rule["ports"]} == {80, 443}  # TOOL_HTTP_ALLOWED_PORTS' default
-    excluded = [ipaddress.ip_network(cidr) for block in rule["to"] for cidr in block["ipBlock"]["except"]]
-    for network in (*PRIVATE_NETWORKS, *METADATA_NETWORKS):
-        assert any(
-            network.version == e.version and network.subnet_of(e)  # type: ignore[arg-type]
-            for e in excluded
-        ), f"{network} is reachable through the tool runner's egress policy"
-    kafka = urlsplit("//" + config_maps()["bus-settings"]["BUS_KAFKA_BOOTSTRAP_SERVERS"].split(",")[0])
-    namespace = (kafka.hostname or "").split(".")[1]
-    kafka_rules = [
-        r for r in policy["spec"]["egress"]
-        if any(t.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == namespace
-               for t in r["to"])
-    ]  # fmt: skip
-    assert kafka_rules and {p["port"] for p in kafka_rules[0]["ports"]} == {kafka.port}

@@ -1,0 +1,136 @@
+"""Reading deploy/k8s: the kustomization, its manifests, and what each Deployment's container gets."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import yaml
+
+from tests.deploy import (
+    REPO,
+    parse_dockerfile,
+    service_dockerfiles,
+    service_settings_env,
+)
+
+K8S = REPO / "deploy" / "k8s"
+LABEL = "app.kubernetes.io/name"
+
+
+@cache
+def kustomization() -> dict[str, Any]:
+    return yaml.safe_load((K8S / "kustomization.yaml").read_text())
+
+
+@cache
+def manifests() -> tuple[dict[str, Any], ...]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(K8S.rglob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    return tuple(docs)
+
+
+def of_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in manifests() if d["kind"] == kind}
+
+
+def config_maps() -> dict[str, dict[str, str]]:
+    """ConfigMap name -> data, from the generator and from ConfigMap manifests."""
+    maps = {
+        name: {str(k): str(v) for k, v in (d.get("data") or {}).items()} for name, d in of_kind("ConfigMap").items()
+    }
+    for generator in kustomization().get("configMapGenerator") or []:
+        data: dict[str, str] = {}
+        for literal in generator.get("literals") or []:
+            key, sep, value = literal.partition("=")
+            assert sep, f"{generator['name']}: literal {literal!r} has no '='"
+            data[key] = value
+        for env_file in generator.get("envs") or []:
+            for line in (K8S / env_file).read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    key, _, value = line.partition("=")
+                    data[key.strip()] = value
+        assert not generator.get("files"), "settings are variables, not files"
+        maps[generator["name"]] = data
+    return maps
+
+
+DEPLOYMENTS = sorted(of_kind("Deployment"))
+
+
+def deployment(name: str) -> dict[str, Any]:
+    return of_kind("Deployment")[name]
+
+
+def pod_spec(name: str) -> dict[str, Any]:
+    return deployment(name)["spec"]["template"]["spec"]
+
+
+def container(name: str) -> dict[str, Any]:
+    containers = pod_spec(name)["containers"]
+    assert len(containers) == 1, f"{name}: one container per pod"
+    return containers[0]
+
+
+def service_dir(name: str) -> str:
+    svc_dir = deployment(name)["spec"]["template"]["metadata"]["labels"][LABEL]
+    assert svc_dir in service_dockerfiles(), f"{name}: {LABEL}={svc_dir} is not a services/<dir> with a Dockerfile"
+    return str(svc_dir)
+
+
+def container_env(name: str) -> dict[str, str | None]:
+    """Every variable the container receives: `env` (None where it comes from a
+    secret) and the keys of its `envFrom` ConfigMaps."""
+    spec = container(name)
+    env: dict[str, str | None] = {}
+    maps = config_maps()
+    for source in spec.get("envFrom") or []:
+        assert set(source) <= {"configMapRef"}, (
+            f"{name}: envFrom {source}: only ConfigMaps (a Secret's keys are unknown here)"
+        )
+        ref = source["configMapRef"]["name"]
+        assert ref in maps, f"{name}: envFrom names ConfigMap {ref}, which is not defined"
+        env.update(maps[ref])
+    for item in spec.get("env") or []:
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+        else:
+            ref = item["valueFrom"]
+            if "configMapKeyRef" in ref:
+                cm = ref["configMapKeyRef"]
+                assert cm["key"] in maps.get(cm["name"], {}), f"{name}: {cm} does not exist"
+                env[item["name"]] = maps[cm["name"]][cm["key"]]
+            else:
+                assert set(ref) == {"secretKeyRef"}, f"{name}: {item['name']} comes from {ref}"
+                env[item["name"]] = None
+    return env
+
+
+def container_port(name: str, port: int | str) -> int:
+    ports = container(name).get("ports") or []
+    if isinstance(port, str):
+        matches = [p["containerPort"] for p in ports if p.get("name") == port]
+        assert matches, f"{name}: no container port named {port}"
+        return int(matches[0])
+    assert port in [p["containerPort"] for p in ports], f"{name}: {port} is not a container port"
+    return port
+
+
+def listen_port(name: str) -> int:
+    svc_dir = service_dir(name)
+    keys = [k for k in service_settings_env(svc_dir) if k.endswith("_PORT")]
+    assert len(keys) == 1, f"{svc_dir}: expected one *_PORT setting, found {keys}"
+    value = container_env(name).get(keys[0]) or parse_dockerfile(service_dockerfiles()[svc_dir])[-1].env().get(keys[0])
+    assert value, f"{name}: {keys[0]} is set neither in the manifest nor in the image"
+    return int(value)
+
+
+def hpa_for(name: str) -> dict[str, Any] | None:
+    for hpa in of_kind("HorizontalPodAutoscaler").values():
+        ref = hpa["spec"]["scaleTargetRef"]
+        if ref["kind"] == "Deployment" and ref["name"] == name:
+            return hpa
+    return None
