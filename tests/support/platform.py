@@ -37,6 +37,7 @@ class Platform:
 def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator[Platform]:
     """`ready=False` serves it without waiting for `/ready` (to test a platform that is not)."""
     from agent_cli.embedded import create_embedded_app
+    from agent_cli.prompt_eval.runner import patched_env
     from agent_gateway.settings import GatewayConfig, GatewaySettings
 
     port = free_tcp_port()
@@ -50,20 +51,6 @@ def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator
         if ready:
             wait_ready(base_url, timeout=5)
         yield Platform(mode="embedded", base_url=base_url)
-
-
-@contextmanager
-def patched_env(env: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class ServiceProcess:

@@ -33,6 +33,7 @@ RETRYABLE = frozenset(
         ErrorCode.MODEL_STREAM_INTERRUPTED,
     }
 )
+CIRCUIT_OPEN = "circuit_open"
 # What counts against an endpoint's breaker: the endpoint failing, not the request being refused.
 BREAKER_FAILURES = RETRYABLE
 
@@ -133,12 +134,11 @@ class ResilientModel:
             try:
                 endpoint.breaker.before_call()
             except BreakerOpen as exc:
-                raise _RetryAfter(
+                raise PlatformError(
                     ErrorCode.MODEL_UNAVAILABLE,
                     "The model is failing; calls to it are paused for a moment.",
-                    reason="circuit_open",
+                    reason=CIRCUIT_OPEN,
                     retry_after=round(exc.retry_in_s, 1),
-                    retryable=False,
                 ) from exc
             try:
                 turn = await endpoint.client.stream_turn(messages, tools, attempt, deadline_at)
@@ -148,40 +148,24 @@ class ResilientModel:
                 else:
                     endpoint.breaker.record_success()  # the endpoint answered; the request was the problem
                 metrics.MODEL_CALLS.labels(model, exc.code.value).inc()
-                raise _RetryAfter.wrap(exc) from exc.__cause__
+                raise
             endpoint.breaker.record_success()
             metrics.MODEL_CALLS.labels(model, "ok").inc()
             return turn
 
         def retryable(exc: BaseException) -> bool:
-            return isinstance(exc, _RetryAfter) and exc.retryable and exc.code in RETRYABLE and not attempt.sent
+            # Not an open breaker (it would refuse again at once), never after tokens were sent.
+            if not isinstance(exc, PlatformError) or exc.info.details.get("reason") == CIRCUIT_OPEN:
+                return False
+            return exc.code in RETRYABLE and not attempt.sent
 
         def on_retry(exc: BaseException, delay: float) -> None:
             code = exc.code.value if isinstance(exc, PlatformError) else type(exc).__name__
             metrics.MODEL_RETRIES.labels(model, code).inc()
             log.warning("retrying the model call", extra={"error_code": code, "wait_s": round(delay, 2)})
 
-        try:
-            return await self._retry.call(once, retryable=retryable, deadline_at=deadline_at, on_retry=on_retry)
-        except _RetryAfter as exc:
-            raise PlatformError(exc.code, str(exc), **exc.info.details) from exc
-
-
-class _RetryAfter(PlatformError):
-    """A model failure as the retry policy reads it: its code, and `retry_after` when the
-    endpoint said how long to wait (429) or the breaker knows."""
-
-    def __init__(self, code: ErrorCode, message: str, *, retryable: bool = True, **details: object) -> None:
-        super().__init__(code, message, **details)
-        self.retryable = retryable
-        self.retry_after = details.get("retry_after")
-
-    @classmethod
-    def wrap(cls, exc: PlatformError) -> _RetryAfter:
-        wrapped = cls(exc.code, str(exc))
-        wrapped.info = exc.info
-        wrapped.retry_after = exc.info.details.get("retry_after")
-        return wrapped
+        # A 429's `Retry-After` is its `retry_after` detail, which the policy honours.
+        return await self._retry.call(once, retryable=retryable, deadline_at=deadline_at, on_retry=on_retry)
 
 
 def _breaker(role: str, resilience: ModelResilienceSettings) -> CircuitBreaker:

@@ -89,8 +89,6 @@ SPECIAL_NETWORKS = (
 )
 
 _NAT64 = _v6("64:ff9b::/96")
-_SIX_TO_FOUR = _v6("2002::/16")
-_TEREDO = _v6("2001::/32")
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
