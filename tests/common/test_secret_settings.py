@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from agent_cli.prompt_eval.runner import patched_env
 from agent_common.settings import ModelSettings, PlaintextSecretError, RedisSettings
-from tests.support.platform import patched_env
 
 SECRET = "sk-test-7f3a9c1e"
 
