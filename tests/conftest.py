@@ -15,6 +15,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.services import SKIPPED_TIERS, ServiceUnavailable, require_service, start_kafka, start_redis
+from tests.support.traces import trace_this_process
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    trace_this_process()
 
 
 @pytest.fixture(scope="session")

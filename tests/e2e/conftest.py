@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.platform import Platform, bearer, create_api_key, distributed_platform, embedded_platform
+from tests.support.traces import TraceCollector, exporting_to, trace_collector
 from tests.support.web import PAGES_BIG_BYTES, free_tcp_port, pages_app, serve_in_thread
 
 
@@ -59,12 +60,23 @@ def embedded(pages_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture(scope="session")
+def traces() -> Iterator[TraceCollector]:
+    """Where the distributed platform's services export their spans (OTLP/HTTP)."""
+    with trace_collector() as collector:
+        yield collector
+
+
+@pytest.fixture(scope="session")
 def distributed(
-    pages_url: str, kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    pages_url: str,
+    kafka_bootstrap: str,
+    redis_url: str,
+    traces: TraceCollector,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Platform]:
     log_dir: Path = tmp_path_factory.mktemp("distributed-logs")
     with distributed_platform(
-        platform_env(pages_url, log_dir / "unused-keys.json"),
+        {**platform_env(pages_url, log_dir / "unused-keys.json"), **exporting_to(traces)},
         kafka=kafka_bootstrap,
         redis_url=redis_url,
         log_dir=log_dir,

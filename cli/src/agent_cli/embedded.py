@@ -25,7 +25,8 @@ from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import open_store
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
-from agent_common.settings import ModelSettings, production_profile
+from agent_common.settings import ModelSettings, TracingSettings, production_profile
+from agent_common.tracing import configure_tracing
 from agent_gateway.admission import behind_admission
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
@@ -68,6 +69,7 @@ def uses_offline_model() -> bool:
 def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSettings | None = None) -> FastAPI:
     config = gateway_config or GatewayConfig()
     rag = rag or RagSettings()
+    configure_tracing("embedded", TracingSettings())
     host, port = config.gateway.host, config.gateway.port
     orchestrator_settings = OrchestratorSettings()
     bus = MemoryBus()
@@ -125,6 +127,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         # A first look on one machine: anonymous while no API key exists, said loudly at start-up.
         # Never under PLATFORM_PROFILE=production.
         allow_anonymous_without_keys=not production_profile(),
+        untraced_prefixes=[OFFLINE_MODEL_PATH] if uses_offline_model() else [],
     )
     # Reindexing writes what answers cite: it takes the same credential as the chat API.
     app.mount(RAG_API_PATH, behind_admission(Starlette(routes=reindex_routes(bus, indexer.board))))

@@ -2,7 +2,8 @@
 
 Ids are bound in a context variable (`bind_ids`) at the edge of each unit of
 work (an HTTP request, a consumed message), so every log line written while
-handling it carries them without passing them around.
+handling it carries them without passing them around; the current span's
+`trace_id` joins them, so a log line leads to its trace and back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
+from opentelemetry import trace
 
 # Immutable on purpose: bind_ids sets a new mapping, never mutates the current one.
 _ids: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("log_ids", default=MappingProxyType({}))
@@ -40,6 +42,14 @@ def current_ids() -> dict[str, str]:
     return dict(_ids.get())
 
 
+def current_trace_ids() -> dict[str, str]:
+    """`trace_id` and `span_id` of the current span (agent_common.tracing), empty outside any span."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -53,6 +63,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
             **_ids.get(),
+            **current_trace_ids(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")})
         if record.exc_info:

@@ -7,12 +7,14 @@ from typing import Any
 import uvicorn
 
 from agent_common.logs import configure_logging
-from agent_common.settings import ObservabilitySettings
+from agent_common.settings import ObservabilitySettings, TracingSettings
+from agent_common.tracing import configure_tracing
 
 
 def serve(service: str, app: Any, *, host: str, port: int, log: ObservabilitySettings) -> None:
     """Serve `app` until SIGTERM/SIGINT, then drain: stop accepting, finish in-flight work."""
     configure_logging(service, log.level, log.format)
+    configure_tracing(service, TracingSettings())
     uvicorn.run(
         app,
         host=host,

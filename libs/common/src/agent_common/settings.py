@@ -134,6 +134,9 @@ class ModelSettings(SecretSettings):
     Unset in the embedded default, the built-in offline model on the same server is used."""
     name: str = "offline-1"
     """Model name sent with each request."""
+    provider: str = "openai"
+    """Who serves the endpoint, as traces name it (`gen_ai.provider.name`: `openai`, `azure.ai.openai`,
+    `aws.bedrock`...); the offline model speaks OpenAI's protocol."""
     api_key: SecretStr = SecretStr("offline")
     """API key for the endpoint. Never logged."""
     first_token_timeout_s: float = Field(default=30.0, gt=0)
@@ -153,3 +156,25 @@ class ObservabilitySettings(BaseSettings):
     """Lowest level written."""
     format: Literal["json", "text"] = "json"
     """`json`: one JSON object per line, with request, session and user ids. `text`: for reading in a terminal."""
+
+
+class TracingSettings(BaseSettings):
+    """OpenTelemetry traces. The SDK's other standard variables apply too: `OTEL_SERVICE_NAME`,
+    `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_HEADERS`."""
+
+    model_config = settings_config("OTEL_")
+
+    exporter_otlp_endpoint: str | None = None
+    """Base URL of an OTLP/HTTP collector (`http://otel-collector:4318`); spans go to `/v1/traces` under
+    it. Unset, no span leaves the process (log lines still carry their `trace_id`)."""
+    exporter_otlp_traces_endpoint: str | None = None
+    """Full URL for spans, when it is not `/v1/traces` under `OTEL_EXPORTER_OTLP_ENDPOINT`."""
+    sdk_disabled: bool = False
+    """Make no spans at all."""
+
+    def traces_endpoint(self) -> str | None:
+        if self.exporter_otlp_traces_endpoint:
+            return self.exporter_otlp_traces_endpoint
+        if self.exporter_otlp_endpoint:
+            return self.exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None

@@ -8,7 +8,7 @@ services in one process).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from agent_gateway.auth import Authenticator
 from agent_gateway.auth.jwt import JwtVerifier
 from agent_gateway.body_limit import BodyLimitMiddleware
 from agent_gateway.errors import install_error_handlers
+from agent_gateway.http_tracing import trace_requests
 from agent_gateway.ownership import Ownership
 from agent_gateway.rate_limits import MemoryStreamSlots, RedisStreamSlots, RequestLimits, StreamSlots
 from agent_gateway.request_context import RequestContextMiddleware
@@ -55,11 +56,13 @@ def create_app(
     extra_checks: Mapping[str, ReadinessCheck] | None = None,
     run_alongside: AbstractAsyncContextManager[None] | None = None,
     allow_anonymous_without_keys: bool = False,
+    untraced_prefixes: Sequence[str] = (),
 ) -> FastAPI:
     """With `bus` and `events` given, the caller owns their life cycle; it can
     start and stop them with `run_alongside`, entered first and left last.
     `allow_anonymous_without_keys` is for the embedded default only: a gateway of
-    its own always requires a credential."""
+    its own always requires a credential. Paths under `untraced_prefixes` (apps the
+    caller mounts beside the API) make no HTTP spans."""
     config = config or GatewayConfig()
     owned = bus is None
     if owned:
@@ -136,6 +139,7 @@ def create_app(
     app.include_router(sessions.router)
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
     _document_limits(app, config)
+    trace_requests(app, untraced_prefixes)
     return app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
+from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,7 +22,7 @@ from agent_gateway.client_ip import client_ip
 log = logging.getLogger("agent.gateway.access")
 
 # Probes and scrapes answer every few seconds: an access line each would drown the requests.
-_QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 
 class RequestContext:
@@ -56,6 +57,8 @@ class RequestContextMiddleware:
             supplied=incoming is not None,
         )
         scope.setdefault("state", {})["context"] = context
+        # The HTTP span (agent_gateway.http_tracing) is already open: a trace is found by its request id.
+        trace.get_current_span().set_attribute("agent.request_id", context.request_id)
 
         started = time.perf_counter()
         status = 500
@@ -73,7 +76,7 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                if scope.get("path") not in _QUIET_PATHS:
+                if scope.get("path") not in QUIET_PATHS:
                     route = getattr(scope.get("route"), "path", None) or "unmatched"
                     # The route template, never the raw path or query: they may carry what the caller typed.
                     log.info(

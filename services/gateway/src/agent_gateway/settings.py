@@ -8,7 +8,14 @@ from typing import Annotated, Self
 from pydantic import Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from agent_common.settings import BusSettings, ObservabilitySettings, ProfileSettings, RedisSettings, settings_config
+from agent_common.settings import (
+    BusSettings,
+    ObservabilitySettings,
+    ProfileSettings,
+    RedisSettings,
+    TracingSettings,
+    settings_config,
+)
 
 
 class GatewaySettings(BaseSettings):
@@ -132,5 +139,6 @@ SETTINGS_CLASSES = (
     BusSettings,
     RedisSettings,
     ObservabilitySettings,
+    TracingSettings,
     ProfileSettings,
 )

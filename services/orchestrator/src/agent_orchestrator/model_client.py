@@ -4,23 +4,28 @@ Streams a chat completion, hands each text delta to the caller as it arrives,
 assembles tool calls from their fragments, and turns every failure into a
 classified `PlatformError` of class `model`. The SDK's own retries are off
 (`max_retries=0`): retrying is the resilience layer's decision, never two loops.
+Each call is one `chat {model}` span with the GenAI semantic-convention
+attributes (never the conversation's text).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+import httpx
 import openai
 from openai import AsyncOpenAI, omit
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionToolUnionParam
+from opentelemetry.trace import SpanKind
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import Usage
 from agent_common.settings import ModelSettings
+from agent_common.tracing import tracer
 
 OnToken = Callable[[str], Awaitable[None]]
 
@@ -77,6 +82,15 @@ class ModelClient:
             timeout=settings.total_timeout_s,
         )
 
+        url = httpx.URL(settings.base_url)
+        self._span_attributes: dict[str, str | int] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": settings.provider,
+            "gen_ai.request.model": settings.name,
+            "server.address": url.host,
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+        }
+
     @property
     def model(self) -> str:
         return self._settings.name
@@ -98,12 +112,33 @@ class ModelClient:
     ) -> ModelTurn:
         """Call the model once, streaming. Bounded by the first-token timeout,
         the total timeout and the run's deadline, whichever comes first."""
+        with tracer.start_as_current_span(
+            f"chat {self._settings.name}", kind=SpanKind.CLIENT, attributes=self._span_attributes
+        ) as span:
+            try:
+                turn = await self._bounded(self._stream(messages, tools, on_token), deadline_at)
+            except PlatformError as exc:
+                span.set_attribute("error.type", exc.info.code.value)
+                raise
+            span.set_attributes(
+                {
+                    "gen_ai.response.model": turn.model,
+                    "gen_ai.response.finish_reasons": [turn.finish_reason or ""],
+                    "gen_ai.usage.input_tokens": turn.usage.prompt_tokens,
+                    "gen_ai.usage.output_tokens": turn.usage.completion_tokens,
+                }
+            )
+            return turn
+
+    async def _bounded(self, call: Coroutine[Any, Any, ModelTurn], deadline_at: float) -> ModelTurn:
+        """`call` within the total timeout and the run's deadline, its failures classified."""
         total_s = min(self._settings.total_timeout_s, deadline_at - time.time())
         if total_s <= 0:
+            call.close()
             raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The run's deadline passed before the model was called.")
         try:
             async with asyncio.timeout(total_s):
-                return await self._stream(messages, tools, on_token)
+                return await call
         except TimeoutError as exc:
             raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not finish in time.") from exc
         except openai.RateLimitError as exc:

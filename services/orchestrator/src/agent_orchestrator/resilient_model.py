@@ -76,7 +76,12 @@ class ResilientModel:
             # without keys (vLLM, Ollama) accept any, and the SDK insists on one.
             key = secondary.api_key if secondary.api_key.get_secret_value() else SecretStr("none")
             settings = primary.model_copy(
-                update={"base_url": secondary.base_url, "name": secondary.name or primary.name, "api_key": key}
+                update={
+                    "base_url": secondary.base_url,
+                    "name": secondary.name or primary.name,
+                    "api_key": key,
+                    "provider": secondary.provider or primary.provider,
+                }
             )
             endpoints.append(Endpoint(ModelClient(settings), _breaker("secondary", resilience)))
         return cls(endpoints, resilience.retry_policy())

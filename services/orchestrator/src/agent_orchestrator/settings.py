@@ -14,6 +14,7 @@ from agent_common.settings import (
     ProfileSettings,
     RedisSettings,
     SecretSettings,
+    TracingSettings,
     settings_config,
 )
 
@@ -112,6 +113,8 @@ class SecondaryModelSettings(SecretSettings):
     """Model name sent to the secondary endpoint."""
     api_key: SecretStr = SecretStr("")
     """API key for the secondary endpoint. Never logged."""
+    provider: str | None = None
+    """Who serves the secondary endpoint, as traces name it (`gen_ai.provider.name`); unset: the primary's."""
 
 
 class OrchestratorConfig:
@@ -146,6 +149,7 @@ SETTINGS_CLASSES = (
     ModelResilienceSettings,
     SecondaryModelSettings,
     ObservabilitySettings,
+    TracingSettings,
     ProfileSettings,
     RagSettings,
 )

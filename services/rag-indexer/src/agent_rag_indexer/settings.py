@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from agent_common.rag.settings import RagSettings
-from agent_common.settings import BusSettings, ObservabilitySettings, comma_separated, settings_config
+from agent_common.settings import BusSettings, ObservabilitySettings, TracingSettings, comma_separated, settings_config
 from agent_rag_indexer.chunking import ChunkingConfig, Strategy
 
 
@@ -54,4 +54,4 @@ class IndexerConfig:
         self.log = log or ObservabilitySettings()
 
 
-SETTINGS_CLASSES = (IndexerSettings, RagSettings, BusSettings, ObservabilitySettings)
+SETTINGS_CLASSES = (IndexerSettings, RagSettings, BusSettings, ObservabilitySettings, TracingSettings)

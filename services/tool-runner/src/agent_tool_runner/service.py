@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from opentelemetry.trace import Span, StatusCode
+
 from agent_common.bus import Bus
 from agent_common.logs import bind_ids
 from agent_common.messages import ToolCallCompleted, ToolCallRequested, ToolOutcome
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_common.topics import TOOL_CALLS
+from agent_common.tracing import tracer
 from agent_tool_runner import metrics
 from agent_tool_runner.context import ToolContext
 from agent_tool_runner.executor import Executor
@@ -44,6 +47,23 @@ def _refusal_reason(outcome: ToolOutcome) -> SecurityReason:
         return SecurityReason.NOT_ALLOWED
 
 
+def _span_attributes(call: ToolCallRequested, tool: str) -> dict[str, str]:
+    """GenAI semantic conventions for a tool execution."""
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool,
+        "gen_ai.tool.type": "function",
+        "gen_ai.tool.call.id": call.call_id,
+    }
+
+
+def _record_outcome(span: Span, outcome: ToolOutcome, label: str) -> None:
+    span.set_attribute("tool.outcome", label)
+    if outcome.error is not None:
+        span.set_attribute("error.type", outcome.error.code.value)
+        span.set_status(StatusCode.ERROR, outcome.error.code.value)
+
+
 class ToolRunner:
     def __init__(self, bus: Bus, settings: ToolSettings, concurrency: int) -> None:
         warn_about_settings(settings)
@@ -59,9 +79,13 @@ class ToolRunner:
 
     async def handle(self, call: ToolCallRequested) -> None:
         with bind_ids(request_id=call.request_id, session_id=call.session_id, user_id=call.user_id):
-            async with self._slots:
-                outcome = await self._executor.execute(call)
-            label = metrics.record(call.tool, outcome, self._executor.tools)
+            # The model names the tool: an unknown name never becomes a span name.
+            tool = call.tool if call.tool in self._executor.tools else "unknown"
+            with tracer.start_as_current_span(f"execute_tool {tool}", attributes=_span_attributes(call, tool)) as span:
+                async with self._slots:
+                    outcome = await self._executor.execute(call)
+                label = metrics.record(call.tool, outcome, self._executor.tools)
+                _record_outcome(span, outcome, label)
             if label == "blocked":
                 record_security_event(SecurityEvent.TOOL_URL_REFUSED, _refusal_reason(outcome))
             log.log(

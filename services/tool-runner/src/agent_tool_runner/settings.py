@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from agent_common.settings import BusSettings, ObservabilitySettings, comma_separated, settings_config
+from agent_common.settings import BusSettings, ObservabilitySettings, TracingSettings, comma_separated, settings_config
 from agent_common.tools.catalogue.http_get import SPEC as HTTP_GET
 
 # The mission's band for the `http_get` deadline; a value outside it is allowed, and logged.
@@ -77,4 +77,4 @@ class ToolRunnerConfig:
         self.log = log or ObservabilitySettings()
 
 
-SETTINGS_CLASSES = (ToolRunnerSettings, BusSettings, ToolSettings, ObservabilitySettings)
+SETTINGS_CLASSES = (ToolRunnerSettings, BusSettings, ToolSettings, ObservabilitySettings, TracingSettings)

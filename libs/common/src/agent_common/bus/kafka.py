@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 
 from agent_common.bus.base import Bus
@@ -24,6 +24,7 @@ from agent_common.bus.delivery import Handler, M, deliver
 from agent_common.bus.lag import Subscription, live_consumers, report_lag, stop_task
 from agent_common.messages import BusMessage, DeadLetter
 from agent_common.topics import ALL_TOPICS, Topic
+from agent_common.tracing import consuming, producing
 
 log = logging.getLogger("agent.bus")
 
@@ -62,8 +63,10 @@ class KafkaBus(Bus):
     def subscribe(self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1) -> None:
         topic = model.topic
 
-        async def on_message(body: bytes) -> None:
-            await deliver(model, handler, body, topic, self.park)
+        # KafkaMessage is FastStream's context injection: the record's headers carry the trace.
+        async def on_message(body: bytes, message: KafkaMessage) -> None:
+            with consuming(topic, group, message.headers, "kafka"):
+                await deliver(model, handler, body, topic, self.park)
 
         on_message.__name__ = f"on_{topic.replace('.', '_')}"
         subscriber = self._broker.subscriber(
@@ -78,20 +81,22 @@ class KafkaBus(Bus):
         self._subscriptions.append((group, live_consumers(subscriber)))
 
     async def publish(self, message: BusMessage) -> None:
-        await self._broker.publish(
-            message.to_bytes(),
-            topic=message.topic,
-            key=message.partition_key().encode(),
-            headers={"message-id": message.message_id, "request-id": message.request_id},
-        )
+        with producing(message.topic, message.message_id, message.partition_key(), "kafka") as trace_headers:
+            await self._broker.publish(
+                message.to_bytes(),
+                topic=message.topic,
+                key=message.partition_key().encode(),
+                headers={"message-id": message.message_id, "request-id": message.request_id, **trace_headers},
+            )
 
     async def park(self, letter: DeadLetter) -> None:
-        await self._broker.publish(
-            letter.to_bytes(),
-            topic=letter.topic,
-            key=letter.source_topic.encode(),
-            headers={"message-id": letter.message_id, "reason": letter.reason},
-        )
+        with producing(letter.topic, letter.message_id, letter.source_topic, "kafka") as trace_headers:
+            await self._broker.publish(
+                letter.to_bytes(),
+                topic=letter.topic,
+                key=letter.source_topic.encode(),
+                headers={"message-id": letter.message_id, "reason": letter.reason, **trace_headers},
+            )
 
     async def start(self) -> None:
         if self._create_topics:

@@ -3,7 +3,7 @@
 Each consumer group gets every message of a topic; inside a group, messages
 are spread over partitions by key, and each partition is worked through in
 order by one task. Messages travel as bytes, so they are validated on the
-way in exactly as they are from Kafka.
+way in exactly as they are from Kafka, with headers that carry the trace.
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 from agent_common.bus.base import Bus
 from agent_common.bus.delivery import Handler, M, deliver
 from agent_common.messages import BusMessage, DeadLetter
+from agent_common.tracing import consuming, producing
+
+# One record on a partition: the message's bytes and its headers.
+Record = tuple[bytes, dict[str, str]]
 
 
 @dataclass
 class _Group:
     topic: str
-    partitions: list[asyncio.Queue[bytes]]
-    run: Callable[[bytes], Awaitable[None]]
+    partitions: list[asyncio.Queue[Record]]
+    run: Callable[[Record], Awaitable[None]]
     workers: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -40,26 +44,30 @@ class MemoryBus(Bus):
             raise RuntimeError("subscribe before start()")
         topic = model.topic
 
-        async def run(raw: bytes) -> None:
-            await deliver(model, handler, raw, topic, self.park)
+        async def run(record: Record) -> None:
+            raw, headers = record
+            with consuming(topic, group, headers, "memory"):
+                await deliver(model, handler, raw, topic, self.park)
 
-        queues: list[asyncio.Queue[bytes]] = [asyncio.Queue() for _ in range(self._partitions)]
+        queues: list[asyncio.Queue[Record]] = [asyncio.Queue() for _ in range(self._partitions)]
         self._groups.setdefault(topic, []).append(_Group(topic, queues, run))
 
     async def publish(self, message: BusMessage) -> None:
-        raw = message.to_bytes()
-        partition = zlib.crc32(message.partition_key().encode()) % self._partitions
-        for group in self._groups.get(message.topic, []):
-            group.partitions[partition].put_nowait(raw)
+        key = message.partition_key()
+        with producing(message.topic, message.message_id, key, "memory") as headers:
+            self._put(message.topic, key, (message.to_bytes(), headers))
 
     async def park(self, letter: DeadLetter) -> None:
         self.dead_letters = [*self.dead_letters[-999:], letter]
 
     def inject(self, topic: str, key: str, raw: bytes) -> None:
         """Put raw bytes on a topic as a producer outside the platform could (tests, replays)."""
+        self._put(topic, key, (raw, {}))
+
+    def _put(self, topic: str, key: str, record: Record) -> None:
         partition = zlib.crc32(key.encode()) % self._partitions
         for group in self._groups.get(topic, []):
-            group.partitions[partition].put_nowait(raw)
+            group.partitions[partition].put_nowait(record)
 
     async def start(self) -> None:
         self._started = True
@@ -83,7 +91,6 @@ class MemoryBus(Bus):
         return self._started
 
     @staticmethod
-    async def _work(group: _Group, queue: asyncio.Queue[bytes]) -> None:
+    async def _work(group: _Group, queue: asyncio.Queue[Record]) -> None:
         while True:
-            raw = await queue.get()
-            await group.run(raw)
+            await group.run(await queue.get())
