@@ -124,22 +124,32 @@ def test_a_request_without_a_trace_starts_its_own_found_by_its_request_id(
     child(spans, run, "chat offline-1", "client")
 
 
-def test_a_failing_model_call_is_an_error_span_with_its_classified_code(
+def queue_model_fault(platform: Platform, kind: str) -> None:
+    """The offline model's next call fails once (a fault of the whole run would open the shared breaker)."""
+    model = platform.services.get("offline-model", f"{platform.base_url}/offline")
+    queued = httpx.post(f"{model}/admin/faults", json={"kind": kind, "count": 1}, timeout=10)
+    assert queued.status_code == 201, queued.text
+
+
+def test_a_retried_model_call_shows_the_failed_attempt_as_an_error_span_with_its_code(
     platform: Platform, read_spans: Callable[[str | None], list[ReceivedSpan]]
 ) -> None:
     trace_id, _, header = traceparent()
-    chat(platform, "Hello? [[offline:server_error]]", {"traceparent": header}, status=502)
+    queue_model_fault(platform, "server_error")
+    chat(platform, "Hello?", {"traceparent": header})
 
     def complete(spans: list[ReceivedSpan]) -> bool:  # the run's span ends after its last attempt's
         return bool(named(spans, "POST /api/chat")) and bool(named(spans, "process chat.requests"))
 
     spans = wait_for_spans(read_spans, trace_id, complete)
-    (http,) = named(spans, "POST /api/chat")
-    assert http.error and http.attributes["http.response.status_code"] == 502
-    # Every attempt the retries made is a span of its own, each failed with the platform's code.
-    calls = named(spans, "chat offline-1")
-    assert calls
-    assert all(c.error and c.attributes["error.type"] == "MODEL_UNAVAILABLE" for c in calls), calls
+    (run,) = named(spans, "process chat.requests")
+    attempts = [s for s in named(spans, "chat offline-1") if s.parent_span_id == run.span_id]
+    failed = [a for a in attempts if a.error]
+    assert len(attempts) == 2 and len(failed) == 1, attempts
+    assert failed[0].attributes["error.type"] == "MODEL_UNAVAILABLE"
+    assert "gen_ai.usage.output_tokens" not in failed[0].attributes
+    (answered,) = [a for a in attempts if not a.error]
+    assert answered.attributes["gen_ai.response.finish_reasons"] == ["stop"]
 
 
 def test_log_lines_carry_the_trace_id_of_their_request(distributed: Platform, pages_url: str) -> None:
