@@ -51,6 +51,16 @@ def platform_env(pages_url: str, keys_file: Path) -> dict[str, str]:
     }
 
 
+def documents_root(root: Path) -> Path:
+    """The distributed platform's RAG_INDEXER_ALLOWED_ROOTS, with two small documents in `office/`
+    (tests that need other documents make a folder of their own beside it)."""
+    office = root / "office"
+    office.mkdir()
+    (office / "parking.md").write_text("# Parking\n\nParking is free for visitors on weekends.\n")
+    (office / "lunch.txt").write_text("Lunch is served from noon to two.\n")
+    return root
+
+
 @pytest.fixture(scope="session")
 def embedded(pages_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     keys_file = tmp_path_factory.mktemp("embedded-keys") / "api-keys.json"
@@ -68,6 +78,7 @@ def distributed(
         kafka=kafka_bootstrap,
         redis_url=redis_url,
         log_dir=log_dir,
+        documents=documents_root(tmp_path_factory.mktemp("distributed-docs")),
     ) as platform:
         yield platform
 

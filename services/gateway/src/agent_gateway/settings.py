@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
+from agent_common.rag.roots import SourceRootsSettings
 from agent_common.settings import BusSettings, ObservabilitySettings, ProfileSettings, RedisSettings, settings_config
 
 
@@ -76,6 +77,9 @@ class AuthSettings(BaseSettings):
     """Claim that holds the user id."""
     jwt_tenant_claim: str = "tenant"
     """Claim that holds the tenant; a token without it belongs to tenant `default`."""
+    jwt_scope_claim: str = "scope"
+    """Claim that holds the token's scopes (a space-separated string, or a list, e.g. `scp`); `reindex`
+    there lets the token use `/api/reindex`. Other values are ignored."""
     jwt_leeway_s: int = Field(default=30, ge=0, le=300)
     """Clock skew tolerated on `exp` and `nbf`."""
 
@@ -116,8 +120,10 @@ class GatewayConfig:
         log: ObservabilitySettings | None = None,
         auth: AuthSettings | None = None,
         limits: RateLimitSettings | None = None,
+        roots: SourceRootsSettings | None = None,
     ) -> None:
         self.gateway = gateway or GatewaySettings()
+        self.roots = roots or SourceRootsSettings()
         self.auth = auth or AuthSettings()
         self.limits = limits or RateLimitSettings()
         self.bus = bus or BusSettings()
@@ -129,6 +135,7 @@ SETTINGS_CLASSES = (
     GatewaySettings,
     AuthSettings,
     RateLimitSettings,
+    SourceRootsSettings,
     BusSettings,
     RedisSettings,
     ObservabilitySettings,
