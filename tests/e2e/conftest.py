@@ -47,6 +47,8 @@ def platform_env(pages_url: str, keys_file: Path) -> dict[str, str]:
         "LOG_FORMAT": "json",
         # Never the developer's own key file: no key exists, so the embedded platform is anonymous.
         "AUTH_KEYS_FILE": str(keys_file),
+        # A reindex id no replica heard of is 404 after this wait (the tests' Kafka delivers in far less).
+        "GATEWAY_REINDEX_STATUS_WAIT_S": "3",
         **GENEROUS_LIMITS,
     }
 

@@ -62,6 +62,7 @@ def platform(provider: tuple[Provider, str], tmp_path_factory: pytest.TempPathFa
         "AUTH_JWT_JWKS_URL": provider[1],
         "AUTH_JWT_ISSUER": ISSUER,
         "AUTH_JWT_AUDIENCE": AUDIENCE,
+        "GATEWAY_REINDEX_STATUS_WAIT_S": "0.2",  # the scope tests' unknown command: 404 at once
     }
     with embedded_platform(env) as served:
         yield served

@@ -39,6 +39,10 @@ class GatewaySettings(BaseSettings):
     """How long a client waits for a run to end before it gets `INFRA_TIMEOUT`."""
     sse_ping_s: float = Field(default=10.0, gt=0)
     """Seconds between SSE keep-alive comments while a run is quiet, so proxies keep the stream open."""
+    reindex_status_wait_s: float = Field(default=10.0, ge=0, le=60)
+    """How long `/api/reindex/{id}` waits for the first status of a command this replica has not heard of
+    before answering 404: statuses reach each replica over Kafka, a moment after another replica accepted
+    the command (or, for a replica just started, once it has read `rag.status` up to now)."""
 
     @model_validator(mode="after")
     def _body_holds_a_message(self) -> Self:

@@ -41,9 +41,6 @@ PATH_NOT_ALLOWED = Localized(
     "{path} 경로는 색인 명령이 지정할 수 있는 폴더(RAG_INDEXER_ALLOWED_ROOTS) 밖에 있습니다.",
 )
 NO_SUCH_COMMAND = Localized("No such reindex command.", "해당 색인 명령이 없습니다.")
-# How long a replica waits for the first status of a command it has not heard of: the
-# `accepted` status another replica published may reach this one a moment later.
-FIRST_STATUS_WAIT_S = 10.0
 
 reindex_caller = caller_with(Scope.REINDEX)
 
@@ -56,6 +53,12 @@ def board(request: Request) -> ReindexBoard:
 def bus(request: Request) -> Bus:
     found: Bus = request.app.state.bus
     return found
+
+
+async def _known(request: Request, statuses: ReindexBoard, request_id: str) -> bool:
+    # The `accepted` status another replica published may reach this one a moment later.
+    wait_s: float = request.app.state.settings.reindex_status_wait_s
+    return is_valid_id(request_id) and await statuses.known(request_id, wait_s)
 
 
 def _no_such_command(accept_language: str | None) -> Any:
@@ -106,17 +109,15 @@ async def submit(
 @router.get("/{request_id}", response_model=ReindexStatus, responses=REFUSALS)
 async def latest(
     request_id: str,
+    request: Request,
     _: Annotated[Caller, Depends(reindex_caller)],
     statuses: Annotated[ReindexBoard, Depends(board)],
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Any:
     """The command's latest status."""
-    status = statuses.latest(request_id) if is_valid_id(request_id) else None
-    if status is None:
-        return error_response(
-            ErrorInfo.of(ErrorCode.NOT_FOUND, NO_SUCH_COMMAND.for_locale(first_language(accept_language)))
-        )
-    return status
+    if not await _known(request, statuses, request_id):
+        return _no_such_command(accept_language)
+    return statuses.latest(request_id)
 
 
 @router.get("/{request_id}/events", response_class=EventSourceResponse, responses=REFUSALS)
@@ -128,10 +129,8 @@ async def events(
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Any:
     """The command's statuses as Server-Sent Events (`event: status`), until `done` or `failed`."""
-    if not is_valid_id(request_id) or not await statuses.known(request_id, FIRST_STATUS_WAIT_S):
-        return error_response(
-            ErrorInfo.of(ErrorCode.NOT_FOUND, NO_SUCH_COMMAND.for_locale(first_language(accept_language)))
-        )
+    if not await _known(request, statuses, request_id):
+        return _no_such_command(accept_language)
     stream_id = request_context(request.scope).request_id
     slots = await acquire_stream(request, caller, stream_id)
 
