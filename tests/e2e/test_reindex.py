@@ -129,6 +129,18 @@ def test_a_reindex_key_runs_the_command_and_its_statuses_stream_to_done(
     # The indexer's own process ran it: the work went over Kafka, not through the gateway.
     indexer_log = distributed.logs["rag-indexer"].read_text(errors="replace")
     assert request_id in indexer_log
+    # The gateway put on record who asked for it.
+    audit = [
+        json.loads(line)
+        for line in distributed.logs["gateway"].read_text(errors="replace").splitlines()
+        if line.startswith("{") and request_id in line
+    ]
+    accepted_line = next(line for line in audit if line.get("event") == "reindex accepted")
+    assert (accepted_line["user_id"], accepted_line["source"], accepted_line["mode"]) == (
+        "ops",
+        "office",
+        "incremental",
+    )
 
 
 def test_any_gateway_replica_follows_any_command_even_one_started_after_it(

@@ -8,6 +8,7 @@ the indexer checks again once symlinks are resolved (`agent_common.rag.roots`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import request_context
 from agent_gateway.schemas import ErrorResponse, ReindexAccepted, ReindexBody
 
+log = logging.getLogger("agent.gateway.reindex")
 router = APIRouter(prefix="/api/reindex")
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -103,6 +105,17 @@ async def submit(
             )
         )
         await commands.publish(command)
+        # Who asked for what: reindexing changes what every answer cites, so each one is on record.
+        log.info(
+            "reindex accepted",
+            extra={
+                "source": command.source.name,
+                "mode": command.mode,
+                "paths": len(command.source.paths),
+                "documents": len(command.source.documents),
+                "tenant": caller.tenant,
+            },
+        )
     return ReindexAccepted(request_id=command.request_id)
 
 
