@@ -77,3 +77,18 @@ def test_the_old_mount_is_gone(secured: Secured) -> None:
     headers = {"authorization": f"Bearer {secured.reindex_key}"}
     body = {"source": {"name": "x", "paths": [str(secured.docs)]}}
     assert httpx.post(f"{secured.platform.base_url}/rag/reindex", json=body, headers=headers).status_code == 404
+
+
+def test_an_unknown_scope_is_refused_by_the_command(tmp_path: Path) -> None:
+    """The scope names are a closed set: a typo grants nothing and creates no key."""
+    keys = tmp_path / "api-keys.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_cli.main", "keys", "create", "--user", "ops", "--scope", "reindexer"],
+        env={**os.environ, "AUTH_KEYS_FILE": str(keys)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "invalid choice: 'reindexer'" in done.stderr
+    assert not keys.exists()
