@@ -48,8 +48,20 @@ def platform_env(pages_url: str, keys_file: Path) -> dict[str, str]:
         "LOG_FORMAT": "json",
         # Never the developer's own key file: no key exists, so the embedded platform is anonymous.
         "AUTH_KEYS_FILE": str(keys_file),
+        # A reindex id no replica heard of is 404 after this wait (the tests' Kafka delivers in far less).
+        "GATEWAY_REINDEX_STATUS_WAIT_S": "3",
         **GENEROUS_LIMITS,
     }
+
+
+def documents_root(root: Path) -> Path:
+    """The distributed platform's RAG_INDEXER_ALLOWED_ROOTS, with two small documents in `office/`
+    (tests that need other documents make a folder of their own beside it)."""
+    office = root / "office"
+    office.mkdir()
+    (office / "parking.md").write_text("# Parking\n\nParking is free for visitors on weekends.\n")
+    (office / "lunch.txt").write_text("Lunch is served from noon to two.\n")
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +92,7 @@ def distributed(
         kafka=kafka_bootstrap,
         redis_url=redis_url,
         log_dir=log_dir,
+        documents=documents_root(tmp_path_factory.mktemp("distributed-docs")),
     ) as platform:
         yield platform
 

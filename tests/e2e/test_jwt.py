@@ -62,6 +62,7 @@ def platform(provider: tuple[Provider, str], tmp_path_factory: pytest.TempPathFa
         "AUTH_JWT_JWKS_URL": provider[1],
         "AUTH_JWT_ISSUER": ISSUER,
         "AUTH_JWT_AUDIENCE": AUDIENCE,
+        "GATEWAY_REINDEX_STATUS_WAIT_S": "0.2",  # the scope tests' unknown command: 404 at once
     }
     with embedded_platform(env) as served:
         yield served
@@ -132,3 +133,26 @@ def test_sessions_of_a_token_user_are_theirs(platform: Platform, provider: tuple
     url = f"{platform.base_url}/api/sessions/{first['session_id']}"
     assert httpx.get(url, headers=mine).status_code == 200
     assert httpx.get(url, headers=other).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("scope", "status"),
+    [
+        pytest.param(None, 403, id="no-scope-claim"),
+        pytest.param("openid profile", 403, id="other-scopes"),
+        pytest.param("reindexer", 403, id="no-prefix-match"),
+        pytest.param("openid reindex", 404, id="space-separated"),
+        pytest.param(["reindex"], 404, id="a-list"),
+    ],
+)
+def test_the_reindex_api_takes_a_token_with_the_reindex_scope(
+    platform: Platform, provider: tuple[Provider, str], scope: object, status: int
+) -> None:
+    """404 is the admitted answer: the command does not exist; 403 is the refusal."""
+    token = provider[0].token(scope=scope)
+    response = httpx.get(
+        f"{platform.base_url}/api/reindex/rdx_0123456789ab", headers={"authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert response.json()["error"]["code"] == "PERMISSION_DENIED"

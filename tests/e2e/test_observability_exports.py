@@ -1,5 +1,5 @@
 """What operators read is what the services export: after real traffic through
-the distributed platform (and a reindex on a rag-indexer process), every metric
+the distributed platform (and a reindex through the gateway, run by its rag-indexer process), every metric
 in `docs/metrics.md` is exported by the services it names, with the labels it
 names; every service's `/metrics` passes `promtool check metrics`; and every
 metric a dashboard panel or an alert rule reads is really there."""
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -23,8 +22,7 @@ from tests.support.observability import (
     rule_exprs,
     sample_names,
 )
-from tests.support.platform import Platform, ServiceProcess, wait_ready
-from tests.support.web import free_tcp_port
+from tests.support.platform import Platform, bearer, create_api_key
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -39,35 +37,26 @@ def service_name(process: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def indexer(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    base = tmp_path_factory.mktemp("indexer-metrics")
-    docs = base / "docs"
-    docs.mkdir()
-    (docs / "parking.md").write_text("# Parking\n\nParking is free for visitors on weekends.\n")
-    port = free_tcp_port()
-    env = {
-        "BUS_BACKEND": "kafka",
-        "BUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "RAG_INDEXER_PORT": str(port),
-        "RAG_INDEXER_ALLOWED_ROOTS": str(docs),
-        "RAG_STORE_PATH": str(base / "store"),
-    }
-    process = ServiceProcess("rag-indexer", "agent_rag_indexer", env, base)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process)
-        posted = httpx.post(f"{url}/reindex", json={"source": {"name": "office", "paths": [str(docs)]}}, timeout=30)
-        assert posted.status_code == 202, posted.text
-        request_id = posted.json()["request_id"]
-        with httpx.stream("GET", f"{url}/reindex/{request_id}/events", timeout=httpx.Timeout(30, read=120)) as events:
-            last = ""
-            for line in events.iter_lines():
-                if line.startswith("data:"):
-                    last = line
-        assert json.loads(last[5:])["state"] == "done", last
-        yield url
-    finally:
-        process.stop()
+def indexer(distributed: Platform, redis_url: str) -> str:
+    """The platform's rag-indexer process, after one reindex sent through the gateway's `/api/reindex`."""
+    assert distributed.documents is not None
+    headers = bearer(create_api_key({"REDIS_URL": redis_url}, "metrics-ops", scopes=["reindex"]))
+    body = {"source": {"name": "metrics", "paths": [str(distributed.documents / "office")]}}
+    posted = httpx.post(f"{distributed.base_url}/api/reindex", json=body, headers=headers, timeout=30)
+    assert posted.status_code == 202, posted.text
+    request_id = posted.json()["request_id"]
+    with httpx.stream(
+        "GET",
+        f"{distributed.base_url}/api/reindex/{request_id}/events",
+        headers=headers,
+        timeout=httpx.Timeout(30, read=120),
+    ) as events:
+        last = ""
+        for line in events.iter_lines():
+            if line.startswith("data:"):
+                last = line
+    assert json.loads(last[5:])["state"] == "done", last
+    return distributed.services["rag-indexer"]
 
 
 def run_traffic(platform: Platform, pages_url: str) -> None:
@@ -117,7 +106,7 @@ def exports(distributed: Platform, pages_url: str, indexer: str) -> dict[str, st
     run_traffic(distributed, pages_url)
     # Every replica: a run (and so its model retry) is handled by whichever orchestrator took it.
     urls = {name: url for name, url in distributed.services.items() if name not in NOT_OURS}
-    urls["rag-indexer"] = indexer
+    assert urls["rag-indexer"] == indexer
     wanted = set(referenced_names()) - SYNTHESISED
     deadline = time.monotonic() + 30
     while True:

@@ -43,7 +43,7 @@ def platform(documents: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def reindex(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent_cli.main", "reindex", *args, "--url", f"{platform.base_url}/rag", "--json"],
+        [sys.executable, "-m", "agent_cli.main", "reindex", *args, "--url", platform.base_url, "--json"],
         capture_output=True,
         text=True,
         timeout=120,

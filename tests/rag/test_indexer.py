@@ -113,11 +113,31 @@ async def test_documents_that_cannot_be_indexed_are_failures_with_reasons(
     assert reasons == {
         "missing.txt": (ErrorCode.RAG_SOURCE_UNREADABLE, "missing"),
         "image.png": (ErrorCode.RAG_FORMAT_UNSUPPORTED, None),
-        "hostname": (ErrorCode.RAG_SOURCE_UNREADABLE, "outside_allowed_roots"),
+        "hostname": (ErrorCode.RAG_PATH_NOT_ALLOWED, None),
         "broken.md": (ErrorCode.RAG_DOCUMENT_INVALID, None),
         "empty.html": (ErrorCode.RAG_DOCUMENT_INVALID, "no_text"),
     }
     assert final.state == "done" and final.counts.failed == 5 and final.counts.changed == 4
+
+
+async def test_a_link_out_of_the_allowed_roots_is_refused_named_or_found_in_a_folder(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    secret = tmp_path / "secret.txt"  # outside the root
+    secret.write_text("The vault code is 1234.\n")
+    (root / "kept.md").write_text("# Kept\n\nThis one is inside.\n")
+    (root / "leak.txt").symlink_to(secret)
+    (root / "inside-link.md").symlink_to(root / "kept.md")  # a link that stays inside is fine
+    walked = await indexer(store, embedder, root).run(command([root]), Statuses())
+    named = await indexer(store, embedder, root).run(command([root / "leak.txt"], name="named"), Statuses())
+    for final in (walked, named):
+        refused = {f.document: f.error.code for f in final.failures}
+        assert refused == {str(root / "leak.txt"): ErrorCode.RAG_PATH_NOT_ALLOWED}
+    assert walked.counts.changed == 2 and walked.counts.failed == 1
+    texts = [h.record.text for h in await store.search(await embedder.query("vault code"), 10)]
+    assert not any("1234" in t for t in texts)
 
 
 async def test_inline_documents_are_indexed_with_the_metadata_they_come_with(

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,8 @@ class Platform:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     # What a client sends to be let in: an API key of the platform's own, or nothing (anonymous).
     headers: dict[str, str] = field(default_factory=dict)
+    # The folder reindex commands may name (RAG_INDEXER_ALLOWED_ROOTS), when the platform runs an indexer.
+    documents: Path | None = None
 
 
 @contextmanager
@@ -102,10 +104,14 @@ def distributed_platform(
     orchestrators: int = 2,
     gateways: int = 1,
     user: str = "e2e-user",
+    documents: Path | None = None,
 ) -> Iterator[Platform]:
-    """The gateway is `gateway` (and `gateway-2`... with `gateways` > 1); clients use a key of `user`."""
+    """The gateway is `gateway` (and `gateway-2`... with `gateways` > 1); clients use a key of `user`.
+    With `documents`, a `rag-indexer` runs too, and reindex commands may name that folder only."""
     ports = {name: free_tcp_port() for name in ("model", "gateway", "tool-runner")}
+    roots = {"RAG_INDEXER_ALLOWED_ROOTS": str(documents)} if documents is not None else {}
     common = {
+        **roots,
         **env,
         "BUS_BACKEND": "kafka",
         "BUS_KAFKA_BOOTSTRAP_SERVERS": kafka,
@@ -125,11 +131,16 @@ def distributed_platform(
         (f"orchestrator-{i + 1}", "agent_orchestrator", {"ORCHESTRATOR_PORT": str(free_tcp_port())})
         for i in range(orchestrators)
     ]
+    if documents is not None:
+        # Its own embedded store: the orchestrators read none (no RAG_STORE_URL), so answers stay as they are.
+        indexer = {"RAG_INDEXER_PORT": str(free_tcp_port()), "RAG_STORE_PATH": str(log_dir / "rag-store")}
+        specs.append(("rag-indexer", "agent_rag_indexer", indexer))
     with ExitStack() as stack:
         platform = Platform(
             mode="distributed",
             base_url=f"http://127.0.0.1:{ports['gateway']}",
             headers=bearer(create_api_key({"REDIS_URL": redis_url}, user)),
+            documents=documents,
         )
         processes: list[ServiceProcess] = []
         for name, module, own in specs:
@@ -148,10 +159,11 @@ def distributed_platform(
         yield platform
 
 
-def create_api_key(env: Mapping[str, str], user: str, tenant: str = "default") -> str:
+def create_api_key(env: Mapping[str, str], user: str, tenant: str = "default", scopes: Sequence[str] = ()) -> str:
     """A key made the way an operator makes one: `agent keys create`, in its own process."""
+    scope_args = [arg for scope in scopes for arg in ("--scope", scope)]
     done = subprocess.run(
-        [sys.executable, "-m", "agent_cli.main", "keys", "create", "--user", user, "--tenant", tenant],
+        [sys.executable, "-m", "agent_cli.main", "keys", "create", "--user", user, "--tenant", tenant, *scope_args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -4,7 +4,8 @@ In-process bus and run-event channel, in-memory state, and the offline model
 served by the same HTTP server under `/offline/v1`. The handler code is the
 same as in the distributed mode; only the transports differ. The vector store is
 on local disk (`RAG_STORE_PATH`) and one client is shared by the indexer, which
-writes it, and the orchestrator, which reads it; the reindex API is under `/rag`. The orchestrator
+writes it, and the orchestrator, which reads it; the gateway serves the reindex API
+(`/api/reindex`) over the same bus, as it does in the distributed mode. The orchestrator
 reaches the offline model over real HTTP through the `openai` SDK, exactly as
 it reaches any OpenAI-compatible endpoint.
 """
@@ -17,7 +18,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.applications import Starlette
 
 from agent_common.bus import MemoryBus
 from agent_common.rag.embeddings import build_embedder
@@ -27,7 +27,6 @@ from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings, TracingSettings, production_profile
 from agent_common.tracing import configure_tracing
-from agent_gateway.admission import behind_admission
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
@@ -36,14 +35,12 @@ from agent_orchestrator.retrieval import Retriever
 from agent_orchestrator.runs import MemoryRunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import ModelResilienceSettings, OrchestratorSettings, SecondaryModelSettings
-from agent_rag_indexer.api import reindex_routes
 from agent_rag_indexer.service import RagIndexer
 from agent_rag_indexer.settings import IndexerSettings
 from agent_tool_runner.service import ToolRunner
 from agent_tool_runner.settings import ToolRunnerSettings, ToolSettings
 
 OFFLINE_MODEL_PATH = "/offline"
-RAG_API_PATH = "/rag"
 
 
 def local_address(host: str) -> str:
@@ -85,7 +82,12 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
     embedder = build_embedder(rag)
     store = open_store(rag, embedder.dimensions)
     indexer = RagIndexer(
-        bus=bus, store=store, embedder=embedder, settings=IndexerSettings(), batch_size=rag.embeddings_batch_size
+        bus=bus,
+        store=store,
+        embedder=embedder,
+        settings=IndexerSettings(),
+        roots=config.roots,  # the gateway's own: one process, one reading of the setting
+        batch_size=rag.embeddings_batch_size,
     )
     indexer.register()
     orchestrator = Orchestrator(
@@ -129,8 +131,6 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         allow_anonymous_without_keys=not production_profile(),
         untraced_prefixes=[OFFLINE_MODEL_PATH] if uses_offline_model() else [],
     )
-    # Reindexing writes what answers cite: it takes the same credential as the chat API.
-    app.mount(RAG_API_PATH, behind_admission(Starlette(routes=reindex_routes(bus, indexer.board))))
     if uses_offline_model():
         app.mount(OFFLINE_MODEL_PATH, create_offline_model())
     return app

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from agent_common import infra
-from agent_common.auth import ApiKeyStore, FileApiKeyStore
+from agent_common.auth import ApiKeyStore, FileApiKeyStore, Scope
 from agent_common.settings import RedisSettings
 from agent_gateway.settings import AuthSettings
 
@@ -46,10 +46,12 @@ def _name(value: str) -> str:
 
 async def _create(args: argparse.Namespace) -> int:
     async with key_store() as (store, where):
-        created = await store.create(args.user, args.tenant, args.name or "")
+        created = await store.create(args.user, args.tenant, args.name or "", [Scope(s) for s in args.scope])
     record = created.record
+    scopes = f", scopes {','.join(record.scopes)}" if record.scopes else ""
     print(
-        f"Created key {record.key_id} for user {record.user_id} (tenant {record.tenant}) in {where}.", file=sys.stderr
+        f"Created key {record.key_id} for user {record.user_id} (tenant {record.tenant}{scopes}) in {where}.",
+        file=sys.stderr,
     )
     print("It is shown only now; keep it in a secret store:", file=sys.stderr)
     print(created.key)
@@ -62,7 +64,7 @@ async def _list(_: argparse.Namespace) -> int:
     print(f"{len(records)} key(s) in {where}", file=sys.stderr)
     for r in records:
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.created_at))
-        print(f"{r.key_id}\t{r.tenant}\t{r.user_id}\t{created}\t{r.name}")
+        print(f"{r.key_id}\t{r.tenant}\t{r.user_id}\t{created}\t{','.join(r.scopes) or '-'}\t{r.name}")
     return 0
 
 
@@ -83,8 +85,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--user", required=True, type=_name, help="The user id the key stands for.")
     create.add_argument("--tenant", default="default", type=_name, help="The user's tenant (default: default).")
     create.add_argument("--name", type=_name, help="A label to recognise the key by in `agent keys list`.")
+    create.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        choices=[s.value for s in Scope],
+        help="A privilege beyond chatting, repeatable: `reindex` lets the key use /api/reindex.",
+    )
     create.set_defaults(handler=lambda a: asyncio.run(_create(a)))
-    listing = sub.add_parser("list", help="List keys: id, tenant, user, creation time, label (never the key).")
+    listing = sub.add_parser("list", help="List keys: id, tenant, user, creation time, scopes, label (never the key).")
     listing.set_defaults(handler=lambda a: asyncio.run(_list(a)))
     revoke = sub.add_parser("revoke", help="Revoke a key by its id; it stops working at once.")
     revoke.add_argument("key_id", help="The key's id, as `agent keys list` shows it.")

@@ -1,10 +1,11 @@
 """`agent reindex`: publish a reindex command for files and folders, and show its progress.
 
-It talks to the indexer's reindex API (under `/rag` on the embedded platform `agent run`
-serves, or the rag-indexer service's own port), which publishes the command on the
-`rag.reindex` topic and streams the command's statuses from `rag.status`. A progress
-bar follows them until the indexer reports the command done, then the counts and each
-failure with its reason are printed.
+It talks to the gateway's reindex API (`/api/reindex`, in both modes: `agent run`'s port
+or the distributed gateway's), with the key in `$AGENT_API_KEY`, which needs the
+`reindex` scope (`agent keys create --scope reindex`). The gateway publishes the command
+on `rag.reindex` and streams its statuses from `rag.status`. A progress bar follows them
+until the indexer reports the command done, then the counts and each failure with its
+reason are printed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import ipaddress
 import json
 import os
 import sys
-from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -32,10 +32,12 @@ def default_url() -> str:
             host = "127.0.0.1"
     except ValueError:  # a host name
         pass
-    return f"http://{host}:{os.environ.get('PORT', '8000')}/rag"
+    return f"http://{host}:{os.environ.get('PORT', '8000')}"
 
 
 def progress_line(status: ReindexStatus) -> str:
+    if status.state == "accepted":
+        return "queued: waiting for the indexer to take the command"
     c = status.counts
     total = max(c.total, 1)
     filled = round(BAR_WIDTH * min(c.seen, total) / total) if c.total else (BAR_WIDTH if status.terminal else 0)
@@ -63,8 +65,10 @@ def follow(client: httpx.Client, url: str, request_id: str, out: TextIO) -> Rein
     """Draw the bar from each status until the terminal one, which is returned."""
     interactive = out.isatty()
     last: ReindexStatus | None = None
-    with client.stream("GET", f"{url}/reindex/{request_id}/events", timeout=httpx.Timeout(30, read=None)) as stream:
-        stream.raise_for_status()
+    with client.stream("GET", f"{url}/api/reindex/{request_id}/events", timeout=httpx.Timeout(30, read=None)) as stream:
+        if stream.status_code != 200:
+            stream.read()
+            raise Refused(stream)
         for line in stream.iter_lines():
             if not line.startswith("data:"):
                 continue
@@ -81,27 +85,45 @@ def follow(client: httpx.Client, url: str, request_id: str, out: TextIO) -> Rein
     return last
 
 
+class Refused(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"reindex refused ({response.status_code}): {refusal(response)}")
+
+
+def refusal(response: httpx.Response) -> str:
+    """The gateway's classified refusal as a line for people, else the raw answer."""
+    try:
+        error = response.json()["error"]
+        return f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return response.text
+
+
 def run(args: argparse.Namespace) -> int:
-    paths = [str(Path(p).expanduser().resolve()) for p in args.paths]
+    # Absolute but not resolved: the paths name the indexer's files, maybe on another machine,
+    # so symlinks are its to resolve (and the gateway compares the paths as written).
+    paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     body = {
         "source": {"name": args.source or paths[0], "paths": paths},
         "mode": "full" if args.full else "incremental",
     }
     url = args.url.rstrip("/")
-    # The embedded platform's reindex API takes the chat API's credential once keys exist.
+    # Needed once keys exist (always, on a distributed gateway), with the `reindex` scope.
     key = os.environ.get("AGENT_API_KEY")
     headers = {"authorization": f"Bearer {key}"} if key else None
     try:
         with httpx.Client(timeout=30, headers=headers) as client:
-            response = client.post(f"{url}/reindex", json=body)
+            response = client.post(f"{url}/api/reindex", json=body)
             if response.status_code != 202:
-                print(f"reindex refused ({response.status_code}): {response.text}", file=sys.stderr)
-                return EXIT_FAILED
+                raise Refused(response)
             request_id = str(response.json()["request_id"])
             print(f"reindex {request_id}: {body['mode']} reindex of {', '.join(paths)}", file=sys.stderr)
             final = follow(client, url, request_id, sys.stderr)
+    except Refused as refused:
+        print(refused, file=sys.stderr)
+        return EXIT_FAILED
     except httpx.HTTPError as exc:
-        print(f"reindex: cannot reach the indexer at {url}: {exc}", file=sys.stderr)
+        print(f"reindex: cannot reach the gateway at {url}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(summary(final))
     if args.json:
@@ -115,9 +137,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cmd = commands.add_parser(
         "reindex", help="Index files and folders (text, Markdown, HTML, PDF) and show the progress."
     )
-    cmd.add_argument("paths", nargs="+", help="Files or folders the indexer can read.")
     cmd.add_argument(
-        "--url", default=default_url(), help="The reindex API (default: the embedded platform's, $HOST:$PORT/rag)."
+        "paths", nargs="+", help="Files or folders, as the indexer sees them, under RAG_INDEXER_ALLOWED_ROOTS."
+    )
+    cmd.add_argument(
+        "--url",
+        default=default_url(),
+        help="The gateway (default: the embedded platform's, $HOST:$PORT); the key is $AGENT_API_KEY.",
     )
     cmd.add_argument("--source", help="Name of this set of documents (default: the first path).")
     cmd.add_argument(

@@ -9,10 +9,10 @@ handler can recognise a redelivery.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from agent_common.errors import ErrorInfo
 from agent_common.ids import new_id
@@ -122,8 +122,16 @@ class ReindexSource(BaseModel):
     # Names the set of documents: an incremental reindex deletes this source's
     # documents that are gone, and leaves every other source's alone.
     name: str = Field(min_length=1, max_length=200)
-    paths: list[str] = Field(default_factory=list)
+    paths: list[Annotated[str, StringConstraints(min_length=1, max_length=4096)]] = Field(default_factory=list)
     documents: list[InlineDocument] = Field(default_factory=list)
+
+    @field_validator("paths")
+    @classmethod
+    def _no_nul(cls, paths: list[str]) -> list[str]:
+        # No file name holds one, and the OS calls that would look it up refuse it.
+        if any("\x00" in p for p in paths):
+            raise ValueError("a path must not contain NUL characters")
+        return paths
 
 
 class ReindexRequested(BusMessage):
@@ -172,7 +180,9 @@ class ReindexStatus(BusMessage):
     topic: ClassVar[str] = "rag.status"
     kind: Literal["rag.reindex_status"] = "rag.reindex_status"
 
-    state: Literal["started", "progress", "done", "failed"]
+    # `accepted`: published by the gateway as it puts the command on `rag.reindex` (it may
+    # wait there behind another command); the rest by the indexer that runs it.
+    state: Literal["accepted", "started", "progress", "done", "failed"]
     mode: Literal["full", "incremental"]
     source: str
     counts: ReindexCounts = Field(default_factory=ReindexCounts)

@@ -37,6 +37,8 @@ class SecurityReason(StrEnum):
     # access_denied
     SESSION_NOT_OWNED = "session_not_owned"
     RUN_NOT_OWNED = "run_not_owned"
+    MISSING_SCOPE = "missing_scope"  # a valid credential without the privilege the route needs
+    PATH_NOT_ALLOWED = "path_not_allowed"  # a reindex command naming a path outside the allowed roots
     # rate_limited
     USER_RATE = "user_rate"
     IP_RATE = "ip_rate"

@@ -24,8 +24,8 @@ TOOL_RESULTS = Topic("tool.results", partitions=12, consumer_group="orchestrator
 
 # Reindex commands are keyed by index name: one index's commands run one at a time, in order.
 RAG_REINDEX = Topic("rag.reindex", partitions=3, consumer_group="rag-indexer")
-# Status events are read by every indexer replica (each with its own group, the prefix
-# below plus a replica id), so any replica's HTTP API can stream any command's progress.
+# Status events are read by every gateway replica (each with its own group, the prefix
+# below plus a replica id), so any replica's `/api/reindex` can stream any command's progress.
 RAG_STATUS = Topic("rag.status", partitions=3, consumer_group="rag-status-")
 # Messages no handler could take: read by operators (and replayed by hand), never by a service.
 DEAD_LETTERS = Topic("dead.letters", partitions=1, consumer_group="operators")

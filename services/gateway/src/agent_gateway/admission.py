@@ -4,16 +4,18 @@ keys is throttled like anything else."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import Depends, Request
 
+from agent_common.auth import Scope
 from agent_common.errors import ErrorCode
 from agent_common.logs import bind_ids
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.auth import Authenticator, Caller
-from agent_gateway.errors import Refused, error_response
+from agent_gateway.errors import Refused
 from agent_gateway.messages import Localized, first_language
 from agent_gateway.rate_limits import LimitVerdict, RequestLimits, StreamSlots
 from agent_gateway.request_context import request_context
@@ -21,6 +23,10 @@ from agent_gateway.request_context import request_context
 RATE_LIMITED = Localized(
     "Too many requests; try again in {after} s.",
     "요청이 너무 많습니다. {after}초 후에 다시 시도해 주세요.",
+)
+PERMISSION_DENIED = Localized(
+    "This credential may not do that: it needs the `{scope}` scope (`agent keys create --scope {scope}`).",
+    "이 인증 정보로는 할 수 없는 작업입니다: `{scope}` 권한이 필요합니다 (`agent keys create --scope {scope}`).",
 )
 TOO_MANY_STREAMS = Localized(
     "Too many open streams ({limit}); close one and try again.",
@@ -88,20 +94,16 @@ def user_key(caller: Caller) -> str:
     return f"{caller.tenant}/{caller.user_id}"
 
 
-def behind_admission(app: ASGIApp) -> ASGIApp:
-    """`app`, mounted on the gateway, letting in only who the gateway's `/api` routes let in
-    (the same credential, the same rate limits), e.g. the embedded default's reindex API."""
+def caller_with(scope: Scope) -> Callable[..., Awaitable[Caller]]:
+    """The dependency of a route that needs `scope` besides admission: the caller, or 403 `PERMISSION_DENIED`."""
 
-    async def admitted(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        try:
-            await admitted_caller(Request(scope, receive))  # scope["app"] is still the gateway here
-        except Refused as refused:
-            response = error_response(refused.info, headers=refused.headers)
-            await response(scope, receive, send)
-            return
-        await app(scope, receive, send)
+    async def scoped(request: Request, caller: Annotated[Caller, Depends(admitted_caller)]) -> Caller:
+        if scope not in caller.scopes:
+            record_security_event(SecurityEvent.ACCESS_DENIED, SecurityReason.MISSING_SCOPE, user_id=caller.user_id)
+            locale = first_language(request.headers.get("accept-language"))
+            raise Refused(
+                ErrorCode.PERMISSION_DENIED, PERMISSION_DENIED.for_locale(locale).format(scope=scope), scope=scope.value
+            )
+        return caller
 
-    return admitted
+    return scoped

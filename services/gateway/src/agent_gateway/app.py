@@ -8,6 +8,7 @@ services in one process).
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,12 @@ from agent_common import infra
 from agent_common.auth import ApiKeyStore, FileApiKeyStore
 from agent_common.bus import Bus
 from agent_common.http_metrics import HttpMetricsMiddleware
+from agent_common.messages import ReindexStatus
 from agent_common.probes import ReadinessCheck, probe_routes
 from agent_common.run_events import RunEventChannel
 from agent_common.sessions import SessionStore
 from agent_common.sessions.owners import MemoryOwnerStore, OwnerStore, RedisOwnerStore
+from agent_common.topics import RAG_STATUS
 from agent_gateway.admission import Admission
 from agent_gateway.auth import Authenticator
 from agent_gateway.auth.jwt import JwtVerifier
@@ -30,8 +33,9 @@ from agent_gateway.errors import install_error_handlers
 from agent_gateway.http_tracing import trace_requests
 from agent_gateway.ownership import Ownership
 from agent_gateway.rate_limits import MemoryStreamSlots, RedisStreamSlots, RequestLimits, StreamSlots
+from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import RequestContextMiddleware
-from agent_gateway.routes import chat, sessions
+from agent_gateway.routes import chat, reindex, sessions
 from agent_gateway.runs import RunClient
 from agent_gateway.settings import GatewayConfig
 
@@ -68,6 +72,9 @@ def create_app(
     if owned:
         infra.check_mode(config.bus, config.redis)
     checks: dict[str, ReadinessCheck] = {}
+    board = ReindexBoard()
+    if bus is not None:  # the caller starts it: subscribe now, before it does
+        _follow_reindex_statuses(bus, board)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,13 +87,17 @@ def create_app(
     @asynccontextmanager
     async def _own_transports(app: FastAPI) -> AsyncIterator[None]:
         redis = infra.redis_client(config.redis) if owned else None
-        app_bus = bus or infra.build_bus(config.bus, client_id="gateway")
+        app_bus = bus
+        if app_bus is None:
+            app_bus = infra.build_bus(config.bus, client_id="gateway")
+            _follow_reindex_statuses(app_bus, board)
         app_events = events or infra.build_run_events(redis)
         app_sessions = sessions_store or infra.build_session_store(redis, max_turns=1, ttl_s=60)
         if owned:
             await app_events.start()
             await app_bus.start()
         app.state.run_client = RunClient(app_bus, app_events, config.gateway.request_timeout_s)
+        app.state.bus = app_bus
         app.state.sessions = app_sessions
         keys = _key_store(config, redis)
         redis_url = config.redis.url.get_secret_value() if config.redis.url else None
@@ -125,6 +136,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = config.gateway
+    app.state.reindex_board = board
+    app.state.source_roots = config.roots.as_written()
     # Outermost first: metrics see every answer, refusals included; the request id and
     # client IP exist before the body limit can refuse.
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.gateway.max_body_bytes)
@@ -137,10 +150,17 @@ def create_app(
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(sessions.router)
+    app.include_router(reindex.router)
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
     _document_limits(app, config)
     trace_requests(app, untraced_prefixes)
     return app
+
+
+def _follow_reindex_statuses(bus: Bus, board: ReindexBoard) -> None:
+    # A consumer group of this replica's own: every replica reads every status, so any
+    # replica can answer for a command whichever replica accepted it.
+    bus.subscribe(ReindexStatus, board.record, group=RAG_STATUS.consumer_group + secrets.token_hex(4))
 
 
 def _document_limits(app: FastAPI, config: GatewayConfig) -> None:

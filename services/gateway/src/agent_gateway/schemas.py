@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from agent_common.errors import ErrorInfo
 from agent_common.events import Citation, DoneEvent, ToolCallRecord, Usage
+from agent_common.messages import ReindexSource
 
 SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
@@ -83,3 +84,22 @@ class SessionTurn(BaseModel):
 class SessionResponse(BaseModel):
     session_id: str
     turns: list[SessionTurn]
+
+
+class ReindexBody(BaseModel):
+    """A reindex command as a client sends it; the gateway adds the ids and who asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: ReindexSource = Field(
+        description="What to index: `name`, `paths` (files and folders as the indexer sees them, under "
+        "`RAG_INDEXER_ALLOWED_ROOTS`) and/or inline `documents`."
+    )
+    mode: Literal["full", "incremental"] = Field(
+        default="incremental",
+        description="`incremental` updates the live index in place; `full` builds a new version and switches to it.",
+    )
+
+
+class ReindexAccepted(BaseModel):
+    request_id: str = Field(description="The command's id: follow it at `/api/reindex/{request_id}/events`.")

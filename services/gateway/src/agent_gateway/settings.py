@@ -8,6 +8,7 @@ from typing import Annotated, Self
 from pydantic import Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
+from agent_common.rag.roots import SourceRootsSettings
 from agent_common.settings import (
     BusSettings,
     ObservabilitySettings,
@@ -45,6 +46,10 @@ class GatewaySettings(BaseSettings):
     """How long a client waits for a run to end before it gets `INFRA_TIMEOUT`."""
     sse_ping_s: float = Field(default=10.0, gt=0)
     """Seconds between SSE keep-alive comments while a run is quiet, so proxies keep the stream open."""
+    reindex_status_wait_s: float = Field(default=10.0, ge=0, le=60)
+    """How long `/api/reindex/{id}` waits for the first status of a command this replica has not heard of
+    before answering 404: statuses reach each replica over Kafka, a moment after another replica accepted
+    the command (or, for a replica just started, once it has read `rag.status` up to now)."""
 
     @model_validator(mode="after")
     def _body_holds_a_message(self) -> Self:
@@ -83,6 +88,9 @@ class AuthSettings(BaseSettings):
     """Claim that holds the user id."""
     jwt_tenant_claim: str = "tenant"
     """Claim that holds the tenant; a token without it belongs to tenant `default`."""
+    jwt_scope_claim: str = "scope"
+    """Claim that holds the token's scopes (a space-separated string, or a list, e.g. `scp`); `reindex`
+    there lets the token use `/api/reindex`. Other values are ignored."""
     jwt_leeway_s: int = Field(default=30, ge=0, le=300)
     """Clock skew tolerated on `exp` and `nbf`."""
 
@@ -123,8 +131,10 @@ class GatewayConfig:
         log: ObservabilitySettings | None = None,
         auth: AuthSettings | None = None,
         limits: RateLimitSettings | None = None,
+        roots: SourceRootsSettings | None = None,
     ) -> None:
         self.gateway = gateway or GatewaySettings()
+        self.roots = roots or SourceRootsSettings()
         self.auth = auth or AuthSettings()
         self.limits = limits or RateLimitSettings()
         self.bus = bus or BusSettings()
@@ -136,6 +146,7 @@ SETTINGS_CLASSES = (
     GatewaySettings,
     AuthSettings,
     RateLimitSettings,
+    SourceRootsSettings,
     BusSettings,
     RedisSettings,
     ObservabilitySettings,

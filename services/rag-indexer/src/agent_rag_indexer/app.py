@@ -1,5 +1,8 @@
-"""The indexer's own process (distributed mode): probes and the reindex API over HTTP,
-work over the bus, the vector store in server mode (or on local disk for a lone process)."""
+"""The indexer's own process (distributed mode): probes and metrics over HTTP, commands
+over the bus only, the vector store in server mode (or on local disk for a lone process).
+
+Its port takes no commands: the reindex API is the gateway's (`/api/reindex`), behind
+the same credential, scope and rate limits as every other call (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from agent_common import infra
 from agent_common.probes import probe_routes
 from agent_common.rag.embeddings import build_embedder
 from agent_common.rag.store import open_store
-from agent_rag_indexer.api import reindex_routes
 from agent_rag_indexer.service import RagIndexer
 from agent_rag_indexer.settings import IndexerConfig
 
@@ -23,7 +25,12 @@ def create_app(config: IndexerConfig | None = None) -> Starlette:
     embedder = build_embedder(config.rag)
     store = open_store(config.rag, embedder.dimensions)
     indexer = RagIndexer(
-        bus=bus, store=store, embedder=embedder, settings=config.service, batch_size=config.rag.embeddings_batch_size
+        bus=bus,
+        store=store,
+        embedder=embedder,
+        settings=config.service,
+        roots=config.roots,
+        batch_size=config.rag.embeddings_batch_size,
     )
     indexer.register()
     checks = indexer.readiness_checks()
@@ -38,5 +45,4 @@ def create_app(config: IndexerConfig | None = None) -> Starlette:
             await embedder.close()
             await store.close()
 
-    routes = [*probe_routes("rag-indexer", lambda: checks), *reindex_routes(bus, indexer.board)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=probe_routes("rag-indexer", lambda: checks), lifespan=lifespan)

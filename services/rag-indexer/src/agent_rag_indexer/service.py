@@ -1,5 +1,5 @@
 """The RAG indexer as a component: takes `ReindexRequested` off the bus, runs it, and
-publishes `ReindexStatus`; every replica also reads the statuses for its HTTP API.
+publishes `ReindexStatus` (which the gateway follows for its reindex API).
 
 Used as-is by the indexer's own process and by the embedded runner.
 """
@@ -7,21 +7,19 @@ Used as-is by the indexer's own process and by the embedded runner.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections import OrderedDict
-from pathlib import Path
 
 from agent_common.bus import Bus
 from agent_common.logs import bind_ids
-from agent_common.messages import ReindexRequested, ReindexStatus
+from agent_common.messages import ReindexRequested
 from agent_common.probes import ReadinessCheck
 from agent_common.rag.embeddings import Embedder
+from agent_common.rag.roots import SourceRootsSettings
 from agent_common.rag.store import VectorStore
-from agent_common.topics import RAG_REINDEX, RAG_STATUS
+from agent_common.topics import RAG_REINDEX
 from agent_rag_indexer import metrics
 from agent_rag_indexer.indexer import Indexer
 from agent_rag_indexer.settings import IndexerSettings
-from agent_rag_indexer.status_board import StatusBoard
 
 log = logging.getLogger("agent.rag_indexer")
 
@@ -30,25 +28,29 @@ _REMEMBERED = 10_000
 
 class RagIndexer:
     def __init__(
-        self, *, bus: Bus, store: VectorStore, embedder: Embedder, settings: IndexerSettings, batch_size: int = 32
+        self,
+        *,
+        bus: Bus,
+        store: VectorStore,
+        embedder: Embedder,
+        settings: IndexerSettings,
+        roots: SourceRootsSettings,
+        batch_size: int = 32,
     ) -> None:
         self.bus = bus
         self.store = store
-        self.board = StatusBoard()
         self.indexer = Indexer(
             store=store,
             embedder=embedder,
             chunking=settings.chunking(),
-            allowed_roots=[Path(root).expanduser().resolve() for root in settings.allowed_roots],
+            allowed_roots=roots.resolved(),
             batch_size=batch_size,
         )
         # Recently handled command ids: a redelivered command is not run twice.
         self._handled: OrderedDict[str, None] = OrderedDict()
-        self._replica = secrets.token_hex(4)
 
     def register(self) -> None:
         self.bus.subscribe(ReindexRequested, self.handle, group=RAG_REINDEX.consumer_group)
-        self.bus.subscribe(ReindexStatus, self.board.record, group=RAG_STATUS.consumer_group + self._replica)
 
     async def handle(self, command: ReindexRequested) -> None:
         with bind_ids(request_id=command.request_id, session_id=command.session_id, user_id=command.user_id):

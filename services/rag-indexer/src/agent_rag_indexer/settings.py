@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field
+from pydantic_settings import BaseSettings
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode
-
+from agent_common.rag.roots import SourceRootsSettings
 from agent_common.rag.settings import RagSettings
-from agent_common.settings import BusSettings, ObservabilitySettings, TracingSettings, comma_separated, settings_config
+from agent_common.settings import BusSettings, ObservabilitySettings, TracingSettings, settings_config
 from agent_rag_indexer.chunking import ChunkingConfig, Strategy
 
 
@@ -18,12 +17,9 @@ class IndexerSettings(BaseSettings):
     model_config = settings_config("RAG_INDEXER_")
 
     host: str = "127.0.0.1"
-    """Interface for the probes, metrics and the reindex API (`0.0.0.0` in a container)."""
+    """Interface for the probes and metrics (`0.0.0.0` in a container). Commands come over the bus only."""
     port: int = 8003
-    """Port for the probes, metrics and the reindex API."""
-    allowed_roots: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["."])
-    """Folders the indexer may read documents from, comma-separated (resolved at start-up; `.` is
-    its working directory). A command naming a path outside them gets a `RAG_SOURCE_UNREADABLE` failure."""
+    """Port for the probes and metrics."""
     chunk_strategy: Strategy = "heading"
     """How documents are cut into passages: `heading` (one section per chunk), `paragraph`
     (paragraphs packed up to the size) or `fixed` (windows of the size). See docs/rag.md."""
@@ -31,8 +27,6 @@ class IndexerSettings(BaseSettings):
     """Largest chunk, in characters."""
     chunk_overlap: int = Field(default=200, ge=0, le=5_000)
     """Characters repeated between consecutive chunks (`fixed`; `paragraph` repeats a paragraph up to it)."""
-
-    _split = field_validator("allowed_roots", mode="before")(comma_separated)
 
     def chunking(self) -> ChunkingConfig:
         return ChunkingConfig(strategy=self.chunk_strategy, size=self.chunk_size, overlap=self.chunk_overlap)
@@ -47,11 +41,20 @@ class IndexerConfig:
         rag: RagSettings | None = None,
         bus: BusSettings | None = None,
         log: ObservabilitySettings | None = None,
+        roots: SourceRootsSettings | None = None,
     ) -> None:
         self.service = service or IndexerSettings()
+        self.roots = roots or SourceRootsSettings()
         self.rag = rag or RagSettings()
         self.bus = bus or BusSettings()
         self.log = log or ObservabilitySettings()
 
 
-SETTINGS_CLASSES = (IndexerSettings, RagSettings, BusSettings, ObservabilitySettings, TracingSettings)
+SETTINGS_CLASSES = (
+    IndexerSettings,
+    SourceRootsSettings,
+    RagSettings,
+    BusSettings,
+    ObservabilitySettings,
+    TracingSettings,
+)

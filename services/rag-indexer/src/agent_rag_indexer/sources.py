@@ -13,6 +13,8 @@ from pathlib import Path
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.messages import InlineDocument, ReindexSource
+from agent_common.rag.roots import path_not_allowed, within
+from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_rag_indexer.readers import format_of
 
 _INLINE_FORMATS = {"text": "text", "markdown": "markdown", "html": "html"}
@@ -78,8 +80,9 @@ def _file(path: Path, fmt: str) -> Candidate:
     return Candidate(doc_id=str(path), fallback_title=path.stem, load=load)
 
 
-def _allowed(path: Path, roots: Sequence[Path]) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
+def _outside(path: str) -> Refused:
+    record_security_event(SecurityEvent.ACCESS_DENIED, SecurityReason.PATH_NOT_ALLOWED)
+    return Refused(path, path_not_allowed(path))
 
 
 def candidates(source: ReindexSource, allowed_roots: Sequence[Path]) -> tuple[list[Candidate], list[Refused]]:
@@ -87,24 +90,16 @@ def candidates(source: ReindexSource, allowed_roots: Sequence[Path]) -> tuple[li
 
     Folders are walked recursively for the formats there are readers for (other files are
     not documents and are passed over); a file named explicitly in another format is refused.
-    Paths outside `allowed_roots` are refused: the indexer reads only where it is told it may.
+    Paths outside `allowed_roots` once symlinks are resolved are refused: the gateway has
+    already refused those outside as written, so one here left through a link.
     """
     found: list[Candidate] = [_inline(doc) for doc in source.documents]
     refused: list[Refused] = []
     seen: set[str] = {c.doc_id for c in found}
     for raw in source.paths:
         path = Path(raw).expanduser().resolve()
-        if not _allowed(path, allowed_roots):
-            refused.append(
-                Refused(
-                    str(path),
-                    PlatformError(
-                        ErrorCode.RAG_SOURCE_UNREADABLE,
-                        "The path is outside the folders the indexer may read (RAG_INDEXER_ALLOWED_ROOTS).",
-                        reason="outside_allowed_roots",
-                    ),
-                )
-            )
+        if not within(path, allowed_roots):
+            refused.append(_outside(raw))
             continue
         if path.is_dir():
             try:
@@ -139,7 +134,11 @@ def candidates(source: ReindexSource, allowed_roots: Sequence[Path]) -> tuple[li
             continue
         for file in files:
             fmt = format_of(file)
-            if fmt is not None and str(file) not in seen:
-                seen.add(str(file))
-                found.append(_file(file, fmt))
+            if fmt is None or str(file) in seen:
+                continue
+            seen.add(str(file))
+            if not within(file.resolve(), allowed_roots):  # a link in the folder to a file outside
+                refused.append(_outside(str(file)))
+                continue
+            found.append(_file(file, fmt))
     return found, refused

@@ -14,9 +14,12 @@ import re
 import secrets
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from agent_common.auth.scopes import Scope
 
 KEY_PREFIX = "agk_"
 _KEY_PATTERN = re.compile(r"^agk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -34,6 +37,8 @@ class ApiKeyRecord(BaseModel):
     tenant: str = Field(pattern=_NAME_PATTERN)
     name: str = ""
     created_at: float
+    # Privileges beyond chatting; a record written before scopes existed has none.
+    scopes: tuple[Scope, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,17 @@ def looks_like_key(token: str) -> bool:
     return bool(_KEY_PATTERN.fullmatch(token))
 
 
-def new_key(user_id: str, tenant: str, name: str = "") -> NewApiKey:
+def new_key(user_id: str, tenant: str, name: str = "", scopes: Iterable[Scope] = ()) -> NewApiKey:
     key_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     record = ApiKeyRecord(
-        key_id=key_id, key_hash=hash_key(key), user_id=user_id, tenant=tenant, name=name, created_at=time.time()
+        key_id=key_id,
+        key_hash=hash_key(key),
+        user_id=user_id,
+        tenant=tenant,
+        name=name,
+        created_at=time.time(),
+        scopes=tuple(sorted(set(scopes))),
     )
     return NewApiKey(record=record, key=key)
 
@@ -64,8 +75,8 @@ def new_key(user_id: str, tenant: str, name: str = "") -> NewApiKey:
 class ApiKeyStore(ABC):
     """Where the hashes live: a file for the embedded default, Redis for replicas."""
 
-    async def create(self, user_id: str, tenant: str, name: str = "") -> NewApiKey:
-        created = new_key(user_id, tenant, name)
+    async def create(self, user_id: str, tenant: str, name: str = "", scopes: Iterable[Scope] = ()) -> NewApiKey:
+        created = new_key(user_id, tenant, name, scopes)
         await self._add(created.record)
         return created
 

@@ -8,10 +8,10 @@ provider is configured: the first key created closes the door to anonymous calls
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from agent_common.auth import ApiKeyStore, looks_like_key
+from agent_common.auth import ApiKeyStore, Scope, looks_like_key
 from agent_common.errors import ErrorCode
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.auth.jwt import JwtVerifier, TokenExpired, TokenInvalid
@@ -37,6 +37,8 @@ class Caller:
     user_id: str
     tenant: str
     method: Literal["api_key", "jwt", "anonymous"]
+    # Privileges beyond chatting: the key's, or the token's `AUTH_JWT_SCOPE_CLAIM`.
+    scopes: frozenset[Scope] = field(default_factory=frozenset)
 
 
 class Authenticator:
@@ -53,7 +55,10 @@ class Authenticator:
         """The caller, or `Refused` with 401 `AUTH_REQUIRED` / `AUTH_INVALID`."""
         if not authorization:
             if await self.anonymous_allowed():
-                return Caller(user_id=ANONYMOUS_USER, tenant=DEFAULT_TENANT, method="anonymous")
+                # A first look on one machine, before any key exists: nobody to tell apart, all allowed.
+                return Caller(
+                    user_id=ANONYMOUS_USER, tenant=DEFAULT_TENANT, method="anonymous", scopes=frozenset(Scope)
+                )
             raise self._refuse(ErrorCode.AUTH_REQUIRED, SecurityReason.MISSING_CREDENTIALS, AUTH_REQUIRED, locale)
         scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
@@ -63,7 +68,9 @@ class Authenticator:
             record = await self.keys.lookup(credential)
             if record is None:
                 raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.UNKNOWN_KEY, AUTH_INVALID, locale)
-            return Caller(user_id=record.user_id, tenant=record.tenant, method="api_key")
+            return Caller(
+                user_id=record.user_id, tenant=record.tenant, method="api_key", scopes=frozenset(record.scopes)
+            )
         if self._jwt is not None and credential.count(".") == 2:
             try:
                 identity = await self._jwt.verify(credential)
@@ -71,7 +78,9 @@ class Authenticator:
                 raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.EXPIRED_TOKEN, AUTH_INVALID, locale) from None
             except TokenInvalid:
                 raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.INVALID_TOKEN, AUTH_INVALID, locale) from None
-            return Caller(user_id=identity.user_id, tenant=identity.tenant or DEFAULT_TENANT, method="jwt")
+            return Caller(
+                user_id=identity.user_id, tenant=identity.tenant or DEFAULT_TENANT, method="jwt", scopes=identity.scopes
+            )
         raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.MALFORMED_CREDENTIALS, AUTH_INVALID, locale)
 
     @staticmethod

@@ -4,10 +4,11 @@ issuer and audience checked with PyJWT."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 
+from agent_common.auth import Scope, known_scopes
 from agent_gateway.settings import AuthSettings
 
 
@@ -23,6 +24,16 @@ class TokenExpired(TokenInvalid):
 class TokenIdentity:
     user_id: str
     tenant: str | None
+    scopes: frozenset[Scope] = field(default_factory=frozenset)
+
+
+def scopes_of(claim: object) -> frozenset[Scope]:
+    """OAuth 2.0's `scope` is one space-separated string (RFC 8693); some providers send a list (`scp`)."""
+    if isinstance(claim, str):
+        return known_scopes(claim.split())
+    if isinstance(claim, list):
+        return known_scopes(item for item in claim if isinstance(item, str))
+    return frozenset()
 
 
 class JwtVerifier:
@@ -57,4 +68,8 @@ class JwtVerifier:
         tenant = claims.get(s.jwt_tenant_claim)
         if not isinstance(user, str) or not user:
             raise TokenInvalid(f"claim {s.jwt_user_claim} is not a non-empty string")
-        return TokenIdentity(user_id=user, tenant=tenant if isinstance(tenant, str) and tenant else None)
+        return TokenIdentity(
+            user_id=user,
+            tenant=tenant if isinstance(tenant, str) and tenant else None,
+            scopes=scopes_of(claims.get(s.jwt_scope_claim)),
+        )

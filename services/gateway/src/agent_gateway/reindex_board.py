@@ -1,7 +1,8 @@
-"""The latest status of each reindex command, for the HTTP API to stream.
+"""The latest status of each reindex command, for `/api/reindex` to answer and stream.
 
-Fed from `rag.status` (every replica reads every status), so a client may follow a
-command on any replica, and may start following after it began.
+Fed from `rag.status`, which every gateway replica reads in a consumer group of its own
+(`rag-status-<replica>`, from the topic's start), so a client may follow a command on
+any replica, whichever accepted it, and may start following after it began.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from agent_common.messages import ReindexStatus
 _KEPT = 1000
 
 
-class StatusBoard:
+class ReindexBoard:
     def __init__(self) -> None:
         self._latest: OrderedDict[str, ReindexStatus] = OrderedDict()
         self._changed = asyncio.Condition()
 
     async def record(self, status: ReindexStatus) -> None:
         async with self._changed:
+            current = self._latest.get(status.request_id)
+            if current is not None and current.terminal:
+                return  # a redelivered status never reopens a finished command
             self._latest[status.request_id] = status
             self._latest.move_to_end(status.request_id)
             while len(self._latest) > _KEPT:
@@ -30,6 +34,16 @@ class StatusBoard:
 
     def latest(self, request_id: str) -> ReindexStatus | None:
         return self._latest.get(request_id)
+
+    async def known(self, request_id: str, within_s: float) -> bool:
+        """Whether the command has a status, waiting up to `within_s` for its first one
+        (this replica may read `accepted` a moment after another replica published it)."""
+        try:
+            async with asyncio.timeout(within_s), self._changed:
+                await self._changed.wait_for(lambda: request_id in self._latest)
+        except TimeoutError:
+            return False
+        return True
 
     def _has_news(self, request_id: str, shown: list[ReindexStatus]) -> bool:
         current = self._latest.get(request_id)
