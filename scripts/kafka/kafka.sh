@@ -54,8 +54,9 @@ log.retention.hours=1
 PROPS
   local cp="$libs/*" jvm=(-Xms256m -Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "-Dlog4j2.configurationFile=$here/log4j2.xml")
   # The cluster id is kept with the data, so a restart on the same folder is the same cluster.
+  # It never starts with '-' (1 in 64 random ids would), which StorageTool would read as an option.
   [[ -f "$data/cluster.id" ]] \
-    || python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])' > "$data/cluster.id"
+    || python3 -c 'import base64,uuid;print("A"+base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[1:22])' > "$data/cluster.id"
   # A static quorum (controller.quorum.voters) is formatted without --standalone.
   java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(cat "$data/cluster.id")" \
     -c "$data/server.properties" -g > "$data/format.log" 2>&1 \
