@@ -19,6 +19,8 @@ from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings
 from agent_offline_model.app import create_app as create_offline_model
+from agent_orchestrator.handoff import HandOff
+from agent_orchestrator.leases import Leases
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
 from agent_orchestrator.runs import MemoryRunStore
@@ -35,6 +37,7 @@ def model_url() -> Iterator[str]:
 @dataclass
 class Harness:
     loop: AgentLoop
+    handoff: HandOff
     events: MemoryRunEventChannel
     sessions: MemorySessionStore
     runs: MemoryRunStore
@@ -55,8 +58,13 @@ class Harness:
 
     async def run(self, request: ChatRequested) -> list[RunEvent]:
         """Handle `request`; its events up to the end of the run or the first tool dispatch."""
-        await self.loop.on_chat_requested(request)
+        await self.deliver(request)
         return await self.events.replay(request.request_id)
+
+    async def deliver(self, request: ChatRequested) -> None:
+        """What the consumer does with `request`, then wait for the run it handed off."""
+        await self.handoff.on_chat_requested(request)
+        await self.handoff.drain()
 
 
 @pytest.fixture
@@ -79,7 +87,8 @@ async def harness(model_url: str) -> AsyncIterator[Harness]:
         model=model,
         settings=OrchestratorSettings(max_steps=2),
     )
-    yield Harness(loop, events, sessions, runs, tool_calls, model)
+    handoff = HandOff(loop, Leases(runs, "replica-1", lease_s=10), max_runs=10)
+    yield Harness(loop, handoff, events, sessions, runs, tool_calls, model)
     await bus.stop()
     await model.close()
 
@@ -137,8 +146,8 @@ async def test_a_tool_call_is_dispatched_and_the_result_continues_the_run(harnes
 
 async def test_a_redelivered_chat_request_is_answered_once(harness: Harness) -> None:
     request = harness.chat("only once")
-    await harness.loop.on_chat_requested(request)
-    await harness.loop.on_chat_requested(request)
+    await harness.deliver(request)
+    await harness.deliver(request)
     events = await harness.events.replay(request.request_id)
     assert [e.type for e in events].count("done") == 1
     assert len(await harness.sessions.history(request.session_id)) == 1
