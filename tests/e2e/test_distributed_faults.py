@@ -207,6 +207,8 @@ async def test_an_orchestrator_killed_mid_run_leaves_the_run_to_the_others_sweep
     assert seen["types"][-1] == "done", seen  # nothing had been streamed: the other replica answered it whole
     assert '"survive a crash, please"' in seen["last"]["answer"]
     survivor = next(n for n in orchestrators if n != victim)
+    # It logs "run done" just after it publishes `done`: the line may still be on its way to the file.
+    await wait_for_log(faulty, [survivor], lambda e: e.get("request_id") == request_id and e.get("event") == "run done")
     survivor_log = [e for e in log_lines(faulty, survivor) if e.get("request_id") == request_id]
     # The request was committed when its run was handed off, so no redelivery came: the
     # survivor's sweep found the lease nobody renewed and took the run over, once.

@@ -1,5 +1,5 @@
-"""Chat requests are handed off the consumer: runs of one partition stream at the
-same time, bounded per replica; one session's turns still run one after the
+"""Chat requests (and the steps after tool results) are handed off the consumer:
+runs of one partition stream at the same time, bounded per replica; one session's turns still run one after the
 other; a stopping replica finishes its runs, or hands them over.
 
 The model here streams one token, then waits until the test opens its gate:
@@ -18,10 +18,10 @@ import pytest
 
 from agent_common.bus import MemoryBus
 from agent_common.events import ErrorEvent, RunEvent
-from agent_common.messages import ChatRequested
+from agent_common.messages import ChatRequested, ToolCallCompleted, ToolOutcome
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
-from agent_orchestrator.model_client import ModelTurn, OnToken
+from agent_orchestrator.model_client import ModelTurn, OnToken, ToolCallRequest
 from agent_orchestrator.runs import MemoryRunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
@@ -62,6 +62,18 @@ class GatedModel:
         return None
 
 
+class ToolFirstModel(GatedModel):
+    """Asks for a page first; once the page is in the conversation, answers as `GatedModel` does."""
+
+    async def stream_turn(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], on_token: OnToken, deadline_at: float
+    ) -> ModelTurn:
+        if any(m["role"] == "tool" for m in messages):
+            return await super().stream_turn(messages, tools, on_token, deadline_at)
+        call = ToolCallRequest(call_id="call_page", name="http_get", arguments_json='{"url": "http://docs.test/a"}')
+        return ModelTurn(tool_calls=[call], model=self.model)
+
+
 class RecordingChannel(MemoryRunEventChannel):
     """Every event of every run, in the order they were published."""
 
@@ -92,12 +104,12 @@ class RecordingChannel(MemoryRunEventChannel):
 class Replicas:
     """Orchestrator replicas over one bus partition and shared stores, each with its own gated model."""
 
-    def __init__(self, count: int = 1, **settings: Any) -> None:
+    def __init__(self, count: int = 1, model: type[GatedModel] = GatedModel, **settings: Any) -> None:
         self.bus = MemoryBus(partitions=1)
         self.events = RecordingChannel()
         self.sessions = MemorySessionStore(max_turns=5, ttl_s=60)
         self.runs = MemoryRunStore()
-        self.models = [GatedModel() for _ in range(count)]
+        self.models = [model() for _ in range(count)]
         self.settings = OrchestratorSettings.model_validate({"concurrency": 1, **settings})
         self.orchestrators = [
             Orchestrator(
@@ -159,6 +171,36 @@ async def test_runs_of_one_partition_stream_at_the_same_time(one: Replicas) -> N
     last_first_token = max(one.events.index(r.request_id, "token") for r in requests)
     first_done = min(one.events.index(r.request_id, "done") for r in requests)
     assert last_first_token < first_done
+
+
+async def test_the_steps_after_tool_results_of_one_partition_stream_at_the_same_time() -> None:
+    r = Replicas(model=ToolFirstModel)
+    await r.start()
+    try:
+        requests = [chat(f"ses_tools{n:02d}") for n in range(4)]
+        for request in requests:
+            await r.bus.publish(request)
+        await r.events.until(lambda: all(r.events.has(q.request_id, "tool_start") for q in requests))
+        for request in requests:
+            state = await r.runs.load(request.request_id)
+            assert state is not None
+            await r.bus.publish(  # one partition of tool results too
+                ToolCallCompleted(
+                    request_id=request.request_id,
+                    session_id=request.session_id,
+                    user_id=request.user_id,
+                    call_id=state.pending[0].call_id,
+                    tool="http_get",
+                    outcome=ToolOutcome(ok=True, output={"url": "http://docs.test/a", "status": 200, "text": "a page"}),
+                )
+            )
+        # Each result left the consumer once the run's next step had started.
+        await r.events.until(lambda: all(r.events.has(q.request_id, "token") for q in requests))
+        assert r.models[0].in_flight == len(requests)
+        r.open_gates()
+        await r.events.until(lambda: all(r.events.has(q.request_id, "done") for q in requests))
+    finally:
+        await r.close()
 
 
 async def test_a_replica_runs_at_most_its_cap_and_its_consumer_waits_meanwhile() -> None:

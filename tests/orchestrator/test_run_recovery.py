@@ -103,10 +103,11 @@ async def test_a_tool_result_that_never_comes_becomes_a_timeout_and_the_run_goes
     request = chat("Read http://docs.test/never")
     await replicas.deliver(0, request)
     await replicas.tool_calls.get()  # dispatched; no tool runner will ever answer
-    watch = DeadlineWatch(replicas.loops[1], replicas.runs, timeout_s=0.2)
+    watch = DeadlineWatch(replicas.handoffs[1].on_tool_completed, replicas.runs, timeout_s=0.2)
     assert await watch.sweep() == 0  # not due yet
     await asyncio.sleep(0.25)
     assert await watch.sweep() == 1  # the other replica handles it: the run is not tied to its first one
+    await replicas.handoffs[1].drain()  # the step the timeout completed, in the background
     events = await replicas.events.replay(request.request_id)
     end = next(e for e in events if e.type == "tool_end")
     assert end.ok is False and end.error.code == ErrorCode.TOOL_TIMEOUT  # type: ignore[union-attr]
@@ -119,7 +120,8 @@ async def test_a_result_after_its_timeout_is_ignored(replicas: Replicas) -> None
     await replicas.deliver(0, request)
     call = await replicas.tool_calls.get()
     await asyncio.sleep(0.25)
-    await DeadlineWatch(replicas.loops[0], replicas.runs, timeout_s=0.2).sweep()
+    await DeadlineWatch(replicas.handoffs[0].on_tool_completed, replicas.runs, timeout_s=0.2).sweep()
+    await replicas.handoffs[0].drain()
     late = ToolCallCompleted(
         request_id=call.request_id,
         session_id=call.session_id,
@@ -128,7 +130,8 @@ async def test_a_result_after_its_timeout_is_ignored(replicas: Replicas) -> None
         tool=call.tool,
         outcome=ToolOutcome(ok=True, output={"url": "http://docs.test/late", "status": 200, "text": "late text"}),
     )
-    await replicas.loops[1].on_tool_completed(late)
+    await replicas.handoffs[1].on_tool_completed(late)
+    await replicas.handoffs[1].drain()
     types = [e.type for e in await replicas.events.replay(request.request_id)]
     assert types.count("tool_end") == 1 and types.count("done") == 1
 
@@ -138,7 +141,7 @@ async def test_a_result_before_its_deadline_leaves_nothing_to_time_out(replicas:
     await replicas.deliver(0, request)
     call = await replicas.tool_calls.get()
     ok = ToolOutcome(ok=True, output={"url": "http://docs.test/fast", "status": 200, "text": "fast"})
-    await replicas.loops[0].on_tool_completed(
+    await replicas.handoffs[0].on_tool_completed(
         ToolCallCompleted(
             request_id=call.request_id,
             session_id=call.session_id,
@@ -149,7 +152,7 @@ async def test_a_result_before_its_deadline_leaves_nothing_to_time_out(replicas:
         )
     )
     await asyncio.sleep(0.25)
-    assert await DeadlineWatch(replicas.loops[1], replicas.runs, timeout_s=0.2).sweep() == 0
+    assert await DeadlineWatch(replicas.handoffs[1].on_tool_completed, replicas.runs, timeout_s=0.2).sweep() == 0
 
 
 def keep(request: ChatRequested) -> float:

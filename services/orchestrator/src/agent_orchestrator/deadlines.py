@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.messages import ToolCallCompleted, ToolOutcome
-from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.runs import RunStore
 
 log = logging.getLogger("agent.orchestrator")
 
 
 class DeadlineWatch:
-    """The sweep for overdue tool results; `sweeps.Periodic` runs it on every replica."""
+    """The sweep for overdue tool results; `sweeps.Periodic` runs it on every replica. `feed` is
+    where real results go too (`HandOff.on_tool_completed`)."""
 
-    def __init__(self, loop: AgentLoop, runs: RunStore, timeout_s: float) -> None:
-        self._loop = loop
+    def __init__(self, feed: Callable[[ToolCallCompleted], Awaitable[None]], runs: RunStore, timeout_s: float) -> None:
+        self._feed = feed
         self._runs = runs
         self._timeout_s = timeout_s
 
@@ -43,7 +44,7 @@ class DeadlineWatch:
                     continue
                 timed_out += 1
                 log.warning("tool result overdue; counted as a timeout", extra={"call_id": call.call_id})
-                await self._loop.on_tool_completed(
+                await self._feed(
                     ToolCallCompleted(
                         request_id=request_id,
                         session_id=state.session_id,

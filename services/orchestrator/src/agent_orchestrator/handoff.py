@@ -17,6 +17,9 @@ turns arrive in order on one partition; the session's turn (held from the claim
 until the run's `done` or `error`, tool calls included) makes the handler wait
 for the previous turn to end before the next one starts, on whichever replica.
 
+The tool result that completes a run's step hands its next step off the same
+way, in the same slots (without a lease of its own yet: docs/architecture.md).
+
 A committed request is never redelivered, so a replica that dies mid-run leaves
 its run to the others: every replica sweeps for runs whose lease ran out and
 takes them over under the rules a redelivery follows (`AgentLoop.run`).
@@ -27,15 +30,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from agent_common.logs import bind_ids
-from agent_common.messages import ChatRequested
+from agent_common.messages import ChatRequested, ToolCallCompleted
 from agent_orchestrator import metrics
 from agent_orchestrator.leases import Leases
 from agent_orchestrator.loop import AgentLoop
-from agent_orchestrator.runs import Lease, run_key
+from agent_orchestrator.runs import Lease, RunState, run_key
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -72,6 +75,16 @@ class HandOff:
                     log.info("waiting for the session's previous turn to end")
                     waiting = True
                 await asyncio.sleep(SESSION_POLL_S)
+
+    async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
+        """The bus handler for tool results: the one that completes its step starts the run's
+        next step in the background, in one of the same slots, and returns. That step has no
+        lease of its own: a replica that dies in it leaves the run to the gateway's deadline."""
+        state = await self._loop.record_tool_result(msg)
+        if state is None:
+            return
+        await self._slots.acquire()
+        self._spawn(self._resume(state), name=f"run:{state.request_id}:{state.step + 1}")
 
     async def take_over_expired(self) -> int:
         """The sweep: take over runs whose lease ran out (their replica died), while slots are free."""
@@ -125,12 +138,15 @@ class HandOff:
             self._slots.release()
         return result
 
-    def _start(self, msg: ChatRequested) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._run(msg), name=f"run:{msg.request_id}")
+    def _start(self, msg: ChatRequested) -> None:
+        self._spawn(self._run(msg), name=f"run:{msg.request_id}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` in the background in the slot acquired for it, released when it ends."""
+        task = asyncio.create_task(work, name=name)
         self._running.add(task)
         metrics.RUNS_IN_FLIGHT.inc()
         task.add_done_callback(self._ended)
-        return task
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -144,3 +160,10 @@ class HandOff:
                     await self._loop.run(msg, lease)
             except Exception:  # its lease runs out, and a sweep tries the run again under the takeover rules
                 log.exception("run stopped unexpectedly; left to the sweep")
+
+    async def _resume(self, state: RunState) -> None:
+        with bind_ids(request_id=state.request_id, session_id=state.session_id, user_id=state.user_id):
+            try:
+                await self._loop.resume_after_tools(state)
+            except Exception:  # the step's own failures end the run with an error; this is Redis away, say
+                log.exception("run's next step stopped unexpectedly")

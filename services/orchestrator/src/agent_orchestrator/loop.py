@@ -1,7 +1,7 @@
 """The agent loop: a run advances one model call at a time.
 
 A run starts when a `ChatRequested` arrives (handed off the consumer by
-`handoff.py`). Each step streams a model call;
+`handoff.py`, as is each step after tool results). Each step streams a model call;
 text goes to the client as `token` events. If the model asks for tools, the
 calls are dispatched over the bus and the step ends, with the run's state in
 the run store. When the last tool result arrives (at whichever replica), the
@@ -125,16 +125,18 @@ class AgentLoop:
         )
         return True
 
-    async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
+    async def record_tool_result(self, msg: ToolCallCompleted) -> RunState | None:
+        """Record one tool result; the run's state when it was the step's last one (exactly one
+        caller gets it, however results interleave): `resume_after_tools` takes the run on."""
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
             state = await self._runs.load(msg.request_id)
             if state is None:
                 log.warning("tool result for an unknown or finished run", extra={"call_id": msg.call_id})
-                return
+                return None
             pending = {call.call_id: call for call in state.pending}
             if msg.call_id not in pending:
                 log.warning("tool result for a call the run is not waiting for", extra={"call_id": msg.call_id})
-                return
+                return None
             is_new, completes = await self._runs.record_tool_result(
                 msg.request_id,
                 state.step,
@@ -145,12 +147,12 @@ class AgentLoop:
             )
             if not is_new:
                 log.info("duplicate tool result ignored", extra={"call_id": msg.call_id})
-                return
+                return None
             await self._events.publish(_tool_end_event(msg.request_id, pending[msg.call_id], msg.outcome))
-            if completes:
-                await self._resume_after_tools(state)
+            return state if completes else None
 
-    async def _resume_after_tools(self, state: RunState) -> None:
+    async def resume_after_tools(self, state: RunState) -> None:
+        """The run's next step, its tool results in the conversation."""
         results = await self._runs.tool_results(state.request_id, state.step)
         for call in state.pending:
             outcome = ToolOutcome.model_validate_json(results[call.call_id])

@@ -44,7 +44,7 @@ class Orchestrator:
             bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings, retriever=retriever
         )
         self.handoff = HandOff(self.loop, Leases(runs, new_owner(), settings.run_lease_s), settings.max_runs)
-        self.deadlines = DeadlineWatch(self.loop, runs, settings.tool_result_timeout_s)
+        self.deadlines = DeadlineWatch(self.handoff.on_tool_completed, runs, settings.tool_result_timeout_s)
         self._sweeps = (
             Periodic("tool-deadlines", settings.deadline_scan_s, self.deadlines.sweep),
             Periodic("run-takeovers", settings.takeover_scan_s, self.handoff.take_over_expired),
@@ -56,7 +56,10 @@ class Orchestrator:
             ChatRequested, self.handoff.on_chat_requested, group=CHAT_REQUESTS.consumer_group, concurrency=concurrency
         )
         self.bus.subscribe(
-            ToolCallCompleted, self.loop.on_tool_completed, group=TOOL_RESULTS.consumer_group, concurrency=concurrency
+            ToolCallCompleted,
+            self.handoff.on_tool_completed,
+            group=TOOL_RESULTS.consumer_group,
+            concurrency=concurrency,
         )
 
     async def start(self) -> None:
