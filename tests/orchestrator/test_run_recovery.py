@@ -1,6 +1,6 @@
 """Runs that lose a part: a tool result that never comes, a replica that dies
-mid-run (its run taken over by another replica's sweep) and a redelivered
-request, a replica whose lease was taken over."""
+mid-run or in the step after its tools (taken over by another replica's sweep),
+a redelivered request, a replica whose lease was taken over."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from agent_orchestrator.handoff import HandOff
 from agent_orchestrator.leases import Leases
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
-from agent_orchestrator.runs import MemoryRunStore, run_key
+from agent_orchestrator.runs import MemoryRunStore, run_key, step_key
 from agent_orchestrator.settings import OrchestratorSettings
 from tests.support.web import serve_in_thread
 
@@ -65,9 +65,10 @@ class Replicas:
         await self.handoffs[replica].on_chat_requested(request)
         await self.handoffs[replica].drain()
 
-    def die(self, request: ChatRequested) -> None:
-        """The replica holding `request`'s lease is gone: nobody renews it, and it runs out."""
-        self.runs._leases.pop(run_key(request))
+    def die(self, request: ChatRequested | str) -> None:
+        """The replica holding the lease on `request` (or on the key) is gone: nobody renews it,
+        and it runs out."""
+        self.runs._leases.pop(request if isinstance(request, str) else run_key(request))
 
     async def sweep(self, replica: int) -> int:
         """One takeover sweep on `replica`, waiting for the runs it took over."""
@@ -155,14 +156,10 @@ async def test_a_result_before_its_deadline_leaves_nothing_to_time_out(replicas:
     assert await DeadlineWatch(replicas.handoffs[1].on_tool_completed, replicas.runs, timeout_s=0.2).sweep() == 0
 
 
-def keep(request: ChatRequested) -> float:
-    return request.deadline_at - time.time()
-
-
 async def test_a_run_whose_replica_died_after_the_hand_off_is_taken_over_by_the_sweep(replicas: Replicas) -> None:
     request = chat("answer me once")
     # The replica took the run and its offset was committed, then it died: no redelivery will come.
-    await replicas.runs.claim(request, "the-replica-that-died", 10, keep(request))
+    await Leases(replicas.runs, "the-replica-that-died", 10).claim(request)
     assert await replicas.sweep(1) == 0  # its lease is live: nothing to take over
     replicas.die(request)
     assert await replicas.sweep(1) == 1
@@ -175,7 +172,7 @@ async def test_a_run_whose_replica_died_after_the_hand_off_is_taken_over_by_the_
 
 async def test_a_run_whose_replica_died_mid_stream_ends_as_incomplete(replicas: Replicas) -> None:
     request = chat("cut me off")
-    await replicas.runs.claim(request, "the-replica-that-died", 10, keep(request))
+    await Leases(replicas.runs, "the-replica-that-died", 10).claim(request)
     await replicas.events.publish(TokenEvent(request_id=request.request_id, text="(offline model) You said"))
     replicas.die(request)
     assert await replicas.sweep(1) == 1
@@ -191,7 +188,7 @@ async def test_a_redelivery_while_a_live_replica_runs_it_is_dropped_and_the_swee
     replicas: Replicas,
 ) -> None:
     request = chat("one of us answers")
-    await replicas.runs.claim(request, "a-replica-still-running-it", 10, keep(request))
+    await Leases(replicas.runs, "a-replica-still-running-it", 10).claim(request)
     await replicas.deliver(1, request)  # redelivered (a rebalance before the commit): not run twice
     assert await replicas.events.replay(request.request_id) == []
     replicas.die(request)
@@ -204,7 +201,7 @@ async def test_a_request_redelivered_after_its_replica_died_before_the_commit_is
     replicas: Replicas,
 ) -> None:
     request = chat("answer me whole")
-    await replicas.runs.claim(request, "the-replica-that-died", 10, keep(request))
+    await Leases(replicas.runs, "the-replica-that-died", 10).claim(request)
     replicas.die(request)
     await replicas.deliver(1, request)  # Kafka redelivers what was never committed: the handler takes it
     events = await replicas.events.replay(request.request_id)
@@ -214,13 +211,54 @@ async def test_a_request_redelivered_after_its_replica_died_before_the_commit_is
 
 async def test_a_run_taken_over_while_waiting_for_tools_is_left_to_them(replicas: Replicas) -> None:
     request = chat("Read http://docs.test/wait")
-    await replicas.runs.claim(request, "replica-0", 10, keep(request))
+    await Leases(replicas.runs, "replica-0", 10).claim(request)
     await replicas.loops[0].run(request)  # replica 0 dispatched the tool call, then died before marking it done
     await replicas.tool_calls.get()
     replicas.die(request)
     assert await replicas.sweep(1) == 1
     assert replicas.tool_calls.empty()  # no second dispatch
     assert [e.type for e in await replicas.events.replay(request.request_id)] == ["tool_start"]
+
+
+def page_result(call: ToolCallRequested) -> ToolCallCompleted:
+    return ToolCallCompleted(
+        request_id=call.request_id,
+        session_id=call.session_id,
+        user_id=call.user_id,
+        call_id=call.call_id,
+        tool=call.tool,
+        outcome=ToolOutcome(ok=True, output={"url": "http://docs.test/step", "status": 200, "text": "the page"}),
+    )
+
+
+async def test_the_step_after_the_tools_whose_replica_died_is_taken_over_by_the_sweep(replicas: Replicas) -> None:
+    request = chat("Read http://docs.test/step")
+    await replicas.deliver(0, request)
+    state = await replicas.loops[0].record_tool_result(page_result(await replicas.tool_calls.get()))
+    assert state is not None  # this result completed the step: replica 0 claims the next one, then dies
+    await Leases(replicas.runs, "replica-0", 10).claim_step(state)
+    assert await replicas.sweep(1) == 0  # its lease is live
+    replicas.die(step_key(request.request_id, state.step))
+    assert await replicas.sweep(1) == 1
+    assert await replicas.sweep(0) == 0
+    events = await replicas.events.replay(request.request_id)
+    assert [e.type for e in events].count("done") == 1 and isinstance(events[-1], DoneEvent)
+    assert "the page" in events[-1].answer
+
+
+async def test_the_step_after_the_tools_whose_replica_died_mid_stream_ends_as_incomplete(replicas: Replicas) -> None:
+    request = chat("Read http://docs.test/step")
+    await replicas.deliver(0, request)
+    state = await replicas.loops[0].record_tool_result(page_result(await replicas.tool_calls.get()))
+    assert state is not None
+    await Leases(replicas.runs, "replica-0", 10).claim_step(state)
+    await replicas.events.publish(TokenEvent(request_id=request.request_id, text="(offline model) The page"))
+    replicas.die(step_key(request.request_id, state.step))
+    assert await replicas.sweep(1) == 1
+    types = [e.type for e in await replicas.events.replay(request.request_id)]
+    assert types == ["tool_start", "tool_end", "token", "error"]
+    error = (await replicas.events.replay(request.request_id))[-1]
+    assert isinstance(error, ErrorEvent) and error.partial is True and error.error.details["reason"] == "worker_lost"
 
 
 async def test_a_redelivery_of_a_finished_request_is_dropped(replicas: Replicas) -> None:

@@ -18,11 +18,12 @@ until the run's `done` or `error`, tool calls included) makes the handler wait
 for the previous turn to end before the next one starts, on whichever replica.
 
 The tool result that completes a run's step hands its next step off the same
-way, in the same slots (without a lease of its own yet: docs/architecture.md).
+way, in the same slots, under a lease of its own.
 
 A committed request is never redelivered, so a replica that dies mid-run leaves
 its run to the others: every replica sweeps for runs whose lease ran out and
-takes them over under the rules a redelivery follows (`AgentLoop.run`).
+takes them over under the rules a redelivery follows (`AgentLoop.run`,
+`AgentLoop.resume_taken_over`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from agent_common.messages import ChatRequested, ToolCallCompleted
 from agent_orchestrator import metrics
 from agent_orchestrator.leases import Leases
 from agent_orchestrator.loop import AgentLoop
-from agent_orchestrator.runs import Lease, RunState, run_key
+from agent_orchestrator.runs import Lease, RunState, StepRef, run_key, step_key
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -77,30 +78,33 @@ class HandOff:
                 await asyncio.sleep(SESSION_POLL_S)
 
     async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
-        """The bus handler for tool results: the one that completes its step starts the run's
-        next step in the background, in one of the same slots, and returns. That step has no
-        lease of its own: a replica that dies in it leaves the run to the gateway's deadline."""
+        """The bus handler for tool results: the one that completes its step claims the run's
+        next step and starts it in the background, in one of the same slots, and returns."""
         state = await self._loop.record_tool_result(msg)
         if state is None:
             return
-        await self._slots.acquire()
-        self._spawn(self._resume(state), name=f"run:{state.request_id}:{state.step + 1}")
+        with bind_ids(request_id=state.request_id, session_id=state.session_id, user_id=state.user_id):
+            found = await self._holding_a_slot(lambda: self._leases.claim_step(state), lambda f: f is Lease.TAKEN)
+            if found is not Lease.TAKEN:  # only the result that completes the step gets here: never, short of a bug
+                log.error("the step after the tools was claimed already", extra={"lease": found, "step": state.step})
+                return
+            self._spawn(self._continue(state), name=f"run:{state.request_id}:{state.step + 1}")
 
     async def take_over_expired(self) -> int:
         """The sweep: take over runs whose lease ran out (their replica died), while slots are free."""
         taken = 0
         # `locked()` is also true while handlers wait for a slot: new requests go first.
         while self._taking_over and not self._slots.locked():
-            requests = await self._holding_a_slot(lambda: self._leases.take_expired(limit=1), bool)
-            if not requests:
+            expired = await self._holding_a_slot(lambda: self._leases.take_expired(limit=1), bool)
+            if not expired:
                 break
-            request = requests[0]
-            log.warning(
-                "run taken over from a replica that stopped renewing its lease",
-                extra={"request_id": request.request_id, "session_id": request.session_id},
-            )
+            work = expired[0]
+            log.warning("run taken over from a replica that stopped renewing its lease", extra=_ids(work))
             metrics.RUN_TAKEOVERS.inc()
-            self._start(request)
+            if isinstance(work, ChatRequested):
+                self._start(work)
+            else:
+                self._spawn(self._continue_taken_over(work), name=f"run:{work.request_id}:{work.step + 1}")
             taken += 1
         return taken
 
@@ -161,9 +165,24 @@ class HandOff:
             except Exception:  # its lease runs out, and a sweep tries the run again under the takeover rules
                 log.exception("run stopped unexpectedly; left to the sweep")
 
-    async def _resume(self, state: RunState) -> None:
+    async def _continue(self, state: RunState) -> None:
         with bind_ids(request_id=state.request_id, session_id=state.session_id, user_id=state.user_id):
             try:
-                await self._loop.resume_after_tools(state)
-            except Exception:  # the step's own failures end the run with an error; this is Redis away, say
-                log.exception("run's next step stopped unexpectedly")
+                async with self._leases.held(step_key(state.request_id, state.step)) as lease:
+                    await self._loop.resume_after_tools(state, lease)
+            except Exception:  # its lease runs out, and a sweep tries the step again under the takeover rules
+                log.exception("run's next step stopped unexpectedly; left to the sweep")
+
+    async def _continue_taken_over(self, step: StepRef) -> None:
+        with bind_ids(request_id=step.request_id):
+            try:
+                async with self._leases.held(step_key(step.request_id, step.step)) as lease:
+                    await self._loop.resume_taken_over(step.request_id, step.step, lease)
+            except Exception:
+                log.exception("run's next step stopped unexpectedly; left to the sweep")
+
+
+def _ids(work: ChatRequested | StepRef) -> dict[str, str]:
+    if isinstance(work, ChatRequested):
+        return {"request_id": work.request_id, "session_id": work.session_id}
+    return {"request_id": work.request_id, "step": str(work.step)}

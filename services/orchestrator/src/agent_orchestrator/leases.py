@@ -1,12 +1,15 @@
-"""Who is running a chat request, so that exactly one replica does, and a run
-whose replica died is recognised and taken over.
+"""Who is running a chat request, or the step after a run's tool results, so
+that exactly one replica does, and work whose replica died is recognised and
+taken over.
 
-The hand-off (`handoff.py`) claims a request before its offset is committed:
-its lease, the request itself (kept so any replica can restart the run) and its
-session's turn, in one atomic step. The run's task renews the lease while it
-works; when it is done, the lease becomes `done` for an hour, and a redelivery
-that finds `done` is a duplicate. A lease nobody renews runs out (its replica
-died): a sweep on every replica takes the request over, exactly one of them.
+The hand-off (`handoff.py`) claims the work before its message's offset is
+committed: its lease, what a takeover needs to restart it (the chat request; a
+step's request id and number, its run's state being in the store already) and,
+for a chat request, its session's turn, in one atomic step. The task renews the
+lease while it works; when it is done, the lease becomes `done` for an hour, and
+a redelivery that finds `done` is a duplicate. A lease nobody renews runs out
+(its replica died): a sweep on every replica takes the work over, exactly one
+of them.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from agent_common.bus.lag import stop_task
 from agent_common.messages import ChatRequested
-from agent_orchestrator.runs import Lease, RunStore
+from agent_orchestrator.runs import Lease, RunState, RunStore, SessionTurn, StepRef, run_key, step_key
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -37,9 +42,9 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
 
 
-def keep_s(request: ChatRequested) -> float:
-    """How long the request is kept for a takeover, and holds its session's turn at most."""
-    return max(request.deadline_at - time.time(), 0) + TURN_GRACE_S
+def keep_s(deadline_at: float) -> float:
+    """How long work is kept for a takeover, and a request holds its session's turn at most."""
+    return max(deadline_at - time.time(), 0) + TURN_GRACE_S
 
 
 class LeaseLost(Exception):
@@ -65,11 +70,31 @@ class Leases:
     async def claim(self, request: ChatRequested) -> Lease:
         """Take the request's run for this replica (`TAKEN`), unless it is done, held by a live
         replica, or its session's previous turn is still running (`SESSION_BUSY`: try again)."""
-        return await self._runs.claim(request, self._owner, self._lease_s, keep_s(request))
+        turn = SessionTurn(request.session_id, request.request_id)
+        payload = request.model_dump_json()
+        return await self._runs.claim(
+            run_key(request), payload, self._owner, self._lease_s, keep_s(request.deadline_at), turn
+        )
 
-    async def take_expired(self, limit: int) -> list[ChatRequested]:
-        """Requests whose lease ran out, now this replica's (each goes to exactly one replica)."""
-        return await self._runs.take_expired(self._owner, self._lease_s, limit)
+    async def claim_step(self, state: RunState) -> Lease:
+        """Take the step after the run's tool results (`state` as they completed it)."""
+        payload = StepRef(request_id=state.request_id, step=state.step).model_dump_json()
+        key = step_key(state.request_id, state.step)
+        return await self._runs.claim(key, payload, self._owner, self._lease_s, keep_s(state.deadline_at))
+
+    async def take_expired(self, limit: int) -> list[ChatRequested | StepRef]:
+        """Work whose lease ran out, now this replica's (each goes to exactly one replica)."""
+        taken: list[ChatRequested | StepRef] = []
+        for key, payload in await self._runs.take_expired(self._owner, self._lease_s, limit):
+            try:
+                taken.append(
+                    ChatRequested.model_validate_json(payload)
+                    if key.startswith("chat:")
+                    else StepRef.model_validate_json(payload)
+                )
+            except ValidationError:  # a corrupted key: left to run out, again, until it expires
+                log.error("unreadable work kept for a takeover", extra={"lease": key})
+        return taken
 
     @contextlib.asynccontextmanager
     async def held(self, key: str) -> AsyncIterator[HeldLease]:

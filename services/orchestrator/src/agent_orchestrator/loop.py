@@ -115,14 +115,7 @@ class AgentLoop:
             return True
         state = RunState.for_request(msg, answer="".join(e.text for e in sent if isinstance(e, TokenEvent)))
         log.warning("run taken over after it had streamed; ending it as incomplete", extra={"events": len(sent)})
-        await self._fail(
-            state,
-            ErrorInfo.of(
-                ErrorCode.INFRA_UNAVAILABLE,
-                "The service answering this request stopped; the answer is incomplete.",
-                reason="worker_lost",
-            ),
-        )
+        await self._fail(state, _worker_lost())
         return True
 
     async def record_tool_result(self, msg: ToolCallCompleted) -> RunState | None:
@@ -151,8 +144,8 @@ class AgentLoop:
             await self._events.publish(_tool_end_event(msg.request_id, pending[msg.call_id], msg.outcome))
             return state if completes else None
 
-    async def resume_after_tools(self, state: RunState) -> None:
-        """The run's next step, its tool results in the conversation."""
+    async def resume_after_tools(self, state: RunState, lease: HeldLease | None = None) -> None:
+        """The run's next step, its tool results in the conversation, under `lease` (`handoff.py`)."""
         results = await self._runs.tool_results(state.request_id, state.step)
         for call in state.pending:
             outcome = ToolOutcome.model_validate_json(results[call.call_id])
@@ -163,7 +156,29 @@ class AgentLoop:
                 )
             )
         state.pending = []
-        await self._advance_guarded(state)
+        try:
+            await self._advance_guarded(state, lease)
+        except LeaseLost:
+            log.warning("run handed over to another replica")
+
+    async def resume_taken_over(self, request_id: str, step: int, lease: HeldLease) -> None:
+        """The step after `step`'s tool results, whose replica died in it: what it had streamed
+        decides, as for a chat request (`_taken_over`)."""
+        state = await self._runs.load(request_id)
+        if state is None or state.step != step or not state.pending:
+            return  # the run ended, or moved on to another step's tools
+        with bind_ids(session_id=state.session_id, user_id=state.user_id):
+            sent = await self._events.replay(request_id)
+            if any(is_terminal(event) for event in sent):
+                await self._runs.end_turn(state.session_id, request_id)
+                return
+            streamed = "".join(e.text for e in sent if isinstance(e, TokenEvent))
+            if len(streamed) > len(state.answer):  # the step had started its answer: it cannot restart
+                state.answer = streamed
+                log.warning("run's next step taken over after it had streamed; ending it as incomplete")
+                await self._fail(state, _worker_lost())
+                return
+            await self.resume_after_tools(state, lease)
 
     async def _advance_guarded(self, state: RunState, lease: HeldLease | None = None) -> None:
         try:
@@ -288,6 +303,14 @@ class AgentLoop:
 
     def _state_ttl(self, state: RunState) -> float:
         return max(state.deadline_at - time.time(), 0) + self._settings.run_state_ttl_s
+
+
+def _worker_lost() -> ErrorInfo:
+    return ErrorInfo.of(
+        ErrorCode.INFRA_UNAVAILABLE,
+        "The service answering this request stopped; the answer is incomplete.",
+        reason="worker_lost",
+    )
 
 
 def _parse_arguments(arguments_json: str) -> dict[str, Any]:

@@ -9,7 +9,8 @@ RUNS_IN_FLIGHT = Gauge(
     "orchestrator_runs_in_flight", "Chat runs this replica is working on now (at most ORCHESTRATOR_MAX_RUNS)."
 )
 RUN_TAKEOVERS = Counter(
-    "orchestrator_run_takeovers_total", "Runs this replica took over after their lease ran out (their replica died)."
+    "orchestrator_run_takeovers_total",
+    "Runs, or steps after tools, this replica took over after their lease ran out (their replica died).",
 )
 MODEL_CALLS = Counter("llm_calls_total", "Model calls, by model and outcome.", ["model", "outcome"])
 MODEL_TTFT = Histogram(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
 
 from agent_common.messages import ChatRequested
 from agent_orchestrator.runs.state import RunState
@@ -14,25 +17,50 @@ def run_key(request: ChatRequested) -> str:
     return f"chat:{request.message_id}"
 
 
-class Lease(StrEnum):
-    """What a claim found for a chat request."""
+def step_key(request_id: str, step: int) -> str:
+    """The key the step after a run's tool results is leased under."""
+    return f"step:{request_id}:{step}"
 
-    TAKEN = "taken"  # the run is the caller's now
-    HELD = "held"  # a live replica runs it
-    DONE = "done"  # it ran already: a duplicate
+
+class StepRef(BaseModel):
+    """What a step's lease keeps for a takeover: the run's state is in the store already."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str
+    step: int
+
+
+class Lease(StrEnum):
+    """What a claim found."""
+
+    TAKEN = "taken"  # the work is the caller's now
+    HELD = "held"  # a live replica does it
+    DONE = "done"  # it was done already: a duplicate
     SESSION_BUSY = "session_busy"  # the session's previous turn has not ended: try again later
+
+
+@dataclass(frozen=True)
+class SessionTurn:
+    """A session's turn, held by one request's run from its claim to its end."""
+
+    session_id: str
+    request_id: str
 
 
 class RunStore(ABC):
     @abstractmethod
-    async def claim(self, request: ChatRequested, owner: str, lease_s: float, keep_s: float) -> Lease:
-        """Take `request`'s run for `owner`, in one atomic step, unless it is done, another
-        owner's lease on it is live, or its session's turn belongs to another request.
+    async def claim(
+        self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
+    ) -> Lease:
+        """Take the work leased under `key` for `owner`, in one atomic step, unless it is done,
+        another owner's lease on it is live, or (with `turn`) the session's turn belongs to
+        another request.
 
-        Taking it leases `run_key(request)` to `owner` for `lease_s`, lists the lease where
-        `take_expired` finds it once it runs out, keeps the request for `keep_s` (so whoever
-        takes the run over can restart it) and gives the session's turn to the request for
-        `keep_s` at most, until `end_turn`.
+        Taking it leases `key` to `owner` for `lease_s`, lists the lease where `take_expired`
+        finds it once it runs out, keeps `payload` (what whoever takes the work over needs to
+        restart it) for `keep_s`, and gives `turn` to its request for `keep_s` at most, until
+        `end_turn`.
         """
 
     @abstractmethod
@@ -49,9 +77,9 @@ class RunStore(ABC):
         """`owner` stops before the end (shutting down): free the lease for a takeover at once."""
 
     @abstractmethod
-    async def take_expired(self, owner: str, lease_s: float, limit: int) -> list[ChatRequested]:
-        """Requests whose lease ran out, each leased to exactly one caller for `lease_s`.
-        A lease whose request is no longer kept (past its deadline) is dropped."""
+    async def take_expired(self, owner: str, lease_s: float, limit: int) -> list[tuple[str, str]]:
+        """`(key, payload)` of work whose lease ran out, each leased to exactly one caller for
+        `lease_s`. A lease whose payload is no longer kept (past its deadline) is dropped."""
 
     @abstractmethod
     async def end_turn(self, session_id: str, request_id: str) -> None:

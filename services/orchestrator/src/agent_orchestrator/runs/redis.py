@@ -1,7 +1,9 @@
 """Run state in Redis, shared by every orchestrator replica.
 
-- `lease:{<key>}`          the owner running a chat request, with a lease it renews, or `done`;
-- `lease:{<key>}:request`  the chat request itself while its run is not done, for whoever takes it over;
+- `lease:{<key>}`          the owner running a chat request (`chat:<message id>`) or the step after
+  a run's tool results (`step:<request id>:<step>`), with a lease it renews, or `done`;
+- `lease:{<key>}:payload`  while that work is not done, what whoever takes it over needs (the chat
+  request; the step's request id and number);
 - `run-leases`             a sorted set of lease keys by the time each runs out, unless renewed
   (the index the takeover sweep reads: an expired key leaves no trace of its own);
 - `session-turn:{<id>}`    the request id whose run holds the session's turn, until it ends;
@@ -25,8 +27,7 @@ import time
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from agent_common.messages import ChatRequested
-from agent_orchestrator.runs.base import Lease, RunStore, run_key
+from agent_orchestrator.runs.base import Lease, RunStore, SessionTurn
 from agent_orchestrator.runs.state import RunState
 
 log = logging.getLogger("agent.orchestrator.runs")
@@ -44,8 +45,8 @@ def _lease_key(key: str) -> str:
     return f"lease:{{{key}}}"
 
 
-def _request_key(key: str) -> str:
-    return f"lease:{{{key}}}:request"
+def _payload_key(key: str) -> str:
+    return f"lease:{{{key}}}:payload"
 
 
 def _turn_key(session_id: str) -> str:
@@ -56,18 +57,20 @@ DEADLINES_KEY = "run-deadlines"
 LEASES_KEY = "run-leases"
 _DONE = "\x00done"
 
-# KEYS lease, request, session turn, index; ARGV owner, lease ms, done marker, request JSON, keep ms,
-# request id, lease key, the lease's end (epoch s). Returns taken / held / done / session_busy.
+# KEYS lease, payload, index[, session turn]; ARGV owner, lease ms, done marker, payload, keep ms,
+# lease key, the lease's end (epoch s)[, request id]. Returns taken / held / done / session_busy.
 _CLAIM = """
 local held = redis.call('GET', KEYS[1])
 if held == ARGV[3] then return 'done' end
 if held then return 'held' end
-local turn = redis.call('GET', KEYS[3])
-if turn and turn ~= ARGV[6] then return 'session_busy' end
+if KEYS[4] then
+  local turn = redis.call('GET', KEYS[4])
+  if turn and turn ~= ARGV[8] then return 'session_busy' end
+  redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[5])
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
-redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[5])
-redis.call('ZADD', KEYS[4], ARGV[8], ARGV[7])
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6])
 return 'taken'
 """
 # KEYS lease, index; ARGV owner, lease ms, lease key, the lease's end, done marker. 1 when renewed.
@@ -78,7 +81,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 return 1
 """
-# KEYS lease, request, index; ARGV done marker, done ms, lease key.
+# KEYS lease, payload, index; ARGV done marker, done ms, lease key.
 _FINISH = """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[2])
@@ -92,23 +95,24 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 """
 # KEYS the index; ARGV now, limit, owner, lease ms, the new lease's end, done marker. The taken
-# requests' JSON. The lease key, not the index, says whether a run is live: an entry whose lease is
-# live is moved to that lease's end; one that is done, or whose request expired, is dropped.
+# entries, key then payload. The lease key, not the index, says whether work is live: an entry whose
+# lease is live is moved to that lease's end; one that is done, or whose payload expired, is dropped.
 _TAKE_EXPIRED = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local taken = {}
 for _, member in ipairs(due) do
   local lease = 'lease:{' .. member .. '}'
   local held = redis.call('GET', lease)
-  local request = redis.call('GET', lease .. ':request')
-  if held == ARGV[6] or (not held and not request) then
+  local payload = redis.call('GET', lease .. ':payload')
+  if held == ARGV[6] or (not held and not payload) then
     redis.call('ZREM', KEYS[1], member)
   elseif held then
     redis.call('ZADD', KEYS[1], tostring(tonumber(ARGV[1]) + redis.call('PTTL', lease) / 1000), member)
   else
     redis.call('SET', lease, ARGV[3], 'PX', ARGV[4])
     redis.call('ZADD', KEYS[1], ARGV[5], member)
-    table.insert(taken, request)
+    table.insert(taken, member)
+    table.insert(taken, payload)
   end
 end
 return taken
@@ -133,23 +137,15 @@ class RedisRunStore(RunStore):
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def claim(self, request: ChatRequested, owner: str, lease_s: float, keep_s: float) -> Lease:
-        key = run_key(request)
-        keys = (_lease_key(key), _request_key(key), _turn_key(request.session_id), LEASES_KEY)
-        found = await self._redis.eval(
-            _CLAIM,
-            len(keys),
-            *keys,
-            owner,
-            _ms(lease_s),
-            _DONE,
-            request.model_dump_json(),
-            _ms(keep_s),
-            request.request_id,
-            key,
-            time.time() + lease_s,
-        )
-        return Lease(_text(found))
+    async def claim(
+        self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
+    ) -> Lease:
+        keys = [_lease_key(key), _payload_key(key), LEASES_KEY]
+        args: list[str | int | float] = [owner, _ms(lease_s), _DONE, payload, _ms(keep_s), key, time.time() + lease_s]
+        if turn is not None:
+            keys.append(_turn_key(turn.session_id))
+            args.append(turn.request_id)
+        return Lease(_text(await self._redis.eval(_CLAIM, len(keys), *keys, *args)))
 
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
         renewed = await self._redis.eval(
@@ -158,23 +154,18 @@ class RedisRunStore(RunStore):
         return bool(renewed)
 
     async def finish(self, key: str, ttl_s: float) -> None:
-        await self._redis.eval(_FINISH, 3, _lease_key(key), _request_key(key), LEASES_KEY, _DONE, _ms(ttl_s), key)
+        await self._redis.eval(_FINISH, 3, _lease_key(key), _payload_key(key), LEASES_KEY, _DONE, _ms(ttl_s), key)
 
     async def abandon(self, key: str, owner: str) -> None:
         await self._redis.eval(_ABANDON, 2, _lease_key(key), LEASES_KEY, owner, key)
 
-    async def take_expired(self, owner: str, lease_s: float, limit: int) -> list[ChatRequested]:
+    async def take_expired(self, owner: str, lease_s: float, limit: int) -> list[tuple[str, str]]:
         now = time.time()
         taken = await self._redis.eval(
             _TAKE_EXPIRED, 1, LEASES_KEY, now, limit, owner, _ms(lease_s), now + lease_s, _DONE
         )
-        requests = []
-        for raw in taken:
-            try:
-                requests.append(ChatRequested.model_validate_json(raw))
-            except ValidationError:  # cannot happen short of a corrupted key: it runs out again, then is dropped
-                log.error("unreadable chat request kept for a takeover")
-        return requests
+        flat = [_text(item) for item in taken]
+        return list(zip(flat[::2], flat[1::2], strict=True))
 
     async def end_turn(self, session_id: str, request_id: str) -> None:
         await self._redis.eval(_END_TURN, 1, _turn_key(session_id), request_id)
