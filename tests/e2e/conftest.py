@@ -45,6 +45,9 @@ def platform_env(pages_url: str, keys_file: Path) -> dict[str, str]:
         "TOOL_HTTP_MAX_RESPONSE_BYTES": str(PAGES_BIG_BYTES // 2),
         # The page server fails on purpose, test after test: only a run of failures opens its breaker.
         "TOOL_HTTP_BREAKER_FAILURE_RATE": "1.0",
+        # Every page is on that one host, fetched by many runs at once (they no longer wait for
+        # each other's partitions): the per-host bulkhead is tested on its own, not here.
+        "TOOL_HTTP_PER_HOST_CONCURRENCY": "64",
         "LOG_FORMAT": "json",
         # Never the developer's own key file: no key exists, so the embedded platform is anonymous.
         "AUTH_KEYS_FILE": str(keys_file),

@@ -75,6 +75,13 @@ def queue_fault(platform: Platform, kind: str, **spec: Any) -> None:
     assert response.status_code == 201, response.text
 
 
+async def stall_taken(platform: Platform) -> None:
+    """Until the offline model has applied every queued fault (within 10 s)."""
+    async with httpx.AsyncClient() as client, asyncio.timeout(10):
+        while (await client.get(f"{platform.services['offline-model']}/admin/faults")).json()["faults"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
 async def stream(platform: Platform, message: str, started: asyncio.Queue[str] | None = None) -> dict[str, Any]:
     """One client: what it saw (event types, the terminal event, its request id)."""
     types: list[str] = []
@@ -181,7 +188,7 @@ async def test_a_chat_request_delivered_twice_is_answered_once(
     assert tokens.count("(offline model)") == 1  # one answer's tokens, not two interleaved
 
 
-async def test_an_orchestrator_killed_mid_run_leaves_the_run_to_the_other(faulty: Platform) -> None:
+async def test_an_orchestrator_killed_mid_run_leaves_the_run_to_the_others_sweep(faulty: Platform) -> None:
     queue_fault(faulty, "stall", count=1, delay_ms=60_000)  # the first model call hangs: the replica dies in it
     started: asyncio.Queue[str] = asyncio.Queue()
     client = asyncio.create_task(stream(faulty, "survive a crash, please", started))
@@ -190,6 +197,7 @@ async def test_an_orchestrator_killed_mid_run_leaves_the_run_to_the_other(faulty
     victim = await wait_for_log(
         faulty, orchestrators, lambda e: e.get("request_id") == request_id and e.get("event") == "run started"
     )
+    await stall_taken(faulty)  # the victim's model call is in the stall, not on its way to it
     faulty.processes[victim].kill()
     try:
         seen = await asyncio.wait_for(client, REQUEST_TIMEOUT_S + 10)
@@ -199,7 +207,14 @@ async def test_an_orchestrator_killed_mid_run_leaves_the_run_to_the_other(faulty
     assert seen["types"][-1] == "done", seen  # nothing had been streamed: the other replica answered it whole
     assert '"survive a crash, please"' in seen["last"]["answer"]
     survivor = next(n for n in orchestrators if n != victim)
-    assert any(e.get("request_id") == request_id and e.get("event") == "run done" for e in log_lines(faulty, survivor))
+    # It logs "run done" just after it publishes `done`: the line may still be on its way to the file.
+    await wait_for_log(faulty, [survivor], lambda e: e.get("request_id") == request_id and e.get("event") == "run done")
+    survivor_log = [e for e in log_lines(faulty, survivor) if e.get("request_id") == request_id]
+    # The request was committed when its run was handed off, so no redelivery came: the
+    # survivor's sweep found the lease nobody renewed and took the run over, once.
+    events = [e.get("event") for e in survivor_log]
+    assert events.count("run taken over from a replica that stopped renewing its lease") == 1, events
+    assert events.count("run done") == 1, events
 
 
 async def traffic(platform: Platform, count: int, label: str) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ from agent_common.run_events import MemoryRunEventChannel
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings
 from agent_offline_model.app import create_app as create_offline_model
+from agent_orchestrator.handoff import HandOff
+from agent_orchestrator.leases import Leases
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
 from agent_orchestrator.runs import MemoryRunStore
@@ -35,6 +37,7 @@ def model_url() -> Iterator[str]:
 @dataclass
 class Harness:
     loop: AgentLoop
+    handoff: HandOff
     events: MemoryRunEventChannel
     sessions: MemorySessionStore
     runs: MemoryRunStore
@@ -55,8 +58,18 @@ class Harness:
 
     async def run(self, request: ChatRequested) -> list[RunEvent]:
         """Handle `request`; its events up to the end of the run or the first tool dispatch."""
-        await self.loop.on_chat_requested(request)
+        await self.deliver(request)
         return await self.events.replay(request.request_id)
+
+    async def complete(self, *results: ToolCallCompleted) -> None:
+        """What the tool-results consumer does with `results`, then wait for the step they start."""
+        await asyncio.gather(*(self.handoff.on_tool_completed(result) for result in results))
+        await self.handoff.drain()
+
+    async def deliver(self, request: ChatRequested) -> None:
+        """What the consumer does with `request`, then wait for the run it handed off."""
+        await self.handoff.on_chat_requested(request)
+        await self.handoff.drain()
 
 
 @pytest.fixture
@@ -79,7 +92,8 @@ async def harness(model_url: str) -> AsyncIterator[Harness]:
         model=model,
         settings=OrchestratorSettings(max_steps=2),
     )
-    yield Harness(loop, events, sessions, runs, tool_calls, model)
+    handoff = HandOff(loop, Leases(runs, "replica-1", lease_s=10), max_runs=10)
+    yield Harness(loop, handoff, events, sessions, runs, tool_calls, model)
     await bus.stop()
     await model.close()
 
@@ -125,7 +139,7 @@ async def test_a_tool_call_is_dispatched_and_the_result_continues_the_run(harnes
     state = await harness.runs.load(request.request_id)
     assert state is not None and [p.call_id for p in state.pending] == [call.call_id]
 
-    await harness.loop.on_tool_completed(completed(call, PAGE))
+    await harness.complete(completed(call, PAGE))
     events = await harness.events.replay(request.request_id)
     assert [e.type for e in events[:2]] == ["tool_start", "tool_end"]
     done = events[-1]
@@ -137,8 +151,8 @@ async def test_a_tool_call_is_dispatched_and_the_result_continues_the_run(harnes
 
 async def test_a_redelivered_chat_request_is_answered_once(harness: Harness) -> None:
     request = harness.chat("only once")
-    await harness.loop.on_chat_requested(request)
-    await harness.loop.on_chat_requested(request)
+    await harness.deliver(request)
+    await harness.deliver(request)
     events = await harness.events.replay(request.request_id)
     assert [e.type for e in events].count("done") == 1
     assert len(await harness.sessions.history(request.session_id)) == 1
@@ -149,7 +163,7 @@ async def test_a_redelivered_tool_result_continues_the_run_once(harness: Harness
     await harness.run(request)
     call = await harness.next_tool_call()
     result = completed(call, PAGE)
-    await asyncio.gather(harness.loop.on_tool_completed(result), harness.loop.on_tool_completed(result))
+    await harness.complete(result, result)
     types = [e.type for e in await harness.events.replay(request.request_id)]
     assert types.count("tool_end") == 1 and types.count("done") == 1
 
@@ -163,7 +177,7 @@ async def test_a_failed_tool_is_reported_and_the_answer_says_so(harness: Harness
         output={"url": "http://blocked.test/x"},
         error=ErrorInfo.of(ErrorCode.TOOL_URL_NOT_ALLOWED, "The host blocked.test is not on the allowlist."),
     )
-    await harness.loop.on_tool_completed(completed(call, refused))
+    await harness.complete(completed(call, refused))
     events = await harness.events.replay(request.request_id)
     end = next(e for e in events if e.type == "tool_end")
     assert end.ok is False and end.error.code == ErrorCode.TOOL_URL_NOT_ALLOWED  # type: ignore[union-attr]
@@ -219,7 +233,7 @@ async def test_the_step_limit_stops_a_model_that_keeps_calling_tools(harness: Ha
     harness.loop._settings = OrchestratorSettings(max_steps=1)
     request = harness.chat("Read http://docs.test/a")
     await harness.run(request)
-    await harness.loop.on_tool_completed(completed(await harness.next_tool_call(), PAGE))
+    await harness.complete(completed(await harness.next_tool_call(), PAGE))
     events = await harness.events.replay(request.request_id)
     assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_STEP_LIMIT
 

@@ -79,7 +79,7 @@ class Runner:
             locale=locale,
             deadline_at=time.time() + 30,
         )
-        await self.loop.on_chat_requested(request)
+        await self.loop.run(request)
         return await self.events.replay(request.request_id)
 
 

@@ -11,43 +11,25 @@ duplicate. A dead replica's runs are handled by the others.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.messages import ToolCallCompleted, ToolOutcome
-from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.runs import RunStore
 
 log = logging.getLogger("agent.orchestrator")
 
 
 class DeadlineWatch:
-    def __init__(self, loop: AgentLoop, runs: RunStore, scan_s: float, timeout_s: float) -> None:
-        self._loop = loop
+    """The sweep for overdue tool results; `sweeps.Periodic` runs it on every replica. `feed` is
+    where real results go too (`HandOff.on_tool_completed`)."""
+
+    def __init__(self, feed: Callable[[ToolCallCompleted], Awaitable[None]], runs: RunStore, timeout_s: float) -> None:
+        self._feed = feed
         self._runs = runs
-        self._scan_s = scan_s
         self._timeout_s = timeout_s
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._watch(), name="tool-deadlines")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _watch(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # Redis away, say: the next scan tries again
-                log.warning("could not check tool deadlines", exc_info=True)
-            await asyncio.sleep(self._scan_s)
 
     async def sweep(self) -> int:
         """Time out the missing results of every step whose deadline has passed; returns how many."""
@@ -62,7 +44,7 @@ class DeadlineWatch:
                     continue
                 timed_out += 1
                 log.warning("tool result overdue; counted as a timeout", extra={"call_id": call.call_id})
-                await self._loop.on_tool_completed(
+                await self._feed(
                     ToolCallCompleted(
                         request_id=request_id,
                         session_id=state.session_id,

@@ -1,12 +1,15 @@
-"""Who is working on a chat request, so a redelivery is recognised for what it is.
+"""Who is running a chat request, or the step after a run's tool results, so
+that exactly one replica does, and work whose replica died is recognised and
+taken over.
 
-Kafka redelivers a message whose offset was not committed: after a consumer
-died mid-run, or after one finished the work but died before the commit. A
-lease tells the two apart. The handler takes the message's lease and renews it
-while it works; when it is done, the lease becomes `done` for an hour. A
-redelivery that finds `done` is a duplicate and is dropped. One that finds a
-live lease waits for it to be released or to expire (its owner died: nobody
-renews it), then takes the message over.
+The hand-off (`handoff.py`) claims the work before its message's offset is
+committed: its lease, what a takeover needs to restart it (the chat request; a
+step's request id and number, its run's state being in the store already) and,
+for a chat request, its session's turn, in one atomic step. The task renews the
+lease while it works; when it is done, the lease becomes `done` for an hour, and
+a redelivery that finds `done` is a duplicate. A lease nobody renews runs out
+(its replica died): a sweep on every replica takes the work over, exactly one
+of them.
 """
 
 from __future__ import annotations
@@ -15,15 +18,23 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from agent_orchestrator.runs import Lease, RunStore
+from pydantic import ValidationError
+
+from agent_common.bus.lag import stop_task
+from agent_common.messages import ChatRequested
+from agent_orchestrator.runs import Lease, RunState, RunStore, SessionTurn, StepRef, run_key, step_key
 
 log = logging.getLogger("agent.orchestrator")
 
 DONE_TTL_S = 3600.0
+# How long a request and its session's turn are kept past the request's deadline: by then the
+# gateway has given up and the run has stopped, so a session is never blocked for long by a lost run.
+TURN_GRACE_S = 30.0
 
 
 def new_owner() -> str:
@@ -31,8 +42,13 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
 
 
+def keep_s(deadline_at: float) -> float:
+    """How long work is kept for a takeover, and a request holds its session's turn at most."""
+    return max(deadline_at - time.time(), 0) + TURN_GRACE_S
+
+
 class LeaseLost(Exception):
-    """Another replica took the message over: this one stops without a word to the client."""
+    """Another replica took the run over: this one stops without a word to the client."""
 
 
 @dataclass
@@ -51,32 +67,54 @@ class Leases:
         self._owner = owner
         self._lease_s = lease_s
 
-    async def acquire(self, key: str) -> bool:
-        """True when this replica now holds `key`; false when the message was already handled.
-        Waits (bounded by twice the lease) while another live owner holds it."""
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + 2 * self._lease_s
-        while True:
-            found = await self._runs.begin(key, self._owner, self._lease_s)
-            if found is Lease.TAKEN:
-                return True
-            if found is Lease.DONE or loop.time() > give_up_at:
-                return False
-            await asyncio.sleep(min(0.5, self._lease_s / 4))  # another replica holds it: wait for done or expiry
+    async def claim(self, request: ChatRequested) -> Lease:
+        """Take the request's run for this replica (`TAKEN`), unless it is done, held by a live
+        replica, or its session's previous turn is still running (`SESSION_BUSY`: try again)."""
+        turn = SessionTurn(request.session_id, request.request_id)
+        payload = request.model_dump_json()
+        return await self._runs.claim(
+            run_key(request), payload, self._owner, self._lease_s, keep_s(request.deadline_at), turn
+        )
+
+    async def claim_step(self, state: RunState) -> Lease:
+        """Take the step after the run's tool results (`state` as they completed it)."""
+        payload = StepRef(request_id=state.request_id, step=state.step).model_dump_json()
+        key = step_key(state.request_id, state.step)
+        return await self._runs.claim(key, payload, self._owner, self._lease_s, keep_s(state.deadline_at))
+
+    async def take_expired(self, limit: int) -> list[ChatRequested | StepRef]:
+        """Work whose lease ran out, now this replica's (each goes to exactly one replica)."""
+        taken: list[ChatRequested | StepRef] = []
+        for key, payload in await self._runs.take_expired(self._owner, self._lease_s, limit):
+            try:
+                taken.append(
+                    ChatRequested.model_validate_json(payload)
+                    if key.startswith("chat:")
+                    else StepRef.model_validate_json(payload)
+                )
+            except ValidationError:  # a corrupted key: left to run out, again, until it expires
+                log.error("unreadable work kept for a takeover", extra={"lease": key})
+        return taken
 
     @contextlib.asynccontextmanager
     async def held(self, key: str) -> AsyncIterator[HeldLease]:
-        """Renew the lease in the background while the body runs; mark it done at the end."""
+        """Renew the lease in the background while the body runs, and mark it done when the
+        body returns. Cut off (cancelled, as at the end of a shutdown's drain), the lease is
+        freed at once for another replica; a body that raised lets it run out (a sweep retries)."""
         lease = HeldLease(key)
         renewer = asyncio.create_task(self._renew(lease))
         try:
             yield lease
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+        except asyncio.CancelledError:
+            await stop_task(renewer)  # first: a renewal would take the lease back
             if not lease.lost:
-                await self._runs.finish(key, DONE_TTL_S)
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._runs.abandon(key, self._owner))
+            raise
+        finally:
+            await stop_task(renewer)
+        if not lease.lost:
+            await self._runs.finish(key, DONE_TTL_S)
 
     async def _renew(self, lease: HeldLease) -> None:
         while True:

@@ -1,11 +1,12 @@
 """The agent loop: a run advances one model call at a time.
 
-A run starts when a `ChatRequested` arrives. Each step streams a model call;
+A run starts when a `ChatRequested` arrives (handed off the consumer by
+`handoff.py`, as is each step after tool results). Each step streams a model call;
 text goes to the client as `token` events. If the model asks for tools, the
 calls are dispatched over the bus and the step ends, with the run's state in
 the run store. When the last tool result arrives (at whichever replica), the
 run is loaded and the next step starts. A run ends with exactly one `done` or
-`error` event.
+`error` event, and only then does its session's next turn start.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from agent_common.run_events import RunEventChannel
 from agent_common.sessions import SessionStore, Turn
 from agent_common.tools import TOOL_SPECS, ToolSpec
 from agent_orchestrator import metrics
-from agent_orchestrator.leases import HeldLease, LeaseLost, Leases, new_owner
+from agent_orchestrator.leases import HeldLease, LeaseLost
 from agent_orchestrator.model_client import ChatModel, ModelTurn
 from agent_orchestrator.prompt import build_messages
 from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground_run
@@ -69,7 +70,6 @@ class AgentLoop:
         self._settings = settings
         self._tools = dict(tools)
         self._openai_tools = self.openai_tools(self._tools)
-        self._leases = Leases(runs, new_owner(), settings.run_lease_s)
         self._retriever = retriever
 
     @staticmethod
@@ -77,30 +77,27 @@ class AgentLoop:
         """The `tools` of a chat-completions request: each spec's own schema object, in name order."""
         return [specs[name].as_openai_tool() for name in sorted(specs)]
 
-    async def on_chat_requested(self, msg: ChatRequested) -> None:
-        with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
-            key = f"chat:{msg.message_id}"
-            if not await self._leases.acquire(key):
-                log.info("duplicate chat request ignored", extra={"message_id": msg.message_id})
+    async def run(self, msg: ChatRequested, lease: HeldLease | None = None) -> None:
+        """Run a chat request up to its end or its tool calls, under `lease` (`handoff.py`
+        holds it). The request may have been started before, by a replica that died: what
+        was done then decides what is left to do."""
+        try:
+            if await self._taken_over(msg):
                 return
-            try:
-                async with self._leases.held(key) as lease:
-                    if await self._taken_over(msg):
-                        return
-                    history = await self._sessions.history(msg.session_id)
-                    state = RunState.for_request(
-                        msg, messages=build_messages(self._settings.system_prompt, history, msg.message)
-                    )
-                    log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
-                    if self._retriever is not None and await ground_run(self._retriever, state, self._events):
-                        await self._finish(state, FALLBACK_MODEL)
-                        return
-                    await self._advance_guarded(state, lease)
-            except LeaseLost:
-                log.warning("run handed over to another replica")
+            history = await self._sessions.history(msg.session_id)
+            state = RunState.for_request(
+                msg, messages=build_messages(self._settings.system_prompt, history, msg.message)
+            )
+            log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
+            if self._retriever is not None and await ground_run(self._retriever, state, self._events):
+                await self._finish(state, FALLBACK_MODEL)
+                return
+            await self._advance_guarded(state, lease)
+        except LeaseLost:
+            log.warning("run handed over to another replica")
 
     async def _taken_over(self, msg: ChatRequested) -> bool:
-        """After another replica died on this request: continue what can be continued.
+        """After another replica died on this request (or its run was cut off): continue what can be continued.
 
         Waiting for tools: the run lives in the run store and goes on when their
         results (or their deadline) arrive. Tokens already streamed: the answer
@@ -108,35 +105,31 @@ class AgentLoop:
         incomplete. Nothing sent yet: the run starts afresh, and the user never knows.
         """
         if await self._runs.load(msg.request_id) is not None:
-            log.warning("redelivered run is waiting for its tools; leaving it to them")
+            log.warning("run taken over while waiting for its tools; leaving it to them")
             return True
         sent = await self._events.replay(msg.request_id)
         if not sent:
             return False
         if any(is_terminal(event) for event in sent):
+            await self._runs.end_turn(msg.session_id, msg.request_id)  # it ended just before its replica died
             return True
         state = RunState.for_request(msg, answer="".join(e.text for e in sent if isinstance(e, TokenEvent)))
-        log.warning("redelivered run had already streamed; ending it as incomplete", extra={"events": len(sent)})
-        await self._fail(
-            state,
-            ErrorInfo.of(
-                ErrorCode.INFRA_UNAVAILABLE,
-                "The service answering this request stopped; the answer is incomplete.",
-                reason="worker_lost",
-            ),
-        )
+        log.warning("run taken over after it had streamed; ending it as incomplete", extra={"events": len(sent)})
+        await self._fail(state, _worker_lost())
         return True
 
-    async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
+    async def record_tool_result(self, msg: ToolCallCompleted) -> RunState | None:
+        """Record one tool result; the run's state when it was the step's last one (exactly one
+        caller gets it, however results interleave): `resume_after_tools` takes the run on."""
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
             state = await self._runs.load(msg.request_id)
             if state is None:
                 log.warning("tool result for an unknown or finished run", extra={"call_id": msg.call_id})
-                return
+                return None
             pending = {call.call_id: call for call in state.pending}
             if msg.call_id not in pending:
                 log.warning("tool result for a call the run is not waiting for", extra={"call_id": msg.call_id})
-                return
+                return None
             is_new, completes = await self._runs.record_tool_result(
                 msg.request_id,
                 state.step,
@@ -147,12 +140,12 @@ class AgentLoop:
             )
             if not is_new:
                 log.info("duplicate tool result ignored", extra={"call_id": msg.call_id})
-                return
+                return None
             await self._events.publish(_tool_end_event(msg.request_id, pending[msg.call_id], msg.outcome))
-            if completes:
-                await self._resume_after_tools(state)
+            return state if completes else None
 
-    async def _resume_after_tools(self, state: RunState) -> None:
+    async def resume_after_tools(self, state: RunState, lease: HeldLease | None = None) -> None:
+        """The run's next step, its tool results in the conversation, under `lease` (`handoff.py`)."""
         results = await self._runs.tool_results(state.request_id, state.step)
         for call in state.pending:
             outcome = ToolOutcome.model_validate_json(results[call.call_id])
@@ -163,7 +156,29 @@ class AgentLoop:
                 )
             )
         state.pending = []
-        await self._advance_guarded(state)
+        try:
+            await self._advance_guarded(state, lease)
+        except LeaseLost:
+            log.warning("run handed over to another replica")
+
+    async def resume_taken_over(self, request_id: str, step: int, lease: HeldLease) -> None:
+        """The step after `step`'s tool results, whose replica died in it: what it had streamed
+        decides, as for a chat request (`_taken_over`)."""
+        state = await self._runs.load(request_id)
+        if state is None or state.step != step or not state.pending:
+            return  # the run ended, or moved on to another step's tools
+        with bind_ids(session_id=state.session_id, user_id=state.user_id):
+            sent = await self._events.replay(request_id)
+            if any(is_terminal(event) for event in sent):
+                await self._runs.end_turn(state.session_id, request_id)
+                return
+            streamed = "".join(e.text for e in sent if isinstance(e, TokenEvent))
+            if len(streamed) > len(state.answer):  # the step had started its answer: it cannot restart
+                state.answer = streamed
+                log.warning("run's next step taken over after it had streamed; ending it as incomplete")
+                await self._fail(state, _worker_lost())
+                return
+            await self.resume_after_tools(state, lease)
 
     async def _advance_guarded(self, state: RunState, lease: HeldLease | None = None) -> None:
         try:
@@ -258,6 +273,7 @@ class AgentLoop:
             )
         )
         await self._runs.delete(state.request_id)
+        await self._runs.end_turn(state.session_id, state.request_id)
         metrics.RUNS.labels("done", "").inc()
         log.info(
             "run done",
@@ -276,6 +292,7 @@ class AgentLoop:
             )
         )
         await self._runs.delete(state.request_id)
+        await self._runs.end_turn(state.session_id, state.request_id)
         metrics.RUNS.labels("error", error.error_class.value).inc()
         record_error(error, "run")
         log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})
@@ -286,6 +303,14 @@ class AgentLoop:
 
     def _state_ttl(self, state: RunState) -> float:
         return max(state.deadline_at - time.time(), 0) + self._settings.run_state_ttl_s
+
+
+def _worker_lost() -> ErrorInfo:
+    return ErrorInfo.of(
+        ErrorCode.INFRA_UNAVAILABLE,
+        "The service answering this request stopped; the answer is incomplete.",
+        reason="worker_lost",
+    )
 
 
 def _parse_arguments(arguments_json: str) -> dict[str, Any]:

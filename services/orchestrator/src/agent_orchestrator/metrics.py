@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RUNS = Counter("orchestrator_runs_total", "Runs finished, by outcome and error class.", ["outcome", "error_class"])
+RUNS_IN_FLIGHT = Gauge(
+    "orchestrator_runs_in_flight", "Chat runs this replica is working on now (at most ORCHESTRATOR_MAX_RUNS)."
+)
+RUN_TAKEOVERS = Counter(
+    "orchestrator_run_takeovers_total",
+    "Runs, or steps after tools, this replica took over after their lease ran out (their replica died).",
+)
 MODEL_CALLS = Counter("llm_calls_total", "Model calls, by model and outcome.", ["model", "outcome"])
 MODEL_TTFT = Histogram(
     "llm_time_to_first_token_seconds",

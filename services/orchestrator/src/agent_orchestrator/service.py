@@ -12,11 +12,14 @@ from agent_common.run_events import RunEventChannel
 from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
 from agent_orchestrator.deadlines import DeadlineWatch
+from agent_orchestrator.handoff import HandOff
+from agent_orchestrator.leases import Leases, new_owner
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ChatModel
 from agent_orchestrator.retrieval import Retriever
 from agent_orchestrator.runs import RunStore
 from agent_orchestrator.settings import OrchestratorSettings
+from agent_orchestrator.sweeps import Periodic
 
 
 class Orchestrator:
@@ -40,23 +43,37 @@ class Orchestrator:
         self.loop = AgentLoop(
             bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings, retriever=retriever
         )
-        self.deadlines = DeadlineWatch(self.loop, runs, settings.deadline_scan_s, settings.tool_result_timeout_s)
+        self.handoff = HandOff(self.loop, Leases(runs, new_owner(), settings.run_lease_s), settings.max_runs)
+        self.deadlines = DeadlineWatch(self.handoff.on_tool_completed, runs, settings.tool_result_timeout_s)
+        self._sweeps = (
+            Periodic("tool-deadlines", settings.deadline_scan_s, self.deadlines.sweep),
+            Periodic("run-takeovers", settings.takeover_scan_s, self.handoff.take_over_expired),
+        )
 
     def register(self) -> None:
         concurrency = self.settings.concurrency
         self.bus.subscribe(
-            ChatRequested, self.loop.on_chat_requested, group=CHAT_REQUESTS.consumer_group, concurrency=concurrency
+            ChatRequested, self.handoff.on_chat_requested, group=CHAT_REQUESTS.consumer_group, concurrency=concurrency
         )
         self.bus.subscribe(
-            ToolCallCompleted, self.loop.on_tool_completed, group=TOOL_RESULTS.consumer_group, concurrency=concurrency
+            ToolCallCompleted,
+            self.handoff.on_tool_completed,
+            group=TOOL_RESULTS.consumer_group,
+            concurrency=concurrency,
         )
 
     async def start(self) -> None:
-        """Background work that is not a bus handler: the overdue tool-result watch."""
-        await self.deadlines.start()
+        """Background work that is not a bus handler: the sweeps for overdue tool results and lost runs."""
+        for sweep in self._sweeps:
+            await sweep.start()
 
     async def stop(self) -> None:
-        await self.deadlines.stop()
+        """Stop taking work, then let the runs in flight finish (bounded), before the bus goes."""
+        self.handoff.stop_taking_over()
+        for sweep in self._sweeps:
+            await sweep.stop()
+        await self.bus.stop_consuming()
+        await self.handoff.drain(self.settings.drain_s)
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         checks: dict[str, ReadinessCheck] = {

@@ -39,7 +39,11 @@ class OrchestratorSettings(BaseSettings):
     max_steps: int = Field(default=4, ge=1, le=20)
     """Model calls per run; a model that keeps asking for tools is stopped with `MODEL_STEP_LIMIT`."""
     concurrency: int = Field(default=12, ge=1)
-    """Partitions one replica works on at once, per topic (one run at a time per partition)."""
+    """Partitions one replica consumes at once, per topic. A chat request leaves its partition as
+    soon as its run is started, so this bounds how fast runs start, not how many run."""
+    max_runs: int = Field(default=100, ge=1)
+    """Chat runs one replica works on at once. When all are busy its consumer waits, so the backlog
+    stays in Kafka for other replicas; bound it by what a replica's CPU and the model endpoint take."""
     session_max_turns: int = Field(default=20, ge=1)
     """Turns kept per session; the oldest are dropped first."""
     session_ttl_s: int = Field(default=86_400, ge=60)
@@ -50,8 +54,13 @@ class OrchestratorSettings(BaseSettings):
     run_state_ttl_s: int = Field(default=900, ge=60)
     """Seconds a run's state outlives its deadline, so late tool results still find it."""
     run_lease_s: float = Field(default=10.0, gt=0)
-    """A replica's lease on the chat request it works on, renewed while it works. A redelivered
-    request whose lease has run out (its replica died) is taken over by the replica it reaches."""
+    """A replica's lease on a chat run, renewed every third of it while the run streams. A run whose
+    lease runs out (its replica died) is taken over by another replica's sweep."""
+    takeover_scan_s: float = Field(default=1.0, gt=0)
+    """How often each replica looks for runs whose lease ran out, to take them over."""
+    drain_s: float = Field(default=20.0, ge=0)
+    """On SIGTERM, how long runs in flight get to finish once the consumer has stopped; what still
+    runs then is handed to another replica (keep it under the pod's termination grace period)."""
     tool_result_timeout_s: float = Field(default=10.0, gt=0)
     """How long a run waits for a tool's result before counting it as a `TOOL_TIMEOUT` and going on
     (longer than the tool's own deadline, so a tool that answers is never cut off)."""

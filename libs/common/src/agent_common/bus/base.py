@@ -36,6 +36,11 @@ class Bus(ABC):
     async def start(self) -> None: ...
 
     @abstractmethod
+    async def stop_consuming(self) -> None:
+        """Stop taking messages (handlers in flight end first); publishing still works, so work
+        handed off by a handler can finish. What was not handled stays for other consumers."""
+
+    @abstractmethod
     async def stop(self) -> None: ...
 
     @abstractmethod

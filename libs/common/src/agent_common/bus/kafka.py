@@ -3,7 +3,9 @@
 Delivery is at least once: an offset is committed after its handler has run
 (`AckPolicy.ACK`), so a consumer that dies mid-message leaves it to be
 redelivered, and handlers are idempotent on the message id. Partitions are
-consumed concurrently, each in order (`max_workers`).
+consumed concurrently, each in order (`max_workers`), one message at a time: a
+handler with long work hands it off (the orchestrator's chat runs) rather than
+hold its partition.
 """
 
 from __future__ import annotations
@@ -104,6 +106,12 @@ class KafkaBus(Bus):
         await self._broker.start()
         if self._subscriptions:
             self._lag_task = asyncio.create_task(report_lag(self._subscriptions, self._lag_interval_s))
+
+    async def stop_consuming(self) -> None:
+        # FastStream waits (up to its graceful timeout) for the handlers in flight, then leaves
+        # the group: their partitions move to the other replicas, and the producer stays up.
+        for subscriber in self._broker.subscribers:
+            await subscriber.stop()
 
     async def stop(self) -> None:
         await stop_task(self._lag_task)

@@ -78,13 +78,19 @@ class MemoryBus(Bus):
                     for i, queue in enumerate(group.partitions)
                 ]
 
-    async def stop(self) -> None:
+    async def stop_consuming(self) -> None:
         tasks = [t for groups in self._groups.values() for g in groups for t in g.workers]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for groups in self._groups.values():
+            for group in groups:
+                group.workers = []
+
+    async def stop(self) -> None:
+        await self.stop_consuming()
         self._started = False
 
     async def ping(self) -> bool:

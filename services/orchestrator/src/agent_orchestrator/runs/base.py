@@ -3,35 +3,87 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from enum import StrEnum
 
+from pydantic import BaseModel, ConfigDict
+
+from agent_common.messages import ChatRequested
 from agent_orchestrator.runs.state import RunState
 
 
-class Lease(StrEnum):
-    """What `begin` found for a message: take it, someone holds it, or it is done."""
+def run_key(request: ChatRequested) -> str:
+    """The key a chat request's run is leased under: one per message, so a duplicate finds it."""
+    return f"chat:{request.message_id}"
 
-    TAKEN = "taken"
-    HELD = "held"
-    DONE = "done"
+
+def step_key(request_id: str, step: int) -> str:
+    """The key the step after a run's tool results is leased under."""
+    return f"step:{request_id}:{step}"
+
+
+class StepRef(BaseModel):
+    """What a step's lease keeps for a takeover: the run's state is in the store already."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str
+    step: int
+
+
+class Lease(StrEnum):
+    """What a claim found."""
+
+    TAKEN = "taken"  # the work is the caller's now
+    HELD = "held"  # a live replica does it
+    DONE = "done"  # it was done already: a duplicate
+    SESSION_BUSY = "session_busy"  # the session's previous turn has not ended: try again later
+
+
+@dataclass(frozen=True)
+class SessionTurn:
+    """A session's turn, held by one request's run from its claim to its end."""
+
+    session_id: str
+    request_id: str
 
 
 class RunStore(ABC):
     @abstractmethod
-    async def begin(self, key: str, owner: str, lease_s: float) -> Lease:
-        """Take `key` for `owner` for `lease_s`, unless it is done or another owner's lease is live.
+    async def claim(
+        self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
+    ) -> Lease:
+        """Take the work leased under `key` for `owner`, in one atomic step, unless it is done,
+        another owner's lease on it is live, or (with `turn`) the session's turn belongs to
+        another request.
 
-        A lease that is not renewed expires, so a message whose handler died is
-        taken again by whichever replica Kafka redelivers it to.
+        Taking it leases `key` to `owner` for `lease_s`, lists the lease where `take_expired`
+        finds it once it runs out, keeps `payload` (what whoever takes the work over needs to
+        restart it) for `keep_s`, and gives `turn` to its request for `keep_s` at most, until
+        `end_turn`.
         """
 
     @abstractmethod
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
-        """Extend `owner`'s lease on `key`; false when it is no longer `owner`'s."""
+        """Extend `owner`'s lease on `key`; false when another owner has it or it is done.
+        A lease that vanished (Redis restarted empty) is taken back: nobody else runs it."""
 
     @abstractmethod
     async def finish(self, key: str, ttl_s: float) -> None:
         """Mark `key` done for `ttl_s`: a redelivery of its message is then ignored."""
+
+    @abstractmethod
+    async def abandon(self, key: str, owner: str) -> None:
+        """`owner` stops before the end (shutting down): free the lease for a takeover at once."""
+
+    @abstractmethod
+    async def take_expired(self, owner: str, lease_s: float, limit: int) -> list[tuple[str, str]]:
+        """`(key, payload)` of work whose lease ran out, each leased to exactly one caller for
+        `lease_s`. A lease whose payload is no longer kept (past its deadline) is dropped."""
+
+    @abstractmethod
+    async def end_turn(self, session_id: str, request_id: str) -> None:
+        """The request's run ended (`done` or `error`): the session's next request may run."""
 
     @abstractmethod
     async def schedule_deadline(self, request_id: str, step: int, due_at: float) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from agent_orchestrator.runs.base import Lease, RunStore
+from agent_orchestrator.runs.base import Lease, RunStore, SessionTurn
 from agent_orchestrator.runs.state import RunState
 
 _DONE = "\x00done"
@@ -15,34 +16,66 @@ class MemoryRunStore(RunStore):
         self._states: dict[str, tuple[float, str]] = {}
         self._results: dict[tuple[str, int], tuple[float, dict[str, str]]] = {}
         self._leases: dict[str, tuple[float, str]] = {}  # key -> (expiry, owner or "done")
+        self._payloads: dict[str, tuple[float, str]] = {}  # lease key -> (expiry, what a takeover needs)
+        self._turns: dict[str, tuple[float, str]] = {}  # session id -> (expiry, request id)
         self._deadlines: dict[tuple[str, int], float] = {}
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for key in [k for k, (exp, _) in self._states.items() if exp < now]:
-            del self._states[key]
-        for step_key in [k for k, (exp, _) in self._results.items() if exp < now]:
-            del self._results[step_key]
-        for key in [k for k, (exp, _) in self._leases.items() if exp < now]:
-            del self._leases[key]
+        stores: tuple[dict[Any, tuple[float, Any]], ...] = (
+            self._states,
+            self._results,
+            self._leases,
+            self._payloads,
+            self._turns,
+        )
+        for entries in stores:
+            for key in [k for k, (exp, _) in entries.items() if exp < now]:
+                del entries[key]
 
-    async def begin(self, key: str, owner: str, lease_s: float) -> Lease:
+    async def claim(
+        self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
+    ) -> Lease:
         self._expire()
         held = self._leases.get(key)
         if held is not None:
             return Lease.DONE if held[1] == _DONE else Lease.HELD
-        self._leases[key] = (time.monotonic() + lease_s, owner)
+        if turn is not None and self._turns.get(turn.session_id, (0.0, turn.request_id))[1] != turn.request_id:
+            return Lease.SESSION_BUSY
+        now = time.monotonic()
+        self._leases[key] = (now + lease_s, owner)
+        self._payloads[key] = (now + keep_s, payload)
+        if turn is not None:
+            self._turns[turn.session_id] = (now + keep_s, turn.request_id)
         return Lease.TAKEN
 
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
+        self._expire()
         held = self._leases.get(key)
-        if held is None or held[1] != owner:
+        if held is not None and held[1] != owner:
             return False
         self._leases[key] = (time.monotonic() + lease_s, owner)
         return True
 
     async def finish(self, key: str, ttl_s: float) -> None:
         self._leases[key] = (time.monotonic() + ttl_s, _DONE)
+        self._payloads.pop(key, None)
+
+    async def abandon(self, key: str, owner: str) -> None:
+        if self._leases.get(key, (0.0, ""))[1] == owner:
+            del self._leases[key]
+
+    async def take_expired(self, owner: str, lease_s: float, limit: int) -> list[tuple[str, str]]:
+        self._expire()
+        # A kept payload whose lease is gone is work nobody renews (no index needed in memory).
+        expired = [key for key in self._payloads if key not in self._leases][:limit]
+        for key in expired:
+            self._leases[key] = (time.monotonic() + lease_s, owner)
+        return [(key, self._payloads[key][1]) for key in expired]
+
+    async def end_turn(self, session_id: str, request_id: str) -> None:
+        if self._turns.get(session_id, (0.0, ""))[1] == request_id:
+            del self._turns[session_id]
 
     async def schedule_deadline(self, request_id: str, step: int, due_at: float) -> None:
         self._deadlines[(request_id, step)] = due_at

@@ -1,0 +1,188 @@
+"""Chat requests leave the consumer as soon as their run is safely taken.
+
+A consumer handles one message per partition at a time, so a handler that ran
+the whole model call would cap the platform's concurrent runs at the partition
+count, whatever the number of replicas. Instead the handler claims the run
+(its lease, the request kept for whoever must restart it, its session's turn)
+in one atomic step, starts it in a background task and returns, so the offset
+is committed and the next message is taken. The task renews the lease while
+the run streams.
+
+Bounds, per replica: at most `max_runs` runs at once. When all are busy the
+handler waits for one to end, so the consumer stops fetching and the backlog
+stays in Kafka, where another replica can take it, instead of piling up here.
+
+Per-session order: chat requests are keyed by session id, so one session's
+turns arrive in order on one partition; the session's turn (held from the claim
+until the run's `done` or `error`, tool calls included) makes the handler wait
+for the previous turn to end before the next one starts, on whichever replica.
+
+The tool result that completes a run's step hands its next step off the same
+way, in the same slots, under a lease of its own.
+
+A committed request is never redelivered, so a replica that dies mid-run leaves
+its run to the others: every replica sweeps for runs whose lease ran out and
+takes them over under the rules a redelivery follows (`AgentLoop.run`,
+`AgentLoop.resume_taken_over`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from agent_common.logs import bind_ids
+from agent_common.messages import ChatRequested, ToolCallCompleted
+from agent_orchestrator import metrics
+from agent_orchestrator.leases import Leases
+from agent_orchestrator.loop import AgentLoop
+from agent_orchestrator.runs import Lease, RunState, StepRef, run_key, step_key
+
+log = logging.getLogger("agent.orchestrator")
+
+# How often a handler looks again whether the session's previous turn has ended.
+SESSION_POLL_S = 0.05
+
+T = TypeVar("T")
+
+
+class HandOff:
+    def __init__(self, loop: AgentLoop, leases: Leases, max_runs: int) -> None:
+        self._loop = loop
+        self._leases = leases
+        self._slots = asyncio.Semaphore(max_runs)
+        self._running: set[asyncio.Task[None]] = set()
+        self._taking_over = True
+
+    async def on_chat_requested(self, msg: ChatRequested) -> None:
+        """The bus handler: returns once the run is claimed and started (or is somebody else's)."""
+        with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
+            waiting = False
+            while True:
+                # All slots busy: wait here, so the consumer fetches no more.
+                found = await self._holding_a_slot(lambda: self._leases.claim(msg), lambda f: f is Lease.TAKEN)
+                if found is Lease.TAKEN:
+                    self._start(msg)
+                    return
+                if found in (Lease.DONE, Lease.HELD):
+                    # Done: answered already. Held: a live replica runs it, and the sweep
+                    # takes it over should that replica die.
+                    log.info("duplicate chat request ignored", extra={"message_id": msg.message_id, "lease": found})
+                    return
+                if not waiting:
+                    log.info("waiting for the session's previous turn to end")
+                    waiting = True
+                await asyncio.sleep(SESSION_POLL_S)
+
+    async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
+        """The bus handler for tool results: the one that completes its step claims the run's
+        next step and starts it in the background, in one of the same slots, and returns."""
+        state = await self._loop.record_tool_result(msg)
+        if state is None:
+            return
+        with bind_ids(request_id=state.request_id, session_id=state.session_id, user_id=state.user_id):
+            found = await self._holding_a_slot(lambda: self._leases.claim_step(state), lambda f: f is Lease.TAKEN)
+            if found is not Lease.TAKEN:  # only the result that completes the step gets here: never, short of a bug
+                log.error("the step after the tools was claimed already", extra={"lease": found, "step": state.step})
+                return
+            self._spawn(self._continue(state), name=f"run:{state.request_id}:{state.step + 1}")
+
+    async def take_over_expired(self) -> int:
+        """The sweep: take over runs whose lease ran out (their replica died), while slots are free."""
+        taken = 0
+        # `locked()` is also true while handlers wait for a slot: new requests go first.
+        while self._taking_over and not self._slots.locked():
+            expired = await self._holding_a_slot(lambda: self._leases.take_expired(limit=1), bool)
+            if not expired:
+                break
+            work = expired[0]
+            log.warning("run taken over from a replica that stopped renewing its lease", extra=_ids(work))
+            metrics.RUN_TAKEOVERS.inc()
+            if isinstance(work, ChatRequested):
+                self._start(work)
+            else:
+                self._spawn(self._continue_taken_over(work), name=f"run:{work.request_id}:{work.step + 1}")
+            taken += 1
+        return taken
+
+    def stop_taking_over(self) -> None:
+        """Shutting down: leave expired runs to the replicas that stay."""
+        self._taking_over = False
+
+    async def drain(self, timeout_s: float | None = None) -> None:
+        """Wait for the runs in flight to end; after `timeout_s`, cut the rest off: their
+        leases are freed at once, so another replica takes them over."""
+        give_up_at = None if timeout_s is None else time.monotonic() + timeout_s
+        while self._running:
+            left = None if give_up_at is None else give_up_at - time.monotonic()
+            if left is not None and left <= 0:
+                log.warning(
+                    "runs still in flight after the drain; handing them over", extra={"runs": len(self._running)}
+                )
+                cut = set(self._running)
+                for task in cut:
+                    task.cancel()
+                await asyncio.gather(*cut, return_exceptions=True)
+                return
+            await asyncio.wait(set(self._running), timeout=left)
+
+    async def _holding_a_slot(self, claim: Callable[[], Awaitable[T]], started: Callable[[T], bool]) -> T:
+        """Make `claim` holding one of the replica's slots. The slot goes with the run when one
+        is started (its task releases it as the run ends); otherwise it is released here."""
+        await self._slots.acquire()
+        try:
+            result = await claim()
+        except BaseException:
+            self._slots.release()
+            raise
+        if not started(result):
+            self._slots.release()
+        return result
+
+    def _start(self, msg: ChatRequested) -> None:
+        self._spawn(self._run(msg), name=f"run:{msg.request_id}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` in the background in the slot acquired for it, released when it ends."""
+        task = asyncio.create_task(work, name=name)
+        self._running.add(task)
+        metrics.RUNS_IN_FLIGHT.inc()
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        metrics.RUNS_IN_FLIGHT.dec()
+        self._slots.release()
+
+    async def _run(self, msg: ChatRequested) -> None:
+        with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
+            try:
+                async with self._leases.held(run_key(msg)) as lease:
+                    await self._loop.run(msg, lease)
+            except Exception:  # its lease runs out, and a sweep tries the run again under the takeover rules
+                log.exception("run stopped unexpectedly; left to the sweep")
+
+    async def _continue(self, state: RunState) -> None:
+        with bind_ids(request_id=state.request_id, session_id=state.session_id, user_id=state.user_id):
+            try:
+                async with self._leases.held(step_key(state.request_id, state.step)) as lease:
+                    await self._loop.resume_after_tools(state, lease)
+            except Exception:  # its lease runs out, and a sweep tries the step again under the takeover rules
+                log.exception("run's next step stopped unexpectedly; left to the sweep")
+
+    async def _continue_taken_over(self, step: StepRef) -> None:
+        with bind_ids(request_id=step.request_id):
+            try:
+                async with self._leases.held(step_key(step.request_id, step.step)) as lease:
+                    await self._loop.resume_taken_over(step.request_id, step.step, lease)
+            except Exception:
+                log.exception("run's next step stopped unexpectedly; left to the sweep")
+
+
+def _ids(work: ChatRequested | StepRef) -> dict[str, str]:
+    if isinstance(work, ChatRequested):
+        return {"request_id": work.request_id, "session_id": work.session_id}
+    return {"request_id": work.request_id, "step": str(work.step)}
