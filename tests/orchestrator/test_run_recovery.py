@@ -246,6 +246,25 @@ async def test_the_step_after_the_tools_whose_replica_died_is_taken_over_by_the_
     assert "the page" in events[-1].answer
 
 
+async def test_a_step_whose_replica_died_before_claiming_it_is_run_by_the_redelivered_result(
+    replicas: Replicas,
+) -> None:
+    request = chat("Read http://docs.test/step")
+    await replicas.deliver(0, request)
+    result = page_result(await replicas.tool_calls.get())
+    assert await replicas.loops[0].record_tool_result(result) is not None
+    # Replica 0 recorded the result that completes the step and died before claiming the next
+    # step: its offset was never committed, so Kafka hands the same result to replica 1.
+    await replicas.handoffs[1].on_tool_completed(result)
+    await replicas.handoffs[1].drain()
+    await replicas.handoffs[0].on_tool_completed(result)  # and once more: the step is done, nothing happens
+    await replicas.handoffs[0].drain()
+    events = await replicas.events.replay(request.request_id)
+    assert [e.type for e in events].count("done") == 1 and isinstance(events[-1], DoneEvent)
+    assert [e.type for e in events].count("tool_end") == 1
+    assert "the page" in events[-1].answer
+
+
 async def test_the_step_after_the_tools_whose_replica_died_mid_stream_ends_as_incomplete(replicas: Replicas) -> None:
     request = chat("Read http://docs.test/step")
     await replicas.deliver(0, request)

@@ -79,14 +79,16 @@ class HandOff:
 
     async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
         """The bus handler for tool results: the one that completes its step claims the run's
-        next step and starts it in the background, in one of the same slots, and returns."""
+        next step and starts it in the background, in one of the same slots, and returns. A
+        redelivered result of a complete step tries the claim too: the replica that completed
+        the step may have died before it claimed the next one."""
         state = await self._loop.record_tool_result(msg)
         if state is None:
             return
         with bind_ids(request_id=state.request_id, session_id=state.session_id, user_id=state.user_id):
             found = await self._holding_a_slot(lambda: self._leases.claim_step(state), lambda f: f is Lease.TAKEN)
-            if found is not Lease.TAKEN:  # only the result that completes the step gets here: never, short of a bug
-                log.error("the step after the tools was claimed already", extra={"lease": found, "step": state.step})
+            if found is not Lease.TAKEN:  # a redelivered result: the step is someone's, or done
+                log.info("the step after the tools is claimed already", extra={"lease": found, "step": state.step})
                 return
             self._spawn(self._continue(state), name=f"run:{state.request_id}:{state.step + 1}")
 

@@ -120,7 +120,8 @@ class AgentLoop:
 
     async def record_tool_result(self, msg: ToolCallCompleted) -> RunState | None:
         """Record one tool result; the run's state when it was the step's last one (exactly one
-        caller gets it, however results interleave): `resume_after_tools` takes the run on."""
+        new result gets it, however results interleave; a redelivery of a complete step's
+        result too): the claim of the next step then decides who takes the run on."""
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
             state = await self._runs.load(msg.request_id)
             if state is None:
@@ -139,6 +140,12 @@ class AgentLoop:
                 self._state_ttl(state),
             )
             if not is_new:
+                # A redelivery. When its step is complete, the replica that completed it may have
+                # died before claiming the next step (its offset was never committed): the state
+                # goes back to the caller, whose claim of the step says whether anyone has it.
+                if len(await self._runs.tool_results(msg.request_id, state.step)) == len(pending):
+                    log.info("redelivered tool result of a complete step", extra={"call_id": msg.call_id})
+                    return state
                 log.info("duplicate tool result ignored", extra={"call_id": msg.call_id})
                 return None
             await self._events.publish(_tool_end_event(msg.request_id, pending[msg.call_id], msg.outcome))
