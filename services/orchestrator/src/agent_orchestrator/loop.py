@@ -43,6 +43,7 @@ from agent_orchestrator.prompt import build_messages
 from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground_run
 from agent_orchestrator.runs import PendingCall, RunState, RunStore
 from agent_orchestrator.settings import OrchestratorSettings
+from agent_orchestrator.token_stream import token_stream
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -203,14 +204,16 @@ class AgentLoop:
             raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
         state.step += 1
 
-        async def send_token(text: str) -> None:
+        async def publish_tokens(text: str) -> None:
             if lease is not None:
                 lease.check()  # another replica took the run over: not one more token from here
             await self._events.publish(TokenEvent(request_id=state.request_id, text=text))
             # What the client has seen so far: a failure after this point is partial.
             state.answer += text
 
-        turn = await self._call_model(state, send_token)
+        # Tokens that come while one is being published go out as one event (`token_stream.py`).
+        async with token_stream(publish_tokens) as tokens:
+            turn = await self._call_model(state, tokens.send)
         state.usage = state.usage + turn.usage
         if turn.tool_calls:
             await self._dispatch_tools(state, turn)
