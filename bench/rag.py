@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent_common.messages import ReindexRequested, ReindexSource, ReindexStatus
 from agent_common.rag.embeddings import OfflineEmbedder
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import open_store
 from agent_orchestrator.retrieval import Retriever
 from agent_rag_indexer.evaluation.labels import FAQ_DIR, build, faq_pages
-from agent_rag_indexer.indexer import Indexer
+from agent_rag_indexer.evaluation.runner import index_pages
 from agent_rag_indexer.settings import IndexerSettings
 from bench.stats import summary
 
@@ -35,10 +34,6 @@ def corpus(pages: int) -> list[Path]:
     return [*faq, *library]
 
 
-async def _ignore(_: ReindexStatus) -> None:
-    return None
-
-
 async def measure_rag(pages: int) -> dict[str, Any]:
     documents = corpus(pages)
     questions = build()
@@ -47,25 +42,14 @@ async def measure_rag(pages: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-rag-") as folder:
         store = open_store(RagSettings(store_path=folder), embedder.dimensions)
         try:
-            indexer = Indexer(
-                store=store,
-                embedder=embedder,
-                chunking=chunking.chunking(),
-                allowed_roots=sorted({p.parent for p in documents}),
+            counts, index_s = await index_pages(
+                store,
+                embedder,
+                documents,
+                chunking.chunking(),
+                source="python-docs",
                 batch_size=settings.embeddings_batch_size,
             )
-            command = ReindexRequested(
-                request_id="bench-rag",
-                session_id="bench",
-                user_id="bench",
-                source=ReindexSource(name="python-docs", paths=[str(p) for p in documents]),
-                mode="full",
-            )
-            started = time.perf_counter()
-            status = await indexer.run(command, _ignore)
-            index_s = time.perf_counter() - started
-            if status.state != "done":
-                raise RuntimeError(f"indexing failed: {status.model_dump_json()}")
             retriever = Retriever(store, embedder, top_k=settings.top_k, threshold=settings.score_threshold)
             await retriever.retrieve(questions[0].query)  # warm-up
             latencies = []
@@ -76,12 +60,10 @@ async def measure_rag(pages: int) -> dict[str, Any]:
         finally:
             await store.close()
             await embedder.close()
-    counts = status.counts
     return {
         "pages": len(documents),
         "documents_indexed": counts.changed,
         "chunks": counts.chunks_written,
-        "failed": counts.failed,
         "index_seconds": round(index_s, 2),
         "documents_per_s": round(counts.changed / index_s, 2),
         "chunks_per_s": round(counts.chunks_written / index_s, 1),

@@ -31,7 +31,7 @@ from agent_rag_indexer.chunking import ChunkingConfig
 from agent_rag_indexer.evaluation import labels
 from agent_rag_indexer.evaluation.labels import Question
 from agent_rag_indexer.evaluation.metrics import includes_key_text, rank_of_gold, summarise
-from agent_rag_indexer.evaluation.runner import _index
+from agent_rag_indexer.evaluation.runner import index_pages
 
 KOREAN = Path(__file__).resolve().parents[1] / "evals" / "rag" / "korean.yaml"
 WORD = re.compile(r"[a-z0-9_]+|[\uac00-\ud7a3]+")
@@ -85,7 +85,7 @@ async def main(strategies: list[str]) -> None:
     for strategy in strategies:
         with tempfile.TemporaryDirectory() as folder:
             store = open_store(RagSettings(store_path=folder), embedder.dimensions)
-            await _index(store, embedder, pages, ChunkingConfig(strategy, 1200, 200))  # type: ignore[arg-type]
+            await index_pages(store, embedder, pages, ChunkingConfig(strategy, 1200, 200))  # type: ignore[arg-type]
             points, _ = await store.client.scroll(str(await store.live_collection()), limit=100_000, with_payload=True)
             records = [ChunkRecord.model_validate(p.payload) for p in points]
             index = {(r.doc_id, r.chunk_index): i for i, r in enumerate(records)}

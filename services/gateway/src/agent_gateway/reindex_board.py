@@ -45,18 +45,18 @@ class ReindexBoard:
             return False
         return True
 
-    def _has_news(self, request_id: str, shown: list[ReindexStatus]) -> bool:
-        current = self._latest.get(request_id)
-        return current is not None and (not shown or current is not shown[0])
-
     async def follow(self, request_id: str) -> AsyncIterator[ReindexStatus]:
         """Each new status of the command, ending with its terminal one."""
-        shown: list[ReindexStatus] = []
+        last: ReindexStatus | None = None
+
+        def news() -> bool:  # by identity: a status equal to the last one is still a new record
+            current = self._latest.get(request_id)
+            return current is not None and current is not last
+
         while True:
             async with self._changed:
-                await self._changed.wait_for(lambda: self._has_news(request_id, shown))
-                current = self._latest[request_id]
-            shown[:] = [current]
-            yield current
-            if current.terminal:
+                await self._changed.wait_for(news)
+                last = self._latest[request_id]
+            yield last
+            if last.terminal:
                 return

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from agent_common.bus.lag import stop_task
 from agent_common.messages import ChatRequested
+from agent_common.tasks import stop_task
 from agent_orchestrator.runs import Lease, RunState, RunStore, SessionTurn, StepRef, run_key, step_key
 
 log = logging.getLogger("agent.orchestrator")

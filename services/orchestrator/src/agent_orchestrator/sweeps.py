@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from agent_common.bus.lag import stop_task
+from agent_common.tasks import stop_task
 
 log = logging.getLogger("agent.orchestrator")
 

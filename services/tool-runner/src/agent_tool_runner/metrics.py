@@ -45,9 +45,14 @@ def outcome_label(outcome: ToolOutcome) -> str:
     return "error"
 
 
+def tool_label(tool: str, known_tools: Container[str]) -> str:
+    """The model names the tool: a name the runner does not know is `unknown` in labels and span names."""
+    return tool if tool in known_tools else "unknown"
+
+
 def record(tool: str, outcome: ToolOutcome, known_tools: Container[str]) -> str:
     """Count one finished call; returns its outcome label."""
-    name = tool if tool in known_tools else "unknown"
+    name = tool_label(tool, known_tools)
     label = outcome_label(outcome)
     TOOL_CALLS.labels(name, label).inc()
     TOOL_DURATION.labels(name).observe(outcome.duration_ms / 1000)

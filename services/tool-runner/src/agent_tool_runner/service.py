@@ -79,8 +79,7 @@ class ToolRunner:
 
     async def handle(self, call: ToolCallRequested) -> None:
         with bind_ids(request_id=call.request_id, session_id=call.session_id, user_id=call.user_id):
-            # The model names the tool: an unknown name never becomes a span name.
-            tool = call.tool if call.tool in self._executor.tools else "unknown"
+            tool = metrics.tool_label(call.tool, self._executor.tools)
             with tracer.start_as_current_span(f"execute_tool {tool}", attributes=_span_attributes(call, tool)) as span:
                 async with self._slots:
                     outcome = await self._executor.execute(call)

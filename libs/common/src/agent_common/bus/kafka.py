@@ -23,8 +23,9 @@ from faststream.message import StreamMessage
 
 from agent_common.bus.base import Bus
 from agent_common.bus.delivery import Handler, M, deliver
-from agent_common.bus.lag import Subscription, live_consumers, report_lag, stop_task
+from agent_common.bus.lag import Subscription, live_consumers, report_lag
 from agent_common.messages import BusMessage, DeadLetter
+from agent_common.tasks import stop_task
 from agent_common.topics import ALL_TOPICS, Topic
 from agent_common.tracing import consuming, producing
 
@@ -83,11 +84,12 @@ class KafkaBus(Bus):
         self._subscriptions.append((group, live_consumers(subscriber)))
 
     async def publish(self, message: BusMessage) -> None:
-        with producing(message.topic, message.message_id, message.partition_key(), "kafka") as trace_headers:
+        key = message.partition_key()
+        with producing(message.topic, message.message_id, key, "kafka") as trace_headers:
             await self._broker.publish(
                 message.to_bytes(),
                 topic=message.topic,
-                key=message.partition_key().encode(),
+                key=key.encode(),
                 headers={"message-id": message.message_id, "request-id": message.request_id, **trace_headers},
             )
 

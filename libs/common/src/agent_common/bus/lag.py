@@ -10,7 +10,6 @@ counts as lag. Each replica reports the partitions assigned to it; sum by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -75,11 +74,3 @@ def live_consumers(subscriber: Any) -> Callable[[], Iterable[Any]]:
         return [consumer] if consumer is not None else []
 
     return consumers
-
-
-async def stop_task(task: asyncio.Task[None] | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

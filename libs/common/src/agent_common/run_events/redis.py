@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent, is_terminal, parse_run_event
 from agent_common.run_events.base import RunEventChannel, SequenceTracker
+from agent_common.tasks import stop_task
 
 log = logging.getLogger("agent.run_events")
 
@@ -308,10 +309,7 @@ class RedisRunEventChannel(RunEventChannel):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         for sub in self._subs.values():
             sub.confirmed.set()
             for listener in sub.listeners:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent_common.messages import ReindexRequested, ReindexSource, ReindexStatus
+from agent_common.messages import ReindexCounts, ReindexRequested, ReindexSource, ReindexStatus
 from agent_common.rag.embeddings import Embedder
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import VectorStore, open_store
@@ -36,20 +36,36 @@ async def _ignore(_: ReindexStatus) -> None:
     return None
 
 
-async def _index(store: VectorStore, embedder: Embedder, pages: Sequence[Path], config: ChunkingConfig) -> float:
-    indexer = Indexer(store=store, embedder=embedder, chunking=config, allowed_roots=[p.parent for p in pages])
+async def index_pages(
+    store: VectorStore,
+    embedder: Embedder,
+    pages: Sequence[Path],
+    config: ChunkingConfig,
+    *,
+    source: str = "python-faq",
+    batch_size: int = 32,
+) -> tuple[ReindexCounts, float]:
+    """A full reindex of `pages` into `store` with the platform's indexer: its counts and seconds.
+    Raises when any page fails: figures of a partial index would mislead."""
+    indexer = Indexer(
+        store=store,
+        embedder=embedder,
+        chunking=config,
+        allowed_roots=sorted({p.parent for p in pages}),
+        batch_size=batch_size,
+    )
     command = ReindexRequested(
-        request_id="rag-eval",
-        session_id="rag-eval",
-        user_id="rag-eval",
-        source=ReindexSource(name="python-faq", paths=[str(p) for p in pages]),
+        request_id=source,
+        session_id=source,
+        user_id=source,
+        source=ReindexSource(name=source, paths=[str(p) for p in pages]),
         mode="full",
     )
     started = time.perf_counter()
     status = await indexer.run(command, _ignore)
     if status.state != "done" or status.counts.failed:
         raise RuntimeError(f"indexing the corpus failed: {status.model_dump_json()}")
-    return time.perf_counter() - started
+    return status.counts, time.perf_counter() - started
 
 
 def _share_at_least(scores: Sequence[float], t: float) -> float:
@@ -94,7 +110,7 @@ async def evaluate(
         with tempfile.TemporaryDirectory(prefix=f"rag-eval-{strategy}-") as folder:
             store = open_store(RagSettings(store_path=folder), embedder.dimensions)
             try:
-                seconds = await _index(store, embedder, pages, ChunkingConfig(strategy, size, overlap))
+                _, seconds = await index_pages(store, embedder, pages, ChunkingConfig(strategy, size, overlap))
                 chunks = await store.count()
                 ranks: list[int | None] = []
                 included: list[bool] = []
