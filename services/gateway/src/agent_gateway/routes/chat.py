@@ -23,6 +23,7 @@ from agent_gateway.ownership import NOT_FOUND, Ownership
 from agent_gateway.request_context import request_context
 from agent_gateway.runs import RunClient
 from agent_gateway.schemas import ChatBody, ChatResponse, ErrorResponse
+from agent_gateway.state import ownership, run_client
 
 router = APIRouter(prefix="/api")
 
@@ -33,16 +34,6 @@ MESSAGE_TOO_LONG = Localized(
     "The message is longer than {limit} characters.",
     "메시지가 {limit}자보다 깁니다.",
 )
-
-
-def run_client(request: Request) -> RunClient:
-    client: RunClient = request.app.state.run_client
-    return client
-
-
-def ownership(request: Request) -> Ownership:
-    owners: Ownership = request.app.state.ownership
-    return owners
 
 
 def _locale(body: ChatBody, accept_language: str | None) -> str | None:

@@ -31,6 +31,7 @@ from agent_gateway.messages import Localized, first_language
 from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import request_context
 from agent_gateway.schemas import ErrorResponse, ReindexAccepted, ReindexBody
+from agent_gateway.state import bus, reindex_board
 
 log = logging.getLogger("agent.gateway.reindex")
 router = APIRouter(prefix="/api/reindex")
@@ -45,16 +46,6 @@ PATH_NOT_ALLOWED = Localized(
 NO_SUCH_COMMAND = Localized("No such reindex command.", "해당 색인 명령이 없습니다.")
 
 reindex_caller = caller_with(Scope.REINDEX)
-
-
-def board(request: Request) -> ReindexBoard:
-    found: ReindexBoard = request.app.state.reindex_board
-    return found
-
-
-def bus(request: Request) -> Bus:
-    found: Bus = request.app.state.bus
-    return found
 
 
 async def _known(request: Request, statuses: ReindexBoard, request_id: str) -> bool:
@@ -124,7 +115,7 @@ async def latest(
     request_id: str,
     request: Request,
     _: Annotated[Caller, Depends(reindex_caller)],
-    statuses: Annotated[ReindexBoard, Depends(board)],
+    statuses: Annotated[ReindexBoard, Depends(reindex_board)],
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Any:
     """The command's latest status."""
@@ -138,7 +129,7 @@ async def events(
     request_id: str,
     request: Request,
     caller: Annotated[Caller, Depends(reindex_caller)],
-    statuses: Annotated[ReindexBoard, Depends(board)],
+    statuses: Annotated[ReindexBoard, Depends(reindex_board)],
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Any:
     """The command's statuses as Server-Sent Events (`event: status`), until `done` or `failed`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header
 
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.ids import is_valid_id
@@ -15,15 +15,11 @@ from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
 from agent_gateway.messages import first_language
 from agent_gateway.ownership import NOT_FOUND, Ownership
-from agent_gateway.routes.chat import REFUSALS, ownership
+from agent_gateway.routes.chat import REFUSALS
 from agent_gateway.schemas import SessionResponse, SessionTurn
+from agent_gateway.state import ownership, session_store
 
 router = APIRouter(prefix="/api")
-
-
-def session_store(request: Request) -> SessionStore:
-    store: SessionStore = request.app.state.sessions
-    return store
 
 
 @router.get("/sessions/{session_id}", response_model=SessionResponse, responses=REFUSALS)
