@@ -28,6 +28,7 @@ from bench.report import print_table, write_chart
 from bench.stats import summary
 
 LEVELS = (1, 10, 50, 100, 200)
+LOAD_GENERATOR = "load generator"  # this process: it shares the machine's cores with what it measures
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -55,8 +56,12 @@ async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: 
     for level in levels:
         requests = max(per_level, 2 * level)
         cpu_before = {name: platforms.cpu_seconds(pid) for name, pid in running.pids.items()}
+        cpu_before[LOAD_GENERATOR] = time.process_time()
+        machine_before = platforms.machine_busy()
         streams, wall = await run_level("platform", running.base_url, level, requests, running.headers)
+        machine_after = platforms.machine_busy()
         cpu_after = {name: platforms.cpu_seconds(pid) for name, pid in running.pids.items()}
+        cpu_after[LOAD_GENERATOR] = time.process_time()
         base_streams, base_wall = await run_level("baseline", running.model_url, level, requests, {})
         pipeline, baseline = describe(streams, wall), describe(base_streams, base_wall)
         ok = max(1, requests - sum(pipeline["errors"].values()))
@@ -68,8 +73,14 @@ async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: 
                 "ttft_overhead_ms": overhead(pipeline, baseline, "ttft_ms"),
                 "gap_overhead_ms": overhead(pipeline, baseline, "gap_ms"),
                 "cpu_ms_per_request": {
-                    name: round((cpu_after[name] - cpu_before[name]) * 1000 / ok, 2) for name in running.pids
+                    name: round((cpu_after[name] - cpu_before[name]) * 1000 / ok, 2) for name in cpu_before
                 },
+                # Cores each process kept busy: one near 1.0 is a bottleneck a replica more would relieve.
+                "cores_busy": {name: round((cpu_after[name] - cpu_before[name]) / wall, 2) for name in cpu_before},
+                # Every core's busy share while the level ran, whoever used it (the machine is shared).
+                "machine_busy": round(
+                    (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1]), 3
+                ),
             }
         )
         print(f"  {running.mode}: {level} concurrent streams done", flush=True)

@@ -3,7 +3,8 @@
 
 The distributed mode reuses the test suite's launchers: a real Kafka (KRaft, from
 Maven Central jars) and a real Redis on free loopback ports, every service a child
-process (`tests/support/`).
+process (`tests/support/`). Kafka's and Redis's processes are measured with the
+services: their CPU is part of what a request costs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.platform import distributed_platform, wait_ready
-from tests.support.services import start_kafka, start_redis
+from tests.support.services import KafkaServer, start_kafka, start_redis
 from tests.support.web import free_tcp_port
 
 # The offline model's pace, stated with every figure: a fast hosted model's feel.
@@ -85,17 +86,30 @@ def distributed(work: Path, orchestrators: int) -> Iterator[Running]:
             env, kafka=kafka.bootstrap, redis_url=redis.url, log_dir=logs, orchestrators=orchestrators
         ) as platform:
             model = platform.services["offline-model"]
+            infrastructure = {"kafka": kafka_pid(kafka), "redis": redis.proc.pid}
             yield Running(
                 f"distributed ({orchestrators} orchestrator{'s' if orchestrators > 1 else ''})",
                 platform.base_url,
                 f"{model}/v1",
                 f"{model}/admin/faults",
                 platform.headers,
-                {name: process.proc.pid for name, process in platform.processes.items()},
+                {name: process.proc.pid for name, process in platform.processes.items()} | infrastructure,
             )
     finally:
         redis.stop()
         kafka.stop()
+
+
+def kafka_pid(kafka: KafkaServer) -> int:
+    """The broker's JVM (its launcher script writes the pid beside its data)."""
+    return int((kafka.data_dir / "broker.pid").read_text())
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of every core since boot (`/proc/stat`): whoever used them."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def cpu_seconds(pid: int) -> float:

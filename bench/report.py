@@ -34,11 +34,14 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{idle['gateway_rss_before_mb']} -> {idle['gateway_rss_after_mb']} MB "
                 f"({idle['kb_per_stream']} KB each)"
             )
-        cpu = result["curve"][1]["cpu_ms_per_request"] if len(result["curve"]) > 1 else {}
-        if cpu:
-            print(
-                f"{result['mode']}: CPU ms per request at 10 streams: " + ", ".join(f"{k} {v}" for k, v in cpu.items())
-            )
+        for point in result["curve"]:
+            if point["concurrency"] in (10, 50):
+                cpu, cores = point["cpu_ms_per_request"], point.get("cores_busy", {})
+                print(
+                    f"{result['mode']} at {point['concurrency']} streams: CPU ms per request (cores busy) "
+                    + ", ".join(f"{k} {v} ({cores.get(k, '-')})" for k, v in cpu.items())
+                    + f"; machine {point.get('machine_busy', 0):.0%} busy"
+                )
     if rag := report.get("rag"):
         retrieval = rag["retrieval_ms"]
         print(

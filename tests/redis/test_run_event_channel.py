@@ -18,6 +18,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent
@@ -74,6 +76,55 @@ async def test_publish_stamps_seq_one_to_n_and_buffers_frames_in_order(
     assert await client.get(seq_key) == b"5"
     first = (await client.lrange(events_key, 0, 0))[0]
     assert first.startswith(b"1 {") and b'"type":"token"' in first
+
+
+async def test_runs_publishing_at_once_share_pipelines_and_each_keeps_its_order(
+    client: Redis, publisher: RedisRunEventChannel
+) -> None:
+    """A hundred runs stream at once (their publishes go out batched, one pipeline per
+    loop turn); one of them has a broken buffer key. Every other run gets seqs 1..n
+    in its own order; the broken one's publisher alone gets the error."""
+    rids = [new_rid() for _ in range(100)]
+    broken = rids[37]
+    await client.set(keys(broken)[1], "not a list")
+
+    async def stream(rid: str) -> list[int]:
+        return [(await publisher.publish(token(rid, f"{rid}-{i}"))).seq for i in range(10)]
+
+    outcomes = await asyncio.gather(*(stream(rid) for rid in rids), return_exceptions=True)
+    for rid, outcome in zip(rids, outcomes, strict=True):
+        if rid == broken:
+            assert isinstance(outcome, ResponseError) and "WRONGTYPE" in str(outcome)
+            continue
+        assert outcome == list(range(1, 11))
+        assert [e.text for e in await publisher.replay(rid)] == [f"{rid}-{i}" for i in range(10)]  # type: ignore[union-attr]
+
+
+async def test_a_publish_after_redis_forgot_its_scripts_still_lands(
+    client: Redis, publisher: RedisRunEventChannel
+) -> None:
+    first, second = new_rid(), new_rid()
+    await publisher.publish(token(first, "before"))
+    await client.script_flush()  # what a restart without persistence does to loaded scripts
+    stamped = await asyncio.gather(publisher.publish(token(first, "after")), publisher.publish(token(second, "new")))
+    assert [e.seq for e in stamped] == [2, 1]
+    assert [e.text for e in await publisher.replay(first)] == ["before", "after"]  # type: ignore[union-attr]
+
+
+async def test_publishes_to_an_unreachable_redis_all_fail_and_none_hangs() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    c = Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0), socket_connect_timeout=1)
+    channel = RedisRunEventChannel(c)
+    try:
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(channel.publish(token(new_rid(), "x")) for _ in range(20)), return_exceptions=True),
+            WAIT_S,
+        )
+        assert all(isinstance(o, RedisConnectionError) for o in outcomes), outcomes
+    finally:
+        await c.aclose()
 
 
 async def test_the_buffer_is_capped_and_both_keys_expire(client: Redis) -> None:

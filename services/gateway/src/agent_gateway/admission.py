@@ -17,7 +17,7 @@ from agent_common.security_events import SecurityEvent, SecurityReason, record_s
 from agent_gateway.auth import Authenticator, Caller
 from agent_gateway.errors import Refused
 from agent_gateway.messages import Localized, first_language
-from agent_gateway.rate_limits import LimitVerdict, RequestLimits, StreamSlots
+from agent_gateway.rate_limits import LimitExceeded, RequestLimits, StreamSlots
 from agent_gateway.request_context import request_context
 
 RATE_LIMITED = Localized(
@@ -46,7 +46,7 @@ def _admission(request: Request) -> Admission:
     return admission
 
 
-def _refuse_rate(verdict: LimitVerdict, reason: SecurityReason, locale: str | None) -> Refused:
+def _refuse_rate(verdict: LimitExceeded, reason: SecurityReason, locale: str | None) -> Refused:
     record_security_event(SecurityEvent.RATE_LIMITED, reason)
     return Refused(
         ErrorCode.RATE_LIMITED,
@@ -62,13 +62,11 @@ async def admitted_caller(request: Request) -> Caller:
     admission = _admission(request)
     context = request_context(request.scope)
     locale = first_language(request.headers.get("accept-language"))
-    by_ip = await admission.limits.hit_ip(context.client_ip)
-    if not by_ip.allowed:
+    if by_ip := await admission.limits.hit_ip(context.client_ip):
         raise _refuse_rate(by_ip, SecurityReason.IP_RATE, locale)
     caller = await admission.authenticator.authenticate(request.headers.get("authorization"), locale)
     with bind_ids(user_id=caller.user_id):
-        by_user = await admission.limits.hit_user(caller.tenant, caller.user_id)
-        if not by_user.allowed:
+        if by_user := await admission.limits.hit_user(caller.tenant, caller.user_id):
             raise _refuse_rate(by_user, SecurityReason.USER_RATE, locale)
     request.state.caller = caller
     return caller

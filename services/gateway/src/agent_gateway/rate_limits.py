@@ -33,21 +33,20 @@ from agent_gateway.settings import RateLimitSettings
 
 
 @dataclass(frozen=True)
-class LimitVerdict:
-    allowed: bool
+class LimitExceeded:
+    """A refused hit, with what its 429 says."""
+
     limit: int
     remaining: int
     reset_after_s: int
 
     def headers(self) -> dict[str, str]:
-        headers = {
+        return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": str(self.reset_after_s),
+            "Retry-After": str(self.reset_after_s),
         }
-        if not self.allowed:
-            headers["Retry-After"] = str(self.reset_after_s)
-        return headers
 
 
 class RequestLimits:
@@ -79,17 +78,21 @@ class RequestLimits:
         self._per_user = RateLimitItemPerMinute(settings.user_per_minute)
         self._per_ip = RateLimitItemPerMinute(settings.ip_per_minute)
 
-    async def hit_user(self, tenant: str, user_id: str) -> LimitVerdict:
+    async def hit_user(self, tenant: str, user_id: str) -> LimitExceeded | None:
+        """Count one request of the user; `None` when it is within the limit."""
         return await self._hit(self._per_user, "user", tenant, user_id)
 
-    async def hit_ip(self, client_ip: str) -> LimitVerdict:
+    async def hit_ip(self, client_ip: str) -> LimitExceeded | None:
+        """Count one request from the client IP; `None` when it is within the limit."""
         return await self._hit(self._per_ip, "ip", client_ip)
 
-    async def _hit(self, item: RateLimitItemPerMinute, *identifiers: str) -> LimitVerdict:
-        allowed = await self._limiter.hit(item, *identifiers)
+    async def _hit(self, item: RateLimitItemPerMinute, *identifiers: str) -> LimitExceeded | None:
+        if await self._limiter.hit(item, *identifiers):
+            return None
+        # The window's figures only for a refusal's headers: reading them walks the window's
+        # hits, a second round trip that an allowed request (nearly every one) does not need.
         stats = await self._limiter.get_window_stats(item, *identifiers)
-        reset_after = max(1, math.ceil(stats.reset_time - time.time()))
-        return LimitVerdict(allowed, item.amount, max(0, stats.remaining), reset_after)
+        return LimitExceeded(item.amount, max(0, stats.remaining), max(1, math.ceil(stats.reset_time - time.time())))
 
 
 class StreamSlots(ABC):
