@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
+from redis.asyncio import Redis
 
 from tests.e2e.conftest import GENEROUS_LIMITS
 from tests.support.platform import Platform, bearer, create_api_key, distributed_platform, embedded_platform
@@ -116,3 +118,34 @@ async def test_open_streams_are_limited_per_user(tmp_path: Path) -> None:
                 assert theirs.status_code == 200
             finally:
                 await first.aclose()
+
+
+@pytest.mark.kafka
+@pytest.mark.redis
+async def test_a_client_that_hangs_up_at_done_gives_its_stream_slot_back(distributed: Platform, redis_url: str) -> None:
+    """What most clients do: read to `done`, then close at once. The close cancels the
+    stream's clean-up on the gateway; its slot must still be given back, or after a few
+    answers the user is refused TOO_MANY_STREAMS for nothing (a third leaked before)."""
+    headers = bearer(create_api_key({"REDIS_URL": redis_url}, "quinn"))
+    url = f"{distributed.base_url}/api/chat/stream"
+
+    async def one(client: httpx.AsyncClient, n: int) -> None:
+        async with aconnect_sse(client, "POST", url, json={"message": f"hello {n}"}) as source:
+            assert source.response.status_code == 200
+            async for event in source.aiter_sse():
+                if event.event == "done":
+                    break  # and hang up, with the server still closing the stream
+
+    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
+        for batch in range(5):
+            await asyncio.gather(*(one(client, 4 * batch + k) for k in range(4)))
+    slots = Redis.from_url(redis_url)
+    try:
+        held = -1
+        for _ in range(50):
+            if (held := await slots.zcard("streams:{default/quinn}")) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert held == 0, f"{held} of 20 stream slots still held after every stream ended"
+    finally:
+        await slots.aclose()

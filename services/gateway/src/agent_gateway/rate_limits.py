@@ -14,6 +14,7 @@ when the lease runs out.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from abc import ABC, abstractmethod
@@ -157,7 +158,10 @@ class RedisStreamSlots(StreamSlots):
         return bool(await self._acquire(keys=[_slots_key(user_key)], args=[stream_id, self.limit, self._lease_ms]))
 
     async def release(self, user_key: str, stream_id: str) -> None:
-        await self._redis.zrem(_slots_key(user_key), stream_id)
+        # Shielded: a client that hangs up as its stream ends gets the stream's clean-up
+        # cancelled (and anyio cancels every await left in it), which left the slot held
+        # until its lease ran out, and dropped the Redis connection mid-command.
+        await asyncio.shield(self._redis.zrem(_slots_key(user_key), stream_id))
 
 
 def _slots_key(user_key: str) -> str:
