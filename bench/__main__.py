@@ -43,6 +43,10 @@ def describe(streams: list[Stream], wall_s: float) -> dict[str, Any]:
         "errors": errors,
         "ttft_ms": summary([s.ttft_s for s in ok]),
         "gap_ms": summary([g for s in ok for g in s.gaps_s]),
+        # Coalesced tokens make fewer, wider-spaced frames: the gap alone would not say
+        # whether the answer as a whole came later, the first-to-last-token time does.
+        "answer_ms": summary([s.total_s - s.ttft_s for s in ok]),
+        "frames_per_answer": round(sum(len(s.gaps_s) + 1 for s in ok) / len(ok), 1) if ok else 0.0,
         "requests_per_s": round(len(ok) / wall_s, 2) if wall_s else 0.0,
     }
 
@@ -72,6 +76,7 @@ async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: 
                 "baseline": baseline,
                 "ttft_overhead_ms": overhead(pipeline, baseline, "ttft_ms"),
                 "gap_overhead_ms": overhead(pipeline, baseline, "gap_ms"),
+                "answer_overhead_ms": overhead(pipeline, baseline, "answer_ms"),
                 "cpu_ms_per_request": {
                     name: round((cpu_after[name] - cpu_before[name]) * 1000 / ok, 2) for name in cpu_before
                 },

@@ -14,7 +14,7 @@ def print_table(report: dict[str, Any]) -> None:
     )
     header = (
         f"{'mode':<28}{'conc':>5}{'req/s':>8}{'TTFT p95':>10}{'base p95':>10}{'+TTFT p50':>11}"
-        f"{'+TTFT p95':>11}{'+gap p95':>10}{'errors':>8}"
+        f"{'+TTFT p95':>11}{'+gap p95':>10}{'frames':>8}{'+answer p95':>13}{'errors':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -25,7 +25,8 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{result['mode']:<28}{point['concurrency']:>5}{pipe['requests_per_s']:>8}"
                 f"{pipe['ttft_ms']['p95']:>10}{base['ttft_ms']['p95']:>10}"
                 f"{point['ttft_overhead_ms']['p50']:>11}{point['ttft_overhead_ms']['p95']:>11}"
-                f"{point['gap_overhead_ms']['p95']:>10}{sum(pipe['errors'].values()):>8}"
+                f"{point['gap_overhead_ms']['p95']:>10}{pipe['frames_per_answer']:>8}"
+                f"{point['answer_overhead_ms']['p95']:>13}{sum(pipe['errors'].values()):>8}"
             )
         if "idle_streams" in result:
             idle = result["idle_streams"]

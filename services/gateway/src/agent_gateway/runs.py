@@ -115,7 +115,9 @@ class RunClient:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                event = await asyncio.wait_for(anext(iterator), remaining)
+                # A timeout, not `wait_for`: on Python 3.11 that starts a task for every event.
+                async with asyncio.timeout(remaining):
+                    event = await anext(iterator)
             except StopAsyncIteration:
                 return
             except TimeoutError:

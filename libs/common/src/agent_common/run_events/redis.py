@@ -297,7 +297,8 @@ class RedisRunEventChannel(RunEventChannel):
             # make redis-py drop the connection every listener shares.
             await asyncio.shield(self._subscribe(channel, sub))
             try:
-                await asyncio.wait_for(sub.confirmed.wait(), self._subscribe_timeout_s)
+                async with asyncio.timeout(self._subscribe_timeout_s):
+                    await sub.confirmed.wait()
             except TimeoutError:
                 raise PlatformError(
                     ErrorCode.INFRA_UNAVAILABLE, "Run events are unavailable: Redis did not confirm the subscription."

@@ -1,0 +1,55 @@
+"""A client never waits past its request's deadline: when the run has not ended by
+then, the stream ends with `INFRA_TIMEOUT` (with `partial` once tokens were sent)
+and a fallback message in the user's language, also kept for a client that
+reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent_common.bus import MemoryBus
+from agent_common.events import ErrorEvent, RunEvent, TokenEvent
+from agent_common.messages import ChatRequested
+from agent_common.run_events.memory import MemoryRunEventChannel
+from agent_gateway.auth import Caller
+from agent_gateway.runs import RunClient
+
+CALLER = Caller(user_id="u1", tenant="t1", method="anonymous")
+
+
+async def _follow(client: RunClient, request: ChatRequested) -> list[RunEvent]:
+    return [event async for event in client.submit(request)]
+
+
+async def test_a_run_that_never_answers_ends_at_the_deadline() -> None:
+    bus, events = MemoryBus(), MemoryRunEventChannel()
+    await bus.start()
+    try:
+        client = RunClient(bus, events, timeout_s=0.3)
+        request = client.new_request(CALLER, "안녕하세요, 아무도 답하지 않나요?", None, None)
+        received = await asyncio.wait_for(_follow(client, request), 5)
+    finally:
+        await bus.stop()
+    assert len(received) == 1 and isinstance(received[0], ErrorEvent)
+    assert received[0].error.code.value == "INFRA_TIMEOUT" and received[0].partial is False
+    assert received[0].fallback and any("\uac00" <= ch <= "\ud7a3" for ch in received[0].fallback)  # in Korean
+    assert [e.type for e in await events.replay(request.request_id)] == ["error"]
+
+
+async def test_a_run_that_stops_after_some_tokens_ends_partial_at_the_deadline() -> None:
+    bus, events = MemoryBus(), MemoryRunEventChannel()
+
+    async def answer_then_stall(message: ChatRequested) -> None:
+        await events.publish(TokenEvent(request_id=message.request_id, text="The first part"))
+
+    bus.subscribe(ChatRequested, answer_then_stall, group="stalling-orchestrator")
+    await bus.start()
+    try:
+        client = RunClient(bus, events, timeout_s=0.5)
+        request = client.new_request(CALLER, "Tell me everything.", None, "en")
+        received = await asyncio.wait_for(_follow(client, request), 5)
+    finally:
+        await bus.stop()
+    assert [e.type for e in received] == ["token", "error"]
+    ending = received[-1]
+    assert isinstance(ending, ErrorEvent) and ending.error.code.value == "INFRA_TIMEOUT" and ending.partial is True
