@@ -4,6 +4,8 @@ python -m bench                       # both modes, the whole concurrency curve
 python -m bench --quick               # a short run: fewer requests per level
 python -m bench --modes embedded      # one mode
 python -m bench --modes "" --rag-pages 8   # the RAG figures only (indexing, retrieval)
+python -m bench --modes distributed-1,distributed --levels 50,100 --max-runs 20
+                                      # replicas sized to 20 runs each: what a second one adds
 """
 
 from __future__ import annotations
@@ -145,10 +147,16 @@ def main() -> None:
     parser.add_argument(
         "--rag-pages", type=int, default=None, help="doc pages indexed for the RAG figures (default 40; 0: none)"
     )
+    parser.add_argument("--levels", default=None, help="comma-separated concurrency levels (default 1,10,50,100,200)")
+    parser.add_argument(
+        "--max-runs", type=int, default=None, help="ORCHESTRATOR_MAX_RUNS: runs each orchestrator replica holds at once"
+    )
     args = parser.parse_args()
     per_level = 20 if args.quick else 60
     idle = args.idle if args.idle is not None else (200 if args.quick else 1000)
-    levels = LEVELS
+    levels = tuple(int(level) for level in args.levels.split(",")) if args.levels else LEVELS
+    if args.max_runs is not None:
+        platforms.COMMON_ENV["ORCHESTRATOR_MAX_RUNS"] = str(args.max_runs)
     report: dict[str, Any] = {
         "machine": {
             "cores": os.cpu_count(),
@@ -159,6 +167,7 @@ def main() -> None:
             "first_token_delay_ms": platforms.FIRST_TOKEN_DELAY_MS,
             "token_delay_ms": platforms.TOKEN_DELAY_MS,
         },
+        "orchestrator_max_runs": args.max_runs or "default",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": [],
     }

@@ -10,7 +10,8 @@ def print_table(report: dict[str, Any]) -> None:
     machine, pace = report["machine"], report["offline_model_pace"]
     print(
         f"\nmachine: {machine['cores']} cores, Python {machine['python']}; offline model: first token after "
-        f"{pace['first_token_delay_ms']} ms, then a token every {pace['token_delay_ms']} ms"
+        f"{pace['first_token_delay_ms']} ms, then a token every {pace['token_delay_ms']} ms; "
+        f"orchestrator max runs: {report.get('orchestrator_max_runs', 'default')}"
     )
     header = (
         f"{'mode':<28}{'conc':>5}{'req/s':>8}{'TTFT p95':>10}{'base p95':>10}{'+TTFT p50':>11}"
