@@ -63,11 +63,14 @@ async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: 
         requests = max(per_level, 2 * level)
         cpu_before = {name: platforms.cpu_seconds(pid) for name, pid in running.pids.items()}
         cpu_before[LOAD_GENERATOR] = time.process_time()
+        pids = {**running.pids, LOAD_GENERATOR: os.getpid()}
+        wait_before = {name: platforms.cpu_wait_seconds(pid) for name, pid in pids.items()}
         machine_before = platforms.machine_busy()
         streams, wall = await run_level("platform", running.base_url, level, requests, running.headers)
         machine_after = platforms.machine_busy()
         cpu_after = {name: platforms.cpu_seconds(pid) for name, pid in running.pids.items()}
         cpu_after[LOAD_GENERATOR] = time.process_time()
+        wait_after = {name: platforms.cpu_wait_seconds(pid) for name, pid in pids.items()}
         base_streams, base_wall = await run_level("baseline", running.model_url, level, requests, {})
         pipeline, baseline = describe(streams, wall), describe(base_streams, base_wall)
         ok = max(1, requests - sum(pipeline["errors"].values()))
@@ -84,6 +87,10 @@ async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: 
                 },
                 # Cores each process kept busy: one near 1.0 is a bottleneck a replica more would relieve.
                 "cores_busy": {name: round((cpu_after[name] - cpu_before[name]) / wall, 2) for name in cpu_before},
+                # Time spent ready to run but without a core, per second: the machine's contention, per process.
+                "cpu_wait_ms_per_s": {
+                    name: round((wait_after[name] - wait_before[name]) * 1000 / wall, 1) for name in pids
+                },
                 # Every core's busy share while the level ran, whoever used it (the machine is shared).
                 "machine_busy": round(
                     (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1]), 3

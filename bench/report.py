@@ -44,6 +44,11 @@ def print_table(report: dict[str, Any]) -> None:
                     + ", ".join(f"{k} {v} ({cores.get(k, '-')})" for k, v in cpu.items())
                     + f"; machine {point.get('machine_busy', 0):.0%} busy"
                 )
+                if waits := point.get("cpu_wait_ms_per_s"):
+                    print(
+                        f"{result['mode']} at {point['concurrency']} streams: waiting for a core, ms per second: "
+                        + ", ".join(f"{k} {v}" for k, v in waits.items())
+                    )
     if rag := report.get("rag"):
         retrieval = rag["retrieval_ms"]
         print(
