@@ -14,16 +14,19 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent
+from agent_common.infra import redis_client
 from agent_common.run_events.redis import RedisRunEventChannel
+from agent_common.settings import RedisSettings
 from tests.redis.channel_helpers import (
     WAIT_S,
     done,
@@ -125,6 +128,49 @@ async def test_publishes_to_an_unreachable_redis_all_fail_and_none_hangs() -> No
         assert all(isinstance(o, RedisConnectionError) for o in outcomes), outcomes
     finally:
         await c.aclose()
+
+
+async def test_a_redis_that_goes_silent_fails_every_waiting_publish_within_its_bound(redis_url: str) -> None:
+    """Redis behind a proxy that stops passing its answers on (a half-open connection, a
+    paused server): the publish out and those queued behind it fail within a bound set by
+    REDIS_SOCKET_TIMEOUT_S, rather than hold every run of the process for ever."""
+    upstream = httpx.URL(redis_url)
+    silent = asyncio.Event()
+    pipes: list[asyncio.StreamWriter] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answers: bool) -> None:
+        while data := await reader.read(65536):
+            if answers and silent.is_set():
+                continue  # swallowed: the client waits for an answer that never comes
+            writer.write(data)
+
+    async def relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        redis_reader, redis_writer = await asyncio.open_connection(upstream.host, upstream.port)
+        pipes.extend((client_writer, redis_writer))
+        await asyncio.gather(
+            pipe(client_reader, redis_writer, answers=False),
+            pipe(redis_reader, client_writer, answers=True),
+            return_exceptions=True,
+        )
+
+    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    client = redis_client(RedisSettings(url=f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.3))
+    assert client is not None
+    channel = RedisRunEventChannel(client)
+    try:
+        assert (await channel.publish(token(new_rid(), "before"))).seq == 1
+        silent.set()
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(channel.publish(token(new_rid(), "x")) for _ in range(10)), return_exceptions=True),
+            WAIT_S,
+        )
+        assert all(isinstance(o, RedisError) for o in outcomes), outcomes
+    finally:
+        await client.aclose()
+        for writer in pipes:
+            writer.close()
+        proxy.close()
 
 
 async def test_the_buffer_is_capped_and_both_keys_expire(client: Redis) -> None:

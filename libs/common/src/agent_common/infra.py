@@ -35,6 +35,7 @@ def redis_client(settings: RedisSettings) -> Redis | None:
         timeout=settings.pool_timeout_s,
         health_check_interval=15,
         socket_connect_timeout=2.0,
+        socket_timeout=settings.socket_timeout_s,
     )
     return Redis(connection_pool=pool)
 

@@ -122,6 +122,10 @@ class RedisSettings(SecretSettings):
     """Connections in one process's pool; beyond it, callers wait up to `REDIS_POOL_TIMEOUT_S`."""
     pool_timeout_s: float = Field(default=5.0, gt=0)
     """Longest wait for a free pooled connection."""
+    socket_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest wait for Redis to answer one command (redis-py's own default, made explicit); then it
+    fails and its connection is replaced. A connection gone silent (half-open) holds its caller that
+    long, and, as a process's run events go out together, every run of that process."""
 
 
 class ModelSettings(SecretSettings):
