@@ -17,6 +17,7 @@ import os
 import platform as host
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -57,20 +58,20 @@ def overhead(pipeline: dict[str, Any], baseline: dict[str, Any], metric: str) ->
     return {q: round(pipeline[metric][q] - baseline[metric][q], 2) for q in ("p50", "p95", "p99")}
 
 
+def _sample(pids: dict[str, int], measure: Callable[[int], float]) -> dict[str, float]:
+    return {name: measure(pid) for name, pid in pids.items()}
+
+
 async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: int) -> list[dict[str, Any]]:
     points = []
     for level in levels:
         requests = max(per_level, 2 * level)
-        cpu_before = {name: platforms.cpu_seconds(pid) for name, pid in running.pids.items()}
-        cpu_before[LOAD_GENERATOR] = time.process_time()
         pids = {**running.pids, LOAD_GENERATOR: os.getpid()}
-        wait_before = {name: platforms.cpu_wait_seconds(pid) for name, pid in pids.items()}
+        cpu_before, wait_before = _sample(pids, platforms.cpu_seconds), _sample(pids, platforms.cpu_wait_seconds)
         machine_before = platforms.machine_busy()
         streams, wall = await run_level("platform", running.base_url, level, requests, running.headers)
         machine_after = platforms.machine_busy()
-        cpu_after = {name: platforms.cpu_seconds(pid) for name, pid in running.pids.items()}
-        cpu_after[LOAD_GENERATOR] = time.process_time()
-        wait_after = {name: platforms.cpu_wait_seconds(pid) for name, pid in pids.items()}
+        cpu_after, wait_after = _sample(pids, platforms.cpu_seconds), _sample(pids, platforms.cpu_wait_seconds)
         base_streams, base_wall = await run_level("baseline", running.model_url, level, requests, {})
         pipeline, baseline = describe(streams, wall), describe(base_streams, base_wall)
         ok = max(1, requests - sum(pipeline["errors"].values()))
@@ -83,10 +84,10 @@ async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: 
                 "gap_overhead_ms": overhead(pipeline, baseline, "gap_ms"),
                 "answer_overhead_ms": overhead(pipeline, baseline, "answer_ms"),
                 "cpu_ms_per_request": {
-                    name: round((cpu_after[name] - cpu_before[name]) * 1000 / ok, 2) for name in cpu_before
+                    name: round((cpu_after[name] - cpu_before[name]) * 1000 / ok, 2) for name in pids
                 },
                 # Cores each process kept busy: one near 1.0 is a bottleneck a replica more would relieve.
-                "cores_busy": {name: round((cpu_after[name] - cpu_before[name]) / wall, 2) for name in cpu_before},
+                "cores_busy": {name: round((cpu_after[name] - cpu_before[name]) / wall, 2) for name in pids},
                 # Time spent ready to run but without a core, per second: the machine's contention, per process.
                 "cpu_wait_ms_per_s": {
                     name: round((wait_after[name] - wait_before[name]) * 1000 / wall, 1) for name in pids

@@ -6,35 +6,24 @@ thread, a thread hop on every request for an attribute read.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from fastapi import Request
 
-from agent_common.bus import Bus
-from agent_common.sessions import SessionStore
-from agent_gateway.ownership import Ownership
-from agent_gateway.reindex_board import ReindexBoard
-from agent_gateway.runs import RunClient
+
+def _shared(attribute: str) -> Callable[[Request], Coroutine[Any, Any, Any]]:
+    """The dependency that hands over `app.state.<attribute>` (routes declare its type with `Annotated`)."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, attribute)
+
+    dependency.__name__ = dependency.__qualname__ = attribute
+    return dependency
 
 
-async def run_client(request: Request) -> RunClient:
-    found: RunClient = request.app.state.run_client
-    return found
-
-
-async def ownership(request: Request) -> Ownership:
-    found: Ownership = request.app.state.ownership
-    return found
-
-
-async def session_store(request: Request) -> SessionStore:
-    found: SessionStore = request.app.state.sessions
-    return found
-
-
-async def reindex_board(request: Request) -> ReindexBoard:
-    found: ReindexBoard = request.app.state.reindex_board
-    return found
-
-
-async def bus(request: Request) -> Bus:
-    found: Bus = request.app.state.bus
-    return found
+run_client = _shared("run_client")  # RunClient
+ownership = _shared("ownership")  # Ownership
+session_store = _shared("sessions")  # SessionStore
+reindex_board = _shared("reindex_board")  # ReindexBoard
+bus = _shared("bus")  # Bus

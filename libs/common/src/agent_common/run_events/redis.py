@@ -8,11 +8,10 @@ The keys of one request share a hash tag, so they sit on one Redis Cluster slot:
 
 Publishing is ONE Lua script (INCR, RPUSH, LTRIM, EXPIRE, PUBLISH), so seq order,
 buffer order and publish order are the same, even when two orchestrator replicas
-publish for one request. Publishes are group-committed: one goes out at once,
-and those from the process's other runs that come while it is on its way go
-next as one pipeline, one write and one read for all of them (no timer: a quiet
-channel sends each alone, at once). Each run has one publish at a time in
-flight (its `TokenStream`), so batching never reorders a run's events.
+publish for one request. Its calls are group-committed (`group_commit.py`):
+what the process's runs publish while one call is out goes next as one pipeline.
+Each run has one publish at a time in flight (its `TokenStream`), so batching
+never reorders a run's events.
 
 Listening shares ONE pub/sub connection per channel object. A reader task owns
 it, hands each frame to the queues of that request's listeners, pings it when it
@@ -38,7 +37,6 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -46,11 +44,12 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent, is_terminal, parse_run_event
 from agent_common.run_events.base import RunEventChannel, SequenceTracker
+from agent_common.run_events.group_commit import GroupCommittedScript
 from agent_common.tasks import stop_task
 
 log = logging.getLogger("agent.run_events")
@@ -112,21 +111,6 @@ def _parse_frame(raw: bytes | str) -> RunEvent:
     return parse_run_event(body).model_copy(update={"seq": int(head)})
 
 
-@dataclass
-class _Publish:
-    keys: list[str]
-    args: list[str | int]
-    done: asyncio.Future[Any]
-
-    def settle(self, result: Any) -> None:
-        if self.done.done():  # its publisher was cancelled meanwhile
-            return
-        if isinstance(result, BaseException):
-            self.done.set_exception(result)
-        else:
-            self.done.set_result(result)
-
-
 class _Listener:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(_QUEUE_SIZE)
@@ -173,21 +157,17 @@ class RedisRunEventChannel(RunEventChannel):
         self._ttl_s = max(1, math.ceil(ttl_s))
         self._subscribe_timeout_s = subscribe_timeout_s
         self._health_check_s = health_check_s
-        self._publish = redis.register_script(_PUBLISH)
+        # redis-py's pool refuses (MaxConnectionsError) rather than waits beyond its
+        # size (100 by default): 1,000 listeners re-reading at once must queue here.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._publish = GroupCommittedScript(redis, _PUBLISH, self._in_flight)
         self._restore = redis.register_script(_RESTORE_SEQ)
         self._floors: OrderedDict[str, int] = OrderedDict()
-        # Group commit: while one publish round trip is out, the next publishes wait here and go as one pipeline.
-        self._sending = False
-        self._batch: list[_Publish] = []
-        self._sender: asyncio.Task[None] | None = None
         self._subs: dict[str, _Sub] = {}  # live channel name -> subscription
         self._pending: dict[str, deque[_Sub]] = {}  # SUBSCRIBEs sent, not yet confirmed, in order
         self._conn: AbstractConnection | None = None  # the reader's, while it is usable
         self._lock = asyncio.Lock()  # orders every write on the reader's connection
         self._task: asyncio.Task[None] | None = None
-        # redis-py's pool refuses (MaxConnectionsError) rather than waits beyond its
-        # size (100 by default): 1,000 listeners re-reading at once must queue here.
-        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     # -- publishing and reading the buffer ---------------------------------
 
@@ -201,53 +181,9 @@ class RedisRunEventChannel(RunEventChannel):
             self._floors.get(rid, 0),
             _live_key(rid),
         ]
-        if self._sending:  # a round trip is out: ride the next pipeline
-            item = _Publish(keys, args, asyncio.get_running_loop().create_future())
-            self._batch.append(item)
-            seq = int(await item.done)
-        else:
-            self._sending = True
-            try:
-                async with self._in_flight:
-                    seq = int(await self._publish(keys=keys, args=args))
-            finally:
-                if self._batch:
-                    self._sender = asyncio.create_task(self._send_batches(), name="run-events-publish")
-                else:
-                    self._sending = False
+        seq = int(await self._publish(keys, args))
         self._note(rid, seq)
         return event.model_copy(update={"seq": seq})
-
-    async def _send_batches(self) -> None:
-        try:
-            while self._batch:
-                batch, self._batch = self._batch, []
-                await self._execute(batch)
-        finally:
-            self._sending = False
-
-    async def _execute(self, batch: list[_Publish]) -> None:
-        try:
-            async with self._in_flight:
-                # EVALSHA itself: a pipeline of `Script` calls would ask SCRIPT EXISTS on every execute.
-                pipe = self._redis.pipeline(transaction=False)
-                for item in batch:
-                    pipe.evalsha(self._publish.sha, len(item.keys), *item.keys, *item.args)
-                results = await pipe.execute(raise_on_error=False)
-            for item, result in zip(batch, results, strict=True):
-                if isinstance(result, NoScriptError):  # Redis restarted or flushed its scripts: load it again
-                    try:
-                        result = await self._publish(keys=item.keys, args=item.args)
-                    except (RedisError, OSError) as exc:
-                        result = exc
-                item.settle(result)
-        except Exception as exc:  # every waiting publisher gets the failure: none hangs
-            for item in batch:
-                item.settle(exc)
-        except asyncio.CancelledError:
-            for item in batch:
-                item.done.cancel()
-            raise
 
     async def replay(self, request_id: str, after_seq: int = 0) -> list[RunEvent]:
         events: list[RunEvent] = []
