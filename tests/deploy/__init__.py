@@ -1,4 +1,4 @@
-"""Checks of the deployment files (Dockerfiles, docker-compose.yml, deploy/k8s)
+"""Checks of the deployment files (services/Dockerfile, docker-compose.yml, deploy/k8s)
 against the code they deploy.
 
 The helpers here read what the code really accepts: a service's environment
@@ -97,18 +97,54 @@ def exec_form(args: str) -> list[str]:
     return value
 
 
-def service_dockerfiles() -> dict[str, Path]:
-    """Service directory name -> its Dockerfile, for every service that has one."""
-    return {p.parent.name: p for p in sorted(SERVICES_DIR.glob("*/Dockerfile"))}
+DOCKERFILE = SERVICES_DIR / "Dockerfile"
 
 
-def cmd_module(dockerfile: Path) -> str:
-    """The package a Dockerfile runs: its CMD must be `python -m <package>`."""
-    runtime = parse_dockerfile(dockerfile)[-1]
-    cmds = runtime.all("CMD")
-    assert cmds, f"{dockerfile}: no CMD in the runtime stage"
+@dataclass
+class Image:
+    """One service's image in the shared Dockerfile: the stage that builds its
+    virtualenv and the target it runs as, each with what it inherits from the
+    stages it is built FROM."""
+
+    target: str
+    builder: Stage
+    runtime: Stage
+
+
+def _inherited(stage: Stage, by_name: dict[str, Stage]) -> Stage:
+    """`stage` with the instructions of the stages it starts FROM before its own."""
+    if stage.base not in by_name:
+        return stage
+    parent = _inherited(by_name[stage.base], by_name)
+    return Stage(base=parent.base, name=stage.name, instructions=[*parent.instructions, *stage.instructions])
+
+
+@cache
+def service_images() -> dict[str, Image]:
+    """Service directory name -> its image: the target of `services/Dockerfile`
+    named after a `services/<dir>`, and the stage its virtualenv is copied from."""
+    stages = parse_dockerfile(DOCKERFILE)
+    by_name = {s.name: s for s in stages if s.name}
+    images: dict[str, Image] = {}
+    for stage in stages:
+        if not stage.name or not (SERVICES_DIR / stage.name / "pyproject.toml").is_file():
+            continue
+        sources = [a.split()[0].removeprefix("--from=") for a in stage.all("COPY") if a.startswith("--from=")]
+        assert len(sources) == 1 and sources[0] in by_name, f"{stage.name}: copies from {sources}, not one build stage"
+        images[stage.name] = Image(
+            target=stage.name,
+            builder=_inherited(by_name[sources[0]], by_name),
+            runtime=_inherited(stage, by_name),
+        )
+    return dict(sorted(images.items()))
+
+
+def cmd_module(image: Image) -> str:
+    """The package an image runs: its CMD must be `python -m <package>`."""
+    cmds = image.runtime.all("CMD")
+    assert cmds, f"{image.target}: no CMD in the runtime stage"
     cmd = exec_form(cmds[-1])
-    assert cmd[:2] == ["python", "-m"] and len(cmd) == 3, f"{dockerfile}: CMD is {cmd}, not python -m <package>"
+    assert cmd[:2] == ["python", "-m"] and len(cmd) == 3, f"{image.target}: CMD is {cmd}, not python -m <package>"
     return cmd[2]
 
 
@@ -198,7 +234,7 @@ def class_env_names(cls: type[BaseSettings]) -> set[str]:
 @cache
 def service_settings_env(service_dir: str) -> frozenset[str]:
     """Every environment variable the service in `services/<service_dir>` reads."""
-    package = cmd_module(SERVICES_DIR / service_dir / "Dockerfile")
+    package = cmd_module(service_images()[service_dir])
     return frozenset(n for cls in settings_classes(package) for n in class_env_names(cls))
 
 
@@ -207,7 +243,7 @@ def service_secret_env(service_dir: str) -> frozenset[str]:
     """The variables of the service whose settings are secrets (`SecretStr`)."""
     from pydantic import SecretStr
 
-    package = cmd_module(SERVICES_DIR / service_dir / "Dockerfile")
+    package = cmd_module(service_images()[service_dir])
     names: set[str] = set()
     for cls in settings_classes(package):
         prefix = str(cls.model_config.get("env_prefix", ""))

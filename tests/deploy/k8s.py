@@ -9,8 +9,7 @@ import yaml
 
 from tests.deploy import (
     REPO,
-    parse_dockerfile,
-    service_dockerfiles,
+    service_images,
     service_settings_env,
 )
 
@@ -77,7 +76,7 @@ def container(name: str) -> dict[str, Any]:
 
 def service_dir(name: str) -> str:
     svc_dir = deployment(name)["spec"]["template"]["metadata"]["labels"][LABEL]
-    assert svc_dir in service_dockerfiles(), f"{name}: {LABEL}={svc_dir} is not a services/<dir> with a Dockerfile"
+    assert svc_dir in service_images(), f"{name}: {LABEL}={svc_dir} is not a services/<dir> with an image"
     return str(svc_dir)
 
 
@@ -123,7 +122,7 @@ def listen_port(name: str) -> int:
     svc_dir = service_dir(name)
     keys = [k for k in service_settings_env(svc_dir) if k.endswith("_PORT")]
     assert len(keys) == 1, f"{svc_dir}: expected one *_PORT setting, found {keys}"
-    value = container_env(name).get(keys[0]) or parse_dockerfile(service_dockerfiles()[svc_dir])[-1].env().get(keys[0])
+    value = container_env(name).get(keys[0]) or service_images()[svc_dir].runtime.env().get(keys[0])
     assert value, f"{name}: {keys[0]} is set neither in the manifest nor in the image"
     return int(value)
 

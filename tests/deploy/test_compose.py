@@ -1,4 +1,4 @@
-"""docker-compose.yml and the service Dockerfiles agree with the code they run.
+"""docker-compose.yml and the services' Dockerfile agree with the code they run.
 
 No Docker engine is needed: the files are read, and what they name (build
 contexts, packages, settings, ports) is checked against the repository.
@@ -24,9 +24,8 @@ from tests.deploy import (
     SERVICES_DIR,
     cmd_module,
     exec_form,
-    parse_dockerfile,
     read_toml,
-    service_dockerfiles,
+    service_images,
     service_settings_env,
     unknown_env,
     workspace_closure,
@@ -35,7 +34,7 @@ from tests.deploy import (
 from tests.support.services import require_service
 
 COMPOSE = REPO / "docker-compose.yml"
-DOCKERFILES = service_dockerfiles()
+IMAGES = service_images()
 
 
 @cache
@@ -57,9 +56,9 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 def service_dir(name: str) -> str:
     """The `services/<dir>` a built compose service comes from."""
     build = services()[name]["build"]
-    dockerfile = Path(build["dockerfile"])
-    assert dockerfile.name == "Dockerfile" and dockerfile.parent.parent == Path("services"), dockerfile
-    return dockerfile.parent.name
+    assert Path(build["dockerfile"]) == Path("services/Dockerfile"), build
+    assert build.get("target") in IMAGES, f"{name}: target {build.get('target')} is no service's image"
+    return str(build["target"])
 
 
 def built() -> list[str]:
@@ -71,7 +70,7 @@ def dist_name(svc_dir: str) -> str:
 
 
 def image_env(svc_dir: str) -> dict[str, str]:
-    return parse_dockerfile(DOCKERFILES[svc_dir])[-1].env()
+    return IMAGES[svc_dir].runtime.env()
 
 
 def listen_port(svc_dir: str, env: dict[str, str]) -> int:
@@ -97,7 +96,7 @@ def test_compose_file_parses_with_services() -> None:
 
 
 def test_every_service_with_a_dockerfile_is_in_compose() -> None:
-    assert sorted(service_dir(n) for n in built()) == sorted(DOCKERFILES)
+    assert sorted(service_dir(n) for n in built()) == sorted(IMAGES)
 
 
 @pytest.mark.parametrize("name", built())
@@ -202,16 +201,16 @@ def test_kafka_runs_kraft_advertised_on_its_service_name() -> None:
 # ---- the Dockerfiles -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("svc_dir", list(DOCKERFILES))
+@pytest.mark.parametrize("svc_dir", list(IMAGES))
 def test_cmd_runs_an_importable_package_with_a_main(svc_dir: str) -> None:
-    module = cmd_module(DOCKERFILES[svc_dir])
+    module = cmd_module(IMAGES[svc_dir])
     assert importlib.util.find_spec(module) is not None, f"{module} is not importable"
     assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{module} has no __main__"
 
 
-@pytest.mark.parametrize("svc_dir", list(DOCKERFILES))
+@pytest.mark.parametrize("svc_dir", list(IMAGES))
 def test_the_builder_syncs_this_package_from_the_lock(svc_dir: str) -> None:
-    builder = parse_dockerfile(DOCKERFILES[svc_dir])[0]
+    builder = IMAGES[svc_dir].builder
     runs = " ".join(builder.all("RUN"))
     assert re.search(r"pip install [^&]*\buv==\d+\.\d+\.\d+", runs), "uv is pinned"
     syncs = [r for r in builder.all("RUN") if "uv sync" in r]
@@ -222,9 +221,9 @@ def test_the_builder_syncs_this_package_from_the_lock(svc_dir: str) -> None:
         assert f"--package {dist_name(svc_dir)}" in sync, sync
 
 
-@pytest.mark.parametrize("svc_dir", list(DOCKERFILES))
+@pytest.mark.parametrize("svc_dir", list(IMAGES))
 def test_the_builder_copies_what_uv_needs(svc_dir: str) -> None:
-    builder = parse_dockerfile(DOCKERFILES[svc_dir])[0]
+    builder = IMAGES[svc_dir].builder
     copied = {s for args in builder.all("COPY") for s in args.split()[:-1] if not s.startswith("--")}
     # every member's pyproject.toml (uv resolves the whole workspace) and the lock
     expected = {"pyproject.toml", "uv.lock"} | {f"{path}/pyproject.toml" for path in workspace_members().values()}
@@ -237,9 +236,9 @@ def test_the_builder_copies_what_uv_needs(svc_dir: str) -> None:
         assert (REPO / path).exists(), f"COPY {path}: no such path"
 
 
-@pytest.mark.parametrize("svc_dir", list(DOCKERFILES))
+@pytest.mark.parametrize("svc_dir", list(IMAGES))
 def test_the_runtime_stage_is_slim_and_unprivileged(svc_dir: str) -> None:
-    runtime = parse_dockerfile(DOCKERFILES[svc_dir])[-1]
+    runtime = IMAGES[svc_dir].runtime
     users = runtime.all("USER")
     assert users and users[-1].split(":")[0] not in {"root", "0"}, "runs as a non-root user"
     assert re.fullmatch(r"\d+(:\d+)?", users[-1]), "a numeric user, so runAsNonRoot can check it"
@@ -248,9 +247,9 @@ def test_the_runtime_stage_is_slim_and_unprivileged(svc_dir: str) -> None:
     assert not any("uv sync" in r for r in runtime.all("RUN")), "no build tools in the runtime stage"
 
 
-@pytest.mark.parametrize("svc_dir", list(DOCKERFILES))
+@pytest.mark.parametrize("svc_dir", list(IMAGES))
 def test_the_image_exposes_and_probes_its_port(svc_dir: str) -> None:
-    runtime = parse_dockerfile(DOCKERFILES[svc_dir])[-1]
+    runtime = IMAGES[svc_dir].runtime
     port = listen_port(svc_dir, {})
     assert [str(port)] == [p.split("/")[0] for p in runtime.all("EXPOSE")]
     checks = runtime.all("HEALTHCHECK")
@@ -260,10 +259,10 @@ def test_the_image_exposes_and_probes_its_port(svc_dir: str) -> None:
     assert "/health" in command[-1] and str(port) in command[-1]
 
 
-@pytest.mark.parametrize("svc_dir", list(DOCKERFILES))
+@pytest.mark.parametrize("svc_dir", list(IMAGES))
 def test_image_variables_are_settings_or_interpreter_variables(svc_dir: str) -> None:
     unknown = unknown_env(svc_dir, image_env(svc_dir), allowed=IMAGE_NON_SETTINGS)
-    assert not unknown, f"{svc_dir}/Dockerfile sets {unknown}, which nothing reads"
+    assert not unknown, f"the {svc_dir} image sets {unknown}, which nothing reads"
 
 
 def uv_binary() -> str | None:
@@ -283,10 +282,10 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_context() -> None
     patterns = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
     assert {".git", ".venv", ".env", "secrets"} <= patterns
     # and nothing a Dockerfile copies is ignored
-    for dockerfile in DOCKERFILES.values():
-        for args in parse_dockerfile(dockerfile)[0].all("COPY"):
+    for image in IMAGES.values():
+        for args in image.builder.all("COPY"):
             for source in args.split()[:-1]:
-                assert source.split("/")[0] not in patterns, f"{dockerfile}: {source} is ignored"
+                assert source.split("/")[0] not in patterns, f"{image.target}: {source} is ignored"
 
 
 def test_redis_runs_the_documented_config_evicting_only_expiring_keys_and_keeping_api_keys() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,8 +18,7 @@ import yaml
 from agent_common.topics import CHAT_REQUESTS
 from tests.deploy import (
     REPO,
-    parse_dockerfile,
-    service_dockerfiles,
+    service_images,
     service_settings_env,
     unknown_env,
 )
@@ -82,7 +80,7 @@ def test_no_secret_values_are_committed() -> None:
 
 
 def test_every_service_with_a_dockerfile_is_deployed() -> None:
-    assert sorted(service_dir(n) for n in DEPLOYMENTS) == sorted(service_dockerfiles())
+    assert sorted(service_dir(n) for n in DEPLOYMENTS) == sorted(service_images())
 
 
 # ---- settings ----------------------------------------------------------------------------
@@ -115,7 +113,7 @@ def test_the_service_listens_on_all_interfaces(name: str) -> None:
     svc_dir = service_dir(name)
     keys = [k for k in service_settings_env(svc_dir) if k.endswith("_HOST")]
     assert len(keys) == 1
-    image = parse_dockerfile(service_dockerfiles()[svc_dir])[-1].env()
+    image = service_images()[svc_dir].runtime.env()
     assert (container_env(name).get(keys[0]) or image.get(keys[0])) == "0.0.0.0"
 
 
@@ -157,9 +155,7 @@ def test_the_selector_matches_the_pod_labels(name: str) -> None:
 
 def test_images_match_compose_and_the_kustomization() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
-    compose_images = {
-        Path(s["build"]["dockerfile"]).parent.name: s["image"].split(":")[0] for s in compose.values() if "build" in s
-    }
+    compose_images = {s["build"]["target"]: s["image"].split(":")[0] for s in compose.values() if "build" in s}
     overridden = {i["name"] for i in kustomization().get("images") or []}
     for name in DEPLOYMENTS:
         image = container(name)["image"]
@@ -185,7 +181,7 @@ def test_pods_run_unprivileged_on_a_read_only_root(name: str) -> None:
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"]["drop"] == ["ALL"]
-    user = parse_dockerfile(service_dockerfiles()[service_dir(name)])[-1].all("USER")[-1].split(":")[0]
+    user = service_images()[service_dir(name)].runtime.all("USER")[-1].split(":")[0]
     assert str(pod["securityContext"].get("runAsUser", user)) == user, "the image's user"
 
 
