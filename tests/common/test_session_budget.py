@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent_common.sessions import MemorySessionStore, Turn
-from agent_common.tokens import estimate_tokens
+from agent_common.token_estimate import estimate_tokens
 
 
 def test_english_costs_about_a_token_per_four_characters_and_korean_one_per_syllable() -> None:

@@ -105,7 +105,7 @@ def test_the_tool_runners_network_policy_denies_what_http_get_denies() -> None:
     refuses (IPv4 and IPv6) is excluded from the public egress rule."""
     import ipaddress
 
-    from agent_tool_runner.web.egress import METADATA_NETWORKS, PRIVATE_NETWORKS
+    from agent_tool_runner.web.ssrf_guard import METADATA_NETWORKS, PRIVATE_NETWORKS
 
     policy = of_kind("NetworkPolicy")["tool-runner-egress"]
     assert policy["spec"]["podSelector"]["matchLabels"] == {LABEL: "tool-runner"}

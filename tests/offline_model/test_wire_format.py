@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent_offline_model.policy import Reply, ToolCall
-from agent_offline_model.tokens import argument_fragments, count_prompt_tokens, split_tokens
+from agent_offline_model.tokenisation import argument_fragments, count_prompt_tokens, split_tokens
 from agent_offline_model.wire import ResponseMeta, chunk_object, completion_object, first_delta, plan_completion
 
 

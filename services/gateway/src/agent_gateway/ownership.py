@@ -5,7 +5,7 @@ from __future__ import annotations
 from agent_common.sessions.owners import OwnerStore
 from agent_gateway.admission import user_key
 from agent_gateway.auth import Caller
-from agent_gateway.messages import Localized
+from agent_gateway.localized import Localized
 
 NOT_FOUND = Localized("No such session or run, or it has expired.", "그런 세션이나 실행이 없거나 만료되었습니다.")
 

@@ -28,7 +28,7 @@ from agent_offline_model.streaming import (
     sleep_unless_disconnected,
     sse_stream,
 )
-from agent_offline_model.tokens import count_prompt_tokens
+from agent_offline_model.tokenisation import count_prompt_tokens
 from agent_offline_model.wire import (
     ChatCompletionRequest,
     ResponseMeta,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent_offline_model.policy import Reply
-from agent_offline_model.tokens import argument_fragments, split_tokens
+from agent_offline_model.tokenisation import argument_fragments, split_tokens
 
 SYSTEM_FINGERPRINT = "offline"
 SSE_DONE = b"data: [DONE]\n\n"

@@ -3,7 +3,7 @@
 Bounded on every write (docs/reliability.md, "Session memory"):
 
 - at most `max_turns` turns and at most `max_tokens` estimated tokens
-  (`agent_common.tokens`); the oldest turns are dropped first, and the newest
+  (`agent_common.token_estimate`); the oldest turns are dropped first, and the newest
   turn is always kept, however long. The system prompt is not session memory:
   it is added to every model call, never stored, so it is never dropped;
 - a sliding TTL, refreshed by every turn, so an idle session costs nothing
@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_common.tokens import estimate_tokens
+from agent_common.token_estimate import estimate_tokens
 
 
 class Turn(BaseModel):

@@ -16,7 +16,7 @@ from agent_common.errors import ErrorCode
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.auth.jwt import JwtVerifier, TokenExpired, TokenInvalid
 from agent_gateway.errors import Refused
-from agent_gateway.messages import Localized
+from agent_gateway.localized import Localized
 
 ANONYMOUS_USER = "anonymous"
 DEFAULT_TENANT = "default"

@@ -27,7 +27,7 @@ from agent_common.security_events import SecurityEvent, SecurityReason, record_s
 from agent_gateway.admission import acquire_stream, caller_with, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
-from agent_gateway.messages import Localized, first_language
+from agent_gateway.localized import Localized, first_language
 from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import request_context
 from agent_gateway.schemas import ErrorResponse, ReindexAccepted, ReindexBody

@@ -13,7 +13,7 @@ from agent_common.sessions import SessionStore
 from agent_gateway.admission import admitted_caller
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
-from agent_gateway.messages import first_language
+from agent_gateway.localized import first_language
 from agent_gateway.ownership import NOT_FOUND, Ownership
 from agent_gateway.routes.chat import REFUSALS
 from agent_gateway.schemas import SessionResponse, SessionTurn

@@ -2,7 +2,7 @@
 
 The URL is parsed once, by httpx, and that same object is checked and fetched;
 the addresses its host resolves to are checked again at connect time
-(`web/egress.py`). Redirects are followed by hand, each hop checked exactly like
+(`web/ssrf_guard.py`). Redirects are followed by hand, each hop checked exactly like
 the first. Calls to one host are bounded (`web/host_slots.py`) and go through the host's
 circuit breaker, with a retry for what a retry can fix (a lost connection, 429,
 502-504) within the call's deadline; the body is

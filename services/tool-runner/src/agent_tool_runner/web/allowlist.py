@@ -9,7 +9,7 @@ address can be listed, in its canonical form only. An empty allowlist allows
 nothing.
 
 The addresses a host resolves to are checked separately, at connect time
-(`egress.py`).
+(`ssrf_guard.py`).
 """
 
 from __future__ import annotations

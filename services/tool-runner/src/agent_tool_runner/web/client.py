@@ -1,4 +1,4 @@
-"""The one HTTP client tools fetch with: egress-checked connections, no redirects
+"""The one HTTP client tools fetch with: SSRF-guarded connections, no redirects
 followed by the client, nothing taken from the environment (proxies, netrc)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import httpcore
 import httpx
 
 from agent_tool_runner.settings import ToolSettings
-from agent_tool_runner.web.egress import GuardedNetworkBackend
+from agent_tool_runner.web.ssrf_guard import GuardedNetworkBackend
 
 USER_AGENT = "agent-platform-tool-runner/0.1 (+http_get)"
 ACCEPT = "text/html, application/xhtml+xml, text/plain, application/json, application/xml;q=0.9, */*;q=0.1"
@@ -17,7 +17,7 @@ CONNECT_TIMEOUT_S = 2.0
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with its connection pool on the egress-checking network backend
+    """httpx's transport with its connection pool on the SSRF guard's network backend
     (httpx takes no network backend of its own, so the pool is replaced)."""
 
     def __init__(self, settings: ToolSettings) -> None:

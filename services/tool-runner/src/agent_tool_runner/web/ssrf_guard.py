@@ -1,4 +1,8 @@
-"""Which network addresses a tool may connect to, checked at connect time.
+"""The SSRF guard: which network addresses a tool may connect to, checked at connect time.
+
+Server-side request forgery (SSRF) is a model, or a page it reads, making the
+tool runner fetch an internal address: a cloud metadata endpoint, a private
+service, loopback. This module is the one place that refuses them.
 
 The host of a URL is resolved once, inside the connection, and every resolved
 address is checked before the socket is opened to the address that was

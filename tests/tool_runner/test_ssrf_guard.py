@@ -1,4 +1,4 @@
-"""Where `http_get` may connect: every resolved address is checked at connect time."""
+"""The SSRF guard (`web/ssrf_guard.py`): where `http_get` may connect, each resolved address checked."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from agent_common.messages import ToolOutcome
 from agent_tool_runner.context import ToolContext
 from agent_tool_runner.executor import Executor
 from agent_tool_runner.settings import ToolSettings
-from agent_tool_runner.web.egress import GuardedNetworkBackend, refusal
+from agent_tool_runner.web.ssrf_guard import GuardedNetworkBackend, refusal
 from tests.tool_runner.conftest import error_code, fetch, settings_for
 
 REFUSED_ALWAYS = [

@@ -1,4 +1,6 @@
-"""Messages for people, in English or Korean as the caller asked (`locale` or `Accept-Language`)."""
+"""Localized text for people: error messages in English or Korean, as the caller
+asked (`locale` or `Accept-Language`). The bus's wire messages are elsewhere
+(`agent_common.messages`)."""
 
 from __future__ import annotations
 
