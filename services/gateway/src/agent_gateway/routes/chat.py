@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent
 from agent_common.ids import is_valid_id
 from agent_common.logs import bind_ids
+from agent_common.messages import ChatRequested
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
@@ -51,7 +54,7 @@ def _check_length(body: ChatBody, request: Request, locale: str | None) -> None:
 
 async def _admit_turn(
     body: ChatBody, request: Request, caller: Caller, runs: RunClient, owners: Ownership, locale: str | None
-) -> Any:
+) -> ChatRequested:
     """Checks a turn may start and claims its session and run for the caller."""
     _check_length(body, request, locale)
     CHAT_REQUESTS.labels(caller.tenant, caller.method).inc()
@@ -82,7 +85,7 @@ async def chat(
     runs: Annotated[RunClient, Depends(run_client)],
     owners: Annotated[Ownership, Depends(ownership)],
     accept_language: Annotated[str | None, Header()] = None,
-) -> Any:
+) -> ChatResponse | JSONResponse:
     """Send a message and wait for the whole answer."""
     submitted = await _admit_turn(body, request, caller, runs, owners, _locale(body, accept_language))
     with bind_ids(request_id=submitted.request_id, session_id=submitted.session_id, user_id=caller.user_id):
@@ -106,8 +109,18 @@ async def chat(
         )
 
 
-def _frame(event: RunEvent) -> dict[str, str]:
-    return {"event": event.type, "id": str(event.seq), "data": event.sse_data()}
+async def _frames(
+    events: AsyncGenerator[RunEvent, None], release: Callable[[], Awaitable[None]], **ids: str | None
+) -> AsyncIterator[dict[str, str]]:
+    """A run's events as SSE frames, logged under `ids`; the stream's slot is released
+    however the stream ends (done, error, or the client gone)."""
+    try:
+        with bind_ids(**ids):
+            async with aclosing(events) as stream:
+                async for event in stream:
+                    yield {"event": event.type, "id": str(event.seq), "data": event.sse_data()}
+    finally:
+        await release()
 
 
 @router.post("/chat/stream", response_class=EventSourceResponse, responses=REFUSALS)
@@ -122,20 +135,17 @@ async def chat_stream(
     """Send a message and receive the answer as Server-Sent Events (see docs/sse-events.md)."""
     submitted = await _admit_turn(body, request, caller, runs, owners, _locale(body, accept_language))
     slots = await acquire_stream(request, caller, submitted.request_id)
-
-    async def frames() -> AsyncIterator[dict[str, str]]:
-        try:
-            with bind_ids(request_id=submitted.request_id, session_id=submitted.session_id, user_id=caller.user_id):
-                async with aclosing(runs.submit(submitted)) as events:
-                    async for event in events:
-                        yield _frame(event)
-        finally:
-            await slots.release(user_key(caller), submitted.request_id)
-
-    return _event_stream(request, frames(), submitted.request_id, submitted.session_id)
+    frames = _frames(
+        runs.submit(submitted),
+        partial(slots.release, user_key(caller), submitted.request_id),
+        request_id=submitted.request_id,
+        session_id=submitted.session_id,
+        user_id=caller.user_id,
+    )
+    return _event_stream(request, frames, submitted.request_id, submitted.session_id)
 
 
-@router.get("/chat/stream/{request_id}", response_class=EventSourceResponse, responses=REFUSALS)
+@router.get("/chat/stream/{request_id}", response_class=EventSourceResponse, response_model=None, responses=REFUSALS)
 async def resume_stream(
     request_id: str,
     request: Request,
@@ -144,7 +154,7 @@ async def resume_stream(
     owners: Annotated[Ownership, Depends(ownership)],
     last_event_id: Annotated[str | None, Header()] = None,
     accept_language: Annotated[str | None, Header()] = None,
-) -> Any:
+) -> EventSourceResponse | JSONResponse:
     """Rejoin a run's stream after a disconnect: events after `Last-Event-ID` are replayed."""
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     locale = first_language(accept_language)
@@ -155,17 +165,13 @@ async def resume_stream(
         return error_response(ErrorInfo.of(ErrorCode.NOT_FOUND, NOT_FOUND.for_locale(locale)))
     stream_id = request_context(request.scope).request_id
     slots = await acquire_stream(request, caller, stream_id)
-
-    async def frames() -> AsyncIterator[dict[str, str]]:
-        try:
-            with bind_ids(request_id=request_id, user_id=caller.user_id):
-                async with aclosing(runs.follow(request_id, after, locale)) as events:
-                    async for event in events:
-                        yield _frame(event)
-        finally:
-            await slots.release(user_key(caller), stream_id)
-
-    return _event_stream(request, frames(), request_id, None)
+    frames = _frames(
+        runs.follow(request_id, after, locale),
+        partial(slots.release, user_key(caller), stream_id),
+        request_id=request_id,
+        user_id=caller.user_id,
+    )
+    return _event_stream(request, frames, request_id, None)
 
 
 def _event_stream(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from agent_common.auth import Scope
@@ -54,7 +55,7 @@ async def _known(request: Request, statuses: ReindexBoard, request_id: str) -> b
     return is_valid_id(request_id) and await statuses.known(request_id, wait_s)
 
 
-def _no_such_command(accept_language: str | None) -> Any:
+def _no_such_command(accept_language: str | None) -> JSONResponse:
     return error_response(
         ErrorInfo.of(ErrorCode.NOT_FOUND, NO_SUCH_COMMAND.for_locale(first_language(accept_language)))
     )
@@ -117,21 +118,21 @@ async def latest(
     _: Annotated[Caller, Depends(reindex_caller)],
     statuses: Annotated[ReindexBoard, Depends(reindex_board)],
     accept_language: Annotated[str | None, Header()] = None,
-) -> Any:
+) -> ReindexStatus | JSONResponse:
     """The command's latest status."""
-    if not await _known(request, statuses, request_id):
-        return _no_such_command(accept_language)
-    return statuses.latest(request_id)
+    status = statuses.latest(request_id) if await _known(request, statuses, request_id) else None
+    # None also when the board let the command go between the two reads (it keeps the latest 1000)
+    return status if status is not None else _no_such_command(accept_language)
 
 
-@router.get("/{request_id}/events", response_class=EventSourceResponse, responses=REFUSALS)
+@router.get("/{request_id}/events", response_class=EventSourceResponse, response_model=None, responses=REFUSALS)
 async def events(
     request_id: str,
     request: Request,
     caller: Annotated[Caller, Depends(reindex_caller)],
     statuses: Annotated[ReindexBoard, Depends(reindex_board)],
     accept_language: Annotated[str | None, Header()] = None,
-) -> Any:
+) -> EventSourceResponse | JSONResponse:
     """The command's statuses as Server-Sent Events (`event: status`), until `done` or `failed`."""
     if not await _known(request, statuses, request_id):
         return _no_such_command(accept_language)

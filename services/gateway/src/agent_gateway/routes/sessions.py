@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header
+from fastapi.responses import JSONResponse
 
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.ids import is_valid_id
@@ -29,7 +30,7 @@ async def read_session(
     owners: Annotated[Ownership, Depends(ownership)],
     sessions: Annotated[SessionStore, Depends(session_store)],
     accept_language: Annotated[str | None, Header()] = None,
-) -> Any:
+) -> SessionResponse | JSONResponse:
     """The session's turns, oldest first. Someone else's session is not found, exactly like one that never was."""
     not_found = error_response(ErrorInfo.of(ErrorCode.NOT_FOUND, NOT_FOUND.for_locale(first_language(accept_language))))
     if not is_valid_id(session_id):
