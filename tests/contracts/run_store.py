@@ -210,10 +210,7 @@ class RunStoreContract:
             deliveries = [(self.replicas[r], f"c{n}") for n in range(3) for r in (0, 1)]
             rng.shuffle(deliveries)
             outcomes = await asyncio.gather(
-                *(
-                    store.tool_results.record(rid, 1, call, f'{{"call": "{call}"}}', 3, 30)
-                    for store, call in deliveries
-                )
+                *(store.tool_results.record(rid, 1, call, f'{{"call": "{call}"}}', 3, 30) for store, call in deliveries)
             )
             assert [new for new, _ in outcomes].count(True) == 3
             assert [completes for _, completes in outcomes].count(True) == 1

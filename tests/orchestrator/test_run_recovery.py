@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -15,15 +15,15 @@ from agent_common.errors import ErrorCode
 from agent_common.events import DoneEvent, ErrorEvent, TokenEvent
 from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequested, ToolOutcome
 from agent_common.run_events import MemoryRunEventChannel
+from agent_common.run_store import MemoryRunStore
+from agent_common.run_store.memory import MemoryRunClaims
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings
 from agent_offline_model.app import create_app as create_offline_model
-from agent_orchestrator.deadlines import DeadlineWatch
-from agent_orchestrator.handoff import HandOff
-from agent_orchestrator.leases import Leases
-from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
-from agent_orchestrator.runs import MemoryRunStore, run_key, step_key
+from agent_orchestrator.ownership import DeadlineWatch, Leases, ToolResultRecorder, run_key, step_key
+from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
 from tests.support.web import serve_in_thread
 
@@ -40,19 +40,22 @@ class Replicas:
     def __init__(self, model_url: str, lease_s: float = 10.0) -> None:
         self.bus = MemoryBus(partitions=1)
         self.events = MemoryRunEventChannel()
-        self.runs = MemoryRunStore()
+        self.store = MemoryRunStore()
         self.sessions = MemorySessionStore(max_turns=5, ttl_s=60)
         self.models = [ModelClient(ModelSettings(base_url=model_url)) for _ in range(2)]
-        settings = OrchestratorSettings(run_lease_s=lease_s, tool_result_timeout_s=0.2)
-        self.loops = [
-            AgentLoop(
-                bus=self.bus, events=self.events, sessions=self.sessions, runs=self.runs, model=m, settings=settings
+        settings = OrchestratorSettings(run_lease_s=lease_s, tool_result_timeout_s=0.2, max_runs=10)
+        orchestrators = [
+            Orchestrator(
+                bus=self.bus, events=self.events, sessions=self.sessions, runs=self.store, model=m, settings=settings
             )
             for m in self.models
         ]
-        self.handoffs = [
-            HandOff(loop, Leases(self.runs, f"replica-{n}", lease_s), max_runs=10) for n, loop in enumerate(self.loops)
-        ]
+        self.loops = [o.loop for o in orchestrators]
+        self.handoffs = [o.background_runs for o in orchestrators]
+        self.saved = SavedRuns(self.store.states, settings.run_state_ttl_s)
+        self.results = ToolResultRecorder(self.store.tool_results, self.saved, self.events)
+        assert isinstance(self.store.claims, MemoryRunClaims)
+        self.claims = self.store.claims
         self.tool_calls: asyncio.Queue[ToolCallRequested] = asyncio.Queue()
 
         async def collect(call: ToolCallRequested) -> None:
@@ -68,7 +71,7 @@ class Replicas:
     def die(self, request: ChatRequested | str) -> None:
         """The replica holding the lease on `request` (or on the key) is gone: nobody renews it,
         and it runs out."""
-        self.runs._leases.pop(request if isinstance(request, str) else run_key(request))
+        self.claims._leases.pop(request if isinstance(request, str) else run_key(request))
 
     async def sweep(self, replica: int) -> int:
         """One takeover sweep on `replica`, waiting for the runs it took over."""
@@ -90,6 +93,17 @@ async def replicas(model_url: str) -> AsyncIterator[Replicas]:
     await r.close()
 
 
+def deadline_watch(replicas: Replicas, feed: Callable[[ToolCallCompleted], Awaitable[None]]) -> DeadlineWatch:
+    """A replica's sweep for overdue tool results, feeding what it times out to `feed`."""
+    return DeadlineWatch(
+        feed,
+        deadlines=replicas.store.deadlines,
+        saved=replicas.saved,
+        results=replicas.store.tool_results,
+        timeout_s=0.2,
+    )
+
+
 def chat(message: str) -> ChatRequested:
     return ChatRequested(
         request_id=f"req_{time.monotonic_ns()}",
@@ -104,7 +118,7 @@ async def test_a_tool_result_that_never_comes_becomes_a_timeout_and_the_run_goes
     request = chat("Read http://docs.test/never")
     await replicas.deliver(0, request)
     await replicas.tool_calls.get()  # dispatched; no tool runner will ever answer
-    watch = DeadlineWatch(replicas.handoffs[1].on_tool_completed, replicas.runs, timeout_s=0.2)
+    watch = deadline_watch(replicas, replicas.handoffs[1].on_tool_completed)
     assert await watch.sweep() == 0  # not due yet
     await asyncio.sleep(0.25)
     assert await watch.sweep() == 1  # the other replica handles it: the run is not tied to its first one
@@ -121,7 +135,7 @@ async def test_a_result_after_its_timeout_is_ignored(replicas: Replicas) -> None
     await replicas.deliver(0, request)
     call = await replicas.tool_calls.get()
     await asyncio.sleep(0.25)
-    await DeadlineWatch(replicas.handoffs[0].on_tool_completed, replicas.runs, timeout_s=0.2).sweep()
+    await deadline_watch(replicas, replicas.handoffs[0].on_tool_completed).sweep()
     await replicas.handoffs[0].drain()
     late = ToolCallCompleted(
         request_id=call.request_id,
@@ -153,13 +167,13 @@ async def test_a_result_before_its_deadline_leaves_nothing_to_time_out(replicas:
         )
     )
     await asyncio.sleep(0.25)
-    assert await DeadlineWatch(replicas.handoffs[1].on_tool_completed, replicas.runs, timeout_s=0.2).sweep() == 0
+    assert await deadline_watch(replicas, replicas.handoffs[1].on_tool_completed).sweep() == 0
 
 
 async def test_a_run_whose_replica_died_after_the_hand_off_is_taken_over_by_the_sweep(replicas: Replicas) -> None:
     request = chat("answer me once")
     # The replica took the run and its offset was committed, then it died: no redelivery will come.
-    await Leases(replicas.runs, "the-replica-that-died", 10).claim(request)
+    await Leases(replicas.store.claims, "the-replica-that-died", 10).claim(request)
     assert await replicas.sweep(1) == 0  # its lease is live: nothing to take over
     replicas.die(request)
     assert await replicas.sweep(1) == 1
@@ -172,7 +186,7 @@ async def test_a_run_whose_replica_died_after_the_hand_off_is_taken_over_by_the_
 
 async def test_a_run_whose_replica_died_mid_stream_ends_as_incomplete(replicas: Replicas) -> None:
     request = chat("cut me off")
-    await Leases(replicas.runs, "the-replica-that-died", 10).claim(request)
+    await Leases(replicas.store.claims, "the-replica-that-died", 10).claim(request)
     await replicas.events.publish(TokenEvent(request_id=request.request_id, text="(offline model) You said"))
     replicas.die(request)
     assert await replicas.sweep(1) == 1
@@ -188,7 +202,7 @@ async def test_a_redelivery_while_a_live_replica_runs_it_is_dropped_and_the_swee
     replicas: Replicas,
 ) -> None:
     request = chat("one of us answers")
-    await Leases(replicas.runs, "a-replica-still-running-it", 10).claim(request)
+    await Leases(replicas.store.claims, "a-replica-still-running-it", 10).claim(request)
     await replicas.deliver(1, request)  # redelivered (a rebalance before the commit): not run twice
     assert await replicas.events.replay(request.request_id) == []
     replicas.die(request)
@@ -201,7 +215,7 @@ async def test_a_request_redelivered_after_its_replica_died_before_the_commit_is
     replicas: Replicas,
 ) -> None:
     request = chat("answer me whole")
-    await Leases(replicas.runs, "the-replica-that-died", 10).claim(request)
+    await Leases(replicas.store.claims, "the-replica-that-died", 10).claim(request)
     replicas.die(request)
     await replicas.deliver(1, request)  # Kafka redelivers what was never committed: the handler takes it
     events = await replicas.events.replay(request.request_id)
@@ -211,8 +225,8 @@ async def test_a_request_redelivered_after_its_replica_died_before_the_commit_is
 
 async def test_a_run_taken_over_while_waiting_for_tools_is_left_to_them(replicas: Replicas) -> None:
     request = chat("Read http://docs.test/wait")
-    await Leases(replicas.runs, "replica-0", 10).claim(request)
-    await replicas.loops[0].run(request)  # replica 0 dispatched the tool call, then died before marking it done
+    await Leases(replicas.store.claims, "replica-0", 10).claim(request)
+    await replicas.loops[0].start(request)  # replica 0 dispatched the tool call, then died before marking it done
     await replicas.tool_calls.get()
     replicas.die(request)
     assert await replicas.sweep(1) == 1
@@ -234,9 +248,9 @@ def page_result(call: ToolCallRequested) -> ToolCallCompleted:
 async def test_the_step_after_the_tools_whose_replica_died_is_taken_over_by_the_sweep(replicas: Replicas) -> None:
     request = chat("Read http://docs.test/step")
     await replicas.deliver(0, request)
-    state = await replicas.loops[0].record_tool_result(page_result(await replicas.tool_calls.get()))
+    state = await replicas.results.record(page_result(await replicas.tool_calls.get()))
     assert state is not None  # this result completed the step: replica 0 claims the next one, then dies
-    await Leases(replicas.runs, "replica-0", 10).claim_step(state)
+    await Leases(replicas.store.claims, "replica-0", 10).claim_step(state)
     assert await replicas.sweep(1) == 0  # its lease is live
     replicas.die(step_key(request.request_id, state.step))
     assert await replicas.sweep(1) == 1
@@ -252,7 +266,7 @@ async def test_a_step_whose_replica_died_before_claiming_it_is_run_by_the_redeli
     request = chat("Read http://docs.test/step")
     await replicas.deliver(0, request)
     result = page_result(await replicas.tool_calls.get())
-    assert await replicas.loops[0].record_tool_result(result) is not None
+    assert await replicas.results.record(result) is not None
     # Replica 0 recorded the result that completes the step and died before claiming the next
     # step: its offset was never committed, so Kafka hands the same result to replica 1.
     await replicas.handoffs[1].on_tool_completed(result)
@@ -268,9 +282,9 @@ async def test_a_step_whose_replica_died_before_claiming_it_is_run_by_the_redeli
 async def test_the_step_after_the_tools_whose_replica_died_mid_stream_ends_as_incomplete(replicas: Replicas) -> None:
     request = chat("Read http://docs.test/step")
     await replicas.deliver(0, request)
-    state = await replicas.loops[0].record_tool_result(page_result(await replicas.tool_calls.get()))
+    state = await replicas.results.record(page_result(await replicas.tool_calls.get()))
     assert state is not None
-    await Leases(replicas.runs, "replica-0", 10).claim_step(state)
+    await Leases(replicas.store.claims, "replica-0", 10).claim_step(state)
     await replicas.events.publish(TokenEvent(request_id=request.request_id, text="(offline model) The page"))
     replicas.die(step_key(request.request_id, state.step))
     assert await replicas.sweep(1) == 1
@@ -296,7 +310,7 @@ async def test_a_replica_whose_lease_was_taken_stops_streaming(model_url: str) -
         request = chat("[[offline:slow]] a slow answer that takes a while to stream to its end")
         await r.handoffs[0].on_chat_requested(request)
         await asyncio.sleep(0.05)
-        r.runs._leases[run_key(request)] = (time.monotonic() + 60, "another-replica")  # taken, as after a long stall
+        r.claims._leases[run_key(request)] = (time.monotonic() + 60, "another-replica")  # taken, as after a long stall
         await asyncio.wait_for(r.handoffs[0].drain(), 5)
         events = await r.events.replay(request.request_id)
     finally:

@@ -232,7 +232,9 @@ class RedisRunStore(RunStore):
     """Every concern over one shared client (one connection pool per process)."""
 
     def __init__(self, redis: Redis) -> None:
-        super().__init__(RedisRunClaims(redis), RedisRunStates(redis), RedisToolResults(redis), RedisToolDeadlines(redis))
+        super().__init__(
+            RedisRunClaims(redis), RedisRunStates(redis), RedisToolResults(redis), RedisToolDeadlines(redis)
+        )
         self._redis = redis
 
     async def ping(self) -> bool:
