@@ -68,7 +68,7 @@ class Harness:
         await self.background_runs.drain()
 
     async def deliver(self, request: ChatRequested) -> None:
-        """What the consumer does with `request`, then wait for the run it handed off."""
+        """What the consumer does with `request`, then wait for the run it started in the background."""
         await self.background_runs.on_chat_requested(request)
         await self.background_runs.drain()
 

@@ -1,4 +1,4 @@
-"""Chat requests (and the steps after tool results) are handed off the consumer:
+"""Chat requests (and the steps after tool results) leave the consumer for background runs:
 runs of one partition stream at the same time, bounded per replica; one session's turns still run one after the
 other; a stopping replica finishes its runs, or hands them over.
 
