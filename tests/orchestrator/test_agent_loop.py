@@ -16,14 +16,15 @@ from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent
 from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequested, ToolOutcome
 from agent_common.run_events import MemoryRunEventChannel
+from agent_common.run_store import MemoryRunStore
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings
 from agent_offline_model.app import create_app as create_offline_model
-from agent_orchestrator.handoff import HandOff
-from agent_orchestrator.leases import Leases
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
-from agent_orchestrator.runs import MemoryRunStore
+from agent_orchestrator.ownership import BackgroundRuns
+from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
 from tests.support.web import free_tcp_port, serve_in_thread
 
@@ -37,10 +38,10 @@ def model_url() -> Iterator[str]:
 @dataclass
 class Harness:
     loop: AgentLoop
-    handoff: HandOff
+    background_runs: BackgroundRuns
     events: MemoryRunEventChannel
     sessions: MemorySessionStore
-    runs: MemoryRunStore
+    runs: SavedRuns
     tool_calls: asyncio.Queue[ToolCallRequested]
     model: ModelClient
 
@@ -63,13 +64,13 @@ class Harness:
 
     async def complete(self, *results: ToolCallCompleted) -> None:
         """What the tool-results consumer does with `results`, then wait for the step they start."""
-        await asyncio.gather(*(self.handoff.on_tool_completed(result) for result in results))
-        await self.handoff.drain()
+        await asyncio.gather(*(self.background_runs.on_tool_completed(result) for result in results))
+        await self.background_runs.drain()
 
     async def deliver(self, request: ChatRequested) -> None:
-        """What the consumer does with `request`, then wait for the run it handed off."""
-        await self.handoff.on_chat_requested(request)
-        await self.handoff.drain()
+        """What the consumer does with `request`, then wait for the run it started in the background."""
+        await self.background_runs.on_chat_requested(request)
+        await self.background_runs.drain()
 
 
 @pytest.fixture
@@ -84,16 +85,10 @@ async def harness(model_url: str) -> AsyncIterator[Harness]:
     await bus.start()
     model = ModelClient(ModelSettings(base_url=model_url))
     events, sessions, runs = MemoryRunEventChannel(), MemorySessionStore(max_turns=3, ttl_s=60), MemoryRunStore()
-    loop = AgentLoop(
-        bus=bus,
-        events=events,
-        sessions=sessions,
-        runs=runs,
-        model=model,
-        settings=OrchestratorSettings(max_steps=2),
-    )
-    handoff = HandOff(loop, Leases(runs, "replica-1", lease_s=10), max_runs=10)
-    yield Harness(loop, handoff, events, sessions, runs, tool_calls, model)
+    settings = OrchestratorSettings(max_steps=2, max_runs=10, run_lease_s=10)
+    orchestrator = Orchestrator(bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings)
+    saved = SavedRuns(runs.states, settings.run_state_ttl_s)
+    yield Harness(orchestrator.loop, orchestrator.background_runs, events, sessions, saved, tool_calls, model)
     await bus.stop()
     await model.close()
 

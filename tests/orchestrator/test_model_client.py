@@ -89,12 +89,11 @@ def provider() -> Iterator[str]:
 async def _turn(provider: str, scenario: str) -> tuple[Any, list[str]]:
     client = ModelClient(ModelSettings(base_url=provider, name=scenario))
     tokens: list[str] = []
-
-    async def on_token(text: str) -> None:
-        tokens.append(text)
-
     try:
-        return await client.stream_turn([{"role": "user", "content": "hi"}], [], on_token, time.time() + 30), tokens
+        async with client.stream([{"role": "user", "content": "hi"}], [], time.time() + 30) as response:
+            async for delta in response:
+                tokens.append(delta.text)
+        return response.turn(), tokens
     finally:
         await client.close()
 

@@ -19,12 +19,13 @@ from agent_common.fallback import CUT_OFF, TRY_AGAIN
 from agent_common.messages import ChatRequested
 from agent_common.resilience.breaker import BreakerState
 from agent_common.run_events import MemoryRunEventChannel
+from agent_common.run_store import MemoryRunStore
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings
 from agent_offline_model.app import create_app as create_offline_model
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.resilient_model import ResilientModel
-from agent_orchestrator.runs import MemoryRunStore
+from agent_orchestrator.runs import SavedRuns
 from agent_orchestrator.settings import ModelResilienceSettings, OrchestratorSettings, SecondaryModelSettings
 from tests.support.web import free_tcp_port, serve_in_thread
 
@@ -61,11 +62,13 @@ class Runner:
     def __init__(self, model: ResilientModel) -> None:
         self.model = model
         self.events = MemoryRunEventChannel()
+        store = MemoryRunStore()
         self.loop = AgentLoop(
             bus=MemoryBus(),
             events=self.events,
             sessions=MemorySessionStore(max_turns=3, ttl_s=60),
-            runs=MemoryRunStore(),
+            saved=SavedRuns(store.states, keep_after_deadline_s=60),
+            deadlines=store.deadlines,
             model=model,
             settings=OrchestratorSettings(),
         )
@@ -79,7 +82,7 @@ class Runner:
             locale=locale,
             deadline_at=time.time() + 30,
         )
-        await self.loop.run(request)
+        await self.loop.start(request)
         return await self.events.replay(request.request_id)
 
 

@@ -24,6 +24,7 @@ from agent_common.rag.embeddings import build_embedder
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import open_store
 from agent_common.run_events import MemoryRunEventChannel
+from agent_common.run_store import MemoryRunStore
 from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings, TracingSettings, production_profile
 from agent_common.tracing import configure_tracing
@@ -32,7 +33,6 @@ from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
 from agent_orchestrator.resilient_model import ResilientModel
 from agent_orchestrator.retrieval import Retriever
-from agent_orchestrator.runs import MemoryRunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import ModelResilienceSettings, OrchestratorSettings, SecondaryModelSettings
 from agent_rag_indexer.service import RagIndexer

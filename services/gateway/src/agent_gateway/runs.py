@@ -15,11 +15,11 @@ from contextlib import aclosing
 
 from agent_common.bus import Bus
 from agent_common.errors import ErrorCode, ErrorInfo
-from agent_common.events import ErrorEvent, RunEvent, is_terminal
-from agent_common.fallback import Language, fallback_message, language_of
+from agent_common.events import RunEvent, is_terminal
+from agent_common.fallback import Language, language_of
 from agent_common.ids import new_id
 from agent_common.messages import ChatRequested
-from agent_common.run_events import RunEventChannel
+from agent_common.run_events import RunEventChannel, end_run, failure
 from agent_gateway.auth import Caller
 
 log = logging.getLogger("agent.gateway")
@@ -144,15 +144,11 @@ class RunClient:
 
     async def _end_with(self, request_id: str, error: ErrorInfo, language: Language, partial: bool = False) -> RunEvent:
         """End the client's stream with an error (and its fallback message), recorded in
-        the run's buffer too so a client that reconnects sees the same ending."""
-        event = ErrorEvent(
-            request_id=request_id,
-            error=error,
-            partial=partial,
-            fallback=fallback_message(error, language, partial=partial),
-        )
+        the run's buffer too so a client that reconnects sees the same ending
+        (`agent_common.run_events.endings`, as the orchestrator ends runs)."""
+        ending = failure(request_id, error, language, partial=partial)
         try:
-            return await self._events.publish(event)
+            return await end_run(self._events, ending)
         except Exception:
             log.warning("could not record the error event", exc_info=True)
-            return event
+            return ending

@@ -9,9 +9,9 @@ from starlette.applications import Starlette
 
 from agent_common import infra
 from agent_common.probes import ReadinessCheck, probe_routes
+from agent_common.run_store import MemoryRunStore, RunStore
 from agent_orchestrator.resilient_model import ResilientModel
 from agent_orchestrator.retrieval import build_retriever
-from agent_orchestrator.runs import MemoryRunStore, RunStore
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorConfig
 
@@ -19,7 +19,7 @@ from agent_orchestrator.settings import OrchestratorConfig
 def build_run_store(redis: object | None) -> RunStore:
     if redis is None:
         return MemoryRunStore()
-    from agent_orchestrator.runs.redis import RedisRunStore
+    from agent_common.run_store.redis import RedisRunStore
 
     return RedisRunStore(redis)  # type: ignore[arg-type]
 

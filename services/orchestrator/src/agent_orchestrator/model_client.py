@@ -1,24 +1,29 @@
 """One code path to the model: the OpenAI wire protocol through the `openai` SDK.
 
-Streams a chat completion, hands each text delta to the caller as it arrives,
-assembles tool calls from their fragments, and turns every failure into a
-classified `PlatformError` of class `model`. The SDK's own retries are off
-(`max_retries=0`): retrying is the resilience layer's decision, never two loops.
-Each call is one `chat {model}` span with the GenAI semantic-convention
-attributes (never the conversation's text).
+`ModelClient.stream` returns the answer as a stream the caller iterates (text
+deltas as they arrive), assembling tool calls from their fragments on the way,
+and turns every failure into a classified `PlatformError` of class `model`. The
+SDK's own retries are off (`max_retries=0`): retrying is the resilience layer's
+decision, never two loops. Each call is one `chat {model}` span with the GenAI
+semantic-convention attributes (never the conversation's text).
 
 The request goes through the SDK's own `post` (auth, base URL, headers, SSE
 decoding, its errors), asking for the chunks as decoded JSON: they are read
 through `model_chunks`, at a twentieth of the cost of the SDK's chunk objects.
+
+Timeouts bound each read of the provider's stream, never the caller's code
+between reads: the first-token timeout the request and the first chunk, the
+total timeout and the run's deadline every read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import openai
@@ -30,51 +35,9 @@ from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import Usage
 from agent_common.settings import ModelSettings
 from agent_common.tracing import tracer
+from agent_orchestrator.conversation import ChatMessage, ToolDefinition
 from agent_orchestrator.model_chunks import StreamChunk
-
-OnToken = Callable[[str], Awaitable[None]]
-
-
-class ChatModel(Protocol):
-    """What the agent loop calls: one endpoint (`ModelClient`) or several behind
-    retries and breakers (`ResilientModel`)."""
-
-    @property
-    def model(self) -> str: ...
-
-    async def stream_turn(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], on_token: OnToken, deadline_at: float
-    ) -> ModelTurn: ...
-
-    async def ping(self) -> bool: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass
-class ToolCallRequest:
-    call_id: str
-    name: str
-    arguments_json: str
-
-
-@dataclass
-class ModelTurn:
-    """What one model call produced."""
-
-    text: str = ""
-    tool_calls: list[ToolCallRequest] = field(default_factory=list)
-    finish_reason: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    model: str = ""
-    time_to_first_token_s: float | None = None
-
-
-@dataclass
-class _ToolCallFragments:
-    call_id: str = ""
-    name: str = ""
-    arguments: list[str] = field(default_factory=list)
+from agent_orchestrator.model_stream import ModelTurn, StreamNotRead, TextDelta, ToolCallRequest
 
 
 class ModelClient:
@@ -108,69 +71,52 @@ class ModelClient:
         await self._client.models.list(timeout=2.0)
         return True
 
-    async def stream_turn(
-        self,
-        messages: Sequence[dict[str, Any]],
-        tools: Sequence[dict[str, Any]],
-        on_token: OnToken,
-        deadline_at: float,
-    ) -> ModelTurn:
+    @asynccontextmanager
+    async def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+    ) -> AsyncIterator[ProviderStream]:
         """Call the model once, streaming. Bounded by the first-token timeout,
         the total timeout and the run's deadline, whichever comes first."""
         with tracer.start_as_current_span(
             f"chat {self._settings.name}", kind=SpanKind.CLIENT, attributes=self._span_attributes
         ) as span:
             try:
-                turn = await self._bounded(self._stream(messages, tools, on_token), deadline_at)
+                total_s = min(self._settings.total_timeout_s, deadline_at - time.time())
+                if total_s <= 0:
+                    raise PlatformError(
+                        ErrorCode.MODEL_TIMEOUT, "The run's deadline passed before the model was called."
+                    )
+                now = asyncio.get_running_loop().time()
+                bounds = _Bounds(first_chunk_by=now + self._settings.first_token_timeout_s, total_by=now + total_s)
+                started = time.perf_counter()
+                with _classified():
+                    async with bounds.first_chunk():
+                        # `object`: the SDK hands each chunk over as decoded JSON, unconstructed.
+                        chunks = await self._client.post(
+                            "/chat/completions",
+                            cast_to=object,
+                            body=self._body(messages, tools),
+                            stream=True,
+                            stream_cls=AsyncStream[object],
+                        )
+                async with chunks:  # closes the HTTP response however this ends
+                    response = ProviderStream(self._settings.name, aiter(chunks), bounds, started)
+                    yield response
             except PlatformError as exc:
                 span.set_attribute("error.type", exc.info.code.value)
                 raise
-            span.set_attributes(
-                {
-                    "gen_ai.response.model": turn.model,
-                    "gen_ai.response.finish_reasons": [turn.finish_reason or ""],
-                    "gen_ai.usage.input_tokens": turn.usage.prompt_tokens,
-                    "gen_ai.usage.output_tokens": turn.usage.completion_tokens,
-                }
-            )
-            return turn
+            if response.complete:
+                turn = response.turn()
+                span.set_attributes(
+                    {
+                        "gen_ai.response.model": turn.model,
+                        "gen_ai.response.finish_reasons": [turn.finish_reason or ""],
+                        "gen_ai.usage.input_tokens": turn.usage.prompt_tokens,
+                        "gen_ai.usage.output_tokens": turn.usage.completion_tokens,
+                    }
+                )
 
-    async def _bounded(self, call: Coroutine[Any, Any, ModelTurn], deadline_at: float) -> ModelTurn:
-        """`call` within the total timeout and the run's deadline, its failures classified."""
-        total_s = min(self._settings.total_timeout_s, deadline_at - time.time())
-        if total_s <= 0:
-            call.close()
-            raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The run's deadline passed before the model was called.")
-        try:
-            async with asyncio.timeout(total_s):
-                return await call
-        except TimeoutError as exc:
-            raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not finish in time.") from exc
-        except openai.RateLimitError as exc:
-            retry_after = exc.response.headers.get("retry-after")
-            raise PlatformError(
-                ErrorCode.MODEL_RATE_LIMITED, "The model is rate-limiting requests.", retry_after=retry_after
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not answer in time.") from exc
-        except openai.APIConnectionError as exc:
-            raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
-        except openai.APIStatusError as exc:
-            if exc.status_code >= 500:
-                raise PlatformError(
-                    ErrorCode.MODEL_UNAVAILABLE, "The model failed to answer.", status=exc.status_code
-                ) from exc
-            raise PlatformError(
-                ErrorCode.MODEL_BAD_RESPONSE, "The model refused the request.", status=exc.status_code
-            ) from exc
-
-    async def _stream(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], on_token: OnToken
-    ) -> ModelTurn:
-        started = time.perf_counter()
-        # The first-token timeout covers the request and the first chunk: a server
-        # that never sends its headers is as stuck as one that never streams.
-        first_chunk_by = asyncio.get_running_loop().time() + self._settings.first_token_timeout_s
+    def _body(self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self._settings.name,
             "messages": list(messages),
@@ -181,42 +127,82 @@ class ModelClient:
             body["tools"] = list(tools)
         if self._settings.temperature is not None:
             body["temperature"] = self._settings.temperature
+        return body
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """When the first chunk and the whole answer are due (event-loop time)."""
+
+    first_chunk_by: float
+    total_by: float
+
+    @asynccontextmanager
+    async def first_chunk(self) -> AsyncIterator[None]:
+        """The request and the first chunk: a server that never sends its headers is as stuck
+        as one that never streams."""
         try:
-            async with asyncio.timeout_at(first_chunk_by):
-                # `object`: the SDK hands each chunk over as decoded JSON, unconstructed.
-                stream = await self._client.post(
-                    "/chat/completions", cast_to=object, body=body, stream=True, stream_cls=AsyncStream[object]
-                )
+            async with asyncio.timeout_at(min(self.first_chunk_by, self.total_by)):
+                yield
         except TimeoutError as exc:
-            raise _no_first_token() from exc
-        async with stream:  # closes the HTTP response however this ends
-            chunks = aiter(stream)
-            try:
-                async with asyncio.timeout_at(first_chunk_by):
-                    first = await anext(chunks)
-            except StopAsyncIteration:
-                raise PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model sent an empty stream.") from None
-            except TimeoutError as exc:
-                raise _no_first_token() from exc
-            turn = _TurnBuilder(self._settings.name, time_to_first_token_s=time.perf_counter() - started)
-            await turn.add(_read(first), on_token)
-            try:
-                async for chunk in chunks:
-                    await turn.add(_read(chunk), on_token)
-            except openai.APIError as exc:
-                raise _interrupted() from exc
-        return turn.finish()
+            raise (_no_first_token() if self.first_chunk_by <= self.total_by else _too_slow()) from exc
+
+    @asynccontextmanager
+    async def next_chunk(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout_at(self.total_by):
+                yield
+        except TimeoutError as exc:
+            raise _too_slow() from exc
 
 
-class _TurnBuilder:
-    """Assembles one streamed model call: text as it comes, tool calls from their fragments."""
+@dataclass
+class _ToolCallFragments:
+    call_id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
 
-    def __init__(self, model: str, time_to_first_token_s: float) -> None:
-        self._turn = ModelTurn(model=model, time_to_first_token_s=time_to_first_token_s)
+
+class ProviderStream:
+    """One streamed model call: iterate it for the text as it comes; it assembles the
+    turn (text, tool calls from their fragments, usage, finish reason) on the way."""
+
+    def __init__(self, model: str, chunks: AsyncIterator[object], bounds: _Bounds, started: float) -> None:
+        self._chunks = chunks
+        self._bounds = bounds
+        self._started = started
+        self._turn = ModelTurn(model=model)
         self._text: list[str] = []
         self._fragments: dict[int, _ToolCallFragments] = {}
+        self.complete = False
 
-    async def add(self, chunk: StreamChunk, on_token: OnToken) -> None:
+    async def __aiter__(self) -> AsyncIterator[TextDelta]:
+        try:
+            with _classified():
+                async with self._bounds.first_chunk():
+                    first = await anext(self._chunks)
+        except StopAsyncIteration:
+            raise PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model sent an empty stream.") from None
+        self._turn.time_to_first_token_s = time.perf_counter() - self._started
+        for delta in self._add(_read(first)):
+            yield delta
+        while True:
+            try:
+                with _classified(), _interrupted_on_error():
+                    async with self._bounds.next_chunk():
+                        chunk = await anext(self._chunks)
+            except StopAsyncIteration:
+                break
+            for delta in self._add(_read(chunk)):
+                yield delta
+        self._finish()
+
+    def turn(self) -> ModelTurn:
+        if not self.complete:
+            raise StreamNotRead("the model's stream was not read to its end")
+        return self._turn
+
+    def _add(self, chunk: StreamChunk) -> list[TextDelta]:
         if chunk.model:
             self._turn.model = chunk.model
         if chunk.usage is not None:
@@ -225,10 +211,11 @@ class _TurnBuilder:
                 completion_tokens=chunk.usage.completion_tokens,
                 total_tokens=chunk.usage.total_tokens,
             )
+        deltas: list[TextDelta] = []
         for choice in chunk.choices:
             if choice.delta.content:
                 self._text.append(choice.delta.content)
-                await on_token(choice.delta.content)
+                deltas.append(TextDelta(choice.delta.content))
             for call in choice.delta.tool_calls or []:
                 fragment = self._fragments.setdefault(call.index, _ToolCallFragments())
                 fragment.call_id = call.id or fragment.call_id
@@ -238,8 +225,9 @@ class _TurnBuilder:
                         fragment.arguments.append(call.function.arguments)
             if choice.finish_reason:
                 self._turn.finish_reason = choice.finish_reason
+        return deltas
 
-    def finish(self) -> ModelTurn:
+    def _finish(self) -> None:
         if self._turn.finish_reason is None:  # the stream ended without saying why: cut short
             raise _interrupted()
         self._turn.text = "".join(self._text)
@@ -247,7 +235,40 @@ class _TurnBuilder:
             ToolCallRequest(call_id=f.call_id, name=f.name, arguments_json="".join(f.arguments))
             for _, f in sorted(self._fragments.items())
         ]
-        return self._turn
+        self.complete = True
+
+
+@contextmanager
+def _interrupted_on_error() -> Iterator[None]:
+    """An error after the first chunk: the answer was cut short."""
+    try:
+        yield
+    except openai.APIError as exc:
+        raise _interrupted() from exc
+
+
+@contextmanager
+def _classified() -> Iterator[None]:
+    """The SDK's errors as the platform's."""
+    try:
+        yield
+    except openai.RateLimitError as exc:
+        retry_after = exc.response.headers.get("retry-after")
+        raise PlatformError(
+            ErrorCode.MODEL_RATE_LIMITED, "The model is rate-limiting requests.", retry_after=retry_after
+        ) from exc
+    except openai.APITimeoutError as exc:
+        raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not answer in time.") from exc
+    except openai.APIConnectionError as exc:
+        raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
+    except openai.APIStatusError as exc:
+        if exc.status_code >= 500:
+            raise PlatformError(
+                ErrorCode.MODEL_UNAVAILABLE, "The model failed to answer.", status=exc.status_code
+            ) from exc
+        raise PlatformError(
+            ErrorCode.MODEL_BAD_RESPONSE, "The model refused the request.", status=exc.status_code
+        ) from exc
 
 
 def _read(data: object) -> StreamChunk:
@@ -263,6 +284,10 @@ def _read(data: object) -> StreamChunk:
 
 def _no_first_token() -> PlatformError:
     return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not start answering in time.")
+
+
+def _too_slow() -> PlatformError:
+    return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not finish in time.")
 
 
 def _interrupted() -> PlatformError:

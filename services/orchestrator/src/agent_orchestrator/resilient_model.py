@@ -10,9 +10,9 @@ with an error that says the answer is incomplete, never a silent restart.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import SecretStr
 
@@ -20,7 +20,9 @@ from agent_common.errors import ErrorCode, PlatformError
 from agent_common.resilience import BreakerOpen, CircuitBreaker, RetryPolicy
 from agent_common.settings import ModelSettings
 from agent_orchestrator import metrics
-from agent_orchestrator.model_client import ModelClient, ModelTurn, OnToken
+from agent_orchestrator.conversation import ChatMessage, ToolDefinition
+from agent_orchestrator.model_client import ModelClient
+from agent_orchestrator.model_stream import ModelStream, ModelTurn, StreamNotRead, TextDelta
 from agent_orchestrator.settings import ModelResilienceSettings, SecondaryModelSettings
 
 log = logging.getLogger("agent.orchestrator.model")
@@ -38,22 +40,22 @@ CIRCUIT_OPEN = "circuit_open"
 BREAKER_FAILURES = RETRYABLE
 
 
+class ModelCircuitOpen(PlatformError):
+    """The endpoint's breaker is open: the call was not made (`MODEL_UNAVAILABLE`, reason `circuit_open`)."""
+
+    def __init__(self, retry_in_s: float) -> None:
+        super().__init__(
+            ErrorCode.MODEL_UNAVAILABLE,
+            "The model is failing; calls to it are paused for a moment.",
+            reason=CIRCUIT_OPEN,
+            retry_after=round(retry_in_s, 1),
+        )
+
+
 @dataclass
 class Endpoint:
     client: ModelClient
     breaker: CircuitBreaker
-
-
-class _Attempt:
-    """One model step's attempts share this: whether any token reached the client."""
-
-    def __init__(self, on_token: OnToken) -> None:
-        self._on_token = on_token
-        self.sent = False
-
-    async def __call__(self, text: str) -> None:
-        self.sent = True
-        await self._on_token(text)
 
 
 class ResilientModel:
@@ -108,61 +110,105 @@ class ResilientModel:
         for endpoint in self._endpoints:
             await endpoint.client.close()
 
-    async def stream_turn(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], on_token: OnToken, deadline_at: float
-    ) -> ModelTurn:
-        attempt = _Attempt(on_token)
+    @asynccontextmanager
+    async def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+    ) -> AsyncIterator[ResilientStream]:
+        response = ResilientStream(self._endpoints, self._retry, messages, tools, deadline_at)
+        try:
+            yield response
+        finally:
+            await response.aclose()  # an attempt left open (the caller stopped early) closes its response
+
+
+class ResilientStream:
+    """One model step over the endpoints, retried and falling back while nothing was yielded:
+    once text went to the caller (and on to the client), a failure is the caller's, never a
+    silent restart that would stream the answer's first words again."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        retry: RetryPolicy,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        deadline_at: float,
+    ) -> None:
+        self._endpoints = endpoints
+        self._retry = retry
+        self._messages = messages
+        self._tools = tools
+        self._deadline_at = deadline_at
+        self._turn: ModelTurn | None = None
+        self._deltas = self._stream()
+
+    def __aiter__(self) -> AsyncIterator[TextDelta]:
+        return self._deltas
+
+    def turn(self) -> ModelTurn:
+        if self._turn is None:
+            raise StreamNotRead("the model's stream was not read to its end")
+        return self._turn
+
+    async def aclose(self) -> None:
+        await self._deltas.aclose()
+
+    async def _stream(self) -> AsyncGenerator[TextDelta, None]:
         last: PlatformError | None = None
         for index, endpoint in enumerate(self._endpoints):
             if index:
                 metrics.MODEL_FALLBACKS.labels(endpoint.client.model).inc()
                 log.warning("trying the secondary model", extra={"after": last.code.value if last else None})
             try:
-                return await self._with_retries(endpoint, messages, tools, attempt, deadline_at)
+                attempt = await self._until_first_text(endpoint)
             except PlatformError as exc:
-                if attempt.sent or exc.code not in RETRYABLE:
+                if exc.code not in RETRYABLE:
                     raise
                 last = exc
+                continue
+            async with attempt.stack:  # the endpoint's response, closed however this ends
+                if attempt.first is not None:
+                    try:
+                        yield attempt.first
+                        async for delta in attempt.deltas:
+                            yield delta
+                    except PlatformError as exc:
+                        _record(endpoint, exc)
+                        raise
+                self._turn = attempt.response.turn()
+            _record(endpoint, None)
+            return
         raise last or PlatformError(ErrorCode.MODEL_UNAVAILABLE, "No model endpoint answered.")
 
-    async def _with_retries(
-        self,
-        endpoint: Endpoint,
-        messages: Sequence[dict[str, Any]],
-        tools: Sequence[dict[str, Any]],
-        attempt: _Attempt,
-        deadline_at: float,
-    ) -> ModelTurn:
+    async def _until_first_text(self, endpoint: Endpoint) -> _Attempt:
+        """The endpoint's stream up to its first text (or its end), with retries: until then,
+        nothing reached the client."""
         model = endpoint.client.model
 
-        async def once() -> ModelTurn:
+        async def once() -> _Attempt:
             try:
                 endpoint.breaker.before_call()
             except BreakerOpen as exc:
-                raise PlatformError(
-                    ErrorCode.MODEL_UNAVAILABLE,
-                    "The model is failing; calls to it are paused for a moment.",
-                    reason=CIRCUIT_OPEN,
-                    retry_after=round(exc.retry_in_s, 1),
-                ) from exc
+                raise ModelCircuitOpen(exc.retry_in_s) from exc
+            stack = AsyncExitStack()
             try:
-                turn = await endpoint.client.stream_turn(messages, tools, attempt, deadline_at)
-            except PlatformError as exc:
-                if exc.code in BREAKER_FAILURES:
-                    endpoint.breaker.record_failure()
-                else:
-                    endpoint.breaker.record_success()  # the endpoint answered; the request was the problem
-                metrics.MODEL_CALLS.labels(model, exc.code.value).inc()
+                response = await stack.enter_async_context(
+                    endpoint.client.stream(self._messages, self._tools, self._deadline_at)
+                )
+                deltas = aiter(response)
+                first = await anext(deltas, None)
+            except BaseException as exc:
+                await stack.__aexit__(type(exc), exc, exc.__traceback__)
+                if isinstance(exc, PlatformError):
+                    _record(endpoint, exc)
                 raise
-            endpoint.breaker.record_success()
-            metrics.MODEL_CALLS.labels(model, "ok").inc()
-            return turn
+            return _Attempt(stack, response, deltas, first)
 
         def retryable(exc: BaseException) -> bool:
-            # Not an open breaker (it would refuse again at once), never after tokens were sent.
-            if not isinstance(exc, PlatformError) or exc.info.details.get("reason") == CIRCUIT_OPEN:
+            # Not an open breaker: it would refuse again at once.
+            if not isinstance(exc, PlatformError) or isinstance(exc, ModelCircuitOpen):
                 return False
-            return exc.code in RETRYABLE and not attempt.sent
+            return exc.code in RETRYABLE
 
         def on_retry(exc: BaseException, delay: float) -> None:
             code = exc.code.value if isinstance(exc, PlatformError) else type(exc).__name__
@@ -170,7 +216,31 @@ class ResilientModel:
             log.warning("retrying the model call", extra={"error_code": code, "wait_s": round(delay, 2)})
 
         # A 429's `Retry-After` is its `retry_after` detail, which the policy honours.
-        return await self._retry.call(once, retryable=retryable, deadline_at=deadline_at, on_retry=on_retry)
+        return await self._retry.call(once, retryable=retryable, deadline_at=self._deadline_at, on_retry=on_retry)
+
+
+@dataclass
+class _Attempt:
+    """An endpoint's stream that got as far as its first text (`first`; None: it ended without any)."""
+
+    stack: AsyncExitStack
+    response: ModelStream
+    deltas: AsyncIterator[TextDelta]
+    first: TextDelta | None
+
+
+def _record(endpoint: Endpoint, failure: PlatformError | None) -> None:
+    """The call's outcome, for the endpoint's breaker and the metrics."""
+    model = endpoint.client.model
+    if failure is None:
+        endpoint.breaker.record_success()
+        metrics.MODEL_CALLS.labels(model, "ok").inc()
+        return
+    if failure.code in BREAKER_FAILURES:
+        endpoint.breaker.record_failure()
+    else:
+        endpoint.breaker.record_success()  # the endpoint answered; the request was the problem
+    metrics.MODEL_CALLS.labels(model, failure.code.value).inc()
 
 
 def _breaker(role: str, resilience: ModelResilienceSettings) -> CircuitBreaker:

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from prometheus_client import Counter, Histogram
 
 from agent_common.errors import PlatformError
-from agent_common.events import Citation, CitationsEvent, TokenEvent
+from agent_common.events import Citation
 from agent_common.rag.context import context_message, fallback
 from agent_common.rag.embeddings import Embedder, build_embedder
 from agent_common.rag.records import ScoredChunk
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import VectorStore, open_store
-from agent_common.run_events import RunEventChannel
-from agent_orchestrator.runs.state import RunState
 
 log = logging.getLogger("agent.orchestrator.retrieval")
 
@@ -126,22 +124,26 @@ def build_retriever(settings: RagSettings) -> Retriever | None:
     return Retriever(store, embedder, top_k=settings.top_k, threshold=settings.score_threshold)
 
 
-async def ground_run(retriever: Retriever, state: RunState, events: RunEventChannel) -> bool:
-    """Put the passages for the run's question in its prompt (just before the question) and
-    announce them; True when the platform answered instead: the documents do not cover it."""
-    retrieved = await retriever.retrieve(state.user_message)
+@dataclass(frozen=True)
+class Grounding:
+    """What a run's prompt gets from the documents: passages to answer from (`context`, cited
+    as `citations`), or the platform's own answer when they do not cover the question
+    (`fallback`), or neither (nothing to search)."""
+
+    context: str | None = None
+    citations: list[Citation] = field(default_factory=list)
+    fallback: str | None = None
+
+
+async def ground(retriever: Retriever, question: str, locale: str | None) -> Grounding:
+    """The passages for a run's question, or the no-match fallback text; counted by outcome."""
+    retrieved = await retriever.retrieve(question)
     if not retrieved.searched:
         RETRIEVALS.labels("skipped").inc()
-        return False
+        return Grounding()
     BEST_SCORE.observe(retrieved.best_score)
     if not retrieved.covered or retrieved.context is None:
         RETRIEVALS.labels("fallback").inc()
-        text = fallback(state.user_message, state.locale)
-        await events.publish(TokenEvent(request_id=state.request_id, text=text))
-        state.answer += text
-        return True
+        return Grounding(fallback=fallback(question, locale))
     RETRIEVALS.labels("covered").inc()
-    state.messages.insert(len(state.messages) - 1, {"role": "system", "content": retrieved.context})
-    state.citations = retrieved.citations
-    await events.publish(CitationsEvent(request_id=state.request_id, citations=retrieved.citations))
-    return False
+    return Grounding(context=retrieved.context, citations=retrieved.citations)

@@ -9,17 +9,23 @@ from agent_common.bus import Bus
 from agent_common.messages import ChatRequested, ToolCallCompleted
 from agent_common.probes import ReadinessCheck
 from agent_common.run_events import RunEventChannel
+from agent_common.run_store import RunStore
 from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
-from agent_orchestrator.deadlines import DeadlineWatch
-from agent_orchestrator.handoff import HandOff
-from agent_orchestrator.leases import Leases, new_owner
 from agent_orchestrator.loop import AgentLoop
-from agent_orchestrator.model_client import ChatModel
+from agent_orchestrator.model_stream import ChatModel
+from agent_orchestrator.ownership import (
+    BackgroundRuns,
+    DeadlineWatch,
+    Leases,
+    Periodic,
+    Takeover,
+    ToolResultRecorder,
+    new_owner,
+)
 from agent_orchestrator.retrieval import Retriever
-from agent_orchestrator.runs import RunStore
+from agent_orchestrator.runs import SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
-from agent_orchestrator.sweeps import Periodic
 
 
 class Orchestrator:
@@ -40,24 +46,46 @@ class Orchestrator:
         self.model = model
         self.settings = settings
         self.retriever = retriever
+        saved = SavedRuns(runs.states, settings.run_state_ttl_s)
         self.loop = AgentLoop(
-            bus=bus, events=events, sessions=sessions, runs=runs, model=model, settings=settings, retriever=retriever
+            bus=bus,
+            events=events,
+            sessions=sessions,
+            saved=saved,
+            deadlines=runs.deadlines,
+            model=model,
+            settings=settings,
+            retriever=retriever,
         )
-        self.handoff = HandOff(self.loop, Leases(runs, new_owner(), settings.run_lease_s), settings.max_runs)
-        self.deadlines = DeadlineWatch(self.handoff.on_tool_completed, runs, settings.tool_result_timeout_s)
+        # Who runs what, around the loop: claims, takeovers, tool results, their deadlines.
+        leases = Leases(runs.claims, new_owner(), settings.run_lease_s)
+        results = ToolResultRecorder(runs.tool_results, saved, events)
+        self.background_runs = BackgroundRuns(
+            self.loop, leases, Takeover(self.loop, saved, events, leases), results, settings.max_runs
+        )
+        self.deadlines = DeadlineWatch(
+            self.background_runs.on_tool_completed,
+            deadlines=runs.deadlines,
+            saved=saved,
+            results=runs.tool_results,
+            timeout_s=settings.tool_result_timeout_s,
+        )
         self._sweeps = (
             Periodic("tool-deadlines", settings.deadline_scan_s, self.deadlines.sweep),
-            Periodic("run-takeovers", settings.takeover_scan_s, self.handoff.take_over_expired),
+            Periodic("run-takeovers", settings.takeover_scan_s, self.background_runs.take_over_expired),
         )
 
     def register(self) -> None:
         concurrency = self.settings.concurrency
         self.bus.subscribe(
-            ChatRequested, self.handoff.on_chat_requested, group=CHAT_REQUESTS.consumer_group, concurrency=concurrency
+            ChatRequested,
+            self.background_runs.on_chat_requested,
+            group=CHAT_REQUESTS.consumer_group,
+            concurrency=concurrency,
         )
         self.bus.subscribe(
             ToolCallCompleted,
-            self.handoff.on_tool_completed,
+            self.background_runs.on_tool_completed,
             group=TOOL_RESULTS.consumer_group,
             concurrency=concurrency,
         )
@@ -69,11 +97,11 @@ class Orchestrator:
 
     async def stop(self) -> None:
         """Stop taking work, then let the runs in flight finish (bounded), before the bus goes."""
-        self.handoff.stop_taking_over()
+        self.background_runs.stop_taking_over()
         for sweep in self._sweeps:
             await sweep.stop()
         await self.bus.stop_consuming()
-        await self.handoff.drain(self.settings.drain_s)
+        await self.background_runs.drain(self.settings.drain_s)
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         checks: dict[str, ReadinessCheck] = {

@@ -21,7 +21,7 @@ class TokenStream:
         self._flusher: asyncio.Task[None] | None = None
 
     async def send(self, text: str) -> None:
-        """Queue `text`; a failed earlier publish (Redis away, the lease lost) raises here."""
+        """Queue `text`; a failed earlier publish (Redis away, say) raises here."""
         if self._flusher is not None and self._flusher.done():
             self._flusher.result()
         self._pending.append(text)
@@ -59,6 +59,6 @@ async def token_stream(publish: Callable[[str], Awaitable[None]]) -> AsyncIterat
         stream.cancel()
         raise
     except Exception:
-        await stream.drain()  # should a publish have failed too (the lease lost, say), that wins
+        await stream.drain()  # should a publish have failed too (Redis away, say), that wins
         raise
     await stream.drain()

@@ -1,17 +1,6 @@
-"""Run state between steps, and where it is kept."""
+"""A run's state between steps, and how the orchestrator keeps it in the run store."""
 
-from agent_orchestrator.runs.base import Lease, RunStore, SessionTurn, StepRef, run_key, step_key
-from agent_orchestrator.runs.memory import MemoryRunStore
+from agent_orchestrator.runs.saved import SavedRuns
 from agent_orchestrator.runs.state import PendingCall, RunState
 
-__all__ = [
-    "Lease",
-    "MemoryRunStore",
-    "PendingCall",
-    "RunState",
-    "RunStore",
-    "SessionTurn",
-    "StepRef",
-    "run_key",
-    "step_key",
-]
+__all__ = ["PendingCall", "RunState", "SavedRuns"]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent_common.events import Citation, ToolCallRecord, Usage
 from agent_common.messages import ChatRequested
+from agent_orchestrator.conversation import ChatMessage
 
 
 class PendingCall(BaseModel):
@@ -28,8 +29,8 @@ class RunState(BaseModel):
     user_message: str
     locale: str | None = None
     deadline_at: float
-    # The conversation sent to the model so far, in the OpenAI chat message format.
-    messages: list[dict[str, Any]]
+    # The conversation sent to the model so far, in the chat-completions message format.
+    messages: list[ChatMessage]
     step: int = 0
     # Text already streamed to the client, over every step.
     answer: str = ""
@@ -40,9 +41,7 @@ class RunState(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
 
     @classmethod
-    def for_request(
-        cls, msg: ChatRequested, messages: list[dict[str, Any]] | None = None, answer: str = ""
-    ) -> RunState:
+    def for_request(cls, msg: ChatRequested, messages: list[ChatMessage] | None = None, answer: str = "") -> RunState:
         """A run's state as a chat request starts it (or as a redelivery finds it)."""
         return cls(
             request_id=msg.request_id,

@@ -1,53 +1,56 @@
-"""The embedded default's run store: in-process, same contract as Redis."""
+"""The embedded default's run store: in-process, the same contract as Redis
+(`tests/contracts/run_store.py` holds both to it)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from agent_orchestrator.runs.base import Lease, RunStore, SessionTurn
-from agent_orchestrator.runs.state import RunState
+from agent_common.run_store.base import (
+    ClaimResult,
+    RunClaims,
+    RunStates,
+    RunStore,
+    SessionTurn,
+    ToolDeadlines,
+    ToolResults,
+)
 
 _DONE = "\x00done"
 
 
-class MemoryRunStore(RunStore):
+def _expire(*stores: dict[Any, tuple[float, Any]]) -> None:
+    """Drop the entries whose time ran out (each value is `(expiry, what is kept)`)."""
+    now = time.monotonic()
+    for entries in stores:
+        for key in [k for k, (exp, _) in entries.items() if exp < now]:
+            del entries[key]
+
+
+class MemoryRunClaims(RunClaims):
     def __init__(self) -> None:
-        self._states: dict[str, tuple[float, str]] = {}
-        self._results: dict[tuple[str, int], tuple[float, dict[str, str]]] = {}
         self._leases: dict[str, tuple[float, str]] = {}  # key -> (expiry, owner or "done")
         self._payloads: dict[str, tuple[float, str]] = {}  # lease key -> (expiry, what a takeover needs)
         self._turns: dict[str, tuple[float, str]] = {}  # session id -> (expiry, request id)
-        self._deadlines: dict[tuple[str, int], float] = {}
 
     def _expire(self) -> None:
-        now = time.monotonic()
-        stores: tuple[dict[Any, tuple[float, Any]], ...] = (
-            self._states,
-            self._results,
-            self._leases,
-            self._payloads,
-            self._turns,
-        )
-        for entries in stores:
-            for key in [k for k, (exp, _) in entries.items() if exp < now]:
-                del entries[key]
+        _expire(self._leases, self._payloads, self._turns)
 
     async def claim(
         self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
-    ) -> Lease:
+    ) -> ClaimResult:
         self._expire()
         held = self._leases.get(key)
         if held is not None:
-            return Lease.DONE if held[1] == _DONE else Lease.HELD
+            return ClaimResult.DONE if held[1] == _DONE else ClaimResult.HELD
         if turn is not None and self._turns.get(turn.session_id, (0.0, turn.request_id))[1] != turn.request_id:
-            return Lease.SESSION_BUSY
+            return ClaimResult.SESSION_BUSY
         now = time.monotonic()
         self._leases[key] = (now + lease_s, owner)
         self._payloads[key] = (now + keep_s, payload)
         if turn is not None:
             self._turns[turn.session_id] = (now + keep_s, turn.request_id)
-        return Lease.TAKEN
+        return ClaimResult.TAKEN
 
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
         self._expire()
@@ -77,35 +80,58 @@ class MemoryRunStore(RunStore):
         if self._turns.get(session_id, (0.0, ""))[1] == request_id:
             del self._turns[session_id]
 
-    async def schedule_deadline(self, request_id: str, step: int, due_at: float) -> None:
-        self._deadlines[(request_id, step)] = due_at
 
-    async def take_due_deadlines(self, now: float, limit: int = 100) -> list[tuple[str, int]]:
-        due = sorted((at, key) for key, at in self._deadlines.items() if at <= now)[:limit]
-        for _, key in due:
-            del self._deadlines[key]
-        return [key for _, key in due]
+class MemoryRunStates(RunStates):
+    def __init__(self) -> None:
+        self._states: dict[str, tuple[float, str]] = {}
 
-    async def save(self, state: RunState, ttl_s: float) -> None:
-        self._states[state.request_id] = (time.monotonic() + ttl_s, state.model_dump_json())
+    async def save(self, request_id: str, state_json: str, ttl_s: float) -> None:
+        self._states[request_id] = (time.monotonic() + ttl_s, state_json)
 
-    async def load(self, request_id: str) -> RunState | None:
-        self._expire()
+    async def load(self, request_id: str) -> str | None:
+        _expire(self._states)
         entry = self._states.get(request_id)
-        return RunState.model_validate_json(entry[1]) if entry else None
+        return entry[1] if entry else None
 
     async def delete(self, request_id: str) -> None:
         self._states.pop(request_id, None)
 
-    async def record_tool_result(
+
+class MemoryToolResults(ToolResults):
+    def __init__(self) -> None:
+        self._results: dict[tuple[str, int], tuple[float, dict[str, str]]] = {}
+
+    async def record(
         self, request_id: str, step: int, call_id: str, outcome_json: str, expected: int, ttl_s: float
     ) -> tuple[bool, bool]:
-        _, results = self._results.setdefault((request_id, step), (time.monotonic() + ttl_s, {}))
+        _expire(self._results)
+        _, results = self._results.setdefault((request_id, step), (0.0, {}))
+        self._results[(request_id, step)] = (time.monotonic() + ttl_s, results)  # each result renews it, as in Redis
         if call_id in results:
             return False, False
         results[call_id] = outcome_json
         return True, len(results) == expected
 
-    async def tool_results(self, request_id: str, step: int) -> dict[str, str]:
+    async def of_step(self, request_id: str, step: int) -> dict[str, str]:
+        _expire(self._results)
         entry = self._results.get((request_id, step))
         return dict(entry[1]) if entry else {}
+
+
+class MemoryToolDeadlines(ToolDeadlines):
+    def __init__(self) -> None:
+        self._deadlines: dict[tuple[str, int], float] = {}
+
+    async def schedule(self, request_id: str, step: int, due_at: float) -> None:
+        self._deadlines[(request_id, step)] = due_at
+
+    async def take_due(self, now: float, limit: int = 100) -> list[tuple[str, int]]:
+        due = sorted((at, key) for key, at in self._deadlines.items() if at <= now)[:limit]
+        for _, key in due:
+            del self._deadlines[key]
+        return [key for _, key in due]
+
+
+class MemoryRunStore(RunStore):
+    def __init__(self) -> None:
+        super().__init__(MemoryRunClaims(), MemoryRunStates(), MemoryToolResults(), MemoryToolDeadlines())

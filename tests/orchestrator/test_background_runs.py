@@ -1,4 +1,4 @@
-"""Chat requests (and the steps after tool results) are handed off the consumer:
+"""Chat requests (and the steps after tool results) leave the consumer for background runs:
 runs of one partition stream at the same time, bounded per replica; one session's turns still run one after the
 other; a stopping replica finishes its runs, or hands them over.
 
@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -20,14 +21,34 @@ from agent_common.bus import MemoryBus
 from agent_common.events import ErrorEvent, RunEvent
 from agent_common.messages import ChatRequested, ToolCallCompleted, ToolOutcome
 from agent_common.run_events import MemoryRunEventChannel
+from agent_common.run_store import MemoryRunStore
 from agent_common.sessions import MemorySessionStore
-from agent_orchestrator.model_client import ModelTurn, OnToken, ToolCallRequest
-from agent_orchestrator.runs import MemoryRunStore
+from agent_orchestrator.conversation import ChatMessage, ToolDefinition
+from agent_orchestrator.model_stream import ModelTurn, TextDelta, ToolCallRequest
+from agent_orchestrator.runs import SavedRuns
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
 
 WAIT_S = 10  # a hang guard: every wait below ends as soon as what it waits for happened
 WAITING = "waiting for the session's previous turn to end"
+
+
+class Answer:
+    """A model call's stream: what `answer` yields, then `turn`."""
+
+    def __init__(self, model: GatedModel, messages: Sequence[ChatMessage]) -> None:
+        self._model = model
+        self._messages = messages
+        self._turn: ModelTurn | None = None
+
+    async def __aiter__(self) -> AsyncIterator[TextDelta]:
+        async for text in self._model.answer(self._messages):
+            yield TextDelta(text)
+        self._turn = self._model.turn_for(self._messages)
+
+    def turn(self) -> ModelTurn:
+        assert self._turn is not None
+        return self._turn
 
 
 class GatedModel:
@@ -39,20 +60,26 @@ class GatedModel:
         self.gate = asyncio.Event()
         self.in_flight = 0
         self.most_in_flight = 0
-        self.prompts: list[list[dict[str, Any]]] = []
+        self.prompts: list[list[ChatMessage]] = []
 
-    async def stream_turn(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], on_token: OnToken, deadline_at: float
-    ) -> ModelTurn:
+    @asynccontextmanager
+    async def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+    ) -> AsyncIterator[Answer]:
+        yield Answer(self, messages)
+
+    async def answer(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
         self.prompts.append(list(messages))
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            await on_token("first ")
+            yield "first "
             await self.gate.wait()
-            await on_token("last")
+            yield "last"
         finally:
             self.in_flight -= 1
+
+    def turn_for(self, messages: Sequence[ChatMessage]) -> ModelTurn:
         return ModelTurn(text="first last", model=self.model)
 
     async def ping(self) -> bool:
@@ -65,11 +92,14 @@ class GatedModel:
 class ToolFirstModel(GatedModel):
     """Asks for a page first; once the page is in the conversation, answers as `GatedModel` does."""
 
-    async def stream_turn(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], on_token: OnToken, deadline_at: float
-    ) -> ModelTurn:
+    async def answer(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
         if any(m["role"] == "tool" for m in messages):
-            return await super().stream_turn(messages, tools, on_token, deadline_at)
+            async for text in super().answer(messages):
+                yield text
+
+    def turn_for(self, messages: Sequence[ChatMessage]) -> ModelTurn:
+        if any(m["role"] == "tool" for m in messages):
+            return super().turn_for(messages)
         call = ToolCallRequest(call_id="call_page", name="http_get", arguments_json='{"url": "http://docs.test/a"}')
         return ModelTurn(tool_calls=[call], model=self.model)
 
@@ -108,7 +138,7 @@ class Replicas:
         self.bus = MemoryBus(partitions=1)
         self.events = RecordingChannel()
         self.sessions = MemorySessionStore(max_turns=5, ttl_s=60)
-        self.runs = MemoryRunStore()
+        self.store = MemoryRunStore()
         self.models = [model() for _ in range(count)]
         self.settings = OrchestratorSettings.model_validate({"concurrency": 1, **settings})
         self.orchestrators = [
@@ -116,12 +146,13 @@ class Replicas:
                 bus=self.bus,
                 events=self.events,
                 sessions=self.sessions,
-                runs=self.runs,
+                runs=self.store,
                 model=model,
                 settings=self.settings,
             )
             for model in self.models
         ]
+        self.runs = SavedRuns(self.store.states, self.settings.run_state_ttl_s)
         # Only the first replica consumes the bus (the in-memory bus has no consumer groups to
         # share); the others are handed requests directly, as after a rebalance.
         self.orchestrators[0].register()
@@ -227,12 +258,12 @@ async def test_one_sessions_turns_run_one_after_the_other_across_replicas(caplog
     await r.start()
     try:
         first, second = chat("ses_ordered01", "my first turn"), chat("ses_ordered01", "my second turn")
-        await r.orchestrators[0].handoff.on_chat_requested(first)
+        await r.orchestrators[0].background_runs.on_chat_requested(first)
         await r.events.until(lambda: r.events.has(first.request_id, "token"))
         # The session's next turn reaches the other replica (a rebalance): its handler waits, and
         # with it its partition, so the turns after it stay in order too.
         with caplog.at_level(logging.INFO, logger="agent.orchestrator"):
-            handling = asyncio.create_task(r.orchestrators[1].handoff.on_chat_requested(second))
+            handling = asyncio.create_task(r.orchestrators[1].background_runs.on_chat_requested(second))
             async with asyncio.timeout(WAIT_S):
                 while not any(rec.message == WAITING for rec in caplog.records):  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
@@ -272,8 +303,8 @@ async def test_a_run_cut_off_by_the_end_of_a_drain_is_taken_over_at_once() -> No
         await r.events.until(lambda: r.events.has(request.request_id, "token"))
         await r.orchestrators[0].stop()  # the model call never ends: the drain gives up on it
         # Its lease was freed, not left to run out: the next sweep of the other replica takes it.
-        assert await r.orchestrators[1].handoff.take_over_expired() == 1
-        await r.orchestrators[1].handoff.drain()
+        assert await r.orchestrators[1].background_runs.take_over_expired() == 1
+        await r.orchestrators[1].background_runs.drain()
     finally:
         await r.close()
     ends = [e for e in r.events.log if e.request_id == request.request_id and e.type in ("done", "error")]

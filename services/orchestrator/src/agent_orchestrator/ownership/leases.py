@@ -2,14 +2,15 @@
 that exactly one replica does, and work whose replica died is recognised and
 taken over.
 
-The hand-off (`handoff.py`) claims the work before its message's offset is
-committed: its lease, what a takeover needs to restart it (the chat request; a
-step's request id and number, its run's state being in the store already) and,
-for a chat request, its session's turn, in one atomic step. The task renews the
-lease while it works; when it is done, the lease becomes `done` for an hour, and
-a redelivery that finds `done` is a duplicate. A lease nobody renews runs out
+Work is claimed before its message's offset is committed (`background_runs.py`):
+its lease, what a takeover needs to restart it (the chat request; a step's
+request id and number, its run's state being in the store already) and, for a
+chat request, its session's turn, in one atomic step. The task renews the lease
+while it works; when it is done, the lease becomes `done` for an hour, and a
+redelivery that finds `done` is a duplicate. A lease nobody renews runs out
 (its replica died): a sweep on every replica takes the work over, exactly one
-of them.
+of them (`takeover.py`). A renewal that finds the lease another's (this replica
+stalled past it) stops the work where it is.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent_common.messages import ChatRequested
+from agent_common.run_store import ClaimResult, RunClaims, SessionTurn
 from agent_common.tasks import stop_task
-from agent_orchestrator.runs import Lease, RunState, RunStore, SessionTurn, StepRef, run_key, step_key
+from agent_orchestrator.runs import RunState
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -47,45 +49,62 @@ def keep_s(deadline_at: float) -> float:
     return max(deadline_at - time.time(), 0) + TURN_GRACE_S
 
 
-class LeaseLost(Exception):
-    """Another replica took the run over: this one stops without a word to the client."""
+def run_key(request: ChatRequested) -> str:
+    """The key a chat request's run is leased under: one per message, so a duplicate finds it."""
+    return f"chat:{request.message_id}"
+
+
+def step_key(request_id: str, step: int) -> str:
+    """The key the step after a run's tool results is leased under."""
+    return f"step:{request_id}:{step}"
+
+
+class StepRef(BaseModel):
+    """What a step's lease keeps for a takeover: the run's state is in the store already."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str
+    step: int
 
 
 @dataclass
 class HeldLease:
+    """A lease this replica renews while its work runs; `lost` once another replica has it."""
+
     key: str
     lost: bool = field(default=False)
 
-    def check(self) -> None:
-        if self.lost:
-            raise LeaseLost(self.key)
-
 
 class Leases:
-    def __init__(self, runs: RunStore, owner: str, lease_s: float) -> None:
-        self._runs = runs
+    def __init__(self, claims: RunClaims, owner: str, lease_s: float) -> None:
+        self._claims = claims
         self._owner = owner
         self._lease_s = lease_s
 
-    async def claim(self, request: ChatRequested) -> Lease:
+    async def claim(self, request: ChatRequested) -> ClaimResult:
         """Take the request's run for this replica (`TAKEN`), unless it is done, held by a live
         replica, or its session's previous turn is still running (`SESSION_BUSY`: try again)."""
         turn = SessionTurn(request.session_id, request.request_id)
         payload = request.model_dump_json()
-        return await self._runs.claim(
+        return await self._claims.claim(
             run_key(request), payload, self._owner, self._lease_s, keep_s(request.deadline_at), turn
         )
 
-    async def claim_step(self, state: RunState) -> Lease:
+    async def claim_step(self, state: RunState) -> ClaimResult:
         """Take the step after the run's tool results (`state` as they completed it)."""
         payload = StepRef(request_id=state.request_id, step=state.step).model_dump_json()
         key = step_key(state.request_id, state.step)
-        return await self._runs.claim(key, payload, self._owner, self._lease_s, keep_s(state.deadline_at))
+        return await self._claims.claim(key, payload, self._owner, self._lease_s, keep_s(state.deadline_at))
+
+    async def end_turn(self, session_id: str, request_id: str) -> None:
+        """The request's run ended (`done` or `error`): the session's next turn may start."""
+        await self._claims.end_turn(session_id, request_id)
 
     async def take_expired(self, limit: int) -> list[ChatRequested | StepRef]:
         """Work whose lease ran out, now this replica's (each goes to exactly one replica)."""
         taken: list[ChatRequested | StepRef] = []
-        for key, payload in await self._runs.take_expired(self._owner, self._lease_s, limit):
+        for key, payload in await self._claims.take_expired(self._owner, self._lease_s, limit):
             try:
                 taken.append(
                     ChatRequested.model_validate_json(payload)
@@ -100,31 +119,38 @@ class Leases:
     async def held(self, key: str) -> AsyncIterator[HeldLease]:
         """Renew the lease in the background while the body runs, and mark it done when the
         body returns. Cut off (cancelled, as at the end of a shutdown's drain), the lease is
-        freed at once for another replica; a body that raised lets it run out (a sweep retries)."""
+        freed at once for another replica; a body that raised lets it run out (a sweep retries).
+        A renewal that finds another owner cancels the body: the work stops where it is, without
+        a word to the client (the new owner ends the run), and the block ends quietly."""
+        task = asyncio.current_task()
+        assert task is not None
         lease = HeldLease(key)
-        renewer = asyncio.create_task(self._renew(lease))
+        renewer = asyncio.create_task(self._renew(lease, task))
         try:
-            yield lease
+            try:
+                yield lease
+            finally:
+                await stop_task(renewer)  # first: a renewal would take the lease back
         except asyncio.CancelledError:
-            await stop_task(renewer)  # first: a renewal would take the lease back
+            if lease.lost and task.uncancel() == 0:  # the renewer's cancellation, and nobody else's
+                return
             if not lease.lost:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self._runs.abandon(key, self._owner))
+                    await asyncio.shield(self._claims.abandon(key, self._owner))
             raise
-        finally:
-            await stop_task(renewer)
         if not lease.lost:
-            await self._runs.finish(key, DONE_TTL_S)
+            await self._claims.finish(key, DONE_TTL_S)
 
-    async def _renew(self, lease: HeldLease) -> None:
+    async def _renew(self, lease: HeldLease, work: asyncio.Task[object]) -> None:
         while True:
             await asyncio.sleep(self._lease_s / 3)
             try:
-                renewed = await self._runs.renew(lease.key, self._owner, self._lease_s)
+                renewed = await self._claims.renew(lease.key, self._owner, self._lease_s)
             except Exception:  # a blip: the next renewal may succeed before the lease runs out
                 log.warning("could not renew a run's lease", exc_info=True)
                 continue
             if not renewed:
                 lease.lost = True
                 log.warning("the run's lease was taken over; stopping here", extra={"lease": lease.key})
+                work.cancel()
                 return

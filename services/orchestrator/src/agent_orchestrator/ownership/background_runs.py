@@ -1,4 +1,5 @@
-"""Chat requests leave the consumer as soon as their run is safely taken.
+"""A replica's runs in the background: chat requests leave the consumer as soon as
+their run is safely taken.
 
 A consumer handles one message per partition at a time, so a handler that ran
 the whole model call would cap the platform's concurrent runs at the partition
@@ -17,13 +18,12 @@ turns arrive in order on one partition; the session's turn (held from the claim
 until the run's `done` or `error`, tool calls included) makes the handler wait
 for the previous turn to end before the next one starts, on whichever replica.
 
-The tool result that completes a run's step hands its next step off the same
+The tool result that completes a run's step starts its next step the same
 way, in the same slots, under a lease of its own.
 
 A committed request is never redelivered, so a replica that dies mid-run leaves
 its run to the others: every replica sweeps for runs whose lease ran out and
-takes them over under the rules a redelivery follows (`AgentLoop.run`,
-`AgentLoop.resume_taken_over`).
+takes them over under the rules a redelivery follows (`takeover.py`).
 """
 
 from __future__ import annotations
@@ -36,10 +36,13 @@ from typing import Any, TypeVar
 
 from agent_common.logs import bind_ids
 from agent_common.messages import ChatRequested, ToolCallCompleted
+from agent_common.run_store import ClaimResult
 from agent_orchestrator import metrics
-from agent_orchestrator.leases import Leases
-from agent_orchestrator.loop import AgentLoop
-from agent_orchestrator.runs import Lease, RunState, StepRef, run_key, step_key
+from agent_orchestrator.loop import AgentLoop, StepOutcome
+from agent_orchestrator.ownership.leases import Leases, StepRef, run_key, step_key
+from agent_orchestrator.ownership.takeover import Takeover
+from agent_orchestrator.ownership.tool_results import ToolResultRecorder
+from agent_orchestrator.runs import RunState
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -49,10 +52,14 @@ SESSION_POLL_S = 0.05
 T = TypeVar("T")
 
 
-class HandOff:
-    def __init__(self, loop: AgentLoop, leases: Leases, max_runs: int) -> None:
+class BackgroundRuns:
+    def __init__(
+        self, loop: AgentLoop, leases: Leases, takeover: Takeover, results: ToolResultRecorder, max_runs: int
+    ) -> None:
         self._loop = loop
         self._leases = leases
+        self._takeover = takeover
+        self._results = results
         self._slots = asyncio.Semaphore(max_runs)
         self._running: set[asyncio.Task[None]] = set()
         self._taking_over = True
@@ -63,11 +70,11 @@ class HandOff:
             waiting = False
             while True:
                 # All slots busy: wait here, so the consumer fetches no more.
-                found = await self._holding_a_slot(lambda: self._leases.claim(msg), lambda f: f is Lease.TAKEN)
-                if found is Lease.TAKEN:
+                found = await self._holding_a_slot(lambda: self._leases.claim(msg), lambda f: f is ClaimResult.TAKEN)
+                if found is ClaimResult.TAKEN:
                     self._start(msg)
                     return
-                if found in (Lease.DONE, Lease.HELD):
+                if found in (ClaimResult.DONE, ClaimResult.HELD):
                     # Done: answered already. Held: a live replica runs it, and the sweep
                     # takes it over should that replica die.
                     log.info("duplicate chat request ignored", extra={"message_id": msg.message_id, "lease": found})
@@ -82,12 +89,12 @@ class HandOff:
         next step and starts it in the background, in one of the same slots, and returns. A
         redelivered result of a complete step tries the claim too: the replica that completed
         the step may have died before it claimed the next one."""
-        state = await self._loop.record_tool_result(msg)
+        state = await self._results.record(msg)
         if state is None:
             return
         with bind_ids(request_id=state.request_id, session_id=state.session_id, user_id=state.user_id):
-            found = await self._holding_a_slot(lambda: self._leases.claim_step(state), lambda f: f is Lease.TAKEN)
-            if found is not Lease.TAKEN:  # a redelivered result: the step is someone's, or done
+            found = await self._holding_a_slot(lambda: self._leases.claim_step(state), lambda f: f is ClaimResult.TAKEN)
+            if found is not ClaimResult.TAKEN:  # a redelivered result: the step is someone's, or done
                 log.info("the step after the tools is claimed already", extra={"lease": found, "step": state.step})
                 return
             self._spawn(self._continue(state), name=f"run:{state.request_id}:{state.step + 1}")
@@ -152,9 +159,9 @@ class HandOff:
         task = asyncio.create_task(work, name=name)
         self._running.add(task)
         metrics.RUNS_IN_FLIGHT.inc()
-        task.add_done_callback(self._ended)
+        task.add_done_callback(self._release)
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
+    def _release(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         metrics.RUNS_IN_FLIGHT.dec()
         self._slots.release()
@@ -162,26 +169,39 @@ class HandOff:
     async def _run(self, msg: ChatRequested) -> None:
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
             try:
-                async with self._leases.held(run_key(msg)) as lease:
-                    await self._loop.run(msg, lease)
+                async with self._leases.held(run_key(msg)):
+                    if await self._takeover.settled(msg):
+                        return
+                    await self._ended(await self._loop.start(msg), msg.session_id, msg.request_id)
             except Exception:  # its lease runs out, and a sweep tries the run again under the takeover rules
                 log.exception("run stopped unexpectedly; left to the sweep")
 
     async def _continue(self, state: RunState) -> None:
         with bind_ids(request_id=state.request_id, session_id=state.session_id, user_id=state.user_id):
             try:
-                async with self._leases.held(step_key(state.request_id, state.step)) as lease:
-                    await self._loop.resume_after_tools(state, lease)
+                async with self._leases.held(step_key(state.request_id, state.step)):
+                    await self._after_tools(state)
             except Exception:  # its lease runs out, and a sweep tries the step again under the takeover rules
                 log.exception("run's next step stopped unexpectedly; left to the sweep")
 
     async def _continue_taken_over(self, step: StepRef) -> None:
         with bind_ids(request_id=step.request_id):
             try:
-                async with self._leases.held(step_key(step.request_id, step.step)) as lease:
-                    await self._loop.resume_taken_over(step.request_id, step.step, lease)
+                async with self._leases.held(step_key(step.request_id, step.step)):
+                    state = await self._takeover.step_to_resume(step)
+                    if state is not None:
+                        with bind_ids(session_id=state.session_id, user_id=state.user_id):
+                            await self._after_tools(state)
             except Exception:
                 log.exception("run's next step stopped unexpectedly; left to the sweep")
+
+    async def _after_tools(self, state: RunState) -> None:
+        outcome = await self._loop.continue_after_tools(state, await self._results.outcomes(state))
+        await self._ended(outcome, state.session_id, state.request_id)
+
+    async def _ended(self, outcome: StepOutcome, session_id: str, request_id: str) -> None:
+        if outcome is StepOutcome.ENDED:  # the session's next turn may start, on whichever replica
+            await self._leases.end_turn(session_id, request_id)
 
 
 def _ids(work: ChatRequested | StepRef) -> dict[str, str]:

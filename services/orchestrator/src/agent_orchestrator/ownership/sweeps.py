@@ -2,7 +2,7 @@
 
 Two things have no message behind them once the bus has moved on: a tool
 result that never comes (`deadlines.py`) and a run whose replica died after
-its chat request was committed (`handoff.py`). Every replica runs the same
+its chat request was committed (`takeover.py`). Every replica runs the same
 sweeps, each on its own period; what a sweep finds is taken atomically in the
 store, so exactly one replica acts on each, and a sweep that fails (Redis
 away, say) is simply tried again on the next period.

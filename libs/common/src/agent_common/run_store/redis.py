@@ -1,4 +1,4 @@
-"""Run state in Redis, shared by every orchestrator replica.
+"""The run store in Redis, shared by every orchestrator replica.
 
 - `lease:{<key>}`          the owner running a chat request (`chat:<message id>`) or the step after
   a run's tool results (`step:<request id>:<step>`), with a lease it renews, or `done`;
@@ -14,23 +14,26 @@
 
 Claiming a run, renewing, finishing and taking over are each one Lua script
 over the lease, its request, the index and the session's turn, so no replica
-ever sees half of one. `record_tool_result` is one MULTI/EXEC (HSETNX, HLEN, PEXPIRE), so however the
+ever sees half of one. `ToolResults.record` is one MULTI/EXEC (HSETNX, HLEN, PEXPIRE), so however the
 results of a step interleave across replicas, exactly one caller sees its own
 write bring the count to `expected` and continues the run.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 
-from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from agent_orchestrator.runs.base import Lease, RunStore, SessionTurn
-from agent_orchestrator.runs.state import RunState
-
-log = logging.getLogger("agent.orchestrator.runs")
+from agent_common.run_store.base import (
+    ClaimResult,
+    RunClaims,
+    RunStates,
+    RunStore,
+    SessionTurn,
+    ToolDeadlines,
+    ToolResults,
+)
 
 
 def _state_key(request_id: str) -> str:
@@ -133,19 +136,19 @@ def _ms(ttl_s: float) -> int:
     return max(1, int(ttl_s * 1000))
 
 
-class RedisRunStore(RunStore):
+class RedisRunClaims(RunClaims):
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
     async def claim(
         self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
-    ) -> Lease:
+    ) -> ClaimResult:
         keys = [_lease_key(key), _payload_key(key), LEASES_KEY]
         args: list[str | int | float] = [owner, _ms(lease_s), _DONE, payload, _ms(keep_s), key, time.time() + lease_s]
         if turn is not None:
             keys.append(_turn_key(turn.session_id))
             args.append(turn.request_id)
-        return Lease(_text(await self._redis.eval(_CLAIM, len(keys), *keys, *args)))
+        return ClaimResult(_text(await self._redis.eval(_CLAIM, len(keys), *keys, *args)))
 
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
         renewed = await self._redis.eval(
@@ -170,36 +173,28 @@ class RedisRunStore(RunStore):
     async def end_turn(self, session_id: str, request_id: str) -> None:
         await self._redis.eval(_END_TURN, 1, _turn_key(session_id), request_id)
 
-    async def schedule_deadline(self, request_id: str, step: int, due_at: float) -> None:
-        await self._redis.zadd(DEADLINES_KEY, {f"{request_id} {step}": due_at})
 
-    async def take_due_deadlines(self, now: float, limit: int = 100) -> list[tuple[str, int]]:
-        due = await self._redis.eval(_TAKE_DUE, 1, DEADLINES_KEY, now, limit)
-        taken: list[tuple[str, int]] = []
-        for member in due:
-            request_id, _, step = _text(member).partition(" ")
-            if step.isdigit():
-                taken.append((request_id, int(step)))
-        return taken
+class RedisRunStates(RunStates):
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
 
-    async def save(self, state: RunState, ttl_s: float) -> None:
-        await self._redis.set(_state_key(state.request_id), state.model_dump_json(), px=_ms(ttl_s))
+    async def save(self, request_id: str, state_json: str, ttl_s: float) -> None:
+        await self._redis.set(_state_key(request_id), state_json, px=_ms(ttl_s))
 
-    async def load(self, request_id: str) -> RunState | None:
+    async def load(self, request_id: str) -> str | None:
         raw = await self._redis.get(_state_key(request_id))
-        if raw is None:
-            return None
-        try:
-            return RunState.model_validate_json(raw)
-        except ValidationError:
-            log.error("unreadable run state; treating the run as gone", extra={"request_id": request_id})
-            return None
+        return None if raw is None else _text(raw)
 
     async def delete(self, request_id: str) -> None:
         # Results hashes expire on their own TTL; the state is what makes a run live.
         await self._redis.delete(_state_key(request_id))
 
-    async def record_tool_result(
+
+class RedisToolResults(ToolResults):
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def record(
         self, request_id: str, step: int, call_id: str, outcome_json: str, expected: int, ttl_s: float
     ) -> tuple[bool, bool]:
         key = _results_key(request_id, step)
@@ -211,9 +206,36 @@ class RedisRunStore(RunStore):
         is_new = bool(added)
         return is_new, is_new and int(count) == expected
 
-    async def tool_results(self, request_id: str, step: int) -> dict[str, str]:
+    async def of_step(self, request_id: str, step: int) -> dict[str, str]:
         raw = await self._redis.hgetall(_results_key(request_id, step))
         return {_text(k): _text(v) for k, v in raw.items()}
+
+
+class RedisToolDeadlines(ToolDeadlines):
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def schedule(self, request_id: str, step: int, due_at: float) -> None:
+        await self._redis.zadd(DEADLINES_KEY, {f"{request_id} {step}": due_at})
+
+    async def take_due(self, now: float, limit: int = 100) -> list[tuple[str, int]]:
+        due = await self._redis.eval(_TAKE_DUE, 1, DEADLINES_KEY, now, limit)
+        taken: list[tuple[str, int]] = []
+        for member in due:
+            request_id, _, step = _text(member).partition(" ")
+            if step.isdigit():
+                taken.append((request_id, int(step)))
+        return taken
+
+
+class RedisRunStore(RunStore):
+    """Every concern over one shared client (one connection pool per process)."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(
+            RedisRunClaims(redis), RedisRunStates(redis), RedisToolResults(redis), RedisToolDeadlines(redis)
+        )
+        self._redis = redis
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

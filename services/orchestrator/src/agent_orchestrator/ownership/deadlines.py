@@ -17,28 +17,39 @@ from collections.abc import Awaitable, Callable
 
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.messages import ToolCallCompleted, ToolOutcome
-from agent_orchestrator.runs import RunStore
+from agent_common.run_store import ToolDeadlines, ToolResults
+from agent_orchestrator.runs import SavedRuns
 
 log = logging.getLogger("agent.orchestrator")
 
 
 class DeadlineWatch:
     """The sweep for overdue tool results; `sweeps.Periodic` runs it on every replica. `feed` is
-    where real results go too (`HandOff.on_tool_completed`)."""
+    where real results go too (`BackgroundRuns.on_tool_completed`)."""
 
-    def __init__(self, feed: Callable[[ToolCallCompleted], Awaitable[None]], runs: RunStore, timeout_s: float) -> None:
+    def __init__(
+        self,
+        feed: Callable[[ToolCallCompleted], Awaitable[None]],
+        *,
+        deadlines: ToolDeadlines,
+        saved: SavedRuns,
+        results: ToolResults,
+        timeout_s: float,
+    ) -> None:
         self._feed = feed
-        self._runs = runs
+        self._deadlines = deadlines
+        self._saved = saved
+        self._results = results
         self._timeout_s = timeout_s
 
     async def sweep(self) -> int:
         """Time out the missing results of every step whose deadline has passed; returns how many."""
         timed_out = 0
-        for request_id, step in await self._runs.take_due_deadlines(time.time()):
-            state = await self._runs.load(request_id)
+        for request_id, step in await self._deadlines.take_due(time.time()):
+            state = await self._saved.load(request_id)
             if state is None or state.step != step:
                 continue  # finished, or already on a later step
-            results = await self._runs.tool_results(request_id, step)
+            results = await self._results.of_step(request_id, step)
             for call in state.pending:
                 if call.call_id in results:
                     continue

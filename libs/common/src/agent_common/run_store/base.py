@@ -1,4 +1,4 @@
-"""Where run state is kept between steps."""
+"""The run store's interfaces, one per concern, and the bundle a process builds once."""
 
 from __future__ import annotations
 
@@ -6,32 +6,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
 
-from agent_common.messages import ChatRequested
-from agent_orchestrator.runs.state import RunState
-
-
-def run_key(request: ChatRequested) -> str:
-    """The key a chat request's run is leased under: one per message, so a duplicate finds it."""
-    return f"chat:{request.message_id}"
-
-
-def step_key(request_id: str, step: int) -> str:
-    """The key the step after a run's tool results is leased under."""
-    return f"step:{request_id}:{step}"
-
-
-class StepRef(BaseModel):
-    """What a step's lease keeps for a takeover: the run's state is in the store already."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    request_id: str
-    step: int
-
-
-class Lease(StrEnum):
+class ClaimResult(StrEnum):
     """What a claim found."""
 
     TAKEN = "taken"  # the work is the caller's now
@@ -48,11 +24,15 @@ class SessionTurn:
     request_id: str
 
 
-class RunStore(ABC):
+class RunClaims(ABC):
+    """Who runs a piece of work (a chat request, the step after a run's tool results): leases,
+    what a takeover needs, and the session's turn, which a chat request's claim takes in the
+    same atomic step."""
+
     @abstractmethod
     async def claim(
         self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
-    ) -> Lease:
+    ) -> ClaimResult:
         """Take the work leased under `key` for `owner`, in one atomic step, unless it is done,
         another owner's lease on it is live, or (with `turn`) the session's turn belongs to
         another request.
@@ -85,26 +65,26 @@ class RunStore(ABC):
     async def end_turn(self, session_id: str, request_id: str) -> None:
         """The request's run ended (`done` or `error`): the session's next request may run."""
 
-    @abstractmethod
-    async def schedule_deadline(self, request_id: str, step: int, due_at: float) -> None:
-        """Remember that the step's tool results are due by `due_at` (epoch seconds)."""
+
+class RunStates(ABC):
+    """A run's state between steps, as JSON, so whichever replica gets a tool result goes on."""
 
     @abstractmethod
-    async def take_due_deadlines(self, now: float, limit: int = 100) -> list[tuple[str, int]]:
-        """(request_id, step) of deadlines passed by `now`, each handed to exactly one caller."""
+    async def save(self, request_id: str, state_json: str, ttl_s: float) -> None: ...
 
     @abstractmethod
-    async def save(self, state: RunState, ttl_s: float) -> None: ...
-
-    @abstractmethod
-    async def load(self, request_id: str) -> RunState | None: ...
+    async def load(self, request_id: str) -> str | None: ...
 
     @abstractmethod
     async def delete(self, request_id: str) -> None:
         """Forget the run's state (recorded tool results expire on their own TTL)."""
 
+
+class ToolResults(ABC):
+    """The outcomes of a step's tool calls, as they arrive at any replica."""
+
     @abstractmethod
-    async def record_tool_result(
+    async def record(
         self, request_id: str, step: int, call_id: str, outcome_json: str, expected: int, ttl_s: float
     ) -> tuple[bool, bool]:
         """Record the outcome of one of a step's tool calls, atomically.
@@ -116,8 +96,31 @@ class RunStore(ABC):
         """
 
     @abstractmethod
-    async def tool_results(self, request_id: str, step: int) -> dict[str, str]:
+    async def of_step(self, request_id: str, step: int) -> dict[str, str]:
         """call_id -> outcome JSON, for every outcome recorded for the run's step."""
 
+
+class ToolDeadlines(ABC):
+    """When a step's tool results are due, for the sweep that times out those that never come."""
+
+    @abstractmethod
+    async def schedule(self, request_id: str, step: int, due_at: float) -> None:
+        """Remember that the step's tool results are due by `due_at` (epoch seconds)."""
+
+    @abstractmethod
+    async def take_due(self, now: float, limit: int = 100) -> list[tuple[str, int]]:
+        """(request_id, step) of deadlines passed by `now`, each handed to exactly one caller."""
+
+
+class RunStore:
+    """The four concerns over one backend: what a process builds once and hands around."""
+
+    def __init__(self, claims: RunClaims, states: RunStates, tool_results: ToolResults, deadlines: ToolDeadlines):
+        self.claims = claims
+        self.states = states
+        self.tool_results = tool_results
+        self.deadlines = deadlines
+
     async def ping(self) -> bool:
+        """The readiness check: the backend answers."""
         return True

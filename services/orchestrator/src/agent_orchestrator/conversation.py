@@ -1,0 +1,85 @@
+"""The conversation sent to the model, typed: the chat-completions message and tool
+formats, only the fields the platform writes.
+
+TypedDicts, so they are plain dicts on the wire and in a run's saved state, and
+pydantic validates them when a state is loaded (`typing_extensions`' TypedDict:
+pydantic needs it before Python 3.12). Not the `openai` SDK's own
+`ChatCompletionMessageParam`: it declares its lists as `Iterable`, which pydantic
+validates into one-shot iterators, and a saved state is read more than once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired
+
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from agent_common.sessions import Turn
+from agent_common.tools import ToolSpec
+
+
+class SystemMessage(TypedDict):
+    role: Literal["system"]
+    content: str
+
+
+class UserMessage(TypedDict):
+    role: Literal["user"]
+    content: str
+
+
+class FunctionCall(TypedDict):
+    name: str
+    arguments: str  # JSON, as the model wrote it
+
+
+class ToolCall(TypedDict):
+    id: str
+    type: Literal["function"]
+    function: FunctionCall
+
+
+class AssistantMessage(TypedDict):
+    role: Literal["assistant"]
+    content: str | None
+    tool_calls: NotRequired[list[ToolCall]]
+
+
+class ToolMessage(TypedDict):
+    role: Literal["tool"]
+    tool_call_id: str
+    content: str
+
+
+ChatMessage = Annotated[SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")]
+
+
+class FunctionDefinition(TypedDict):
+    name: str
+    description: str
+    parameters: dict[str, Any]  # a JSON Schema: any JSON object
+
+
+class ToolDefinition(TypedDict):
+    """A tool as a chat-completions request offers it."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+def tool_definition(spec: ToolSpec) -> ToolDefinition:
+    return {
+        "type": "function",
+        "function": {"name": spec.name, "description": spec.description, "parameters": spec.parameters},
+    }
+
+
+def build_messages(system_prompt: str, history: list[Turn], user_message: str) -> list[ChatMessage]:
+    """What the model is sent at a run's start: the system prompt, the session's history, the new turn."""
+    messages: list[ChatMessage] = [{"role": "system", "content": system_prompt}]
+    for turn in history:
+        messages.append({"role": "user", "content": turn.user})
+        messages.append({"role": "assistant", "content": turn.assistant})
+    messages.append({"role": "user", "content": user_message})
+    return messages

@@ -1,0 +1,74 @@
+"""What a model call gives the agent loop: a stream of text deltas it iterates, then the
+assembled turn (text, tool calls, finish reason, usage, model, time to first token).
+
+    async with model.stream(messages, tools, deadline_at) as response:
+        async for delta in response:
+            ...  # each delta's text goes to the client as it comes
+    turn = response.turn()
+
+`ChatModel` is what the loop calls: one endpoint (`model_client.ModelClient`) or several
+behind retries and breakers (`resilient_model.ResilientModel`); tests bring their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agent_common.events import Usage
+from agent_orchestrator.conversation import ChatMessage, ToolDefinition
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer's text, as the model streamed it."""
+
+    text: str
+
+
+@dataclass
+class ToolCallRequest:
+    call_id: str
+    name: str
+    arguments_json: str
+
+
+@dataclass
+class ModelTurn:
+    """What one model call produced."""
+
+    text: str = ""
+    tool_calls: list[ToolCallRequest] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    time_to_first_token_s: float | None = None
+
+
+class ModelStream(Protocol):
+    """One model call's answer as it streams; `turn()` once it has been read to its end."""
+
+    def __aiter__(self) -> AsyncIterator[TextDelta]: ...
+
+    def turn(self) -> ModelTurn: ...
+
+
+class ChatModel(Protocol):
+    @property
+    def model(self) -> str: ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+    ) -> AbstractAsyncContextManager[ModelStream]:
+        """Call the model once, streaming; bounded by the run's `deadline_at` (epoch seconds)."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class StreamNotRead(RuntimeError):
+    """`turn()` asked for before the stream was read to its end."""
