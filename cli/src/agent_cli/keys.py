@@ -25,10 +25,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
 
 @asynccontextmanager
 async def key_store() -> AsyncIterator[tuple[ApiKeyStore, str]]:
-    redis = RedisSettings()
     keys_file = AuthSettings().keys_file
-    async with open_transports(None, redis, client_id="agent-keys", keys_file=keys_file) as transports:
-        yield transports.api_keys, f"file {keys_file}" if redis.url is None else "Redis (REDIS_URL)"
+    async with open_transports(None, RedisSettings(), client_id="agent-keys", keys_file=keys_file) as transports:
+        yield transports.api_keys, transports.api_keys_location
 
 
 def _name(value: str) -> str:

@@ -54,6 +54,11 @@ class Transports(ABC):
     def request_limiter(self) -> RequestLimiter:
         return self._open_request_limiter()
 
+    @property
+    @abstractmethod
+    def api_keys_location(self) -> str:
+        """Where `api_keys` keeps them, as `agent keys` tells its user."""
+
     @abstractmethod
     def stream_slots(self, limit: int, lease_s: float) -> StreamSlots:
         """At most `limit` open streams per user, each held for at most `lease_s`."""

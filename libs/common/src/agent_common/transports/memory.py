@@ -22,6 +22,10 @@ class MemoryTransports(Transports):
         super().__init__(bus, sessions=sessions)
         self._keys_file = keys_file
 
+    @property
+    def api_keys_location(self) -> str:
+        return f"file {self._keys_file}"
+
     def stream_slots(self, limit: int, lease_s: float) -> StreamSlots:
         return MemoryStreamSlots(limit, lease_s)
 

@@ -46,6 +46,10 @@ class RedisTransports(Transports):
         super().__init__(bus, sessions=sessions)
         self.redis = redis
 
+    @property
+    def api_keys_location(self) -> str:
+        return "Redis (REDIS_URL)"
+
     def stream_slots(self, limit: int, lease_s: float) -> StreamSlots:
         return RedisStreamSlots(self.redis, limit, lease_s)
 
