@@ -72,14 +72,13 @@ def create_app(
         async with AsyncExitStack() as stack:
             if run_alongside is not None:
                 await stack.enter_async_context(run_alongside)
-            shared = transports
-            if shared is None:
-                shared = open_transports(config.bus, config.redis, client_id="gateway", keys_file=config.auth.keys_file)
+            shared = transports or open_transports(
+                config.bus, config.redis, client_id="gateway", keys_file=config.auth.keys_file
+            )
+            _share(app, shared)  # asks for what it needs before its own transports start it
+            if transports is None:
                 _follow_reindex_statuses(shared.bus, board)
-                _share(app, shared)  # asks for what it needs before the transports start it
                 await stack.enter_async_context(shared)
-            else:
-                _share(app, shared)
             if await app.state.admission.authenticator.anonymous_allowed():
                 log.warning(ANONYMOUS_WARNING)
             yield
