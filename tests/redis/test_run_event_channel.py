@@ -24,9 +24,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent
-from agent_common.infra import redis_client
 from agent_common.run_events.redis import RedisRunEventChannel
 from agent_common.settings import RedisSettings
+from agent_common.transports.redis import redis_client
 from tests.redis.channel_helpers import (
     WAIT_S,
     done,

@@ -15,19 +15,17 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from agent_common.bus import MemoryBus
 from agent_common.rag.embeddings import build_embedder
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import open_store
-from agent_common.run_events import MemoryRunEventChannel
-from agent_common.run_store import MemoryRunStore
-from agent_common.sessions import MemorySessionStore
+from agent_common.sessions import SessionBounds
 from agent_common.settings import ModelSettings, TracingSettings, production_profile
 from agent_common.tracing import configure_tracing
+from agent_common.transports import open_transports
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
@@ -69,15 +67,21 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
     configure_tracing("embedded", TracingSettings())
     host, port = config.gateway.host, config.gateway.port
     orchestrator_settings = OrchestratorSettings()
-    bus = MemoryBus()
-    events = MemoryRunEventChannel()
+    # No bus or Redis settings: everything in this one process (REDIS_URL is not read here).
+    transports = open_transports(
+        None,
+        None,
+        client_id="embedded",
+        sessions=SessionBounds(
+            orchestrator_settings.session_max_turns,
+            orchestrator_settings.session_ttl_s,
+            orchestrator_settings.session_max_tokens,
+        ),
+        keys_file=config.auth.keys_file,
+    )
+    bus = transports.bus
     model = ResilientModel.from_settings(
         model_settings(host, port), ModelResilienceSettings(), SecondaryModelSettings()
-    )
-    sessions = MemorySessionStore(
-        max_turns=orchestrator_settings.session_max_turns,
-        ttl_s=orchestrator_settings.session_ttl_s,
-        max_tokens=orchestrator_settings.session_max_tokens,
     )
     embedder = build_embedder(rag)
     store = open_store(rag, embedder.dimensions)
@@ -92,9 +96,9 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
     indexer.register()
     orchestrator = Orchestrator(
         bus=bus,
-        events=events,
-        sessions=sessions,
-        runs=MemoryRunStore(),
+        events=transports.run_events,
+        sessions=transports.sessions,
+        runs=transports.run_store,
         model=model,
         settings=orchestrator_settings,
         retriever=Retriever(store, embedder, top_k=rag.top_k, threshold=rag.score_threshold),
@@ -105,25 +109,19 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
 
     @asynccontextmanager
     async def run_services() -> AsyncIterator[None]:
-        await events.start()
-        await bus.start()
-        await orchestrator.start()
-        try:
+        # The services' own start-up and shutdown, as their processes run them; left in
+        # reverse: the orchestrator drains, the transports stop, then the clients close.
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(tool_runner.running())
+            await stack.enter_async_context(indexer.running())  # the embedder and the vector store
+            stack.push_async_callback(model.close)
+            await stack.enter_async_context(transports)
+            await stack.enter_async_context(orchestrator.running())
             yield
-        finally:
-            await orchestrator.stop()
-            await bus.stop()
-            await events.stop()
-            await tool_runner.close()
-            await model.close()
-            await embedder.close()
-            await store.close()
 
     app = create_gateway(
         config,
-        bus=bus,
-        events=events,
-        sessions_store=sessions,
+        transports=transports,
         extra_checks={"model": model.ping, "documents": store.ping},
         run_alongside=run_services(),
         # A first look on one machine: anonymous while no API key exists, said loudly at start-up.

@@ -15,9 +15,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from agent_common import infra
-from agent_common.auth import ApiKeyStore, FileApiKeyStore, Scope
+from agent_common.auth import ApiKeyStore, Scope
 from agent_common.settings import RedisSettings
+from agent_common.transports import open_transports
 from agent_gateway.settings import AuthSettings
 
 _NAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
@@ -25,17 +25,9 @@ _NAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
 
 @asynccontextmanager
 async def key_store() -> AsyncIterator[tuple[ApiKeyStore, str]]:
-    redis = infra.redis_client(RedisSettings())
-    if redis is None:
-        path = AuthSettings().keys_file
-        yield FileApiKeyStore(path), f"file {path}"
-        return
-    from agent_common.auth.redis_store import RedisApiKeyStore
-
-    try:
-        yield RedisApiKeyStore(redis), "Redis (REDIS_URL)"
-    finally:
-        await redis.aclose()
+    keys_file = AuthSettings().keys_file
+    async with open_transports(None, RedisSettings(), client_id="agent-keys", keys_file=keys_file) as transports:
+        yield transports.api_keys, transports.api_keys_location
 
 
 def _name(value: str) -> str:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from agent_common.serving import serve
+from agent_common.asgi_server import serve_app
 from agent_gateway.app import create_app
 from agent_gateway.settings import GatewayConfig
 
 
 def main() -> None:
     config = GatewayConfig()
-    serve("gateway", create_app(config), host=config.gateway.host, port=config.gateway.port, log=config.log)
+    serve_app("gateway", create_app(config), host=config.gateway.host, port=config.gateway.port, log=config.log)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ from fastapi import Depends, Request
 from agent_common.auth import Scope
 from agent_common.errors import ErrorCode
 from agent_common.logs import bind_ids
+from agent_common.rate_limits import StreamSlots
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.auth import Authenticator, Caller
 from agent_gateway.errors import Refused
 from agent_gateway.localized import Localized, first_language
-from agent_gateway.rate_limits import LimitExceeded, RequestLimits, StreamSlots
+from agent_gateway.rate_limits import LimitExceeded, RequestLimits
 from agent_gateway.request_context import request_context
 
 RATE_LIMITED = Localized(

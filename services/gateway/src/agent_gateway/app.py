@@ -1,6 +1,6 @@
 """The gateway: HTTP and SSE in front of the bus.
 
-`create_app` builds its transports from settings (the gateway's own process),
+`create_app` opens its transports from settings (the gateway's own process),
 or takes them ready-made (the embedded runner shares them with the other
 services in one process).
 """
@@ -11,20 +11,16 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI
 
-from agent_common import infra
-from agent_common.auth import ApiKeyStore, FileApiKeyStore
 from agent_common.bus import Bus
 from agent_common.http_metrics import HttpMetricsMiddleware
 from agent_common.messages import ReindexStatus
 from agent_common.probes import ReadinessCheck, probe_routes
-from agent_common.run_events import RunEventChannel
-from agent_common.sessions import SessionStore
-from agent_common.sessions.owners import MemoryOwnerStore, OwnerStore, RedisOwnerStore
 from agent_common.topics import RAG_STATUS
+from agent_common.transports import Transports, check_mode, open_transports
 from agent_gateway.admission import Admission
 from agent_gateway.auth import Authenticator
 from agent_gateway.auth.jwt import JwtVerifier
@@ -32,15 +28,12 @@ from agent_gateway.body_limit import BodyLimitMiddleware
 from agent_gateway.errors import install_error_handlers
 from agent_gateway.http_tracing import trace_requests
 from agent_gateway.ownership import Ownership
-from agent_gateway.rate_limits import MemoryStreamSlots, RedisStreamSlots, RequestLimits, StreamSlots
+from agent_gateway.rate_limits import RequestLimits
 from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import RequestContextMiddleware
 from agent_gateway.routes import chat, reindex, sessions
 from agent_gateway.runs import RunClient
 from agent_gateway.settings import GatewayConfig
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 log = logging.getLogger("agent.gateway")
 
@@ -54,79 +47,63 @@ ANONYMOUS_WARNING = (
 def create_app(
     config: GatewayConfig | None = None,
     *,
-    bus: Bus | None = None,
-    events: RunEventChannel | None = None,
-    sessions_store: SessionStore | None = None,
+    transports: Transports | None = None,
     extra_checks: Mapping[str, ReadinessCheck] | None = None,
     run_alongside: AbstractAsyncContextManager[None] | None = None,
     allow_anonymous_without_keys: bool = False,
     untraced_prefixes: Sequence[str] = (),
 ) -> FastAPI:
-    """With `bus` and `events` given, the caller owns their life cycle; it can
-    start and stop them with `run_alongside`, entered first and left last.
+    """With `transports` given, the caller owns their life cycle; it can start and
+    stop them with `run_alongside`, entered first and left last. Without, the gateway
+    opens its own from `config` when it starts.
     `allow_anonymous_without_keys` is for the embedded default only: a gateway of
     its own always requires a credential. Paths under `untraced_prefixes` (apps the
     caller mounts beside the API) make no HTTP spans."""
     config = config or GatewayConfig()
-    owned = bus is None
-    if owned:
-        infra.check_mode(config.bus, config.redis)
+    if transports is None:
+        check_mode(config.bus, config.redis)
     checks: dict[str, ReadinessCheck] = {}
     board = ReindexBoard()
-    if bus is not None:  # the caller starts it: subscribe now, before it does
-        _follow_reindex_statuses(bus, board)
+    if transports is not None:  # the caller starts them: subscribe now, before it does
+        _follow_reindex_statuses(transports.bus, board)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             if run_alongside is not None:
                 await stack.enter_async_context(run_alongside)
-            async with _own_transports(app):
-                yield
+            shared = transports or open_transports(
+                config.bus, config.redis, client_id="gateway", keys_file=config.auth.keys_file
+            )
+            _share(app, shared)  # asks for what it needs before its own transports start it
+            if transports is None:
+                _follow_reindex_statuses(shared.bus, board)
+                await stack.enter_async_context(shared)
+            if await app.state.admission.authenticator.anonymous_allowed():
+                log.warning(ANONYMOUS_WARNING)
+            yield
 
-    @asynccontextmanager
-    async def _own_transports(app: FastAPI) -> AsyncIterator[None]:
-        redis = infra.redis_client(config.redis) if owned else None
-        app_bus = bus
-        if app_bus is None:
-            app_bus = infra.build_bus(config.bus, client_id="gateway")
-            _follow_reindex_statuses(app_bus, board)
-        app_events = events or infra.build_run_events(redis)
-        app_sessions = sessions_store or infra.build_session_store(redis, max_turns=1, ttl_s=60)
-        if owned:
-            await app_events.start()
-            await app_bus.start()
-        app.state.run_client = RunClient(app_bus, app_events, config.gateway.request_timeout_s)
-        app.state.bus = app_bus
-        app.state.sessions = app_sessions
-        keys = _key_store(config, redis)
-        redis_url = config.redis.url.get_secret_value() if config.redis.url else None
+    def _share(app: FastAPI, shared: Transports) -> None:
+        """The app's shared objects, built on the transports (`state.py` hands them to routes)."""
+        app.state.run_client = RunClient(shared.bus, shared.run_events, config.gateway.request_timeout_s)
+        app.state.bus = shared.bus
+        app.state.sessions = shared.sessions
         authenticator = Authenticator(
-            keys,
+            shared.api_keys,
             JwtVerifier(config.auth) if config.auth.jwt_jwks_url else None,
             allow_anonymous_without_keys=allow_anonymous_without_keys,
         )
         app.state.admission = Admission(
             authenticator=authenticator,
-            limits=RequestLimits(config.limits, redis_url if redis is not None else None),
-            streams=_stream_slots(config, redis),
+            limits=RequestLimits(config.limits, shared.request_limiter),
+            streams=shared.stream_slots(config.limits.streams_per_user, config.gateway.request_timeout_s + 60),
         )
         app.state.ownership = Ownership(
-            _owner_store(redis),
+            shared.owners,
             session_ttl_s=config.gateway.owner_ttl_s,
             run_ttl_s=config.gateway.request_timeout_s + 900,
         )
-        checks.update({"bus": app_bus.ping, "events": app_events.ping, **(extra_checks or {})})
-        if await authenticator.anonymous_allowed():
-            log.warning(ANONYMOUS_WARNING)
-        try:
-            yield
-        finally:
-            if owned:
-                await app_bus.stop()
-                await app_events.stop()
-                if redis is not None:
-                    await redis.aclose()
+        checks.update({"bus": shared.bus.ping, "events": shared.run_events.ping, **(extra_checks or {})})
 
     app = FastAPI(
         title="Agent platform gateway",
@@ -174,22 +151,3 @@ def _document_limits(app: FastAPI, config: GatewayConfig) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _key_store(config: GatewayConfig, redis: Redis | None) -> ApiKeyStore:
-    if redis is None:
-        return FileApiKeyStore(config.auth.keys_file)
-    from agent_common.auth.redis_store import RedisApiKeyStore
-
-    return RedisApiKeyStore(redis)
-
-
-def _stream_slots(config: GatewayConfig, redis: Redis | None) -> StreamSlots:
-    lease_s = config.gateway.request_timeout_s + 60
-    if redis is None:
-        return MemoryStreamSlots(config.limits.streams_per_user, lease_s)
-    return RedisStreamSlots(redis, config.limits.streams_per_user, lease_s)
-
-
-def _owner_store(redis: Redis | None) -> OwnerStore:
-    return MemoryOwnerStore() if redis is None else RedisOwnerStore(redis)

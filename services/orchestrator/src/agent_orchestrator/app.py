@@ -3,69 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 
-from agent_common import infra
 from agent_common.probes import ReadinessCheck, probe_routes
-from agent_common.run_store import MemoryRunStore, RunStore
+from agent_common.sessions import SessionBounds
+from agent_common.transports import check_mode, open_transports
 from agent_orchestrator.resilient_model import ResilientModel
 from agent_orchestrator.retrieval import build_retriever
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorConfig
 
 
-def build_run_store(redis: object | None) -> RunStore:
-    if redis is None:
-        return MemoryRunStore()
-    from agent_common.run_store.redis import RedisRunStore
-
-    return RedisRunStore(redis)  # type: ignore[arg-type]
-
-
 def create_app(config: OrchestratorConfig | None = None) -> Starlette:
     config = config or OrchestratorConfig()
-    infra.check_mode(config.bus, config.redis)
+    check_mode(config.bus, config.redis)
     checks: dict[str, ReadinessCheck] = {}
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        redis = infra.redis_client(config.redis)
-        bus = infra.build_bus(config.bus, client_id="orchestrator")
-        events = infra.build_run_events(redis)
-        sessions = infra.build_session_store(
-            redis,
-            max_turns=config.service.session_max_turns,
-            ttl_s=config.service.session_ttl_s,
-            max_tokens=config.service.session_max_tokens,
+        service = config.service
+        transports = open_transports(
+            config.bus,
+            config.redis,
+            client_id="orchestrator",
+            sessions=SessionBounds(service.session_max_turns, service.session_ttl_s, service.session_max_tokens),
         )
         model = ResilientModel.from_settings(config.model, config.resilience, config.secondary)
         retriever = build_retriever(config.rag)
         orchestrator = Orchestrator(
-            bus=bus,
-            events=events,
-            sessions=sessions,
-            runs=build_run_store(redis),
+            bus=transports.bus,
+            events=transports.run_events,
+            sessions=transports.sessions,
+            runs=transports.run_store,
             model=model,
-            settings=config.service,
+            settings=service,
             retriever=retriever,
         )
         orchestrator.register()
-        await events.start()
-        await bus.start()
-        await orchestrator.start()
-        checks.update(orchestrator.readiness_checks())
-        try:
-            yield
-        finally:
-            await orchestrator.stop()
-            await bus.stop()
-            await events.stop()
-            await model.close()
+        async with AsyncExitStack() as stack:
+            # Left in reverse: stop consuming and drain the runs, stop the bus and the channel,
+            # close the pool, then the model's and the document store's clients.
             if retriever is not None:
-                await retriever.close()
-            if redis is not None:
-                await redis.aclose()
+                stack.push_async_callback(retriever.close)
+            stack.push_async_callback(model.close)
+            await stack.enter_async_context(transports)
+            await stack.enter_async_context(orchestrator.running())
+            checks.update(orchestrator.readiness_checks())
+            yield
 
     return Starlette(routes=probe_routes("orchestrator", lambda: checks), lifespan=lifespan)

@@ -5,6 +5,9 @@ Used as-is by the orchestrator's own process and by the embedded runner.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from agent_common.bus import Bus
 from agent_common.messages import ChatRequested, ToolCallCompleted
 from agent_common.probes import ReadinessCheck
@@ -102,6 +105,16 @@ class Orchestrator:
             await sweep.stop()
         await self.bus.stop_consuming()
         await self.background_runs.drain(self.settings.drain_s)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Orchestrator]:
+        """The orchestrator at work inside the block: enter it after the bus has started (so leaving
+        stops consuming and drains the runs in flight while the bus can still publish)."""
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         checks: dict[str, ReadinessCheck] = {

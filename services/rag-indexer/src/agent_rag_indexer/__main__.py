@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from agent_common.serving import serve
+from agent_common.asgi_server import serve_app
 from agent_rag_indexer.app import create_app
 from agent_rag_indexer.settings import IndexerConfig
 
 
 def main() -> None:
     config = IndexerConfig()
-    serve("rag-indexer", create_app(config), host=config.service.host, port=config.service.port, log=config.log)
+    serve_app("rag-indexer", create_app(config), host=config.service.host, port=config.service.port, log=config.log)
 
 
 if __name__ == "__main__":

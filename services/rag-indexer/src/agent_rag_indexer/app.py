@@ -7,25 +7,26 @@ the same credential, scope and rate limits as every other call (docs/security.md
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 
-from agent_common import infra
 from agent_common.probes import probe_routes
 from agent_common.rag.embeddings import build_embedder
 from agent_common.rag.store import open_store
+from agent_common.transports import open_transports
 from agent_rag_indexer.service import RagIndexer
 from agent_rag_indexer.settings import IndexerConfig
 
 
 def create_app(config: IndexerConfig | None = None) -> Starlette:
     config = config or IndexerConfig()
-    bus = infra.build_bus(config.bus, client_id="rag-indexer")
+    # No Redis settings: the indexer shares no state, only the bus.
+    transports = open_transports(config.bus, None, client_id="rag-indexer")
     embedder = build_embedder(config.rag)
     store = open_store(config.rag, embedder.dimensions)
     indexer = RagIndexer(
-        bus=bus,
+        bus=transports.bus,
         store=store,
         embedder=embedder,
         settings=config.service,
@@ -37,12 +38,9 @@ def create_app(config: IndexerConfig | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await bus.start()
-        try:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(indexer.running())  # closed after the bus has stopped
+            await stack.enter_async_context(transports)
             yield
-        finally:
-            await bus.stop()
-            await embedder.close()
-            await store.close()
 
     return Starlette(routes=probe_routes("rag-indexer", lambda: checks), lifespan=lifespan)

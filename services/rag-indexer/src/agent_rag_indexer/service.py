@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from agent_common.bus import Bus
 from agent_common.logs import bind_ids
@@ -39,6 +41,7 @@ class RagIndexer:
     ) -> None:
         self.bus = bus
         self.store = store
+        self.embedder = embedder
         self.indexer = Indexer(
             store=store,
             embedder=embedder,
@@ -68,6 +71,16 @@ class RagIndexer:
             for outcome in ("changed", "unchanged", "deleted", "failed"):
                 metrics.DOCUMENTS.labels(outcome).inc(getattr(counts, outcome))
             metrics.CHUNKS.inc(counts.chunks_written)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[RagIndexer]:
+        """The embedder and the vector store, closed on leaving: enter it before the bus starts, so the
+        bus (and every command in flight) has stopped before they close."""
+        try:
+            yield self
+        finally:
+            await self.embedder.close()
+            await self.store.close()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"bus": self.bus.ping, "store": self.store.ping}

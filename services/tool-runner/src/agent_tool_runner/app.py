@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 
-from agent_common import infra
 from agent_common.probes import ReadinessCheck, probe_routes
+from agent_common.transports import open_transports
 from agent_tool_runner.service import ToolRunner
 from agent_tool_runner.settings import ToolRunnerConfig
 
@@ -19,15 +19,14 @@ def create_app(config: ToolRunnerConfig | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        bus = infra.build_bus(config.bus, client_id="tool-runner")
-        runner = ToolRunner(bus, config.tools, config.service.concurrency)
+        # No Redis settings: a tool runner shares no state, only the bus.
+        transports = open_transports(config.bus, None, client_id="tool-runner")
+        runner = ToolRunner(transports.bus, config.tools, config.service.concurrency)
         runner.register()
-        await bus.start()
-        checks["bus"] = bus.ping
-        try:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(runner.running())  # closed after the bus has stopped
+            await stack.enter_async_context(transports)
+            checks["bus"] = transports.bus.ping
             yield
-        finally:
-            await bus.stop()
-            await runner.close()
 
     return Starlette(routes=probe_routes("tool-runner", lambda: checks), lifespan=lifespan)

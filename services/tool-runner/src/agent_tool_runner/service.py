@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from opentelemetry.trace import Span, StatusCode
 
@@ -112,3 +114,12 @@ class ToolRunner:
 
     async def close(self) -> None:
         await self._executor.ctx.aclose()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ToolRunner]:
+        """The runner's HTTP clients, closed on leaving: enter it before the bus starts, so the bus
+        (and every call in flight) has stopped before the clients close."""
+        try:
+            yield self
+        finally:
+            await self.close()

@@ -13,6 +13,7 @@ Bounded on every write (docs/reliability.md, "Session memory"):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +52,15 @@ def within_budget(turns: list[Turn], max_turns: int, max_tokens: int | None) -> 
         total -= kept[0].cost()
         kept = kept[1:]
     return kept
+
+
+@dataclass(frozen=True)
+class SessionBounds:
+    """The caps of a process's session store (the orchestrator's settings; a reader's need not matter)."""
+
+    max_turns: int = 1
+    ttl_s: float = 60
+    max_tokens: int | None = None
 
 
 class SessionStore(ABC):

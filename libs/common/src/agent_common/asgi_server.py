@@ -1,4 +1,4 @@
-"""Running a service's ASGI app as its own process: the same way for every service."""
+"""Running a service's ASGI app as its own process under uvicorn: the same way for every service."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from agent_common.settings import ObservabilitySettings, TracingSettings
 from agent_common.tracing import configure_tracing
 
 
-def serve(service: str, app: Any, *, host: str, port: int, log: ObservabilitySettings) -> None:
+def serve_app(service: str, app: Any, *, host: str, port: int, log: ObservabilitySettings) -> None:
     """Serve `app` until SIGTERM/SIGINT, then drain: stop accepting, finish in-flight work."""
     configure_logging(service, log.level, log.format)
     configure_tracing(service, TracingSettings())

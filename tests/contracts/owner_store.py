@@ -1,0 +1,54 @@
+"""The `OwnerStore` contract, run against every implementation (`test_owner_store.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from agent_common.sessions.owners import OwnerStore
+
+
+def new_id() -> str:
+    return f"ses_{uuid.uuid4().hex}"
+
+
+class OwnerStoreContract:
+    """Subclasses provide the `owners` fixture: the store under test."""
+
+    async def test_the_first_claim_owns_and_the_owner_may_claim_again(self, owners: OwnerStore) -> None:
+        sid = new_id()
+        assert await owners.claim("session", sid, "t/alice", 60) is True
+        assert await owners.claim("session", sid, "t/alice", 60) is True
+        assert await owners.owner_of("session", sid) == "t/alice"
+        assert await owners.owned_by("session", sid, "t/alice") is True
+
+    async def test_someone_else_is_refused(self, owners: OwnerStore) -> None:
+        sid = new_id()
+        await owners.claim("session", sid, "t/alice", 60)
+        assert await owners.claim("session", sid, "t/bob", 60) is False
+        assert await owners.owned_by("session", sid, "t/bob") is False
+        assert await owners.owner_of("session", sid) == "t/alice"
+
+    async def test_an_unknown_id_has_no_owner(self, owners: OwnerStore) -> None:
+        assert await owners.owner_of("run", new_id()) is None
+        assert await owners.owned_by("run", new_id(), "t/alice") is False
+
+    async def test_a_new_id_is_claimed_once_even_by_its_owner(self, owners: OwnerStore) -> None:
+        rid = new_id()
+        assert await owners.claim_new("run", rid, "t/alice", 60) is True
+        assert await owners.claim_new("run", rid, "t/alice", 60) is False
+        assert await owners.claim_new("run", rid, "t/bob", 60) is False
+        assert await owners.owner_of("run", rid) == "t/alice"
+
+    async def test_sessions_and_runs_are_kept_apart(self, owners: OwnerStore) -> None:
+        same = new_id()
+        await owners.claim("session", same, "t/alice", 60)
+        assert await owners.owner_of("run", same) is None
+        assert await owners.claim("run", same, "t/bob", 60) is True
+
+    async def test_an_owner_record_expires(self, owners: OwnerStore) -> None:
+        sid = new_id()
+        await owners.claim("session", sid, "t/alice", 0.05)
+        await asyncio.sleep(0.15)
+        assert await owners.owner_of("session", sid) is None
+        assert await owners.claim("session", sid, "t/bob", 60) is True
