@@ -8,6 +8,7 @@ from pydantic import SecretStr
 from agent_common.bus import MemoryBus
 from agent_common.rate_limits.redis import RedisRequestLimiter
 from agent_common.run_events import MemoryRunEventChannel
+from agent_common.run_store import MemoryRunStore
 from agent_common.sessions import SessionBounds
 from agent_common.settings import BusSettings, RedisSettings
 from agent_common.transports import ConfigurationError, MemoryTransports, open_transports
@@ -29,6 +30,7 @@ def test_without_redis_everything_is_in_memory() -> None:
     transports = open_transports(None, None, client_id="embedded", sessions=SessionBounds(3, 60))
     assert isinstance(transports, MemoryTransports) and isinstance(transports.bus, MemoryBus)
     assert isinstance(transports.run_events, MemoryRunEventChannel)
+    assert isinstance(transports.run_store, MemoryRunStore)
     assert transports.sessions is transports.sessions  # one store per process: the gateway reads what runs wrote
 
 
@@ -40,7 +42,8 @@ async def test_with_redis_every_store_and_the_limiter_share_one_pool() -> None:
     limiter = transports.request_limiter
     assert isinstance(limiter, RedisRequestLimiter)
     assert limiter.storage.bridge.storage.connection_pool is pool  # type: ignore[attr-defined]
-    for store in (transports.sessions, transports.owners, transports.api_keys, transports.stream_slots(1, 60)):
+    stores = (transports.sessions, transports.owners, transports.api_keys, transports.stream_slots(1, 60))
+    for store in (*stores, transports.run_store, transports.run_events):
         assert store._redis is transports.redis  # type: ignore[attr-defined]
     await transports.aclose()
 
