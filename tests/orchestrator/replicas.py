@@ -16,7 +16,7 @@ from agent_common.sessions import MemorySessionStore
 from agent_common.settings import ModelSettings
 from agent_orchestrator.model_client import ModelClient
 from agent_orchestrator.ownership import DeadlineWatch, ToolResultRecorder, run_key
-from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
 

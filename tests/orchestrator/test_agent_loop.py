@@ -23,7 +23,7 @@ from agent_offline_model.app import create_app as create_offline_model
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
 from agent_orchestrator.ownership import BackgroundRuns
-from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
 from tests.support.web import free_tcp_port, serve_in_thread

@@ -25,7 +25,7 @@ from agent_common.run_store import MemoryRunStore
 from agent_common.sessions import MemorySessionStore
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
 from agent_orchestrator.model_stream import ModelTurn, TextDelta, ToolCallRequest
-from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.service import Orchestrator
 from agent_orchestrator.settings import OrchestratorSettings
 

@@ -8,7 +8,7 @@ import orjson
 from agent_common.sessions import Turn
 from agent_common.tools import TOOL_SPECS
 from agent_orchestrator.conversation import build_messages, tool_definition
-from agent_orchestrator.runs import RunState
+from agent_orchestrator.run_state import RunState
 
 # A state as the orchestrator saved it before the conversation was typed: deployed data stays readable.
 SAVED = {

@@ -25,7 +25,7 @@ from agent_common.settings import ModelSettings
 from agent_offline_model.app import create_app as create_offline_model
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.resilient_model import ResilientModel
-from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.settings import ModelResilienceSettings, OrchestratorSettings, SecondaryModelSettings
 from tests.support.web import free_tcp_port, serve_in_thread
 

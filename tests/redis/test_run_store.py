@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from agent_common.run_store.redis import RedisRunStore
-from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.run_state import SavedRuns
 
 pytestmark = pytest.mark.redis
 

@@ -32,7 +32,7 @@ from agent_gateway.rate_limits import RequestLimits
 from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import RequestContextMiddleware
 from agent_gateway.routes import chat, reindex, sessions
-from agent_gateway.runs import RunClient
+from agent_gateway.run_client import RunClient
 from agent_gateway.settings import GatewayConfig
 
 log = logging.getLogger("agent.gateway")

@@ -16,7 +16,7 @@ from agent_common.bus import Bus
 from agent_common.sessions import SessionStore
 from agent_gateway.ownership import Ownership
 from agent_gateway.reindex_board import ReindexBoard
-from agent_gateway.runs import RunClient
+from agent_gateway.run_client import RunClient
 
 
 def _shared(attribute: str) -> Callable[[Request], Coroutine[Any, Any, Any]]:

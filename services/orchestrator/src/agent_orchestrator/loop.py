@@ -38,7 +38,7 @@ from agent_orchestrator import metrics
 from agent_orchestrator.conversation import AssistantMessage, ToolDefinition, build_messages, tool_definition
 from agent_orchestrator.model_stream import ChatModel, ModelTurn
 from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground
-from agent_orchestrator.runs import PendingCall, RunState, SavedRuns
+from agent_orchestrator.run_state import PendingCall, RunState, SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
 from agent_orchestrator.token_stream import token_stream
 

@@ -27,7 +27,7 @@ from agent_orchestrator.ownership import (
     new_owner,
 )
 from agent_orchestrator.retrieval import Retriever
-from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
 
 

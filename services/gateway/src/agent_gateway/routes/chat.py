@@ -24,7 +24,7 @@ from agent_gateway.localized import Localized, first_language
 from agent_gateway.metrics import CHAT_REQUESTS
 from agent_gateway.ownership import NOT_FOUND, Ownership
 from agent_gateway.request_context import request_context
-from agent_gateway.runs import RunClient
+from agent_gateway.run_client import RunClient
 from agent_gateway.schemas import ChatBody, ChatResponse, ErrorResponse
 from agent_gateway.state import ownership, run_client
 

@@ -42,7 +42,7 @@ from agent_orchestrator.loop import AgentLoop, StepOutcome
 from agent_orchestrator.ownership.leases import Leases, StepRef, run_key, step_key
 from agent_orchestrator.ownership.takeover import Takeover
 from agent_orchestrator.ownership.tool_results import ToolResultRecorder
-from agent_orchestrator.runs import RunState
+from agent_orchestrator.run_state import RunState
 
 log = logging.getLogger("agent.orchestrator")
 

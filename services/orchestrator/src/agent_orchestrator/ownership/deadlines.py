@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.messages import ToolCallCompleted, ToolOutcome
 from agent_common.run_store import ToolDeadlines, ToolResults
-from agent_orchestrator.runs import SavedRuns
+from agent_orchestrator.run_state import SavedRuns
 
 log = logging.getLogger("agent.orchestrator")
 

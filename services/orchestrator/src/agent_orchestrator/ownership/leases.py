@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agent_common.messages import ChatRequested
 from agent_common.run_store import ClaimResult, RunClaims, SessionTurn
 from agent_common.tasks import stop_task
-from agent_orchestrator.runs import RunState
+from agent_orchestrator.run_state import RunState
 
 log = logging.getLogger("agent.orchestrator")
 

@@ -18,7 +18,7 @@ from agent_common.messages import ChatRequested
 from agent_common.run_events import RunEventChannel
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.ownership.leases import Leases, StepRef
-from agent_orchestrator.runs import RunState, SavedRuns
+from agent_orchestrator.run_state import RunState, SavedRuns
 
 log = logging.getLogger("agent.orchestrator")
 

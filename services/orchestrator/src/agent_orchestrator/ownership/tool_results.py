@@ -11,7 +11,7 @@ from agent_common.logs import bind_ids
 from agent_common.messages import ToolCallCompleted, ToolOutcome
 from agent_common.run_events import RunEventChannel
 from agent_common.run_store import ToolResults
-from agent_orchestrator.runs import PendingCall, RunState, SavedRuns
+from agent_orchestrator.run_state import PendingCall, RunState, SavedRuns
 
 log = logging.getLogger("agent.orchestrator")
 

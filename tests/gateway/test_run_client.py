@@ -12,7 +12,7 @@ from agent_common.events import ErrorEvent, RunEvent, TokenEvent
 from agent_common.messages import ChatRequested
 from agent_common.run_events.memory import MemoryRunEventChannel
 from agent_gateway.auth import Caller
-from agent_gateway.runs import RunClient
+from agent_gateway.run_client import RunClient
 
 CALLER = Caller(user_id="u1", tenant="t1", method="anonymous")
 

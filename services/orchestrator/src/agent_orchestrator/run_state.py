@@ -1,15 +1,25 @@
-"""The state of a run between steps. It lives in the run store, never only in
-a replica's memory, so whichever replica receives a tool result can continue."""
+"""A run's state between steps, and how the orchestrator keeps it in the run store.
+
+It lives in the run store (`agent_common.run_store`), never only in a replica's
+memory, so whichever replica receives a tool result can continue the run.
+`SavedRuns` reads and writes it over the store's JSON strings, kept until a while
+past the run's deadline.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent_common.events import Citation, ToolCallRecord, Usage
 from agent_common.messages import ChatRequested
+from agent_common.run_store import RunStates
 from agent_orchestrator.conversation import ChatMessage
+
+log = logging.getLogger("agent.orchestrator.runs")
 
 
 class PendingCall(BaseModel):
@@ -53,3 +63,29 @@ class RunState(BaseModel):
             messages=messages or [],
             answer=answer,
         )
+
+
+class SavedRuns:
+    def __init__(self, states: RunStates, keep_after_deadline_s: float) -> None:
+        self._states = states
+        self._keep_after_deadline_s = keep_after_deadline_s
+
+    def ttl_s(self, state: RunState) -> float:
+        """How long a run's state (and its tool results) are kept: past its deadline, nobody waits for it."""
+        return max(state.deadline_at - time.time(), 0) + self._keep_after_deadline_s
+
+    async def save(self, state: RunState) -> None:
+        await self._states.save(state.request_id, state.model_dump_json(), self.ttl_s(state))
+
+    async def load(self, request_id: str) -> RunState | None:
+        raw = await self._states.load(request_id)
+        if raw is None:
+            return None
+        try:
+            return RunState.model_validate_json(raw)
+        except ValidationError:
+            log.error("unreadable run state; treating the run as gone", extra={"request_id": request_id})
+            return None
+
+    async def delete(self, request_id: str) -> None:
+        await self._states.delete(request_id)
