@@ -123,7 +123,8 @@ class Leases:
         A renewal that finds another owner cancels the body: the work stops where it is, without
         a word to the client (the new owner ends the run), and the block ends quietly."""
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:  # the renewer cancels this task when the lease is lost: there must be one
+            raise RuntimeError("a lease is held from inside a task")
         lease = HeldLease(key)
         renewer = asyncio.create_task(self._renew(lease, task))
         try:
