@@ -37,6 +37,7 @@ from agent_common.settings import ModelSettings
 from agent_common.tracing import tracer
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
 from agent_orchestrator.model_chunks import StreamChunk
+from agent_orchestrator.model_errors import classified, interrupted, no_first_token, too_slow
 from agent_orchestrator.model_stream import ModelTurn, StreamNotRead, TextDelta, ToolCallRequest
 
 
@@ -89,7 +90,7 @@ class ModelClient:
                 now = asyncio.get_running_loop().time()
                 bounds = _Bounds(first_chunk_by=now + self._settings.first_token_timeout_s, total_by=now + total_s)
                 started = time.perf_counter()
-                with _classified():
+                with classified(self._settings.name):
                     async with bounds.first_chunk():
                         # `object`: the SDK hands each chunk over as decoded JSON, unconstructed.
                         chunks = await self._client.post(
@@ -145,7 +146,7 @@ class _Bounds:
             async with asyncio.timeout_at(min(self.first_chunk_by, self.total_by)):
                 yield
         except TimeoutError as exc:
-            raise (_no_first_token() if self.first_chunk_by <= self.total_by else _too_slow()) from exc
+            raise (no_first_token() if self.first_chunk_by <= self.total_by else too_slow()) from exc
 
     @asynccontextmanager
     async def next_chunk(self) -> AsyncIterator[None]:
@@ -153,7 +154,7 @@ class _Bounds:
             async with asyncio.timeout_at(self.total_by):
                 yield
         except TimeoutError as exc:
-            raise _too_slow() from exc
+            raise too_slow() from exc
 
 
 @dataclass
@@ -178,7 +179,7 @@ class ProviderStream:
 
     async def __aiter__(self) -> AsyncIterator[TextDelta]:
         try:
-            with _classified():
+            with classified(self._turn.model):
                 async with self._bounds.first_chunk():
                     first = await anext(self._chunks)
         except StopAsyncIteration:
@@ -188,7 +189,7 @@ class ProviderStream:
             yield delta
         while True:
             try:
-                with _classified(), _interrupted_on_error():
+                with _interrupted_on_error():
                     async with self._bounds.next_chunk():
                         chunk = await anext(self._chunks)
             except StopAsyncIteration:
@@ -229,7 +230,7 @@ class ProviderStream:
 
     def _finish(self) -> None:
         if self._turn.finish_reason is None:  # the stream ended without saying why: cut short
-            raise _interrupted()
+            raise interrupted()
         self._turn.text = "".join(self._text)
         self._turn.tool_calls = [
             ToolCallRequest(call_id=f.call_id, name=f.name, arguments_json="".join(f.arguments))
@@ -244,31 +245,7 @@ def _interrupted_on_error() -> Iterator[None]:
     try:
         yield
     except openai.APIError as exc:
-        raise _interrupted() from exc
-
-
-@contextmanager
-def _classified() -> Iterator[None]:
-    """The SDK's errors as the platform's."""
-    try:
-        yield
-    except openai.RateLimitError as exc:
-        retry_after = exc.response.headers.get("retry-after")
-        raise PlatformError(
-            ErrorCode.MODEL_RATE_LIMITED, "The model is rate-limiting requests.", retry_after=retry_after
-        ) from exc
-    except openai.APITimeoutError as exc:
-        raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not answer in time.") from exc
-    except openai.APIConnectionError as exc:
-        raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
-    except openai.APIStatusError as exc:
-        if exc.status_code >= 500:
-            raise PlatformError(
-                ErrorCode.MODEL_UNAVAILABLE, "The model failed to answer.", status=exc.status_code
-            ) from exc
-        raise PlatformError(
-            ErrorCode.MODEL_BAD_RESPONSE, "The model refused the request.", status=exc.status_code
-        ) from exc
+        raise interrupted() from exc
 
 
 def _read(data: object) -> StreamChunk:
@@ -280,15 +257,3 @@ def _read(data: object) -> StreamChunk:
         raise PlatformError(
             ErrorCode.MODEL_BAD_RESPONSE, "The model sent a chunk the platform cannot read.", field=where
         ) from None
-
-
-def _no_first_token() -> PlatformError:
-    return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not start answering in time.")
-
-
-def _too_slow() -> PlatformError:
-    return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not finish in time.")
-
-
-def _interrupted() -> PlatformError:
-    return PlatformError(ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete.")
