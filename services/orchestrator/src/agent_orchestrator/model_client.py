@@ -35,6 +35,7 @@ from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import Usage
 from agent_common.settings import ModelSettings
 from agent_common.tracing import tracer
+from agent_orchestrator.context_window import fit_to_window, reported_window
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
 from agent_orchestrator.model_chunks import StreamChunk
 from agent_orchestrator.model_errors import classified, interrupted, no_first_token, too_slow
@@ -50,6 +51,8 @@ class ModelClient:
             max_retries=0,
             timeout=settings.total_timeout_s,
         )
+        self._window = settings.context_window
+        self._window_asked = settings.context_window is not None
 
         url = httpx.URL(settings.base_url)
         self._span_attributes: dict[str, str | int] = {
@@ -87,6 +90,7 @@ class ModelClient:
                     raise PlatformError(
                         ErrorCode.MODEL_TIMEOUT, "The run's deadline passed before the model was called."
                     )
+                messages = await self._fitted(messages, tools)
                 now = asyncio.get_running_loop().time()
                 bounds = _Bounds(first_chunk_by=now + self._settings.first_token_timeout_s, total_by=now + total_s)
                 started = time.perf_counter()
@@ -116,6 +120,20 @@ class ModelClient:
                         "gen_ai.usage.output_tokens": turn.usage.completion_tokens,
                     }
                 )
+
+    async def _fitted(self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> list[ChatMessage]:
+        """`messages` trimmed to the model's context window, once it is known (`context_window.py`)."""
+        if not self._window_asked:
+            try:
+                self._window = await reported_window(self._client, self._settings.base_url, self._settings.name)
+                self._window_asked = True
+            except openai.APIConnectionError:
+                pass  # not reachable now: asked again at the next call, which will say why it failed
+        if self._window is None:
+            return list(messages)
+        # The output cap (`MODEL_MAX_OUTPUT_TOKENS`), when the deployment sets one, needs its room too.
+        reserve = getattr(self._settings, "max_output_tokens", None)
+        return fit_to_window(messages, tools, self._window, reserve if isinstance(reserve, int) else 0)
 
     def _body(self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -94,6 +94,7 @@ class ResilientModel:
                     "name": secondary.name or primary.name,
                     "api_key": key,
                     "provider": secondary.provider or primary.provider,
+                    "context_window": secondary.context_window,
                 }
             )
             endpoints.append(Endpoint(ModelClient(settings), _breaker("secondary", resilience)))
