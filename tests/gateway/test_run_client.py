@@ -6,10 +6,15 @@ reconnects."""
 from __future__ import annotations
 
 import asyncio
+import time
+
+import pytest
 
 from agent_common.bus import MemoryBus
+from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.events import ErrorEvent, RunEvent, TokenEvent
 from agent_common.messages import ChatRequested
+from agent_common.run_events import end_run, failure
 from agent_common.run_events.memory import MemoryRunEventChannel
 from agent_gateway.auth import Caller
 from agent_gateway.run_client import RunClient
@@ -53,3 +58,27 @@ async def test_a_run_that_stops_after_some_tokens_ends_partial_at_the_deadline()
     assert [e.type for e in received] == ["token", "error"]
     ending = received[-1]
     assert isinstance(ending, ErrorEvent) and ending.error.code.value == "INFRA_TIMEOUT" and ending.partial is True
+
+
+async def test_a_run_that_runs_out_of_time_reports_its_own_cause_not_infra_timeout() -> None:
+    # The run's deadline ends a grace before the client's: the run's own ending (here the
+    # orchestrator's MODEL_TIMEOUT at its deadline) reaches the client, not the gateway's INFRA_TIMEOUT.
+    bus, events = MemoryBus(), MemoryRunEventChannel()
+
+    async def time_out_at_the_deadline(message: ChatRequested) -> None:
+        await asyncio.sleep(max(message.deadline_at - time.time(), 0))
+        slow = ErrorInfo.of(ErrorCode.MODEL_TIMEOUT, "The model did not finish in time.")
+        await end_run(events, failure(message.request_id, slow, "en", partial=False))
+
+    bus.subscribe(ChatRequested, time_out_at_the_deadline, group="slow-model-orchestrator")
+    await bus.start()
+    try:
+        client = RunClient(bus, events, timeout_s=1.0, grace_s=0.2)
+        request = client.new_request(CALLER, "slow?", None, "en")
+        assert request.deadline_at == pytest.approx(time.time() + 0.8, abs=0.1)
+        received = await asyncio.wait_for(_follow(client, request), 5)
+    finally:
+        await bus.stop()
+    assert len(received) == 1 and isinstance(received[0], ErrorEvent)
+    assert received[0].error.code is ErrorCode.MODEL_TIMEOUT
+    assert [e.type for e in await events.replay(request.request_id)] == ["error"]  # one ending only

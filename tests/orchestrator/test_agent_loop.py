@@ -14,6 +14,7 @@ import pytest
 from agent_common.bus import MemoryBus
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent
+from agent_common.fallback import BUSY
 from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequested, ToolOutcome
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.run_store import MemoryRunStore
@@ -202,6 +203,11 @@ async def test_an_unreachable_model_ends_the_run_with_a_model_error(harness: Har
     [
         ("[[offline:rate_limit]]", ErrorCode.MODEL_RATE_LIMITED, False),
         ("[[offline:server_error]]", ErrorCode.MODEL_UNAVAILABLE, False),
+        ("[[offline:overloaded]]", ErrorCode.MODEL_OVERLOADED, False),
+        ("[[offline:unauthorized]]", ErrorCode.MODEL_MISCONFIGURED, False),
+        ("[[offline:model_not_found]]", ErrorCode.MODEL_MISCONFIGURED, False),
+        ("[[offline:context_overflow]]", ErrorCode.MODEL_CONTEXT_OVERFLOW, False),
+        ("[[offline:context_overflow_llamacpp]]", ErrorCode.MODEL_CONTEXT_OVERFLOW, False),
         ("[[offline:drop_mid_stream]]", ErrorCode.MODEL_STREAM_INTERRUPTED, True),
     ],
 )
@@ -216,10 +222,23 @@ async def test_model_failures_end_the_run_with_their_code(
     assert [e.type for e in events].count("error") == 1
 
 
-async def test_a_stalled_model_times_out_on_the_first_token(model_url: str, harness: Harness) -> None:
+async def test_a_model_that_does_not_start_answering_in_time_is_busy(model_url: str, harness: Harness) -> None:
+    # A server that holds the call without a first token is queueing it: overloaded, not timed out.
     slow = ModelClient(ModelSettings(base_url=model_url, first_token_timeout_s=0.3))
     harness.loop._model = slow
     events = await harness.run(harness.chat("[[offline:stall]] hello"))
+    await slow.close()
+    assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_OVERLOADED
+    assert events[-1].error.details["reason"] == "no_first_token" and events[-1].fallback == BUSY["en"]
+
+
+async def test_a_model_that_does_not_finish_before_the_run_s_deadline_times_out(
+    model_url: str, harness: Harness
+) -> None:
+    slow = ModelClient(ModelSettings(base_url=model_url, first_token_timeout_s=5))
+    harness.loop._model = slow
+    request = harness.chat("[[offline:stall]] hello")
+    events = await harness.run(request.model_copy(update={"deadline_at": time.time() + 0.3}))
     await slow.close()
     assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_TIMEOUT
 

@@ -15,7 +15,7 @@ import pytest
 from agent_common.bus import MemoryBus
 from agent_common.errors import ErrorCode
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent
-from agent_common.fallback import CUT_OFF, TRY_AGAIN
+from agent_common.fallback import BUSY, CUT_OFF, MISCONFIGURED, TOO_LONG, TRY_AGAIN
 from agent_common.messages import ChatRequested
 from agent_common.resilience.breaker import BreakerState
 from agent_common.run_events import MemoryRunEventChannel
@@ -171,12 +171,87 @@ async def test_the_secondary_model_answers_when_the_primary_is_down(offline: str
     assert done.model == "offline-1"  # the offline model reports its own name, whatever is asked for
 
 
-async def test_a_refused_request_is_not_retried(offline: str) -> None:
-    # 4xx from the endpoint (here: an unknown route) is the request's fault: one attempt, no breaker count.
+async def test_a_wrong_base_url_is_a_misconfiguration_and_is_not_retried(offline: str) -> None:
+    # A 404 for the API's own route (a base URL without `/v1`): the platform's setup is wrong, one attempt,
+    # no breaker count, and a fallback that does not say "try again".
     model = resilient(f"{offline}/nowhere")
     try:
         events = await Runner(model).run("refused")
-        assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_BAD_RESPONSE
+        assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_MISCONFIGURED
+        assert events[-1].fallback == MISCONFIGURED["en"]
         assert model.breakers[0].state is BreakerState.CLOSED
     finally:
         await model.close()
+
+
+@pytest.mark.parametrize("kind", ["unauthorized", "model_not_found"])
+async def test_a_misconfigured_model_is_not_retried_and_does_not_open_the_breaker(
+    runner: Runner, offline: str, kind: str
+) -> None:
+    queue_fault(offline, kind, count=10)
+    for _ in range(4):  # more than the breaker's minimum of calls
+        events = await runner.run("안녕하세요")
+        assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_MISCONFIGURED
+        assert events[-1].fallback == MISCONFIGURED["ko"] and "다시 시도해 주세요" not in events[-1].fallback
+    async with httpx.AsyncClient() as client:
+        pending = (await client.get(f"{offline}/admin/faults")).json()["faults"]
+    assert [f["remaining"] for f in pending] == [6]  # one call per run: never retried
+    assert runner.model.breakers[0].state is BreakerState.CLOSED
+
+
+async def test_an_overloaded_model_is_retried_honouring_retry_after(
+    runner: Runner, offline: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue_fault(offline, "overloaded", retry_after_s=1)
+    with caplog.at_level(logging.WARNING, logger="agent.orchestrator.model"):
+        events = await runner.run("patience, please")
+    assert isinstance(events[-1], DoneEvent)
+    waits = [r.wait_s for r in caplog.records if r.getMessage() == "retrying the model call"]
+    assert waits == [1.0]
+
+
+async def test_a_busy_model_never_opens_the_breaker_but_a_failing_one_does(runner: Runner, offline: str) -> None:
+    breaker = runner.model.breakers[0]
+    queue_fault(offline, "overloaded", count=6, retry_after_s=0)
+    for _ in range(2):  # three attempts each, all refused as busy
+        events = await runner.run("busy?")
+        assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_OVERLOADED
+        assert events[-1].fallback == BUSY["en"]
+    assert breaker.state is BreakerState.CLOSED
+    queue_fault(offline, "server_error", count=3)
+    await runner.run("broken?")
+    assert breaker.state is BreakerState.OPEN
+
+
+@pytest.mark.parametrize(
+    ("kind", "provider_type", "provider_code"),
+    [
+        ("context_overflow", "invalid_request_error", "context_length_exceeded"),
+        ("context_overflow_llamacpp", "exceed_context_size_error", "400"),
+    ],
+)
+async def test_a_context_overflow_is_not_retried_and_says_to_shorten_the_conversation(
+    runner: Runner, offline: str, caplog: pytest.LogCaptureFixture, kind: str, provider_type: str, provider_code: str
+) -> None:
+    queue_fault(offline, kind, count=5)
+    with caplog.at_level(logging.WARNING, logger="agent.orchestrator.model"):
+        events = await runner.run("a question the model cannot take")
+    error = events[-1]
+    assert isinstance(error, ErrorEvent) and error.error.code == ErrorCode.MODEL_CONTEXT_OVERFLOW
+    assert error.fallback == TOO_LONG["en"] and "moment" not in error.fallback
+    refused = [r for r in caplog.records if r.getMessage() == "the model refused the call"]
+    assert [(r.upstream_status, r.provider_error_type, r.provider_error_code) for r in refused] == [
+        (400, provider_type, provider_code)  # one call, never retried; what the provider said, not the prompt
+    ]
+    assert "cannot take" not in caplog.text
+    assert runner.model.breakers[0].state is BreakerState.CLOSED
+
+
+async def test_a_misconfigured_primary_hands_the_step_to_the_secondary(offline: str) -> None:
+    # The secondary has its own key and URL: it may be set up right where the primary is not.
+    model = resilient(f"{offline}/nowhere", f"{offline}/v1")
+    try:
+        events = await Runner(model).run("who answers?")
+    finally:
+        await model.close()
+    assert isinstance(events[-1], DoneEvent)

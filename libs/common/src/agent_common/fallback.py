@@ -31,6 +31,32 @@ TOO_MANY_STEPS: dict[Language, str] = {
     "ko": "이 요청은 허용된 단계보다 많은 처리가 필요했습니다. 질문을 좀 더 좁혀 주세요.",
 }
 
+# Busy, not broken: waiting helps.
+BUSY: dict[Language, str] = {
+    "en": "The assistant is busy right now. Please try again in a moment.",
+    "ko": "지금은 요청이 많아 답변할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+}
+# Waiting does not help: only the operators can fix the platform's model settings.
+MISCONFIGURED: dict[Language, str] = {
+    "en": (
+        "The assistant cannot answer: the platform's model setup is wrong. "
+        "Trying again will not help until the platform's operators fix it."
+    ),
+    "ko": "플랫폼의 모델 설정이 잘못되어 답변할 수 없습니다. 운영자가 고치기 전에는 다시 시도해도 소용이 없습니다.",
+}
+# Waiting does not help either: the conversation itself must get shorter.
+TOO_LONG: dict[Language, str] = {
+    "en": "This conversation is too long for the model. Please shorten your message or start a new conversation.",
+    "ko": "대화가 모델이 한 번에 읽을 수 있는 길이를 넘었습니다. 메시지를 줄이거나 새 대화를 시작해 주세요.",
+}
+_BY_CODE: dict[ErrorCode, dict[Language, str]] = {
+    ErrorCode.MODEL_STEP_LIMIT: TOO_MANY_STEPS,
+    ErrorCode.MODEL_OVERLOADED: BUSY,
+    ErrorCode.MODEL_RATE_LIMITED: BUSY,
+    ErrorCode.MODEL_MISCONFIGURED: MISCONFIGURED,
+    ErrorCode.MODEL_CONTEXT_OVERFLOW: TOO_LONG,
+}
+
 
 def language_of(text: str | None, locale: str | None = None) -> Language:
     if text and _HANGUL.search(text):
@@ -46,6 +72,4 @@ def fallback_message(error: ErrorInfo, language: Language, *, partial: bool = Fa
         return None
     if partial:
         return CUT_OFF[language]
-    if error.code is ErrorCode.MODEL_STEP_LIMIT:
-        return TOO_MANY_STEPS[language]
-    return TRY_AGAIN[language]
+    return _BY_CODE.get(error.code, TRY_AGAIN)[language]

@@ -147,6 +147,10 @@ class ModelSettings(SecretSettings):
     """Longest wait for the first streamed chunk of a model call."""
     total_timeout_s: float = Field(default=120.0, gt=0)
     """Longest time for a whole model call."""
+    context_window: int | None = Field(default=None, ge=256)
+    """Tokens the model reads at most, prompt and answer together. Unset: what the server reports (llama.cpp's
+    `n_ctx`, vLLM's `max_model_len`), else no limit beyond the session's budget. Before each call the oldest
+    history turns, then the lowest-ranked passages, are left out until the prompt fits."""
     temperature: float | None = None
     """Sampling temperature; unset leaves the endpoint's default."""
 

@@ -85,7 +85,12 @@ def create_app(
 
     def _share(app: FastAPI, shared: Transports) -> None:
         """The app's shared objects, built on the transports (`state.py` hands them to routes)."""
-        app.state.run_client = RunClient(shared.bus, shared.run_events, config.gateway.request_timeout_s)
+        app.state.run_client = RunClient(
+            shared.bus,
+            shared.run_events,
+            config.gateway.request_timeout_s,
+            grace_s=config.gateway.run_ending_grace_s,
+        )
         app.state.bus = shared.bus
         app.state.sessions = shared.sessions
         authenticator = Authenticator(

@@ -3,6 +3,11 @@
 The order matters: subscribe to the run's events, then publish the request, so
 no event can be sent before anyone listens. The run itself never depends on
 the client: if the client goes away, the run still finishes and is kept.
+
+One timeout, one cause: the run's deadline (`ChatRequested.deadline_at`) ends a
+grace before the client's, so a run that ran out of time ends itself and says
+why (`MODEL_TIMEOUT`, say), and the client sees that code. The gateway's own
+`INFRA_TIMEOUT` comes only after the grace: the run really never answered.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ log = logging.getLogger("agent.gateway")
 
 
 class RunClient:
-    def __init__(self, bus: Bus, events: RunEventChannel, timeout_s: float) -> None:
+    def __init__(self, bus: Bus, events: RunEventChannel, timeout_s: float, *, grace_s: float = 0.0) -> None:
         self._bus = bus
         self._events = events
         self._timeout_s = timeout_s
+        # The run's ending has this long to arrive after its deadline; bounded so a short
+        # request timeout still leaves the run most of it.
+        self._grace_s = min(grace_s, timeout_s / 4)
 
     def new_request(
         self,
@@ -46,7 +54,7 @@ class RunClient:
             user_id=caller.user_id,
             message=message,
             locale=locale,
-            deadline_at=time.time() + self._timeout_s,
+            deadline_at=time.time() + self._timeout_s - self._grace_s,
         )
 
     async def submit(self, request: ChatRequested) -> AsyncGenerator[RunEvent, None]:
@@ -66,7 +74,8 @@ class RunClient:
                 )
                 yield await self._end_with(request.request_id, unavailable, language)
                 return
-            async for event in self._until_deadline(request.request_id, events, request.deadline_at, language):
+            waits_until = request.deadline_at + self._grace_s
+            async for event in self._until_deadline(request.request_id, events, waits_until, language):
                 yield event
 
     async def follow(

@@ -43,7 +43,12 @@ class GatewaySettings(BaseSettings):
     """How long the record of who owns a session is kept after its last turn. Keep it longer than
     `ORCHESTRATOR_SESSION_TTL_S`, so a session never outlives its owner record."""
     request_timeout_s: float = Field(default=120.0, gt=0)
-    """How long a client waits for a run to end before it gets `INFRA_TIMEOUT`."""
+    """How long a client waits for a run to end. The run's own deadline is `GATEWAY_RUN_ENDING_GRACE_S`
+    earlier, so a run that ran out of time says why (e.g. `MODEL_TIMEOUT`); a client gets `INFRA_TIMEOUT`
+    only when the run never ended at all (no orchestrator took it, or it was lost)."""
+    run_ending_grace_s: float = Field(default=3.0, gt=0)
+    """How much earlier than `GATEWAY_REQUEST_TIMEOUT_S` the run's own deadline falls: the time the run's
+    ending has to reach the gateway (a quarter of the request timeout at most)."""
     sse_ping_s: float = Field(default=10.0, gt=0)
     """Seconds between SSE keep-alive comments while a run is quiet, so proxies keep the stream open."""
     reindex_status_wait_s: float = Field(default=10.0, ge=0, le=60)

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from agent_offline_model.faults import Fault, FaultKind, FaultQueue, FaultSpec, directive_fault
 from agent_offline_model.policy import decide, message_text
+from agent_offline_model.refused_calls import context_overflow, refusal_for
 from agent_offline_model.settings import OfflineModelSettings
 from agent_offline_model.streaming import (
     Pacing,
@@ -90,6 +91,14 @@ class OfflineModelAPI:
         """Nothing to wait for: ready as soon as it serves."""
         return JSONResponse({"status": "ready", "model": self.settings.name, "offline": True})
 
+    async def props(self, _: Request) -> Response:
+        """llama.cpp's server's `/props`, the part that says how long a prompt may be."""
+        if self.settings.context_window is None:
+            return error_response(404, "Not Found", "invalid_request_error")
+        return JSONResponse(
+            {"model_path": self.settings.name, "default_generation_settings": {"n_ctx": self.settings.context_window}}
+        )
+
     # ---- models ----
 
     async def list_models(self, request: Request) -> Response:
@@ -125,8 +134,11 @@ class OfflineModelAPI:
         if fault is not None and (refused := await self._fault_response(fault, request)):
             return refused
 
-        completion = plan_completion(decide(messages, body.tools, body.tool_choice), body.token_limit)
         prompt_tokens = count_prompt_tokens(messages)
+        window = self.settings.context_window
+        if window is not None and prompt_tokens > window:
+            return context_overflow(prompt_tokens, window)
+        completion = plan_completion(decide(messages, body.tools, body.tool_choice), body.token_limit)
         meta = ResponseMeta(model=self.settings.name)
         between_tokens_s = self.settings.token_delay_ms / 1000
         if fault is not None and fault.kind is FaultKind.SLOW:
@@ -158,6 +170,8 @@ class OfflineModelAPI:
             )
         if fault.kind is FaultKind.SERVER_ERROR:
             return error_response(500, "The offline model had an internal error (injected fault).", "server_error")
+        if refused := refusal_for(fault):
+            return refused
         if fault.kind is FaultKind.STALL and not await sleep_unless_disconnected(request.receive, fault.delay_s):
             return Response(status_code=204)  # the client gave up; nobody reads this
         return None
@@ -209,6 +223,7 @@ def create_app(settings: OfflineModelSettings | None = None) -> Starlette:
         routes=[
             Route("/health", api.health, methods=["GET"]),
             Route("/ready", api.ready, methods=["GET"]),
+            Route("/props", api.props, methods=["GET"]),
             Route("/v1/models", api.list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", api.get_model, methods=["GET"]),
             Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),

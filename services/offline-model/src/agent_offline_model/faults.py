@@ -30,6 +30,16 @@ class FaultKind(StrEnum):
     """Send about half the answer, then cut the connection."""
     SLOW = "slow"
     """Stream with `delay_ms` between tokens."""
+    OVERLOADED = "overloaded"
+    """HTTP 503 with `Retry-After`, as a server with no free slot answers."""
+    UNAUTHORIZED = "unauthorized"
+    """HTTP 401, as OpenAI answers a wrong API key."""
+    MODEL_NOT_FOUND = "model_not_found"
+    """HTTP 404, as OpenAI answers a model name it does not serve."""
+    CONTEXT_OVERFLOW = "context_overflow"
+    """HTTP 400 `context_length_exceeded`, OpenAI's answer to a prompt longer than the window."""
+    CONTEXT_OVERFLOW_LLAMACPP = "context_overflow_llamacpp"
+    """HTTP 400 `exceed_context_size_error`, llama.cpp's server's answer to the same."""
 
 
 DEFAULT_DELAY_MS: dict[FaultKind, int] = {

@@ -27,6 +27,9 @@ class OfflineModelSettings(BaseSettings):
     """Pause before the first streamed token, to imitate a model's time to first token."""
     token_delay_ms: int = Field(default=0, ge=0, le=60_000)
     """Pause between streamed tokens."""
+    context_window: int | None = Field(default=None, ge=16)
+    """Prompt tokens (words and punctuation) a call may have, reported at `/props` as llama.cpp's server
+    reports its `n_ctx`; a longer prompt is refused as that server refuses it. Unset: no limit, no `/props`."""
 
     def required_api_key(self) -> str | None:
         """The key requests must present, or None; an empty value counts as unset."""

@@ -35,8 +35,10 @@ from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import Usage
 from agent_common.settings import ModelSettings
 from agent_common.tracing import tracer
+from agent_orchestrator.context_window import fit_to_window, reported_window
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
 from agent_orchestrator.model_chunks import StreamChunk
+from agent_orchestrator.model_errors import classified, interrupted, no_first_token, too_slow
 from agent_orchestrator.model_stream import ModelTurn, StreamNotRead, TextDelta, ToolCallRequest
 
 
@@ -49,6 +51,8 @@ class ModelClient:
             max_retries=0,
             timeout=settings.total_timeout_s,
         )
+        self._window = settings.context_window
+        self._window_asked = settings.context_window is not None
 
         url = httpx.URL(settings.base_url)
         self._span_attributes: dict[str, str | int] = {
@@ -86,10 +90,11 @@ class ModelClient:
                     raise PlatformError(
                         ErrorCode.MODEL_TIMEOUT, "The run's deadline passed before the model was called."
                     )
+                messages = await self._fitted(messages, tools)
                 now = asyncio.get_running_loop().time()
                 bounds = _Bounds(first_chunk_by=now + self._settings.first_token_timeout_s, total_by=now + total_s)
                 started = time.perf_counter()
-                with _classified():
+                with classified(self._settings.name):
                     async with bounds.first_chunk():
                         # `object`: the SDK hands each chunk over as decoded JSON, unconstructed.
                         chunks = await self._client.post(
@@ -115,6 +120,20 @@ class ModelClient:
                         "gen_ai.usage.output_tokens": turn.usage.completion_tokens,
                     }
                 )
+
+    async def _fitted(self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> list[ChatMessage]:
+        """`messages` trimmed to the model's context window, once it is known (`context_window.py`)."""
+        if not self._window_asked:
+            try:
+                self._window = await reported_window(self._client, self._settings.base_url, self._settings.name)
+                self._window_asked = True
+            except openai.APIConnectionError:
+                pass  # not reachable now: asked again at the next call, which will say why it failed
+        if self._window is None:
+            return list(messages)
+        # The output cap (`MODEL_MAX_OUTPUT_TOKENS`), when the deployment sets one, needs its room too.
+        reserve = getattr(self._settings, "max_output_tokens", None)
+        return fit_to_window(messages, tools, self._window, reserve if isinstance(reserve, int) else 0)
 
     def _body(self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -145,7 +164,7 @@ class _Bounds:
             async with asyncio.timeout_at(min(self.first_chunk_by, self.total_by)):
                 yield
         except TimeoutError as exc:
-            raise (_no_first_token() if self.first_chunk_by <= self.total_by else _too_slow()) from exc
+            raise (no_first_token() if self.first_chunk_by <= self.total_by else too_slow()) from exc
 
     @asynccontextmanager
     async def next_chunk(self) -> AsyncIterator[None]:
@@ -153,7 +172,7 @@ class _Bounds:
             async with asyncio.timeout_at(self.total_by):
                 yield
         except TimeoutError as exc:
-            raise _too_slow() from exc
+            raise too_slow() from exc
 
 
 @dataclass
@@ -178,7 +197,7 @@ class ProviderStream:
 
     async def __aiter__(self) -> AsyncIterator[TextDelta]:
         try:
-            with _classified():
+            with classified(self._turn.model):
                 async with self._bounds.first_chunk():
                     first = await anext(self._chunks)
         except StopAsyncIteration:
@@ -188,7 +207,7 @@ class ProviderStream:
             yield delta
         while True:
             try:
-                with _classified(), _interrupted_on_error():
+                with _interrupted_on_error():
                     async with self._bounds.next_chunk():
                         chunk = await anext(self._chunks)
             except StopAsyncIteration:
@@ -229,7 +248,7 @@ class ProviderStream:
 
     def _finish(self) -> None:
         if self._turn.finish_reason is None:  # the stream ended without saying why: cut short
-            raise _interrupted()
+            raise interrupted()
         self._turn.text = "".join(self._text)
         self._turn.tool_calls = [
             ToolCallRequest(call_id=f.call_id, name=f.name, arguments_json="".join(f.arguments))
@@ -244,31 +263,7 @@ def _interrupted_on_error() -> Iterator[None]:
     try:
         yield
     except openai.APIError as exc:
-        raise _interrupted() from exc
-
-
-@contextmanager
-def _classified() -> Iterator[None]:
-    """The SDK's errors as the platform's."""
-    try:
-        yield
-    except openai.RateLimitError as exc:
-        retry_after = exc.response.headers.get("retry-after")
-        raise PlatformError(
-            ErrorCode.MODEL_RATE_LIMITED, "The model is rate-limiting requests.", retry_after=retry_after
-        ) from exc
-    except openai.APITimeoutError as exc:
-        raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not answer in time.") from exc
-    except openai.APIConnectionError as exc:
-        raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
-    except openai.APIStatusError as exc:
-        if exc.status_code >= 500:
-            raise PlatformError(
-                ErrorCode.MODEL_UNAVAILABLE, "The model failed to answer.", status=exc.status_code
-            ) from exc
-        raise PlatformError(
-            ErrorCode.MODEL_BAD_RESPONSE, "The model refused the request.", status=exc.status_code
-        ) from exc
+        raise interrupted() from exc
 
 
 def _read(data: object) -> StreamChunk:
@@ -280,15 +275,3 @@ def _read(data: object) -> StreamChunk:
         raise PlatformError(
             ErrorCode.MODEL_BAD_RESPONSE, "The model sent a chunk the platform cannot read.", field=where
         ) from None
-
-
-def _no_first_token() -> PlatformError:
-    return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not start answering in time.")
-
-
-def _too_slow() -> PlatformError:
-    return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not finish in time.")
-
-
-def _interrupted() -> PlatformError:
-    return PlatformError(ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete.")

@@ -1,10 +1,12 @@
 """The model as the agent loop sees it: every endpoint behind retries and a
 circuit breaker, a secondary endpoint tried when the first stays unavailable.
 
-A model step is retried only when a retry can help (429 honouring
-`Retry-After`, 5xx, timeouts, lost connections) and only while nothing of its
-answer has reached the client: once tokens were sent, a failure ends the run
-with an error that says the answer is incomplete, never a silent restart.
+A model step is retried only when a retry can help (a busy endpoint: 429, 503
+or no first token, honouring `Retry-After`; a failing one: other 5xx, lost
+connections, unfinished answers) and only while nothing of its answer has
+reached the client: once tokens were sent, a failure ends the run with an error
+that says the answer is incomplete, never a silent restart. Only failing counts
+against the endpoint's breaker (`model_errors.py` says which failure is which).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import SecretStr
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.resilience import BreakerOpen, CircuitBreaker, RetryPolicy
+from agent_common.resilience.breaker import BreakerState
 from agent_common.settings import ModelSettings
 from agent_orchestrator import metrics
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
@@ -27,17 +30,25 @@ from agent_orchestrator.settings import ModelResilienceSettings, SecondaryModelS
 
 log = logging.getLogger("agent.orchestrator.model")
 
-RETRYABLE = frozenset(
+# Failing: the endpoint is broken for now. Retried, and counted against its breaker.
+FAILING = frozenset(
     {
-        ErrorCode.MODEL_RATE_LIMITED,
         ErrorCode.MODEL_UNAVAILABLE,
         ErrorCode.MODEL_TIMEOUT,
         ErrorCode.MODEL_STREAM_INTERRUPTED,
     }
 )
+# Busy: the endpoint works but has no room for the call yet. Retried after a backoff that honours
+# `Retry-After`, but never counted against the breaker: opening it would turn a queue into an outage.
+BUSY = frozenset({ErrorCode.MODEL_RATE_LIMITED, ErrorCode.MODEL_OVERLOADED})
+RETRYABLE = FAILING | BUSY
+# What counts against an endpoint's breaker: the endpoint failing, not it being busy, misconfigured
+# or the request being refused (too long, malformed).
+BREAKER_FAILURES = FAILING
+# What moves a step on to the next endpoint once retries are spent: a secondary may be free, up, or
+# configured right (its own key and URL). Never a request the next endpoint would refuse too.
+NEXT_ENDPOINT = RETRYABLE | {ErrorCode.MODEL_MISCONFIGURED}
 CIRCUIT_OPEN = "circuit_open"
-# What counts against an endpoint's breaker: the endpoint failing, not the request being refused.
-BREAKER_FAILURES = RETRYABLE
 
 
 class ModelCircuitOpen(PlatformError):
@@ -83,6 +94,7 @@ class ResilientModel:
                     "name": secondary.name or primary.name,
                     "api_key": key,
                     "provider": secondary.provider or primary.provider,
+                    "context_window": secondary.context_window,
                 }
             )
             endpoints.append(Endpoint(ModelClient(settings), _breaker("secondary", resilience)))
@@ -162,7 +174,7 @@ class ResilientStream:
             try:
                 attempt = await self._until_first_text(endpoint)
             except PlatformError as exc:
-                if exc.code not in RETRYABLE:
+                if exc.code not in NEXT_ENDPOINT:
                     raise
                 last = exc
                 continue
@@ -238,8 +250,11 @@ def _record(endpoint: Endpoint, failure: PlatformError | None) -> None:
         return
     if failure.code in BREAKER_FAILURES:
         endpoint.breaker.record_failure()
-    else:
-        endpoint.breaker.record_success()  # the endpoint answered; the request was the problem
+    elif failure.code not in BUSY or endpoint.breaker.state is BreakerState.HALF_OPEN:
+        # The endpoint answered; the request was the problem. Busy says nothing of whether it works,
+        # so it neither dilutes failures nor counts as a success, except that a half-open trial
+        # that got an answer shows the endpoint is back (and must end, to free its trial slot).
+        endpoint.breaker.record_success()
     metrics.MODEL_CALLS.labels(model, failure.code.value).inc()
 
 

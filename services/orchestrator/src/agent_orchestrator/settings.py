@@ -124,6 +124,8 @@ class SecondaryModelSettings(SecretSettings):
     """API key for the secondary endpoint. Never logged."""
     provider: str | None = None
     """Who serves the secondary endpoint, as traces name it (`gen_ai.provider.name`); unset: the primary's."""
+    context_window: int | None = Field(default=None, ge=256)
+    """Tokens the secondary model reads at most; unset: what its server reports (never the primary's window)."""
 
 
 class OrchestratorConfig:

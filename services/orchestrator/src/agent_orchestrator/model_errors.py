@@ -1,0 +1,119 @@
+"""A provider's failure as the platform's error: busy, misconfigured, failing, or too long.
+
+Which family a failure is in decides what happens next (`resilient_model.py`):
+
+- busy (`MODEL_RATE_LIMITED` 429, `MODEL_OVERLOADED` 503/529 or no first token
+  in time): retried after a backoff that honours `Retry-After`, never counted
+  against the breaker: the endpoint works, it has no room for us yet;
+- misconfigured (`MODEL_MISCONFIGURED`: 401/403, 404 for a wrong model name or
+  base URL path): never retried, the platform's settings are wrong;
+- failing (`MODEL_UNAVAILABLE` 5xx or connection lost, `MODEL_STREAM_INTERRUPTED`,
+  `MODEL_TIMEOUT` for an answer that did not finish): retried, and counted
+  against the breaker;
+- too long (`MODEL_CONTEXT_OVERFLOW`): the prompt does not fit the model's
+  context window; retrying it unchanged fails again.
+
+Every refusal is logged with the upstream status and the provider's error type
+and code, never its message: some providers quote the request in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import openai
+
+from agent_common.errors import ErrorCode, PlatformError
+
+log = logging.getLogger("agent.orchestrator.model")
+
+# What OpenAI, llama.cpp's server and vLLM say when the prompt is longer than the window.
+_OVERFLOW_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+_OVERFLOW_PHRASES = ("exceeds the available context size", "maximum context length", "context length exceeded")
+_BUSY_STATUSES = frozenset({503, 529})  # 529: "overloaded" of some hosted APIs
+_MISCONFIGURED_STATUSES = frozenset({401, 403, 404, 405})  # 405: a base URL that is not the API's
+
+
+@contextmanager
+def classified(model: str) -> Iterator[None]:
+    """The SDK's errors, raised inside, as the platform's."""
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not answer in time.") from exc
+    except openai.APIConnectionError as exc:
+        raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
+    except openai.APIStatusError as exc:
+        error = refusal(exc.status_code, exc)
+        _log_refusal(model, exc.status_code, exc, error)
+        raise error from exc
+    except openai.APIError as exc:  # an error event inside the stream, before any text
+        error = refusal(None, exc)
+        _log_refusal(model, None, exc, error)
+        raise error from exc
+
+
+def refusal(status: int | None, exc: openai.APIError) -> PlatformError:
+    """What an error answer (`status`, or an error event in a stream when None) means."""
+    if is_context_overflow(exc):
+        return PlatformError(
+            ErrorCode.MODEL_CONTEXT_OVERFLOW, "The conversation is longer than the model's context window."
+        )
+    if status == 429:
+        retry_after = exc.response.headers.get("retry-after") if isinstance(exc, openai.APIStatusError) else None
+        return PlatformError(
+            ErrorCode.MODEL_RATE_LIMITED, "The model is rate-limiting requests.", retry_after=retry_after
+        )
+    if status in _BUSY_STATUSES:
+        retry_after = exc.response.headers.get("retry-after") if isinstance(exc, openai.APIStatusError) else None
+        return PlatformError(
+            ErrorCode.MODEL_OVERLOADED, "The model is overloaded.", status=status, retry_after=retry_after
+        )
+    if status in _MISCONFIGURED_STATUSES:
+        return PlatformError(
+            ErrorCode.MODEL_MISCONFIGURED,
+            "The model endpoint refused the platform's credentials, model name or URL.",
+            status=status,
+        )
+    if status is None or status >= 500:
+        return PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model failed to answer.", status=status)
+    return PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model refused the request.", status=status)
+
+
+def is_context_overflow(exc: openai.APIError) -> bool:
+    codes = {str(exc.code or ""), str(exc.type or "")}
+    if codes & _OVERFLOW_CODES:
+        return True
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = str(body.get("message") or exc.message).lower()
+    return any(phrase in message for phrase in _OVERFLOW_PHRASES)
+
+
+def no_first_token() -> PlatformError:
+    # A server that accepted the call and sends nothing is queueing it behind others: busy, not broken.
+    return PlatformError(
+        ErrorCode.MODEL_OVERLOADED, "The model did not start answering in time.", reason="no_first_token"
+    )
+
+
+def too_slow() -> PlatformError:
+    return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not finish in time.")
+
+
+def interrupted() -> PlatformError:
+    return PlatformError(ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete.")
+
+
+def _log_refusal(model: str, status: int | None, exc: openai.APIError, error: PlatformError) -> None:
+    log.warning(
+        "the model refused the call",
+        extra={
+            "model": model,
+            "upstream_status": status,
+            "provider_error_type": exc.type,
+            "provider_error_code": exc.code,
+            "error_code": error.code.value,
+        },
+    )
