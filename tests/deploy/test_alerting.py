@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.deploy import yaml_files
 from tests.support.observability import OBSERVABILITY, rule_groups
 from tests.support.web import free_tcp_port
 
@@ -51,12 +52,10 @@ def test_every_alert_has_a_warning_and_a_critical_tier_with_a_for_duration() -> 
 
 
 def test_every_alert_has_a_unit_test() -> None:
-    import yaml
-
     tested = {
         case["alertname"]
         for path in (PROMETHEUS / "tests").glob("*.yml")
-        for test in yaml.safe_load(path.read_text())["tests"]
+        for test in yaml_files.load(path)["tests"]
         for case in test.get("alert_rule_test", [])
     }
     alerts = {rule["alert"] for group in rule_groups() for rule in group["rules"]}

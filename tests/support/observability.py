@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deploy import yaml_files
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "docs" / "metrics.md"
@@ -123,7 +124,7 @@ def dashboard_exprs(dashboard: dict[str, Any]) -> list[str]:
 def rule_groups() -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
     for path in sorted(RULES.glob("*.yml")):
-        groups += yaml.safe_load(path.read_text())["groups"]
+        groups += yaml_files.load(path)["groups"]
     return groups
 
 
