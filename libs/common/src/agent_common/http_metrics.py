@@ -8,8 +8,10 @@ never the raw path, so label values stay bounded; unmatched paths count as
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -21,6 +23,23 @@ HTTP_DURATION = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+
+
+# Answers exported at 0 for every route from start-up: success, and each server-side
+# failure the 5xx alert counts, so its first burst after a start is seen by `rate()`.
+INITIAL_STATUSES = ("200", "500", "502", "503", "504")
+
+
+def initialise_series(routes: Iterable[BaseRoute]) -> None:
+    """Export each route's and method's requests (`INITIAL_STATUSES`) and latency at 0."""
+    for route in routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if not path or not methods:
+            continue  # a mount, or a websocket route
+        for method in sorted(set(methods) - {"HEAD"}):
+            HTTP_DURATION.labels(method, path)
+            for status in INITIAL_STATUSES:
+                HTTP_REQUESTS.labels(method, path, status)
 
 
 class HttpMetricsMiddleware:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from agent_common import error_metrics
 from agent_common.bus import Bus
 from agent_common.messages import ChatRequested, ToolCallCompleted
 from agent_common.probes import ReadinessCheck
@@ -15,6 +16,7 @@ from agent_common.run_events import RunEventChannel
 from agent_common.run_store import RunStore
 from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
+from agent_orchestrator import metrics
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_stream import ChatModel
 from agent_orchestrator.ownership import (
@@ -49,6 +51,10 @@ class Orchestrator:
         self.model = model
         self.settings = settings
         self.retriever = retriever
+        # The secondary model's series appear on its first call; the primary's and every
+        # run error's exist from start-up, which is what the alerts read.
+        metrics.initialise_series([model.model])
+        error_metrics.initialise_series("run")
         saved = SavedRuns(runs.states, settings.run_state_ttl_s)
         self.loop = AgentLoop(
             bus=bus,
