@@ -123,12 +123,9 @@ class Orchestrator:
             await self.stop()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        checks: dict[str, ReadinessCheck] = {
-            "bus": self.bus.ping,
-            "state": self.runs.ping,
-            "events": self.events.ping,
-            "model": self.model.ping,
-        }
-        if self.retriever is not None:
-            checks["documents"] = self.retriever.ping
-        return checks
+        """Whether this replica can take work: the bus and Redis (run state, run events).
+        Not the model provider nor the document store: a run without them ends classified
+        (MODEL_UNAVAILABLE) or answers without passages, and a third party's outage must
+        not stall rollouts and node drains; their state is in the breaker, metrics and
+        alerts (docs/reliability.md#readiness)."""
+        return {"bus": self.bus.ping, "state": self.runs.ping, "events": self.events.ping}
