@@ -22,7 +22,7 @@ TOOL_ERRORS = Counter(
 )
 OPEN_BREAKERS = Gauge(
     "tool_host_breakers_open",
-    "Upstream hosts whose circuit breaker is open or half-open, per tool runner replica.",
+    "Upstream hosts whose circuit breaker is open (refusing calls) as of the scrape, per tool runner replica.",
 )
 TOOL_DURATION = Histogram(
     "tool_call_duration_seconds",
