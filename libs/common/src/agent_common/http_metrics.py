@@ -8,10 +8,10 @@ never the raw path, so label values stay bounded; unmatched paths count as
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import Counter, Histogram
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -42,9 +42,27 @@ def initialise_series(routes: Iterable[BaseRoute]) -> None:
                 HTTP_REQUESTS.labels(method, path, status)
 
 
+def route_template(scope: Scope, routes: Iterable[BaseRoute]) -> str:
+    """The template of the route that answered: FastAPI's routes put themselves in the
+    scope; plain Starlette routes (the probes and `/metrics`) do not, so they are matched
+    here rather than counted as `unmatched` (which would dilute the 5xx share)."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template:
+        return str(template)
+    for candidate in routes:
+        path = getattr(candidate, "path", None)
+        if path and candidate.matches(scope)[0] is Match.FULL:
+            return str(path)
+    return "unmatched"
+
+
 class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """`routes` (read per request, so routes added later count) name the plain routes."""
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], Iterable[BaseRoute]] = tuple) -> None:
         self.app = app
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,8 +80,7 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope, self.routes())
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_DURATION.labels(method, template).observe(time.perf_counter() - started)

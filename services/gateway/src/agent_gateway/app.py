@@ -124,7 +124,7 @@ def create_app(
         ip_header=config.gateway.client_ip_header,
         trusted_hops=config.gateway.trusted_proxy_hops,
     )
-    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, routes=lambda: app.router.routes)
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(sessions.router)
