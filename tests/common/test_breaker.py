@@ -118,3 +118,27 @@ def test_a_breaker_per_key_and_the_set_stays_bounded() -> None:
     assert breakers["down.example"].state is BreakerState.OPEN  # an open breaker is never forgotten
     assert breakers.open_count() == 1
     assert len(breakers._breakers) <= 4
+
+
+def test_the_state_gauge_is_computed_when_scraped_not_left_open_until_the_next_call() -> None:
+    clock = Clock()
+    b = breaker(clock, label="model:test-scraped")
+    state = lambda: REGISTRY.get_sample_value("circuit_breaker_state", {"breaker": "model:test-scraped"})  # noqa: E731
+    for _ in range(4):
+        b.record_failure()
+    assert state() == 2
+    clock.now += 30  # no call in between: the breaker lets the next call through, and the scrape says so
+    assert state() == 1
+    assert b.observed_state() is BreakerState.HALF_OPEN
+
+
+def test_open_hosts_are_counted_as_of_now_without_moving_any_breaker() -> None:
+    import time
+
+    breakers = CircuitBreakers(BreakerSettings(window=4, min_calls=2, failure_rate=0.5, open_s=0.05))
+    for _ in range(2):
+        breakers["down.example"].record_failure()
+    assert breakers.open_count() == 1
+    time.sleep(0.06)
+    assert breakers.open_count() == 0  # its open time is over: the next call goes through
+    assert breakers["down.example"]._state is BreakerState.OPEN  # a scrape moved nothing

@@ -5,12 +5,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import yaml
-
 from tests.deploy import (
     REPO,
     service_images,
     service_settings_env,
+    yaml_files,
 )
 
 K8S = REPO / "deploy" / "k8s"
@@ -19,7 +18,7 @@ LABEL = "app.kubernetes.io/name"
 
 @cache
 def kustomization() -> dict[str, Any]:
-    return yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return yaml_files.load(K8S / "kustomization.yaml")
 
 
 @cache
@@ -28,7 +27,7 @@ def manifests() -> tuple[dict[str, Any], ...]:
     for path in sorted(K8S.rglob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        docs += yaml_files.load_all(path)
     return tuple(docs)
 
 

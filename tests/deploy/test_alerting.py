@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.deploy import yaml_files
 from tests.support.observability import OBSERVABILITY, rule_groups
 from tests.support.web import free_tcp_port
 
@@ -51,12 +52,10 @@ def test_every_alert_has_a_warning_and_a_critical_tier_with_a_for_duration() -> 
 
 
 def test_every_alert_has_a_unit_test() -> None:
-    import yaml
-
     tested = {
         case["alertname"]
         for path in (PROMETHEUS / "tests").glob("*.yml")
-        for test in yaml.safe_load(path.read_text())["tests"]
+        for test in yaml_files.load(path)["tests"]
         for case in test.get("alert_rule_test", [])
     }
     alerts = {rule["alert"] for group in rule_groups() for rule in group["rules"]}
@@ -142,3 +141,23 @@ def test_a_critical_alert_silences_its_warning_twin_and_no_other(alertmanager_ur
     while (seen := states(alertmanager_url)) != expected and time.monotonic() < deadline:
         time.sleep(0.2)  # inhibition is evaluated as the alerts are ingested
     assert seen == expected
+
+
+def test_every_alert_has_a_first_incident_case_starting_from_zero() -> None:
+    # Each alert must fire on the first incident after a start, from series at 0 (as the
+    # services export them from start-up): tests/e2e/test_metrics_at_start.py checks that.
+    cases = {
+        str(test["name"]).removeprefix("first incident after start: "): test
+        for path in (PROMETHEUS / "tests").glob("*.yml")
+        for test in yaml_files.load(path)["tests"]
+        if str(test.get("name", "")).startswith("first incident after start: ")
+    }
+    alerts = {rule["alert"] for group in rule_groups() for rule in group["rules"]}
+    assert alerts <= set(cases), sorted(alerts - set(cases))
+    for alert, case in cases.items():
+        for series in case["input_series"]:
+            first = str(series["values"]).split()[0].split("+")[0].split("x")[0]
+            if not series["series"].startswith("up{"):
+                assert float(first) == 0, f"{alert}: {series['series']} starts at {first}, not at 0"
+        assert {t["alertname"] for t in case["alert_rule_test"]} == {alert}
+        assert all(t["exp_alerts"] for t in case["alert_rule_test"]), f"{alert}: the case must see it fire"

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from tests.deploy import (
     IMAGE_NON_SETTINGS,
@@ -30,6 +29,7 @@ from tests.deploy import (
     unknown_env,
     workspace_closure,
     workspace_members,
+    yaml_files,
 )
 from tests.support.services import require_service
 
@@ -39,7 +39,7 @@ IMAGES = service_images()
 
 @cache
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
+    return yaml_files.load(COMPOSE)
 
 
 def services() -> dict[str, dict[str, Any]]:

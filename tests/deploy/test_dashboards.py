@@ -5,15 +5,14 @@ exported is checked after real traffic in tests/e2e/test_observability_exports.p
 
 from __future__ import annotations
 
-import yaml
-
+from tests.deploy import yaml_files
 from tests.support.observability import OBSERVABILITY, dashboard_exprs, dashboards, metric_names
 
 PROVISIONING = OBSERVABILITY / "grafana" / "provisioning"
 
 
 def test_every_panel_queries_the_provisioned_prometheus() -> None:
-    (source,) = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yml").read_text())["datasources"]
+    (source,) = yaml_files.load(PROVISIONING / "datasources" / "prometheus.yml")["datasources"]
     boards = dashboards()
     assert {b["uid"] for b in boards.values()} == {
         "agent-service-overview",
@@ -29,7 +28,7 @@ def test_every_panel_queries_the_provisioned_prometheus() -> None:
 
 
 def test_the_dashboards_provider_loads_the_folder_the_dashboards_are_mounted_at() -> None:
-    (provider,) = yaml.safe_load((PROVISIONING / "dashboards" / "agent-platform.yml").read_text())["providers"]
+    (provider,) = yaml_files.load(PROVISIONING / "dashboards" / "agent-platform.yml")["providers"]
     assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards"
 
 

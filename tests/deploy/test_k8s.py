@@ -13,7 +13,6 @@ import subprocess
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from agent_common.topics import CHAT_REQUESTS
 from tests.deploy import (
@@ -21,6 +20,7 @@ from tests.deploy import (
     service_images,
     service_settings_env,
     unknown_env,
+    yaml_files,
 )
 from tests.deploy.k8s import (
     DEPLOYMENTS,
@@ -63,7 +63,7 @@ def test_kustomize_builds_the_base() -> None:
         require_service("kubectl", "kubectl is not installed")
     done = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    kinds = {d["kind"] for d in yaml.safe_load_all(done.stdout) if d}
+    kinds = {d["kind"] for d in yaml_files.load_all(done.stdout) if d}
     assert {
         "Namespace",
         "ConfigMap",
@@ -154,7 +154,7 @@ def test_the_selector_matches_the_pod_labels(name: str) -> None:
 
 
 def test_images_match_compose_and_the_kustomization() -> None:
-    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    compose = yaml_files.load(REPO / "docker-compose.yml")["services"]
     compose_images = {s["build"]["target"]: s["image"].split(":")[0] for s in compose.values() if "build" in s}
     overridden = {i["name"] for i in kustomization().get("images") or []}
     for name in DEPLOYMENTS:

@@ -270,3 +270,27 @@ async def test_conversation_text_is_logged_only_when_configured(
     done = next(r for r in caplog.records if r.getMessage() == "run done")
     assert started.prompt == "my debug question"  # type: ignore[attr-defined]
     assert '"my debug question"' in done.answer  # type: ignore[attr-defined]
+
+
+async def test_readiness_is_this_replicas_transports_not_the_model_provider() -> None:
+    # A provider outage must not make every replica unready (rollouts and drains would stall):
+    # readiness names the bus and Redis only, and answers while the model is unreachable.
+    from agent_common.probes import readiness
+
+    bus = MemoryBus(partitions=1)
+    await bus.start()
+    dead = ModelClient(ModelSettings(base_url="http://127.0.0.1:9/v1"))
+    runs = MemoryRunStore()
+    orchestrator = Orchestrator(
+        bus=bus,
+        events=MemoryRunEventChannel(),
+        sessions=MemorySessionStore(max_turns=3, ttl_s=60),
+        runs=runs,
+        model=dead,
+        settings=OrchestratorSettings(),
+    )
+    try:
+        assert await readiness(orchestrator.readiness_checks()) == {"bus": True, "state": True, "events": True}
+    finally:
+        await bus.stop()
+        await dead.close()

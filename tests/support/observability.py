@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deploy import yaml_files
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "docs" / "metrics.md"
@@ -123,9 +124,50 @@ def dashboard_exprs(dashboard: dict[str, Any]) -> list[str]:
 def rule_groups() -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
     for path in sorted(RULES.glob("*.yml")):
-        groups += yaml.safe_load(path.read_text())["groups"]
+        groups += yaml_files.load(path)["groups"]
     return groups
 
 
 def rule_exprs() -> list[str]:
     return [rule["expr"] for group in rule_groups() for rule in group["rules"]]
+
+
+@dataclass(frozen=True)
+class Matcher:
+    label: str
+    op: str  # =, !=, =~, !~
+    value: str
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        value = labels.get(self.label, "")
+        if self.op == "=":
+            return value == self.value
+        if self.op == "!=":
+            return value != self.value
+        found = re.fullmatch(self.value, value) is not None
+        return found if self.op == "=~" else not found
+
+
+def selectors(expr: str) -> list[tuple[str, tuple[Matcher, ...]]]:
+    """The series selectors of a PromQL expression: each metric name with its label matchers."""
+    found = []
+    for name in sorted(metric_names(expr)):
+        for match in re.finditer(rf"(?<![\w:]){re.escape(name)}(?![\w:(])\s*(\{{[^}}]*\}})?", expr):
+            body = (match.group(1) or "{}")[1:-1]
+            matchers = tuple(
+                Matcher(m["label"], m["op"], m["value"])
+                for m in re.finditer(r'(?P<label>\w+)\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"', body)
+            )
+            found.append((name, matchers))
+    return found
+
+
+def series_of(text: str) -> list[tuple[str, dict[str, str]]]:
+    """Every sample of an exposition as (series name, labels)."""
+    return [(s.name, dict(s.labels)) for f in text_string_to_metric_families(text) for s in f.samples]
+
+
+def parse_series(selector: str) -> tuple[str, dict[str, str]]:
+    """A promtool input series (`name{label="value", ...}`) as (name, labels)."""
+    name, _, rest = selector.partition("{")
+    return name.strip(), {m[1]: m[2] for m in re.finditer(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"', rest)}

@@ -122,7 +122,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
     app = create_gateway(
         config,
         transports=transports,
-        extra_checks={"model": model.ping, "documents": store.ping},
+        # Readiness is the process's own transports only, as in the distributed mode (docs/reliability.md).
         run_alongside=run_services(),
         # A first look on one machine: anonymous while no API key exists, said loudly at start-up.
         # Never under PLATFORM_PROFILE=production.

@@ -8,8 +8,10 @@ never the raw path, so label values stay bounded; unmatched paths count as
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 
 from prometheus_client import Counter, Histogram
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -23,9 +25,44 @@ HTTP_DURATION = Histogram(
 )
 
 
+# Answers exported at 0 for every route from start-up: success, and each server-side
+# failure the 5xx alert counts, so its first burst after a start is seen by `rate()`.
+INITIAL_STATUSES = ("200", "500", "502", "503", "504")
+
+
+def initialise_series(routes: Iterable[BaseRoute]) -> None:
+    """Export each route's and method's requests (`INITIAL_STATUSES`) and latency at 0."""
+    for route in routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if not path or not methods:
+            continue  # a mount, or a websocket route
+        for method in sorted(set(methods) - {"HEAD"}):
+            HTTP_DURATION.labels(method, path)
+            for status in INITIAL_STATUSES:
+                HTTP_REQUESTS.labels(method, path, status)
+
+
+def route_template(scope: Scope, routes: Iterable[BaseRoute]) -> str:
+    """The template of the route that answered: FastAPI's routes put themselves in the
+    scope; plain Starlette routes (the probes and `/metrics`) do not, so they are matched
+    here rather than counted as `unmatched` (which would dilute the 5xx share)."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template:
+        return str(template)
+    for candidate in routes:
+        path = getattr(candidate, "path", None)
+        if path and candidate.matches(scope)[0] is Match.FULL:
+            return str(path)
+    return "unmatched"
+
+
 class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """`routes` (read per request, so routes added later count) name the plain routes."""
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], Iterable[BaseRoute]] = tuple) -> None:
         self.app = app
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,8 +80,7 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope, self.routes())
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_DURATION.labels(method, template).observe(time.perf_counter() - started)

@@ -27,6 +27,12 @@ _ids: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("log_id
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
+# Line breaks to readers that split on Unicode's (Python's `str.splitlines`, JavaScript's
+# line terminators) but legal raw in a JSON string, so orjson leaves them: escaped here so
+# that one record is always one line. (Control characters below U+0020 are escaped by JSON.)
+_UNICODE_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 @contextmanager
 def bind_ids(**ids: str | None) -> Iterator[None]:
     """Attach ids (request_id, session_id, user_id...) to every log line in this context."""
@@ -68,7 +74,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        return orjson.dumps(entry, default=str).decode().translate(_UNICODE_LINE_BREAKS)
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:

@@ -64,9 +64,55 @@ class SecurityReason(StrEnum):
     METADATA_ADDRESS = "metadata"
 
 
+# Which reasons each event is recorded with: the series exported at 0 from start-up.
+REASONS_OF: dict[SecurityEvent, tuple[SecurityReason, ...]] = {
+    SecurityEvent.AUTH_FAILED: (
+        SecurityReason.MISSING_CREDENTIALS,
+        SecurityReason.UNKNOWN_KEY,
+        SecurityReason.MALFORMED_CREDENTIALS,
+        SecurityReason.INVALID_TOKEN,
+        SecurityReason.EXPIRED_TOKEN,
+    ),
+    SecurityEvent.ACCESS_DENIED: (
+        SecurityReason.SESSION_NOT_OWNED,
+        SecurityReason.RUN_NOT_OWNED,
+        SecurityReason.MISSING_SCOPE,
+        SecurityReason.PATH_NOT_ALLOWED,
+    ),
+    SecurityEvent.RATE_LIMITED: (SecurityReason.USER_RATE, SecurityReason.IP_RATE, SecurityReason.USER_STREAMS),
+    SecurityEvent.BODY_TOO_LARGE: (SecurityReason.CONTENT_LENGTH, SecurityReason.STREAMED_BODY),
+    SecurityEvent.INPUT_REJECTED: (
+        SecurityReason.MALFORMED_BODY,
+        SecurityReason.INVALID_FIELDS,
+        SecurityReason.MESSAGE_TOO_LONG,
+    ),
+    SecurityEvent.TOOL_URL_REFUSED: (
+        SecurityReason.NOT_ALLOWED,
+        SecurityReason.SCHEME,
+        SecurityReason.USERINFO,
+        SecurityReason.INVALID_URL,
+        SecurityReason.INVALID_HOST,
+        SecurityReason.NONCANONICAL_IP,
+        SecurityReason.PORT,
+        SecurityReason.NOT_ALLOWLISTED,
+        SecurityReason.PRIVATE_ADDRESS,
+        SecurityReason.SPECIAL_PURPOSE_ADDRESS,
+        SecurityReason.METADATA_ADDRESS,
+    ),
+}
+
 SECURITY_EVENTS = Counter(
     "security_events_total", "Refused or blocked requests, by event and reason.", ["event", "reason"]
 )
+
+
+def initialise_series(*events: SecurityEvent) -> None:
+    """Export each event's reasons at 0 from start-up, so the first refusals after a
+    start show in `rate()` and `increase()` (a series born on its first increment has no
+    earlier sample to count from)."""
+    for event in events:
+        for reason in REASONS_OF[event]:
+            SECURITY_EVENTS.labels(event.value, reason.value)
 
 
 def record_security_event(

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from agent_common import error_metrics, http_metrics, security_events
 from agent_common.bus import Bus
 from agent_common.http_metrics import HttpMetricsMiddleware
 from agent_common.messages import ReindexStatus
@@ -128,7 +129,7 @@ def create_app(
         ip_header=config.gateway.client_ip_header,
         trusted_hops=config.gateway.trusted_proxy_hops,
     )
-    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, routes=lambda: app.router.routes)
     install_error_handlers(app)
     app.include_router(chat.router)
     app.include_router(sessions.router)
@@ -136,7 +137,19 @@ def create_app(
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
     _document_limits(app, config)
     trace_requests(app, untraced_prefixes)
+    _initialise_series(app)
     return app
+
+
+def _initialise_series(app: FastAPI) -> None:
+    """Every series the alerts and dashboards read, at 0 from start-up (see `error_metrics`)."""
+    # The routers are included without a prefix of their own: their routes' paths are the templates.
+    http_metrics.initialise_series(
+        [*app.router.routes, *chat.router.routes, *sessions.router.routes, *reindex.router.routes]
+    )
+    error_metrics.initialise_series("http")
+    refused_here = set(security_events.SecurityEvent) - {security_events.SecurityEvent.TOOL_URL_REFUSED}
+    security_events.initialise_series(*sorted(refused_here))
 
 
 def _follow_reindex_statuses(bus: Bus, board: ReindexBoard) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from agent_common.errors import ERROR_CLASS_OF, ErrorClass
 
 RUNS = Counter("orchestrator_runs_total", "Runs finished, by outcome and error class.", ["outcome", "error_class"])
 RUNS_IN_FLIGHT = Gauge(
@@ -24,3 +28,21 @@ MODEL_RETRIES = Counter(
     "llm_retries_total", "Model calls retried, by model and the error that caused it.", ["model", "code"]
 )
 MODEL_FALLBACKS = Counter("llm_secondary_calls_total", "Model steps handed to the secondary model.", ["model"])
+
+
+def initialise_series(models: Iterable[str]) -> None:
+    """Export, at 0 from start-up, every series the alerts and dashboards read: a series
+    born on its first increment has no earlier sample, so `rate()` would miss the first
+    burst (a first model outage would raise no alert)."""
+    RUNS.labels("done", "")
+    for error_class in ErrorClass:
+        RUNS.labels("error", error_class.value)
+    model_codes = [code.value for code, error_class in ERROR_CLASS_OF.items() if error_class is ErrorClass.MODEL]
+    for model in models:
+        MODEL_TTFT.labels(model)
+        for direction in ("input", "output"):
+            MODEL_TOKENS.labels(model, direction)
+        for outcome in ("ok", *model_codes):
+            MODEL_CALLS.labels(model, outcome)
+        for code in model_codes:
+            MODEL_RETRIES.labels(model, code)

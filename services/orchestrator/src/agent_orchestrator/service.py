@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from agent_common import error_metrics
 from agent_common.bus import Bus
 from agent_common.messages import ChatRequested, ToolCallCompleted
 from agent_common.probes import ReadinessCheck
@@ -15,6 +16,7 @@ from agent_common.run_events import RunEventChannel
 from agent_common.run_store import RunStore
 from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
+from agent_orchestrator import metrics
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_stream import ChatModel
 from agent_orchestrator.ownership import (
@@ -49,6 +51,10 @@ class Orchestrator:
         self.model = model
         self.settings = settings
         self.retriever = retriever
+        # The secondary model's series appear on its first call; the primary's and every
+        # run error's exist from start-up, which is what the alerts read.
+        metrics.initialise_series([model.model])
+        error_metrics.initialise_series("run")
         saved = SavedRuns(runs.states, settings.run_state_ttl_s)
         self.loop = AgentLoop(
             bus=bus,
@@ -117,12 +123,9 @@ class Orchestrator:
             await self.stop()
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        checks: dict[str, ReadinessCheck] = {
-            "bus": self.bus.ping,
-            "state": self.runs.ping,
-            "events": self.events.ping,
-            "model": self.model.ping,
-        }
-        if self.retriever is not None:
-            checks["documents"] = self.retriever.ping
-        return checks
+        """Whether this replica can take work: the bus and Redis (run state, run events).
+        Not the model provider nor the document store: a run without them ends classified
+        (MODEL_UNAVAILABLE) or answers without passages, and a third party's outage must
+        not stall rollouts and node drains; their state is in the breaker, metrics and
+        alerts (docs/reliability.md#readiness)."""
+        return {"bus": self.bus.ping, "state": self.runs.ping, "events": self.events.ping}

@@ -3,11 +3,11 @@ and a tool name the model made up is counted as `unknown`."""
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from agent_common.errors import ErrorCode
+from agent_common.errors import ERROR_CLASS_OF, ErrorClass, ErrorCode
 from agent_common.messages import ToolOutcome
 
 TOOL_CALLS = Counter(
@@ -22,7 +22,7 @@ TOOL_ERRORS = Counter(
 )
 OPEN_BREAKERS = Gauge(
     "tool_host_breakers_open",
-    "Upstream hosts whose circuit breaker is open or half-open, per tool runner replica.",
+    "Upstream hosts whose circuit breaker is open (refusing calls) as of the scrape, per tool runner replica.",
 )
 TOOL_DURATION = Histogram(
     "tool_call_duration_seconds",
@@ -30,6 +30,22 @@ TOOL_DURATION = Histogram(
     ["tool"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 10),
 )
+
+
+OUTCOMES = ("ok", "error", "timeout", "blocked")
+
+
+def initialise_series(tools: Iterable[str]) -> None:
+    """Export every tool's outcomes and error codes at 0 from start-up, so the first
+    timeouts or failures after a start show in `rate()` (a series born on its first
+    increment has no earlier sample)."""
+    codes = [code.value for code, error_class in ERROR_CLASS_OF.items() if error_class is ErrorClass.TOOL]
+    for tool in (*tools, "unknown"):
+        TOOL_DURATION.labels(tool)
+        for outcome in OUTCOMES:
+            TOOL_CALLS.labels(tool, outcome)
+        for code in codes:
+            TOOL_ERRORS.labels(tool, code)
 
 
 def outcome_label(outcome: ToolOutcome) -> str:

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from opentelemetry.trace import Span, StatusCode
 
+from agent_common import security_events
 from agent_common.bus import Bus
 from agent_common.logs import bind_ids
 from agent_common.messages import ToolCallCompleted, ToolCallRequested, ToolOutcome
@@ -73,6 +74,8 @@ class ToolRunner:
         self._executor = Executor(ToolContext.create(settings))
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
+        metrics.initialise_series(self._executor.tools)
+        security_events.initialise_series(SecurityEvent.TOOL_URL_REFUSED)
 
     def register(self) -> None:
         self._bus.subscribe(

@@ -21,12 +21,15 @@ calls when an upstream recovers, which is what a recovering upstream can take.
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 
 class BreakerState(IntEnum):
@@ -37,9 +40,30 @@ class BreakerState(IntEnum):
     OPEN = 2
 
 
-BREAKER_STATE = Gauge(
-    "circuit_breaker_state", "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.", ["breaker"]
-)
+class BreakerStates(Collector):
+    """`circuit_breaker_state`, computed when scraped from each breaker's own clock: a gauge set
+    on transitions would read "open" until the next call, long after the breaker let calls
+    through again. Breakers are held weakly: one that is gone stops being exported."""
+
+    def __init__(self) -> None:
+        self._breakers: weakref.WeakValueDictionary[str, CircuitBreaker] = weakref.WeakValueDictionary()
+
+    def add(self, label: str, breaker: CircuitBreaker) -> None:
+        self._breakers[label] = breaker
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "circuit_breaker_state",
+            "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open (as of the scrape).",
+            labels=["breaker"],
+        )
+        for label, breaker in sorted(self._breakers.items()):
+            family.add_metric([label], int(breaker.observed_state()))
+        yield family
+
+
+BREAKER_STATES = BreakerStates()
+REGISTRY.register(BREAKER_STATES)
 BREAKER_TRANSITIONS = Counter(
     "circuit_breaker_transitions_total", "Circuit breaker state changes, by upstream and new state.", ["breaker", "to"]
 )
@@ -85,13 +109,20 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._trials_left = 0
         self._trial_successes = 0
-        self._export()
+        if metric_label is not None:
+            BREAKER_STATES.add(metric_label, self)
 
     @property
     def state(self) -> BreakerState:
         if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self._settings.open_s:
             self._move(BreakerState.HALF_OPEN)
             self._trials_left, self._trial_successes = self._settings.trial_calls, 0
+        return self._state
+
+    def observed_state(self) -> BreakerState:
+        """The state as of now, without moving the breaker (what a scrape, from any thread, reads)."""
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self._settings.open_s:
+            return BreakerState.HALF_OPEN
         return self._state
 
     def before_call(self) -> None:
@@ -132,11 +163,6 @@ class CircuitBreaker:
         self._state = state
         if self._label is not None:
             BREAKER_TRANSITIONS.labels(self._label, state.name.lower()).inc()
-        self._export()
-
-    def _export(self) -> None:
-        if self._label is not None:
-            BREAKER_STATE.labels(self._label).set(int(self._state))
 
 
 class CircuitBreakers:
@@ -157,7 +183,9 @@ class CircuitBreakers:
         return breaker
 
     def open_count(self) -> int:
-        return sum(1 for b in self._breakers.values() if b.state is not BreakerState.CLOSED)
+        """Breakers refusing calls now (open; a half-open one lets the next call through).
+        Read without moving any breaker, so a scrape may call it from another thread."""
+        return sum(1 for b in list(self._breakers.values()) if b.observed_state() is BreakerState.OPEN)
 
     def _forget_closed(self) -> None:
         for key in [k for k, b in self._breakers.items() if b.state is BreakerState.CLOSED]:

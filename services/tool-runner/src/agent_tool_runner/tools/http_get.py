@@ -22,7 +22,6 @@ from agent_common.errors import ErrorCode, PlatformError
 from agent_common.resilience import BreakerOpen, RetryPolicy
 from agent_common.tools.catalogue.http_get import SPEC
 from agent_tool_runner.context import ToolContext
-from agent_tool_runner.metrics import OPEN_BREAKERS
 from agent_tool_runner.tools import Tool
 from agent_tool_runner.web.allowlist import DEFAULT_PORTS, check_url, normalise_host
 from agent_tool_runner.web.body import check_readable, decode_text, read_limited
@@ -106,8 +105,6 @@ async def _with_breaker(
         else:
             breaker.record_success()  # the host answered; the page or the request was the problem
         raise
-    finally:
-        OPEN_BREAKERS.set(ctx.breakers.open_count())
     breaker.record_success()
     return hop
 

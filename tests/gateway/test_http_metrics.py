@@ -1,0 +1,32 @@
+"""Probes and scrapes are counted under their own route labels, not `unmatched`:
+`unmatched` is for paths no route serves, so it stays a signal (and probes do not
+dilute the 5xx share under a label nobody reads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+
+from agent_gateway.app import create_app
+from agent_gateway.settings import GatewayConfig
+
+
+def answered(route: str, status: str) -> float:
+    labels = {"method": "GET", "route": route, "status": status}
+    return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+
+def test_probes_and_scrapes_have_their_own_route_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_KEYS_FILE", str(tmp_path / "api-keys.json"))
+    before = {r: answered(r, "200") for r in ("/health", "/metrics", "unmatched")}
+    missing_before = answered("unmatched", "404")
+    with TestClient(create_app(GatewayConfig())) as client:
+        for path in ("/health", "/metrics", "/no-such-path"):
+            client.get(path)
+    assert answered("/health", "200") == before["/health"] + 1
+    assert answered("/metrics", "200") == before["/metrics"] + 1
+    assert answered("unmatched", "200") == before["unmatched"]
+    assert answered("unmatched", "404") == missing_before + 1
