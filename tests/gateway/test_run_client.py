@@ -53,3 +53,12 @@ async def test_a_run_that_stops_after_some_tokens_ends_partial_at_the_deadline()
     assert [e.type for e in received] == ["token", "error"]
     ending = received[-1]
     assert isinstance(ending, ErrorEvent) and ending.error.code.value == "INFRA_TIMEOUT" and ending.partial is True
+
+
+def test_a_chat_request_carries_the_callers_tenant_and_old_messages_without_one_still_read() -> None:
+    client = RunClient(MemoryBus(), MemoryRunEventChannel(), timeout_s=5)
+    request = client.new_request(CALLER, "hello", None, None)
+    assert request.tenant == "t1"
+    old = request.model_dump(mode="json")
+    del old["tenant"]  # as a gateway from before the field published it
+    assert ChatRequested.model_validate(old).tenant is None
