@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from agent_cli.main import _banner
+from agent_common.settings import ModelSettings
 from tests.support.platform import embedded_platform, wait_ready
 from tests.support.web import free_tcp_port
 
@@ -72,3 +74,14 @@ def test_a_model_provider_outage_leaves_the_platform_ready_and_shows_in_the_answ
         assert "model" not in response.json()["checks"]
         answer = httpx.post(f"{platform.base_url}/api/chat", json={"message": "hi"}, timeout=60)
         assert answer.status_code == 502 and answer.json()["error"]["code"] == "MODEL_UNAVAILABLE", answer.text
+
+
+def test_the_banner_names_the_configured_models_url_and_name_never_its_key() -> None:
+    model = ModelSettings(
+        base_url="https://user:hunter2@llm.example.com:8443/v1?api-key=sk-in-the-url",
+        name="smollm2-135m",
+        api_key="sk-secret-key",
+    )
+    banner = _banner("127.0.0.1", 8000, model, keys_exist=True)
+    assert "Model: smollm2-135m at https://llm.example.com:8443/v1\n" in banner
+    assert not any(secret in banner for secret in ("sk-secret-key", "hunter2", "sk-in-the-url", "user:"))

@@ -82,3 +82,12 @@ async def test_a_run_that_runs_out_of_time_reports_its_own_cause_not_infra_timeo
     assert len(received) == 1 and isinstance(received[0], ErrorEvent)
     assert received[0].error.code is ErrorCode.MODEL_TIMEOUT
     assert [e.type for e in await events.replay(request.request_id)] == ["error"]  # one ending only
+
+
+def test_a_chat_request_carries_the_callers_tenant_and_old_messages_without_one_still_read() -> None:
+    client = RunClient(MemoryBus(), MemoryRunEventChannel(), timeout_s=5)
+    request = client.new_request(CALLER, "hello", None, None)
+    assert request.tenant == "t1"
+    old = request.model_dump(mode="json")
+    del old["tenant"]  # as a gateway from before the field published it
+    assert ChatRequested.model_validate(old).tenant is None

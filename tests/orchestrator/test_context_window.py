@@ -179,7 +179,7 @@ def passages(count: int) -> ChatMessage:
 def test_the_oldest_turns_go_first_and_whole() -> None:
     question: ChatMessage = {"role": "user", "content": "the new question"}
     messages = [SYSTEM, *turns(4), question]
-    fitted = fit_to_window(messages, [], window=600)
+    fitted, _ = fit_to_window(messages, [], window=600)
     assert fitted[0] == SYSTEM and fitted[-1] == question
     kept = [str(m["content"]).split(" ")[0:2] for m in fitted[1:-1]]
     assert kept == [["question", "2"], ["answer", "2"], ["question", "3"], ["answer", "3"]]
@@ -188,7 +188,7 @@ def test_the_oldest_turns_go_first_and_whole() -> None:
 def test_then_the_lowest_ranked_passages() -> None:
     question: ChatMessage = {"role": "user", "content": "the new question"}
     messages = [SYSTEM, *turns(2), passages(3), question]
-    fitted = fit_to_window(messages, [], window=400)
+    fitted, _ = fit_to_window(messages, [], window=400)
     assert [m["role"] for m in fitted] == ["system", "system", "user"]  # every turn went first
     block = str(fitted[1]["content"])
     assert "[1] doc 1" in block and "[2] doc 2" in block and "[3] doc 3" not in block
@@ -197,8 +197,20 @@ def test_then_the_lowest_ranked_passages() -> None:
 def test_room_is_left_for_the_answer() -> None:
     question: ChatMessage = {"role": "user", "content": "the new question"}
     messages = [SYSTEM, *turns(2), question]
-    assert len(fit_to_window(messages, [], window=1000)) == len(messages)
-    assert len(fit_to_window(messages, [], window=1000, reserve_tokens=500)) < len(messages)
+    assert len(fit_to_window(messages, [], window=600)[0]) == len(messages)
+    assert len(fit_to_window(messages, [], window=2000, max_tokens=500)[0]) == len(messages)
+    assert len(fit_to_window(messages, [], window=600, max_tokens=500)[0]) < len(messages)
+
+
+def test_an_output_cap_larger_than_the_window_asks_for_what_the_prompt_leaves() -> None:
+    # MODEL_MAX_OUTPUT_TOKENS' default (2048) against a 1024-token server: the prompt still goes,
+    # and the model is asked for no more than the window has left after it.
+    question: ChatMessage = {"role": "user", "content": "the new question"}
+    fitted, max_tokens = fit_to_window([SYSTEM, question], [], window=1024, max_tokens=2048)
+    assert fitted == [SYSTEM, question]
+    assert max_tokens is not None and 256 <= max_tokens < 1024
+    assert fit_to_window([SYSTEM, question], [], window=100_000, max_tokens=2048)[1] == 2048
+    assert fit_to_window([SYSTEM, question], [], window=1024)[1] is None  # no cap: none is sent
 
 
 def test_a_question_that_cannot_fit_is_an_overflow() -> None:

@@ -33,6 +33,7 @@ log = logging.getLogger("agent.orchestrator.model")
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators, per message, in chat templates
 SPARE_SHARE = 0.1  # of the window: the estimate is not the model's tokenizer
+ANSWER_SHARE = 0.25  # of the window kept for the answer at most, when the output cap asks for more
 _PASSAGE_START = re.compile(r"\n\n\[\d+\] ")
 
 
@@ -61,14 +62,20 @@ async def reported_window(client: AsyncOpenAI, base_url: str, model: str) -> int
 
 
 def fit_to_window(
-    messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], window: int, reserve_tokens: int = 0
-) -> list[ChatMessage]:
-    """`messages` without what must go for them to fit `window` (less `reserve_tokens` for the answer)."""
-    budget = int(window * (1 - SPARE_SHARE)) - reserve_tokens - _tools_tokens(tools)
+    messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], window: int, max_tokens: int | None = None
+) -> tuple[list[ChatMessage], int | None]:
+    """`messages` without what must go for them to fit `window`, and the output cap to send.
+
+    The answer keeps room for the output cap, up to `ANSWER_SHARE` of the window: a cap
+    larger than that (the default 2048 on a 1024-token server, say) must not make every
+    prompt overflow. What the prompt leaves is the most the answer is then asked for."""
+    usable = int(window * (1 - SPARE_SHARE))
+    reserve = min(max_tokens, int(window * ANSWER_SHARE)) if max_tokens is not None else 0
+    budget = usable - reserve - _tools_tokens(tools)
     fitted = list(messages)
     used = sum(_message_tokens(m) for m in fitted)
     if used <= budget:
-        return fitted
+        return fitted, _answer_room(max_tokens, usable - used - _tools_tokens(tools))
     question = max(i for i, m in enumerate(fitted) if m["role"] == "user")
     dropped_passages = 0
     # The oldest history turns, whole: a user message and the answers that follow it.
@@ -117,7 +124,12 @@ def fit_to_window(
             "dropped_passages": dropped_passages,
         },
     )
-    return fitted
+    return fitted, _answer_room(max_tokens, usable - used - _tools_tokens(tools))
+
+
+def _answer_room(max_tokens: int | None, room: int) -> int | None:
+    """The output cap to send: the run's own, or less when the window leaves less room."""
+    return None if max_tokens is None else max(1, min(max_tokens, room))
 
 
 def _message_tokens(message: ChatMessage) -> int:

@@ -67,6 +67,10 @@ class ModelClient:
     def model(self) -> str:
         return self._settings.name
 
+    @property
+    def max_output_tokens(self) -> int | None:
+        return self._settings.max_output_tokens
+
     async def close(self) -> None:
         await self._client.close()
 
@@ -77,7 +81,12 @@ class ModelClient:
 
     @asynccontextmanager
     async def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        deadline_at: float,
+        *,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[ProviderStream]:
         """Call the model once, streaming. Bounded by the first-token timeout,
         the total timeout and the run's deadline, whichever comes first."""
@@ -90,7 +99,7 @@ class ModelClient:
                     raise PlatformError(
                         ErrorCode.MODEL_TIMEOUT, "The run's deadline passed before the model was called."
                     )
-                messages = await self._fitted(messages, tools)
+                messages, max_tokens = await self._fitted(messages, tools, max_tokens)
                 now = asyncio.get_running_loop().time()
                 bounds = _Bounds(first_chunk_by=now + self._settings.first_token_timeout_s, total_by=now + total_s)
                 started = time.perf_counter()
@@ -100,7 +109,7 @@ class ModelClient:
                         chunks = await self._client.post(
                             "/chat/completions",
                             cast_to=object,
-                            body=self._body(messages, tools),
+                            body=self._body(messages, tools, max_tokens),
                             stream=True,
                             stream_cls=AsyncStream[object],
                         )
@@ -121,8 +130,11 @@ class ModelClient:
                     }
                 )
 
-    async def _fitted(self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> list[ChatMessage]:
-        """`messages` trimmed to the model's context window, once it is known (`context_window.py`)."""
+    async def _fitted(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], max_tokens: int | None
+    ) -> tuple[list[ChatMessage], int | None]:
+        """`messages` trimmed to the model's context window once it is known (`context_window.py`),
+        and the output cap to send: never more than the room the window leaves after the prompt."""
         if not self._window_asked:
             try:
                 self._window = await reported_window(self._client, self._settings.base_url, self._settings.name)
@@ -130,12 +142,12 @@ class ModelClient:
             except openai.APIConnectionError:
                 pass  # not reachable now: asked again at the next call, which will say why it failed
         if self._window is None:
-            return list(messages)
-        # The output cap (`MODEL_MAX_OUTPUT_TOKENS`), when the deployment sets one, needs its room too.
-        reserve = getattr(self._settings, "max_output_tokens", None)
-        return fit_to_window(messages, tools, self._window, reserve if isinstance(reserve, int) else 0)
+            return list(messages), max_tokens
+        return fit_to_window(messages, tools, self._window, max_tokens)
 
-    def _body(self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> dict[str, Any]:
+    def _body(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], max_tokens: int | None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self._settings.name,
             "messages": list(messages),
@@ -146,6 +158,9 @@ class ModelClient:
             body["tools"] = list(tools)
         if self._settings.temperature is not None:
             body["temperature"] = self._settings.temperature
+        if max_tokens is not None:
+            # `max_tokens`, not `max_completion_tokens`: the one every OpenAI-compatible server reads.
+            body["max_tokens"] = max_tokens
         return body
 
 

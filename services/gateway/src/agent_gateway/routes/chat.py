@@ -20,6 +20,7 @@ from agent_common.security_events import SecurityEvent, SecurityReason, record_s
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
+from agent_gateway.keepalive import with_keepalive
 from agent_gateway.localized import Localized, first_language
 from agent_gateway.metrics import CHAT_REQUESTS
 from agent_gateway.ownership import NOT_FOUND, Ownership
@@ -180,4 +181,6 @@ def _event_stream(
     headers = {"X-Request-ID": request_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if session_id:
         headers["X-Session-ID"] = session_id
-    return EventSourceResponse(frames, ping=request.app.state.settings.sse_ping_s, headers=headers)
+    # Pings only while the run is quiet (`keepalive.py`): sse-starlette's own would tick through a busy stream.
+    pings = with_keepalive(frames, request.app.state.settings.sse_ping_s)
+    return EventSourceResponse(pings, ping=0, headers=headers)
