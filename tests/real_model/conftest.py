@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.llama_server import MAX_ANSWER_TOKENS
 from tests.support.platform import Platform, embedded_platform
 from tests.support.services import ModelServer
 from tests.support.web import pages_app, serve_in_thread
@@ -21,6 +22,8 @@ def real_model_env(server: ModelServer, workdir: Path, pages_url: str = "http://
         "MODEL_BASE_URL": server.base_url,
         "MODEL_NAME": CONFIGURED_NAME,
         "MODEL_API_KEY": "unused",
+        # As an operator sizes it for a small window: no more than the server's own cap.
+        "MODEL_MAX_OUTPUT_TOKENS": str(MAX_ANSWER_TOKENS),
         # Never the developer's own key file: no key exists, so the platform is anonymous.
         "AUTH_KEYS_FILE": str(workdir / "api-keys.json"),
         # The page server listens on loopback: the allowlist names it, and its port.

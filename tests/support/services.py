@@ -176,7 +176,9 @@ class ModelServer:
                 self.kill()
 
 
-def start_model_server(workdir: Path, *, ctx: int = 1024, threads: int = 1, timeout: float = 60) -> ModelServer:
+def start_model_server(
+    workdir: Path, *, ctx: int = 1024, threads: int = 2, api_key: str | None = None, timeout: float = 60
+) -> ModelServer:
     """Start llama.cpp's server on a free port and wait until it answers `/health` (the model is loaded)."""
     if importlib.util.find_spec("xllamacpp") is None:
         raise ServiceUnavailable("the xllamacpp wheel is not installed (make install)")
@@ -188,6 +190,8 @@ def start_model_server(workdir: Path, *, ctx: int = 1024, threads: int = 1, time
     log = workdir / f"llama-server-{port}.log"
     command = [sys.executable, "-m", "tests.support.llama_server"]
     command += ["--port", str(port), "--ctx", str(ctx), "--threads", str(threads)]
+    if api_key:
+        command += ["--api-key", api_key]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             command,
