@@ -6,6 +6,7 @@ stays in `tests/redis`.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from agent_common.events import DoneEvent, TokenEvent
@@ -54,3 +55,28 @@ class RunEventChannelContract:
 
     async def test_ping(self, channel: RunEventChannel) -> None:
         assert await channel.ping() is True
+
+    async def test_audience_is_who_hears_the_run_and_drops_to_nobody_when_its_listener_leaves(
+        self, channel: RunEventChannel
+    ) -> None:
+        rid = new_rid("heard")
+        assert await channel.audience(rid) == 0
+        await channel.publish(TokenEvent(request_id=rid, text="a"))
+        assert await channel.audience(rid) == 0  # published while nobody listened
+        async with channel.listen(rid):
+            assert await channel.audience(new_rid("other")) == 0
+            await channel.publish(TokenEvent(request_id=rid, text="b"))
+            assert await channel.audience(rid) == 1
+        async with asyncio.timeout(5):  # Redis hears the listener's UNSUBSCRIBE on a connection of its own
+            while True:
+                await channel.publish(TokenEvent(request_id=rid, text="c"))
+                if await channel.audience(rid) == 0:
+                    break
+                await asyncio.sleep(0.02)
+
+    async def test_audience_of_a_run_this_channel_never_published_is_who_listens_now(
+        self, channel: RunEventChannel
+    ) -> None:
+        rid = new_rid("elsewhere")
+        async with channel.listen(rid):
+            assert await channel.audience(rid) == 1

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from agent_cli.main import _banner
+from agent_common.settings import ModelSettings
 from tests.support.platform import embedded_platform, wait_ready
 from tests.support.web import free_tcp_port
 
@@ -69,3 +71,14 @@ def test_ready_names_the_dependency_that_does_not_answer() -> None:
         assert response.status_code == 503
         assert response.json()["failing"] == ["model"]
         assert httpx.get(f"{platform.base_url}/health").status_code == 200
+
+
+def test_the_banner_names_the_configured_models_url_and_name_never_its_key() -> None:
+    model = ModelSettings(
+        base_url="https://user:hunter2@llm.example.com:8443/v1?api-key=sk-in-the-url",
+        name="smollm2-135m",
+        api_key="sk-secret-key",
+    )
+    banner = _banner("127.0.0.1", 8000, model, keys_exist=True)
+    assert "Model: smollm2-135m at https://llm.example.com:8443/v1\n" in banner
+    assert not any(secret in banner for secret in ("sk-secret-key", "hunter2", "sk-in-the-url", "user:"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -195,3 +196,27 @@ async def test_configured_delays_pace_the_stream() -> None:
         await client.close()
     assert arrivals[0] >= 0.14  # the first token waited for first_token_delay_ms
     assert arrivals[-1] - arrivals[0] >= 0.02 * (len(arrivals) - 1) * 0.9
+
+
+async def test_the_server_counts_the_tokens_it_served(model_url: str, client: openai.AsyncOpenAI) -> None:
+    async with httpx.AsyncClient() as http:
+        before = (await http.get(f"{model_url.removesuffix('/v1')}/admin/stats")).json()["tokens_served"]
+        chunks = await stream_all(client, HELLO, max_tokens=3)
+        after = (await http.get(f"{model_url.removesuffix('/v1')}/admin/stats")).json()["tokens_served"]
+    assert chunks[-1].choices[0].finish_reason == "length"
+    assert after - before == 3
+
+
+async def test_a_stream_whose_client_hangs_up_stops_generating() -> None:
+    with serve(create_app(offline_settings(token_delay_ms=50))) as served:
+        client = sdk_client(f"{served.url}/v1")
+        stream = await open_stream(client, HELLO)
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break  # one token read, then the client goes
+        await stream.close()
+        await asyncio.sleep(1.0)  # twenty tokens' time: one that kept generating would serve the whole answer
+        await client.close()
+        async with httpx.AsyncClient() as http:
+            stats = (await http.get(f"{served.url}/admin/stats")).json()
+    assert stats["tokens_served"] < len(HELLO_ANSWER.split())

@@ -117,6 +117,7 @@ async def test_a_plain_message_streams_tokens_and_ends_with_done(harness: Harnes
     assert done.answer == "".join(e.text for e in events[:-1])  # type: ignore[union-attr]
     assert '"hello loop"' in done.answer
     assert done.usage.total_tokens > 0
+    assert done.finish_reason == "stop" and done.note is None  # a whole answer says so
     history = await harness.sessions.history("ses_test0001")
     assert [(t.user, t.assistant) for t in history] == [("hello loop", done.answer)]
 
@@ -141,6 +142,7 @@ async def test_a_tool_call_is_dispatched_and_the_result_continues_the_run(harnes
     assert isinstance(done, DoneEvent)
     assert "Kafka keeps order per partition." in done.answer
     assert [(c.tool, c.ok) for c in done.tool_calls] == [("http_get", True)]
+    assert done.finish_reason == "stop"  # the last step's: the one before it stopped for `tool_calls`
     assert await harness.runs.load(request.request_id) is None
 
 

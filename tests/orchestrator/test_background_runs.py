@@ -55,6 +55,7 @@ class GatedModel:
     """Streams "first ", then waits for `gate` before "last": a model call held open."""
 
     model = "gated"
+    max_output_tokens: int | None = None
 
     def __init__(self) -> None:
         self.gate = asyncio.Event()
@@ -64,7 +65,12 @@ class GatedModel:
 
     @asynccontextmanager
     async def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        deadline_at: float,
+        *,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[Answer]:
         yield Answer(self, messages)
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
@@ -15,13 +16,24 @@ from agent_cli.rag_eval import add_parser as add_rag_eval_parser
 from agent_cli.reindex import add_parser as add_reindex_parser
 from agent_common.auth import FileApiKeyStore
 from agent_common.logs import configure_logging
-from agent_common.settings import ObservabilitySettings
+from agent_common.settings import ModelSettings, ObservabilitySettings
 from agent_gateway.settings import GatewayConfig
 
 
-def _banner(address: str, port: int, offline: bool, keys_exist: bool) -> str:
+def _model_line(model: ModelSettings | None) -> str:
+    """The model the platform calls, by name and URL; never its key, nor what a URL may carry
+    besides its address (a password, an `api-key` query parameter)."""
+    if model is None:
+        return "the built-in OFFLINE model (deterministic answers, no API key)"
+    url = urlsplit(model.base_url)
+    address = f"{url.hostname}:{url.port}" if url.port else url.hostname or ""
+    return f"{model.name} at {urlunsplit((url.scheme, address, url.path, '', ''))}"
+
+
+def _banner(address: str, port: int, model: ModelSettings | None, keys_exist: bool) -> str:
+    """What `agent run` prints as it starts; `model` None: the built-in offline model."""
     base = f"http://{address}:{port}"
-    model = "the built-in OFFLINE model (deterministic answers, no API key)" if offline else "the configured model"
+    model_line = _model_line(model)
     if keys_exist:
         access = "API keys required: send `Authorization: Bearer <key>` (agent keys list)"
         auth = " -H 'authorization: Bearer <key>'"
@@ -33,7 +45,7 @@ def _banner(address: str, port: int, offline: bool, keys_exist: bool) -> str:
         auth = ""
     return f"""
 Agent platform (embedded mode: one process, in-memory bus) is starting on {base}
-Model: {model}
+Model: {model_line}
 Access: {access}
 
   curl {base}/health
@@ -59,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
     app = create_embedded_app(config)
     keys_exist = asyncio.run(FileApiKeyStore(config.auth.keys_file).any_exist())
     print(
-        _banner(local_address(config.gateway.host), config.gateway.port, uses_offline_model(), keys_exist),
+        _banner(
+            local_address(config.gateway.host),
+            config.gateway.port,
+            None if uses_offline_model() else ModelSettings(),
+            keys_exist,
+        ),
         file=sys.stderr,
         flush=True,
     )

@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    RUN_ABANDONED = "RUN_ABANDONED"
     # tool
     TOOL_UNKNOWN = "TOOL_UNKNOWN"
     TOOL_INPUT_INVALID = "TOOL_INPUT_INVALID"
@@ -74,6 +75,8 @@ ERROR_CLASS_OF: dict[ErrorCode, ErrorClass] = {
     ErrorCode.RATE_LIMITED: ErrorClass.USER_INPUT,
     ErrorCode.TOO_MANY_STREAMS: ErrorClass.USER_INPUT,
     ErrorCode.PERMISSION_DENIED: ErrorClass.USER_INPUT,
+    # Nobody failed: the client left and did not come back, so the run was stopped.
+    ErrorCode.RUN_ABANDONED: ErrorClass.USER_INPUT,
     ErrorCode.TOOL_UNKNOWN: ErrorClass.TOOL,
     ErrorCode.TOOL_INPUT_INVALID: ErrorClass.TOOL,
     ErrorCode.TOOL_URL_NOT_ALLOWED: ErrorClass.TOOL,

@@ -69,6 +69,10 @@ class Citation(BaseModel):
     score: float
 
 
+# The finish reason of an answer cut off at the output limit (OpenAI's name for it).
+FINISH_LENGTH = "length"
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -127,6 +131,16 @@ class DoneEvent(_Event):
     usage: Usage = Field(default_factory=Usage)
     # The passages the answer was built from (empty when no documents were used).
     citations: list[Citation] = Field(default_factory=list)
+    # Why the model stopped: "stop" (the answer is whole), "length" (cut off at the output limit),
+    # or what else the model said; None from a run that made no model call (a platform answer).
+    finish_reason: str | None = None
+    # A word for the user, in their language, when the answer is not whole (`finish_reason` "length").
+    note: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """The answer was cut off at the output limit: it must not be taken for a whole one."""
+        return self.finish_reason == FINISH_LENGTH
 
 
 class ErrorEvent(_Event):

@@ -13,6 +13,7 @@ import re
 from typing import Literal
 
 from agent_common.errors import ErrorClass, ErrorCode, ErrorInfo
+from agent_common.events import FINISH_LENGTH
 
 Language = Literal["ko", "en"]
 
@@ -31,6 +32,15 @@ TOO_MANY_STEPS: dict[Language, str] = {
     "ko": "이 요청은 허용된 단계보다 많은 처리가 필요했습니다. 질문을 좀 더 좁혀 주세요.",
 }
 
+ABANDONED: dict[Language, str] = {
+    "en": "Nobody was receiving this answer any more, so it was stopped. Please ask again.",
+    "ko": "이 답변을 받는 곳이 더 이상 없어 생성을 멈췄습니다. 다시 질문해 주세요.",
+}
+OUTPUT_LIMIT: dict[Language, str] = {
+    "en": "The answer was cut off at the output limit and is incomplete.",
+    "ko": "답변이 출력 한도에서 잘려 완전하지 않습니다.",
+}
+
 
 def language_of(text: str | None, locale: str | None = None) -> Language:
     if text and _HANGUL.search(text):
@@ -42,6 +52,8 @@ def language_of(text: str | None, locale: str | None = None) -> Language:
 
 def fallback_message(error: ErrorInfo, language: Language, *, partial: bool = False) -> str | None:
     """The message shown with `error`, or None when the error's own message is what the user needs."""
+    if error.code is ErrorCode.RUN_ABANDONED:  # read by a client that reconnects late
+        return ABANDONED[language]
     if error.error_class is ErrorClass.USER_INPUT:
         return None
     if partial:
@@ -49,3 +61,8 @@ def fallback_message(error: ErrorInfo, language: Language, *, partial: bool = Fa
     if error.code is ErrorCode.MODEL_STEP_LIMIT:
         return TOO_MANY_STEPS[language]
     return TRY_AGAIN[language]
+
+
+def finish_note(finish_reason: str | None, language: Language) -> str | None:
+    """The note shown with an answer that is not whole, or None for a whole one."""
+    return OUTPUT_LIMIT[language] if finish_reason == FINISH_LENGTH else None

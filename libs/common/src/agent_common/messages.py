@@ -50,6 +50,8 @@ class ChatRequested(BusMessage):
     locale: str | None = None
     # Absolute wall-clock deadline (epoch seconds): past it, nobody is waiting for the answer.
     deadline_at: float
+    # The caller's tenant, for its limits (the output cap). Optional: older messages have none.
+    tenant: str | None = None
 
     def partition_key(self) -> str:
         # One session's turns stay in order: they land on the same partition.

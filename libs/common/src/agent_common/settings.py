@@ -149,6 +149,10 @@ class ModelSettings(SecretSettings):
     """Longest time for a whole model call."""
     temperature: float | None = None
     """Sampling temperature; unset leaves the endpoint's default."""
+    max_output_tokens: int = Field(default=2048, ge=1)
+    """The most tokens one run's answer may have, over all its model calls; each call is sent what is
+    left as `max_tokens`. An answer stopped there ends with `finish_reason: "length"` and a note to the
+    user. A tenant's cap (`ORCHESTRATOR_TENANT_MAX_OUTPUT_TOKENS`) can only lower it."""
 
 
 class ObservabilitySettings(BaseSettings):

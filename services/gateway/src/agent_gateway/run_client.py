@@ -47,6 +47,7 @@ class RunClient:
             message=message,
             locale=locale,
             deadline_at=time.time() + self._timeout_s,
+            tenant=caller.tenant,
         )
 
     async def submit(self, request: ChatRequested) -> AsyncGenerator[RunEvent, None]:

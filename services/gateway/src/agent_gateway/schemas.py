@@ -52,6 +52,14 @@ class ChatResponse(BaseModel):
     citations: list[Citation] = Field(
         default_factory=list, description="The passages of the user's documents the answer cites, by marker."
     )
+    finish_reason: str | None = Field(
+        default=None,
+        description="Why the model stopped: `stop` (the answer is whole), `length` (cut off at the output limit: "
+        "the answer is incomplete), or what else the model said; null when the platform answered itself.",
+    )
+    note: str | None = Field(
+        default=None, description="A note for the user in their language when the answer is not whole."
+    )
 
     @classmethod
     def from_done(cls, done: DoneEvent) -> ChatResponse:
@@ -63,6 +71,8 @@ class ChatResponse(BaseModel):
             tool_calls=done.tool_calls,
             usage=done.usage,
             citations=done.citations,
+            finish_reason=done.finish_reason,
+            note=done.note,
         )
 
 
@@ -79,6 +89,9 @@ class SessionTurn(BaseModel):
     request_id: str
     user: str
     assistant: str
+    finish_reason: str | None = Field(
+        default=None, description="`length` when the stored answer was cut off at the output limit; else null."
+    )
 
 
 class SessionResponse(BaseModel):

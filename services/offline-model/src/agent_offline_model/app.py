@@ -23,6 +23,7 @@ from agent_offline_model.policy import decide, message_text
 from agent_offline_model.settings import OfflineModelSettings
 from agent_offline_model.streaming import (
     Pacing,
+    Served,
     TruncatedJSONResponse,
     quiet_drop_tracebacks,
     sleep_unless_disconnected,
@@ -69,6 +70,7 @@ class OfflineModelAPI:
     def __init__(self, settings: OfflineModelSettings, faults: FaultQueue) -> None:
         self.settings = settings
         self.faults = faults
+        self.served = Served()
 
     def _denied(self, request: Request) -> JSONResponse | None:
         """The 401 OpenAI sends for a missing or wrong key, when a key is configured."""
@@ -136,7 +138,15 @@ class OfflineModelAPI:
 
         if body.stream:
             return StreamingResponse(
-                sse_stream(meta, completion, prompt_tokens, include_usage=body.include_usage, pacing=pacing, drop=drop),
+                sse_stream(
+                    meta,
+                    completion,
+                    prompt_tokens,
+                    include_usage=body.include_usage,
+                    pacing=pacing,
+                    drop=drop,
+                    served=self.served,
+                ),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -144,6 +154,7 @@ class OfflineModelAPI:
         if not await sleep_unless_disconnected(request.receive, pacing.total(completion.completion_tokens)):
             return Response(status_code=204)
         payload = completion_object(meta, completion, prompt_tokens)
+        self.served.tokens += completion.completion_tokens
         return TruncatedJSONResponse(payload) if drop else JSONResponse(payload)
 
     async def _fault_response(self, fault: Fault, request: Request) -> Response | None:
@@ -172,6 +183,14 @@ class OfflineModelAPI:
         if fault is not None:
             log.warning("injecting fault %s (from the %s)", fault.kind, source)
         return fault
+
+    # ---- what was served ----
+
+    async def stats(self, request: Request) -> Response:
+        """Tokens generated since the server started (a test's way to see that generation stopped)."""
+        if denied := self._denied(request):
+            return denied
+        return JSONResponse({"tokens_served": self.served.tokens})
 
     # ---- fault admin ----
 
@@ -213,6 +232,7 @@ def create_app(settings: OfflineModelSettings | None = None) -> Starlette:
             Route("/v1/models/{model:path}", api.get_model, methods=["GET"]),
             Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
             Route("/admin/faults", api.faults_endpoint, methods=["GET", "POST", "DELETE"]),
+            Route("/admin/stats", api.stats, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error},
     )

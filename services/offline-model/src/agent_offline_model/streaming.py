@@ -69,6 +69,14 @@ class Pacing:
         return 0.0 if tokens == 0 else self.first_token_s + self.between_tokens_s * (tokens - 1)
 
 
+@dataclass
+class Served:
+    """What the server has generated for its clients: tokens streamed (or answered whole), so a
+    test can tell whether a model kept generating after its client went away."""
+
+    tokens: int = 0
+
+
 def dropped_count(total: int) -> int:
     """How many deltas a dropped stream still sends: about half, and at least one,
     so the client has a partial answer when the connection dies."""
@@ -83,6 +91,7 @@ async def sse_stream(
     include_usage: bool,
     pacing: Pacing,
     drop: bool = False,
+    served: Served | None = None,
 ) -> AsyncIterator[bytes]:
     """The chunks of `completion` as OpenAI streams them, ending with `[DONE]`,
     or cut off after about half the deltas when `drop` is set."""
@@ -93,6 +102,8 @@ async def sse_stream(
             await asyncio.sleep(pause)
         if index == 0:
             delta = first_delta(delta)
+        if served is not None:
+            served.tokens += 1
         yield sse_event(chunk_object(meta, delta, include_usage=include_usage))
     if drop:
         raise StreamDropped("offline model fault drop_mid_stream: the stream was cut on purpose")

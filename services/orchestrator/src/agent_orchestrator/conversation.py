@@ -75,11 +75,16 @@ def tool_definition(spec: ToolSpec) -> ToolDefinition:
     }
 
 
+# Follows a stored answer that was cut off at the output limit, so the model knows it is incomplete.
+CUT_OFF_MARKER = "[This answer was cut off at the output limit; it is incomplete.]"
+
+
 def build_messages(system_prompt: str, history: list[Turn], user_message: str) -> list[ChatMessage]:
     """What the model is sent at a run's start: the system prompt, the session's history, the new turn."""
     messages: list[ChatMessage] = [{"role": "system", "content": system_prompt}]
     for turn in history:
         messages.append({"role": "user", "content": turn.user})
-        messages.append({"role": "assistant", "content": turn.assistant})
+        answer = f"{turn.assistant}\n\n{CUT_OFF_MARKER}" if turn.truncated else turn.assistant
+        messages.append({"role": "assistant", "content": answer})
     messages.append({"role": "user", "content": user_message})
     return messages

@@ -27,14 +27,15 @@ import orjson
 from agent_common.bus import Bus
 from agent_common.error_metrics import record_error
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
-from agent_common.events import CitationsEvent, DoneEvent, TokenEvent, ToolCallRecord, ToolStartEvent
-from agent_common.fallback import language_of
+from agent_common.events import FINISH_LENGTH, CitationsEvent, DoneEvent, TokenEvent, ToolCallRecord, ToolStartEvent
+from agent_common.fallback import finish_note, language_of
 from agent_common.messages import ChatRequested, ToolCallRequested, ToolOutcome
 from agent_common.run_events import RunEventChannel, end_run, failure
 from agent_common.run_store import ToolDeadlines
 from agent_common.sessions import SessionStore, Turn
 from agent_common.tools import TOOL_SPECS, ToolSpec
 from agent_orchestrator import metrics
+from agent_orchestrator.audience import check_audience
 from agent_orchestrator.conversation import AssistantMessage, ToolDefinition, build_messages, tool_definition
 from agent_orchestrator.model_stream import ChatModel, ModelTurn
 from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground
@@ -45,6 +46,8 @@ from agent_orchestrator.token_stream import token_stream
 log = logging.getLogger("agent.orchestrator")
 
 LOGGED_TEXT_CHARS = 2000  # with ORCHESTRATOR_LOG_PROMPTS: enough to debug a turn, bounded per line
+# Finish reasons as metrics label them; anything else a server says counts as `other`.
+KNOWN_FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter"})
 
 
 class StepOutcome(StrEnum):
@@ -119,9 +122,16 @@ class AgentLoop:
         try:
             if state.step >= self._settings.max_steps:
                 raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
+            max_tokens = self._output_left(state)
+            if max_tokens is not None and max_tokens <= 0:  # earlier steps used the run's whole cap
+                state.finish_reason = FINISH_LENGTH
+                await self._finish(state, self._model.model)
+                return StepOutcome.ENDED
+            await check_audience(self._events, state, self._settings.resume_window_s)
             state.step += 1
-            turn = await self._call_model(state)
+            turn = await self._call_model(state, max_tokens)
             state.usage = state.usage + turn.usage
+            state.finish_reason = turn.finish_reason
             if turn.tool_calls:
                 await self._dispatch_tools(state, turn)
                 return StepOutcome.AWAITING_TOOLS
@@ -142,11 +152,19 @@ class AgentLoop:
         record_error(error, "run")
         log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})
 
-    async def _call_model(self, state: RunState) -> ModelTurn:
+    def _output_left(self, state: RunState) -> int | None:
+        """What is left of the run's output cap (the model's, or its tenant's if lower), or None: no cap."""
+        caps = [self._model.max_output_tokens, self._settings.tenant_max_output_tokens.get(state.tenant or "")]
+        cap = min((c for c in caps if c is not None), default=None)
+        return None if cap is None else cap - state.usage.completion_tokens
+
+    async def _call_model(self, state: RunState, max_tokens: int | None) -> ModelTurn:
         # Text that comes while a token is being published goes out with the next one (`token_stream.py`).
         async with (
             token_stream(partial(self._publish_text, state)) as tokens,
-            self._model.stream(state.messages, self._tool_definitions, state.deadline_at) as response,
+            self._model.stream(
+                state.messages, self._tool_definitions, state.deadline_at, max_tokens=max_tokens
+            ) as response,
         ):
             async for delta in response:
                 await tokens.send(delta.text)
@@ -155,12 +173,16 @@ class AgentLoop:
             metrics.MODEL_TTFT.labels(self._model.model).observe(turn.time_to_first_token_s)
         metrics.MODEL_TOKENS.labels(self._model.model, "input").inc(turn.usage.prompt_tokens)
         metrics.MODEL_TOKENS.labels(self._model.model, "output").inc(turn.usage.completion_tokens)
+        reason = turn.finish_reason if turn.finish_reason in KNOWN_FINISH_REASONS else "other"
+        metrics.MODEL_FINISHES.labels(self._model.model, reason).inc()
         return turn
 
     async def _publish_text(self, state: RunState, text: str) -> None:
         await self._events.publish(TokenEvent(request_id=state.request_id, text=text))
         # What the client has seen so far: a failure after this point is partial.
         state.answer += text
+        # Nobody listening for the resume window: this raises, which stops the model call.
+        await check_audience(self._events, state, self._settings.resume_window_s)
 
     async def _dispatch_tools(self, state: RunState, turn: ModelTurn) -> None:
         assistant: AssistantMessage = {
@@ -201,8 +223,12 @@ class AgentLoop:
         log.info("tools dispatched", extra={"tools": [c.tool for c in state.pending], "step": state.step})
 
     async def _finish(self, state: RunState, model: str) -> None:
+        # A cut-off answer is stored as such: the next prompt tells the model it is incomplete.
         await self._sessions.append(
-            state.session_id, Turn.of(state.request_id, user=state.user_message, assistant=state.answer)
+            state.session_id,
+            Turn.of(
+                state.request_id, user=state.user_message, assistant=state.answer, finish_reason=state.finish_reason
+            ),
         )
         done = DoneEvent(
             request_id=state.request_id,
@@ -212,13 +238,20 @@ class AgentLoop:
             tool_calls=state.tool_calls,
             usage=state.usage,
             citations=state.citations,
+            finish_reason=state.finish_reason,
+            note=finish_note(state.finish_reason, language_of(state.user_message, state.locale)),
         )
         await end_run(self._events, done)
         await self._saved.delete(state.request_id)
         metrics.RUNS.labels("done", "").inc()
         log.info(
             "run done",
-            extra={"steps": state.step, "tool_calls": len(state.tool_calls), **self._text("answer", state.answer)},
+            extra={
+                "steps": state.step,
+                "tool_calls": len(state.tool_calls),
+                "finish_reason": state.finish_reason,
+                **self._text("answer", state.answer),
+            },
         )
 
     def _text(self, field: str, text: str) -> dict[str, str]:

@@ -24,3 +24,12 @@ MODEL_RETRIES = Counter(
     "llm_retries_total", "Model calls retried, by model and the error that caused it.", ["model", "code"]
 )
 MODEL_FALLBACKS = Counter("llm_secondary_calls_total", "Model steps handed to the secondary model.", ["model"])
+RUNS_ABANDONED = Counter(
+    "orchestrator_runs_abandoned_total",
+    "Runs stopped because nobody received their events for ORCHESTRATOR_RESUME_WINDOW_S (RUN_ABANDONED).",
+)
+MODEL_FINISHES = Counter(
+    "llm_finish_reasons_total",
+    "Model calls that finished, by model and finish reason (`length`: cut off at the output cap).",
+    ["model", "finish_reason"],
+)

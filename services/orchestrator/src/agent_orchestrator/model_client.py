@@ -63,6 +63,10 @@ class ModelClient:
     def model(self) -> str:
         return self._settings.name
 
+    @property
+    def max_output_tokens(self) -> int | None:
+        return self._settings.max_output_tokens
+
     async def close(self) -> None:
         await self._client.close()
 
@@ -73,7 +77,12 @@ class ModelClient:
 
     @asynccontextmanager
     async def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        deadline_at: float,
+        *,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[ProviderStream]:
         """Call the model once, streaming. Bounded by the first-token timeout,
         the total timeout and the run's deadline, whichever comes first."""
@@ -95,7 +104,7 @@ class ModelClient:
                         chunks = await self._client.post(
                             "/chat/completions",
                             cast_to=object,
-                            body=self._body(messages, tools),
+                            body=self._body(messages, tools, max_tokens),
                             stream=True,
                             stream_cls=AsyncStream[object],
                         )
@@ -116,7 +125,9 @@ class ModelClient:
                     }
                 )
 
-    def _body(self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> dict[str, Any]:
+    def _body(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], max_tokens: int | None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self._settings.name,
             "messages": list(messages),
@@ -127,6 +138,9 @@ class ModelClient:
             body["tools"] = list(tools)
         if self._settings.temperature is not None:
             body["temperature"] = self._settings.temperature
+        if max_tokens is not None:
+            # `max_tokens`, not `max_completion_tokens`: the one every OpenAI-compatible server reads.
+            body["max_tokens"] = max_tokens
         return body
 
 

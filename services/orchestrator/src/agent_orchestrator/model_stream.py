@@ -59,10 +59,21 @@ class ChatModel(Protocol):
     @property
     def model(self) -> str: ...
 
+    @property
+    def max_output_tokens(self) -> int | None:
+        """The most one run's answer may be, in tokens, over all its calls (`MODEL_MAX_OUTPUT_TOKENS`)."""
+        ...
+
     def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        deadline_at: float,
+        *,
+        max_tokens: int | None = None,
     ) -> AbstractAsyncContextManager[ModelStream]:
-        """Call the model once, streaming; bounded by the run's `deadline_at` (epoch seconds)."""
+        """Call the model once, streaming; bounded by the run's `deadline_at` (epoch seconds), its answer
+        by `max_tokens` (sent as such: the model stops there with finish reason `length`)."""
         ...
 
     async def ping(self) -> bool: ...

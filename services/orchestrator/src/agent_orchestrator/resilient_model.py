@@ -93,6 +93,10 @@ class ResilientModel:
         return self._endpoints[0].client.model
 
     @property
+    def max_output_tokens(self) -> int | None:
+        return self._endpoints[0].client.max_output_tokens
+
+    @property
     def breakers(self) -> list[CircuitBreaker]:
         return [e.breaker for e in self._endpoints]
 
@@ -112,9 +116,14 @@ class ResilientModel:
 
     @asynccontextmanager
     async def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition], deadline_at: float
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        deadline_at: float,
+        *,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[ResilientStream]:
-        response = ResilientStream(self._endpoints, self._retry, messages, tools, deadline_at)
+        response = ResilientStream(self._endpoints, self._retry, messages, tools, deadline_at, max_tokens)
         try:
             yield response
         finally:
@@ -133,12 +142,14 @@ class ResilientStream:
         messages: Sequence[ChatMessage],
         tools: Sequence[ToolDefinition],
         deadline_at: float,
+        max_tokens: int | None = None,
     ) -> None:
         self._endpoints = endpoints
         self._retry = retry
         self._messages = messages
         self._tools = tools
         self._deadline_at = deadline_at
+        self._max_tokens = max_tokens
         self._turn: ModelTurn | None = None
         self._deltas = self._stream()
 
@@ -193,7 +204,7 @@ class ResilientStream:
             stack = AsyncExitStack()
             try:
                 response = await stack.enter_async_context(
-                    endpoint.client.stream(self._messages, self._tools, self._deadline_at)
+                    endpoint.client.stream(self._messages, self._tools, self._deadline_at, max_tokens=self._max_tokens)
                 )
                 deltas = aiter(response)
                 first = await anext(deltas, None)

@@ -22,6 +22,11 @@ from agent_orchestrator.conversation import ChatMessage
 log = logging.getLogger("agent.orchestrator.runs")
 
 
+# Fields added after states were first saved are written only when set: a state saved while a
+# rolling deploy is under way stays readable by the replicas still on the version before (extra="forbid").
+_ADDED_LATER: Any = Field(default=None, exclude_if=lambda value: value is None)
+
+
 class PendingCall(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,6 +43,8 @@ class RunState(BaseModel):
     user_id: str
     user_message: str
     locale: str | None = None
+    # The caller's tenant, whose output cap applies (None: the model's cap alone).
+    tenant: str | None = _ADDED_LATER
     deadline_at: float
     # The conversation sent to the model so far, in the chat-completions message format.
     messages: list[ChatMessage]
@@ -49,6 +56,10 @@ class RunState(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     # Passages of the user's documents put in the prompt, as the answer cites them.
     citations: list[Citation] = Field(default_factory=list)
+    # Why the run's last model call stopped ("stop", "length", "tool_calls"...).
+    finish_reason: str | None = _ADDED_LATER
+    # Since when (epoch seconds) nobody has received the run's events; None while someone does.
+    unheard_since: float | None = _ADDED_LATER
 
     @classmethod
     def for_request(cls, msg: ChatRequested, messages: list[ChatMessage] | None = None, answer: str = "") -> RunState:
@@ -59,6 +70,7 @@ class RunState(BaseModel):
             user_id=msg.user_id,
             user_message=msg.message,
             locale=msg.locale,
+            tenant=msg.tenant,
             deadline_at=msg.deadline_at,
             messages=messages or [],
             answer=answer,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings
 
 from agent_common.rag.settings import RagSettings
@@ -69,6 +69,14 @@ class OrchestratorSettings(BaseSettings):
     conversations are personal data; turn it on for debugging, where the logs are protected as such."""
     deadline_scan_s: float = Field(default=1.0, gt=0)
     """How often each replica looks for tool results that are overdue."""
+    tenant_max_output_tokens: dict[str, PositiveInt] = Field(default_factory=dict)
+    """Output caps per tenant, as JSON (`{"acme": 512, "trial": 256}`): the most tokens one run's
+    answer may have for the caller's tenant (the gateway's API key or JWT tenant). Lower than
+    `MODEL_MAX_OUTPUT_TOKENS` to matter: the lower of the two applies; tenants not named get that one."""
+    resume_window_s: float = Field(default=30.0, gt=0)
+    """How long a run goes on while nobody receives its events (the client hung up; it may reconnect
+    with `Last-Event-ID` meanwhile). Past it the model call is stopped and the run ends with
+    `RUN_ABANDONED`, kept in the replay buffer for a late reconnect."""
 
 
 class ModelResilienceSettings(BaseSettings):

@@ -28,6 +28,12 @@ class RunEventChannel(ABC):
         iterating yields the events with `seq > after_seq`, ending after a terminal one."""
 
     @abstractmethod
+    async def audience(self, request_id: str) -> int:
+        """How many listeners the request's latest event reached, or reach now if this channel
+        published none for it. Over Redis a listener is a gateway process (its one subscription
+        serves all its clients), as `PUBLISH` counts them; 0 means nobody hears the run."""
+
+    @abstractmethod
     async def replay(self, request_id: str, after_seq: int = 0) -> list[RunEvent]:
         """The buffered events of a request with `seq > after_seq`, in order."""
 

@@ -49,6 +49,10 @@ class MemoryRunEventChannel(RunEventChannel):
             queue.put_nowait(stamped)
         return stamped
 
+    async def audience(self, request_id: str) -> int:
+        run = self._runs.get(request_id)
+        return len(run.listeners) if run else 0
+
     async def replay(self, request_id: str, after_seq: int = 0) -> list[RunEvent]:
         run = self._runs.get(request_id)
         return [e for e in run.buffer if e.seq > after_seq] if run else []

@@ -8,7 +8,9 @@ The keys of one request share a hash tag, so they sit on one Redis Cluster slot:
 
 Publishing is ONE Lua script (INCR, RPUSH, LTRIM, EXPIRE, PUBLISH), so seq order,
 buffer order and publish order are the same, even when two orchestrator replicas
-publish for one request. Its calls are group-committed (`group_commit.py`):
+publish for one request. It returns the seq and PUBLISH's count of subscribers,
+which is how the publisher learns whether anybody still hears the run (`audience`).
+Its calls are group-committed (`group_commit.py`):
 what the process's runs publish while one call is out goes next as one pipeline.
 Each run has one publish at a time in flight (its `TokenStream`), so batching
 never reorders a run's events.
@@ -67,8 +69,8 @@ redis.call('RPUSH', KEYS[2], frame)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[5], frame)
-return seq
+local heard = redis.call('PUBLISH', ARGV[5], frame)
+return {seq, heard}
 """
 
 # KEYS: seq. ARGV: floor, ttl_s. Puts back a counter a restart without persistence lost.
@@ -163,6 +165,8 @@ class RedisRunEventChannel(RunEventChannel):
         self._publish = GroupCommittedScript(redis, _PUBLISH, self._in_flight)
         self._restore = redis.register_script(_RESTORE_SEQ)
         self._floors: OrderedDict[str, int] = OrderedDict()
+        # Subscribers the latest publish of each recent request reached (PUBLISH's count).
+        self._heard: OrderedDict[str, int] = OrderedDict()
         self._subs: dict[str, _Sub] = {}  # live channel name -> subscription
         self._pending: dict[str, deque[_Sub]] = {}  # SUBSCRIBEs sent, not yet confirmed, in order
         self._conn: AbstractConnection | None = None  # the reader's, while it is usable
@@ -181,9 +185,22 @@ class RedisRunEventChannel(RunEventChannel):
             self._floors.get(rid, 0),
             _live_key(rid),
         ]
-        seq = int(await self._publish(keys, args))
+        seq, heard = (int(value) for value in await self._publish(keys, args))
         self._note(rid, seq)
+        self._heard[rid] = heard
+        self._heard.move_to_end(rid)
+        if len(self._heard) > _FLOORS_KEPT:
+            self._heard.popitem(last=False)
         return event.model_copy(update={"seq": seq})
+
+    async def audience(self, request_id: str) -> int:
+        heard = self._heard.get(request_id)
+        if heard is not None:
+            return heard
+        # Published elsewhere (another replica ran the step before): ask who is subscribed now.
+        async with self._in_flight:
+            counts = await self._redis.pubsub_numsub(_live_key(request_id))
+        return int(counts[0][1]) if counts else 0
 
     async def replay(self, request_id: str, after_seq: int = 0) -> list[RunEvent]:
         events: list[RunEvent] = []

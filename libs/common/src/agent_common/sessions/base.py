@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent_common.events import FINISH_LENGTH
 from agent_common.token_estimate import estimate_tokens
 
 
@@ -28,15 +29,24 @@ class Turn(BaseModel):
     assistant: str
     tokens: int = Field(default=0, ge=0)
     """The turn's estimated size; set by `Turn.of`, estimated again for turns stored without it."""
+    finish_reason: str | None = None
+    """Why the model stopped, kept only when the answer is not whole (`length`: cut off at the output
+    limit), so the next prompt says so; stored only when set, so turns of a whole answer keep their shape."""
 
     @classmethod
-    def of(cls, request_id: str, user: str, assistant: str) -> Turn:
+    def of(cls, request_id: str, user: str, assistant: str, finish_reason: str | None = None) -> Turn:
         return cls(
             request_id=request_id,
             user=user,
             assistant=assistant,
             tokens=estimate_tokens(user) + estimate_tokens(assistant),
+            finish_reason=finish_reason if finish_reason == FINISH_LENGTH else None,
         )
+
+    @property
+    def truncated(self) -> bool:
+        """The answer was cut off at the output limit."""
+        return self.finish_reason == FINISH_LENGTH
 
     def cost(self) -> int:
         return self.tokens or estimate_tokens(self.user) + estimate_tokens(self.assistant)

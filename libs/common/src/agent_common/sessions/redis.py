@@ -72,7 +72,7 @@ class RedisSessionStore(SessionStore):
             _APPEND,
             1,
             _turns_key(session_id),
-            stored.model_dump_json(),
+            stored.model_dump_json(exclude_none=True),  # a turn of a whole answer keeps its old shape
             self._max_turns,
             self._max_tokens,
             self._ttl_ms,

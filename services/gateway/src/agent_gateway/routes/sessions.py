@@ -44,5 +44,8 @@ async def read_session(
         return not_found
     return SessionResponse(
         session_id=session_id,
-        turns=[SessionTurn(request_id=t.request_id, user=t.user, assistant=t.assistant) for t in turns],
+        turns=[
+            SessionTurn(request_id=t.request_id, user=t.user, assistant=t.assistant, finish_reason=t.finish_reason)
+            for t in turns
+        ],
     )
