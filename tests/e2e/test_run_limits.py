@@ -17,6 +17,8 @@ from tests.e2e.sse import stream_chat
 from tests.support.platform import Platform, embedded_platform
 
 RESUME_WINDOW_S = 1.0
+SLOW_TOKEN_MS = 150
+ANSWER_TOKENS = 49  # the offline model's answer to the hang-up tests' message (it quotes 200 characters)
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +59,10 @@ async def test_a_whole_answer_says_stop(windowed: Platform) -> None:
 
 async def test_a_client_that_hangs_up_stops_the_model_after_the_resume_window(windowed: Platform) -> None:
     async with httpx.AsyncClient(base_url=windowed.base_url, timeout=30) as client:
-        slow = await client.post("/offline/admin/faults", json={"kind": "slow", "delay_ms": 30})
+        slow = await client.post("/offline/admin/faults", json={"kind": "slow", "delay_ms": SLOW_TOKEN_MS})
         assert slow.status_code == 201
         before = (await client.get("/offline/admin/stats")).json()["tokens_served"]
-        # Some 160 tokens at 30 ms: about 5 s of generating, far past the window.
+        # Its answer quotes the message: some 50 tokens at 150 ms, about 7 s of generating, far past the window.
         body = {"message": "please repeat all of this " * 40}
         async with aconnect_sse(client, "POST", "/api/chat/stream", json=body) as source:
             request_id = source.response.headers["x-request-id"]
@@ -78,7 +80,25 @@ async def test_a_client_that_hangs_up_stops_the_model_after_the_resume_window(wi
         async with aconnect_sse(client, "GET", f"/api/chat/stream/{request_id}") as source:
             replayed = [e async for e in source.aiter_sse() if e.data]
     assert during > before + 1
-    assert later == stopped < before + 120  # the model stopped generating, well before the whole answer
+    assert later == stopped < before + ANSWER_TOKENS - 15  # the model stopped, well before the whole answer
     ending = json.loads(replayed[-1].data)
     assert replayed[-1].event == "error" and ending["error"]["code"] == "RUN_ABANDONED"
     assert ending["partial"] is True and ending["fallback"]
+
+
+async def test_a_json_client_that_hangs_up_stops_the_model_after_the_resume_window(windowed: Platform) -> None:
+    async with httpx.AsyncClient(base_url=windowed.base_url, timeout=30) as client:
+        slow = await client.post("/offline/admin/faults", json={"kind": "slow", "delay_ms": SLOW_TOKEN_MS})
+        assert slow.status_code == 201
+        before = (await client.get("/offline/admin/stats")).json()["tokens_served"]
+    # A client of /api/chat waits for the whole answer and writes nothing meanwhile: it hangs up
+    # (its timeout) well before the answer's 7 s of generating are over.
+    async with httpx.AsyncClient(base_url=windowed.base_url, timeout=0.5) as impatient:
+        with pytest.raises(httpx.ReadTimeout):
+            await impatient.post("/api/chat", json={"message": "please repeat all of this " * 40})
+    async with httpx.AsyncClient(base_url=windowed.base_url, timeout=30) as client:
+        await asyncio.sleep(RESUME_WINDOW_S + 1.0)
+        stopped = (await client.get("/offline/admin/stats")).json()["tokens_served"]
+        await asyncio.sleep(0.5)
+        later = (await client.get("/offline/admin/stats")).json()["tokens_served"]
+    assert later == stopped < before + ANSWER_TOKENS - 15  # the model stopped, well before the whole answer

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
@@ -20,6 +20,7 @@ from agent_common.security_events import SecurityEvent, SecurityReason, record_s
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
+from agent_gateway.hangups import unless_hung_up
 from agent_gateway.keepalive import with_keepalive
 from agent_gateway.localized import Localized, first_language
 from agent_gateway.metrics import CHAT_REQUESTS
@@ -34,6 +35,7 @@ router = APIRouter(prefix="/api")
 REFUSALS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 422, 429, 502, 503, 504)
 }
+CLIENT_CLOSED_REQUEST = 499
 MESSAGE_TOO_LONG = Localized(
     "The message is longer than {limit} characters.",
     "메시지가 {limit}자보다 깁니다.",
@@ -86,28 +88,34 @@ async def chat(
     runs: Annotated[RunClient, Depends(run_client)],
     owners: Annotated[Ownership, Depends(ownership)],
     accept_language: Annotated[str | None, Header()] = None,
-) -> ChatResponse | JSONResponse:
+) -> ChatResponse | JSONResponse | Response:
     """Send a message and wait for the whole answer."""
     submitted = await _admit_turn(body, request, caller, runs, owners, _locale(body, accept_language))
     with bind_ids(request_id=submitted.request_id, session_id=submitted.session_id, user_id=caller.user_id):
-        partial: list[str] = []
-        async with aclosing(runs.submit(submitted)) as events:
-            async for event in events:
-                if isinstance(event, TokenEvent):
-                    partial.append(event.text)
-                elif isinstance(event, DoneEvent):
-                    return ChatResponse.from_done(event)
-                elif isinstance(event, ErrorEvent):
-                    return error_response(
-                        event.error,
-                        request_id=submitted.request_id,
-                        session_id=submitted.session_id,
-                        partial_answer="".join(partial) if event.partial else None,
-                        fallback=event.fallback,
-                    )
-        return error_response(
-            ErrorInfo.of(ErrorCode.INTERNAL, "The run ended without an answer."), request_id=submitted.request_id
-        )
+        answer = await unless_hung_up(request, _whole_answer(runs, submitted))
+    # Nobody reads a hung-up client's answer: 499, as proxies log a client that closed first.
+    return answer if answer is not None else Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+async def _whole_answer(runs: RunClient, submitted: ChatRequested) -> ChatResponse | JSONResponse:
+    partial: list[str] = []
+    async with aclosing(runs.submit(submitted)) as events:
+        async for event in events:
+            if isinstance(event, TokenEvent):
+                partial.append(event.text)
+            elif isinstance(event, DoneEvent):
+                return ChatResponse.from_done(event)
+            elif isinstance(event, ErrorEvent):
+                return error_response(
+                    event.error,
+                    request_id=submitted.request_id,
+                    session_id=submitted.session_id,
+                    partial_answer="".join(partial) if event.partial else None,
+                    fallback=event.fallback,
+                )
+    return error_response(
+        ErrorInfo.of(ErrorCode.INTERNAL, "The run ended without an answer."), request_id=submitted.request_id
+    )
 
 
 async def _frames(
