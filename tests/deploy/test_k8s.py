@@ -35,6 +35,7 @@ from tests.deploy.k8s import (
     kustomization,
     listen_port,
     manifests,
+    metrics_port,
     of_kind,
     pod_spec,
     service_dir,
@@ -339,3 +340,23 @@ def test_only_the_gateway_is_exposed_and_only_over_tls() -> None:
         assert annotations.get("nginx.ingress.kubernetes.io/force-ssl-redirect") == "true", "plain HTTP redirects"
         # SSE: a buffering proxy would hold tokens back until its buffer fills
         assert annotations.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off"
+
+
+# ---- metrics: on their own port, scraped there --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_prometheus_scrapes_the_metrics_port_never_the_public_one(name: str) -> None:
+    port = metrics_port(name)
+    annotations = deployment(name)["spec"]["template"]["metadata"].get("annotations") or {}
+    if port is None:
+        assert "prometheus.io/scrape" not in annotations, f"{name} serves no metrics"
+        return
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == port != listen_port(name)
+    assert annotations.get("prometheus.io/path", "/metrics") == "/metrics"
+    assert container_port(name, "metrics") == port
+    for service in of_kind("Service").values():
+        if service["spec"]["selector"].items() <= deployment(name)["spec"]["template"]["metadata"]["labels"].items():
+            published = {container_port(name, p.get("targetPort", p["port"])) for p in service["spec"]["ports"]}
+            assert port not in published, f"{name}: the Service publishes the metrics port"
