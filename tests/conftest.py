@@ -30,6 +30,9 @@ from tests.support.traces import trace_this_process
 
 def pytest_configure(config: pytest.Config) -> None:
     trace_this_process()
+    # Every app a test starts serves its metrics port on a free port (read back from
+    # `app.state.metrics_port`), so apps alive at once never contend for port + 1000.
+    os.environ.setdefault("METRICS_PORT", "0")
 
 
 @pytest.fixture(scope="session")

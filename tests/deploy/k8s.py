@@ -119,8 +119,9 @@ def container_port(name: str, port: int | str) -> int:
 
 def listen_port(name: str) -> int:
     svc_dir = service_dir(name)
-    keys = [k for k in service_settings_env(svc_dir) if k.endswith("_PORT")]
-    assert len(keys) == 1, f"{svc_dir}: expected one *_PORT setting, found {keys}"
+    # The service's own port; METRICS_PORT (the scraper's, metrics_port()) is another.
+    keys = [k for k in service_settings_env(svc_dir) if k.endswith("_PORT") and k != "METRICS_PORT"]
+    assert len(keys) == 1, f"{svc_dir}: expected one *_PORT setting besides METRICS_PORT, found {keys}"
     value = container_env(name).get(keys[0]) or service_images()[svc_dir].runtime.env().get(keys[0])
     assert value, f"{name}: {keys[0]} is set neither in the manifest nor in the image"
     return int(value)
@@ -132,3 +133,11 @@ def hpa_for(name: str) -> dict[str, Any] | None:
         if ref["kind"] == "Deployment" and ref["name"] == name:
             return hpa
     return None
+
+
+def metrics_port(name: str) -> int | None:
+    """The port the container serves /metrics on (METRICS_PORT; unset: its port + 1000), if it has one."""
+    if "METRICS_PORT" not in service_settings_env(service_dir(name)):
+        return None
+    value = container_env(name).get("METRICS_PORT")
+    return int(value) if value else listen_port(name) + 1000

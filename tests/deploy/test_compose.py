@@ -75,8 +75,9 @@ def image_env(svc_dir: str) -> dict[str, str]:
 
 def listen_port(svc_dir: str, env: dict[str, str]) -> int:
     """The port the service listens on: its `*_PORT` setting from `env`, else the image's."""
-    ports = [k for k in service_settings_env(svc_dir) if k.endswith("_PORT")]
-    assert len(ports) == 1, f"{svc_dir}: expected one *_PORT setting, found {ports}"
+    # The service's own port; METRICS_PORT is the scraper's (test_metrics_are_published_on_no_host_port).
+    ports = [k for k in service_settings_env(svc_dir) if k.endswith("_PORT") and k != "METRICS_PORT"]
+    assert len(ports) == 1, f"{svc_dir}: expected one *_PORT setting besides METRICS_PORT, found {ports}"
     value = env.get(ports[0], image_env(svc_dir).get(ports[0]))
     assert value, f"{svc_dir}: {ports[0]} is set neither in compose nor in the image"
     return int(value)
@@ -177,6 +178,18 @@ def test_addresses_name_compose_services_on_their_ports() -> None:
 
 def test_the_gateway_is_published_on_port_8000() -> None:
     assert "8000:8000" in [str(p) for p in services()["gateway"].get("ports", [])]
+
+
+@pytest.mark.parametrize("name", built())
+def test_metrics_are_published_on_no_host_port(name: str) -> None:
+    """Metrics name tenants: Prometheus reaches the metrics port on the compose network, nobody else."""
+    env = environment(services()[name])
+    if "METRICS_PORT" not in service_settings_env(service_dir(name)):
+        return
+    port = int(env.get("METRICS_PORT") or listen_port(service_dir(name), env) + 1000)
+    assert port != listen_port(service_dir(name), env)
+    published = [str(p).rsplit(":", 1)[-1].split("/")[0] for p in services()[name].get("ports", [])]
+    assert str(port) not in published, f"{name}: the metrics port {port} is published"
 
 
 def test_the_orchestrator_runs_replicated() -> None:

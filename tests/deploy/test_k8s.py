@@ -8,6 +8,7 @@ Secrets and egress are in `test_k8s_access.py`.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from tests.deploy.k8s import (
     kustomization,
     listen_port,
     manifests,
+    metrics_port,
     of_kind,
     pod_spec,
     service_dir,
@@ -233,3 +235,128 @@ def test_in_cluster_addresses_name_a_service_on_its_port() -> None:
             if url.hostname in services:
                 ports = [p["port"] for p in services[url.hostname]["spec"]["ports"]]
                 assert url.port in ports, f"{name}: {key}={value}, Service {url.hostname} serves {ports}"
+
+
+# ---- availability: every Deployment autoscales and has a disruption budget, or says why not ------
+
+NO_AUTOSCALER = "agent-platform/no-autoscaler"
+NO_DISRUPTION_BUDGET = "agent-platform/no-disruption-budget"
+
+
+def disruption_budgets(name: str) -> list[dict[str, object]]:
+    labels = deployment(name)["spec"]["template"]["metadata"]["labels"]
+    return [
+        p
+        for p in of_kind("PodDisruptionBudget").values()
+        if p["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    ]
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_every_deployment_autoscales_or_says_why_not(name: str) -> None:
+    reason = (deployment(name)["metadata"].get("annotations") or {}).get(NO_AUTOSCALER, "")
+    hpa = hpa_for(name)
+    assert bool(hpa) != bool(reason.strip()), f"{name}: an HPA, or a reason in the annotation {NO_AUTOSCALER}"
+    if hpa:
+        spec = hpa["spec"]
+        assert 1 <= spec["minReplicas"] <= spec["maxReplicas"]
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_every_deployment_has_a_disruption_budget_or_says_why_not(name: str) -> None:
+    reason = (deployment(name)["metadata"].get("annotations") or {}).get(NO_DISRUPTION_BUDGET, "")
+    budgets = disruption_budgets(name)
+    assert len(budgets) == (0 if reason.strip() else 1), (
+        f"{name}: one PodDisruptionBudget, or a reason in the annotation {NO_DISRUPTION_BUDGET}"
+    )
+    hpa = hpa_for(name)
+    if budgets and hpa:
+        # a budget that needs every pod blocks node drains
+        assert budgets[0]["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]  # type: ignore[index]
+
+
+def test_consumers_never_scale_past_their_partitions() -> None:
+    from agent_common.topics import TOOL_CALLS
+
+    hpa = hpa_for("tool-runner")
+    assert hpa and hpa["spec"]["maxReplicas"] <= TOOL_CALLS.partitions
+
+
+# ---- images: from a registry, pinned by digest ---------------------------------------------------
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def image_problem(reference: str) -> str | None:
+    """Why an image reference is not deployable as is: no registry host, or not pinned by digest."""
+    first, sep, _ = reference.partition("/")
+    if not sep or not ("." in first or ":" in first or first == "localhost"):
+        return f"{reference}: no registry host"
+    if not DIGEST.search(reference):
+        return f"{reference}: not pinned by digest (a tag such as :latest can be moved)"
+    return None
+
+
+def test_an_image_without_registry_or_digest_would_be_refused() -> None:
+    for bad in ("agent-gateway", "agent-gateway:latest", "registry.example.com/agent-gateway:latest",
+                "registry.example.com/agent-gateway", "library/agent-gateway@sha256:" + "0" * 64):  # fmt: skip
+        assert image_problem(bad), bad
+    assert image_problem("registry.example.com/a/agent-gateway@sha256:" + "ab" * 32) is None
+
+
+def test_the_kustomization_pins_every_image_to_a_registry_and_a_digest() -> None:
+    entries = {i["name"]: i for i in kustomization()["images"]}
+    for name in DEPLOYMENTS:
+        entry = entries[container(name)["image"]]
+        assert "newTag" not in entry, f"{entry['name']}: a tag; pin a digest"
+        assert image_problem(f"{entry['newName']}@{entry['digest']}") is None
+
+
+def test_rendered_pods_run_pinned_images() -> None:
+    if shutil.which("kubectl") is None:
+        require_service("kubectl", "kubectl is not installed")
+    done = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pods = [d["spec"]["template"]["spec"] for d in yaml_files.load_all(done.stdout) if d["kind"] == "Deployment"]
+    images = [c["image"] for pod in pods for c in [*pod["containers"], *pod.get("initContainers", [])]]
+    assert len(images) == len(DEPLOYMENTS)
+    assert [p for p in map(image_problem, images) if p] == []
+
+
+# ---- the public door: one Ingress, TLS on every host -----------------------------------------------
+
+
+def test_only_the_gateway_is_exposed_and_only_over_tls() -> None:
+    ingresses = of_kind("Ingress")
+    assert ingresses, "the gateway needs an Ingress"
+    for name, ingress in ingresses.items():
+        spec = ingress["spec"]
+        tls_hosts = {h for t in spec.get("tls") or [] for h in t["hosts"] if t.get("secretName")}
+        for rule in spec["rules"]:
+            assert rule.get("host") in tls_hosts, f"Ingress {name}: {rule.get('host')} is served without TLS"
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["name"] == "gateway", f"Ingress {name} exposes {path['backend']}"
+        annotations = ingress["metadata"].get("annotations") or {}
+        assert annotations.get("nginx.ingress.kubernetes.io/force-ssl-redirect") == "true", "plain HTTP redirects"
+        # SSE: a buffering proxy would hold tokens back until its buffer fills
+        assert annotations.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off"
+
+
+# ---- metrics: on their own port, scraped there --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_prometheus_scrapes_the_metrics_port_never_the_public_one(name: str) -> None:
+    port = metrics_port(name)
+    annotations = deployment(name)["spec"]["template"]["metadata"].get("annotations") or {}
+    if port is None:
+        assert "prometheus.io/scrape" not in annotations, f"{name} serves no metrics"
+        return
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == port != listen_port(name)
+    assert annotations.get("prometheus.io/path", "/metrics") == "/metrics"
+    assert container_port(name, "metrics") == port
+    for service in of_kind("Service").values():
+        if service["spec"]["selector"].items() <= deployment(name)["spec"]["template"]["metadata"]["labels"].items():
+            published = {container_port(name, p.get("targetPort", p["port"])) for p in service["spec"]["ports"]}
+            assert port not in published, f"{name}: the Service publishes the metrics port"

@@ -4,6 +4,8 @@ runner's egress limited as `http_get` limits it."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,16 +39,25 @@ def test_secrets_come_from_secret_refs_only(name: str) -> None:
 # ---- secrets as mounted files, from AWS Secrets Manager ------------------------------------------
 
 
-def secret_volumes(name: str) -> dict[str, tuple[str, list[str]]]:
-    """Mount path -> (Secret name, file names) for each Secret volume the container mounts."""
-    volumes = {v["name"]: v["secret"] for v in pod_spec(name).get("volumes") or [] if "secret" in v}
-    mounted: dict[str, tuple[str, list[str]]] = {}
+def secret_volumes(name: str) -> dict[str, list[tuple[str, list[str]]]]:
+    """Mount path -> [(Secret name, file names)] for each Secret volume the container mounts
+    (a `secret` volume, or a `projected` one of several Secrets)."""
+    volumes: dict[str, list[dict[str, Any]]] = {}
+    for volume in pod_spec(name).get("volumes") or []:
+        if "secret" in volume:
+            volumes[volume["name"]] = [{**volume["secret"], "name": volume["secret"]["secretName"]}]
+        elif "projected" in volume:
+            sources = volume["projected"]["sources"]
+            assert all(set(s) == {"secret"} for s in sources), f"{name}: {volume['name']} projects more than Secrets"
+            volumes[volume["name"]] = [s["secret"] for s in sources]
+    mounted: dict[str, list[tuple[str, list[str]]]] = {}
     for mount in container(name).get("volumeMounts") or []:
         if mount["name"] in volumes:
-            secret = volumes[mount["name"]]
             assert mount.get("readOnly") is True, f"{name}: secret volume {mount['name']} is writable"
-            assert secret.get("items"), f"{name}: list the Secret's keys (items), so no stray key becomes a file"
-            mounted[mount["mountPath"]] = (secret["secretName"], [i["path"] for i in secret["items"]])
+            mounted[mount["mountPath"]] = []
+            for secret in volumes[mount["name"]]:
+                assert secret.get("items"), f"{name}: list the Secret's keys (items), so no stray key becomes a file"
+                mounted[mount["mountPath"]].append((secret["name"], [i["path"] for i in secret["items"]]))
     return mounted
 
 
@@ -56,14 +67,15 @@ def test_mounted_secret_files_are_secret_settings_read_from_the_secrets_dir(name
     if not mounted:
         return
     assert len(mounted) == 1, f"{name}: one secrets folder (PLATFORM_SECRETS_DIR)"
-    ((path, (_, files)),) = mounted.items()
+    ((path, secrets_mounted),) = mounted.items()
+    files = [f for _, fs in secrets_mounted for f in fs]
     assert container_env(name).get("PLATFORM_SECRETS_DIR") == path
     secrets = service_secret_env(service_dir(name))
     assert files and set(files) <= secrets, f"{name}: {sorted(set(files) - secrets)} are not secret settings"
 
 
 def test_the_model_key_reaches_the_orchestrator_as_a_file() -> None:
-    files = [f for _, fs in secret_volumes("orchestrator").values() for f in fs]
+    files = [f for mounted in secret_volumes("orchestrator").values() for _, fs in mounted for f in fs]
     assert "MODEL_API_KEY" in files
     assert "MODEL_API_KEY" not in container_env("orchestrator")
 
@@ -78,7 +90,7 @@ def test_services_holding_secrets_run_the_production_profile(name: str) -> None:
 def test_every_mounted_secret_is_made_by_an_external_secret_with_its_keys() -> None:
     external = of_kind("ExternalSecret")
     for name in DEPLOYMENTS:
-        for secret_name, files in secret_volumes(name).values():
+        for secret_name, files in (s for mounted in secret_volumes(name).values() for s in mounted):
             makers = [e for e in external.values() if e["spec"]["target"]["name"] == secret_name]
             assert len(makers) == 1, f"{name}: Secret {secret_name} is made by {len(makers)} ExternalSecrets"
             keys = {d["secretKey"] for d in makers[0]["spec"]["data"]}
@@ -107,7 +119,7 @@ def test_the_tool_runners_network_policy_denies_what_http_get_denies() -> None:
 
     from agent_tool_runner.web.ssrf_guard import METADATA_NETWORKS, PRIVATE_NETWORKS
 
-    policy = of_kind("NetworkPolicy")["tool-runner-egress"]
+    policy = of_kind("NetworkPolicy")["tool-runner"]
     assert policy["spec"]["podSelector"]["matchLabels"] == {LABEL: "tool-runner"}
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     public_rules = [r for r in policy["spec"]["egress"] if any("ipBlock" in t for t in r["to"])]
@@ -128,3 +140,36 @@ def test_the_tool_runners_network_policy_denies_what_http_get_denies() -> None:
                for t in r["to"])
     ]  # fmt: skip
     assert kafka_rules and {p["port"] for p in kafka_rules[0]["ports"]} == {kafka.port}
+
+
+# ---- nothing secret in a ConfigMap ---------------------------------------------------------------
+
+SECRET_WORDS = ("API_KEY", "PASSWORD", "TOKEN", "SECRET", "CREDENTIAL")
+
+
+def secret_looking(key: str, value: str) -> bool:
+    """A setting that is, or may carry, a secret: a `SecretStr` setting of any service (REDIS_URL
+    may hold a password even where today's value has none), a secret-sounding name, or a URL with
+    a password in it."""
+    secret_settings = {n for d in DEPLOYMENTS for n in service_secret_env(service_dir(d))}
+    has_password = re.search(r"://[^/@\s:]*:[^/@\s]+@", value) is not None
+    return key in secret_settings or any(w in key for w in SECRET_WORDS) or has_password
+
+
+def test_no_config_map_holds_a_secret_looking_setting() -> None:
+    found = [f"{m}: {k}" for m, data in config_maps().items() for k, v in data.items() if secret_looking(k, v)]
+    assert not found, f"secret settings belong in a Secret mounted as files (deploy/README.md): {found}"
+
+
+def test_a_secret_in_a_config_map_would_be_caught() -> None:
+    assert secret_looking("REDIS_URL", "redis://redis.redis.svc.cluster.local:6379/0")
+    assert secret_looking("OTEL_EXPORTER_OTLP_HEADERS", "x=https://u:pw@example.com")
+    assert secret_looking("SOME_TOKEN", "x")
+    assert not secret_looking("LOG_LEVEL", "INFO")
+
+
+@pytest.mark.parametrize("name", ["gateway", "orchestrator"])
+def test_redis_url_reaches_its_services_as_a_file(name: str) -> None:
+    files = [f for mounted in secret_volumes(name).values() for _, fs in mounted for f in fs]
+    assert "REDIS_URL" in files
+    assert "REDIS_URL" not in container_env(name)

@@ -30,7 +30,7 @@ def assert_401(response: httpx.Response, code: str) -> None:
 
 
 def security_events(platform: Platform, event: str, reason: str) -> float:
-    text = httpx.get(f"{platform.base_url}/metrics").text
+    text = httpx.get(platform.metrics_url()).text
     pattern = rf'^security_events_total\{{event="{event}",reason="{reason}"\}} ([0-9.e+]+)$'
     match = re.search(pattern, text, re.M)
     return float(match.group(1)) if match else 0.0

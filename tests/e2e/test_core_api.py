@@ -120,10 +120,17 @@ def test_a_second_turn_in_the_same_session_sees_the_first(platform: Platform) ->
 
 def test_metrics_are_prometheus_text(platform: Platform) -> None:
     httpx.post(f"{platform.base_url}/api/chat", json={"message": "count me"}, timeout=30, headers=platform.headers)
-    response = httpx.get(f"{platform.base_url}/metrics")
+    response = httpx.get(platform.metrics_url())
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert 'http_requests_total{method="POST",route="/api/chat",status="200"}' in response.text
+
+
+def test_the_public_port_does_not_serve_metrics(platform: Platform) -> None:
+    """Metrics name tenants: only the metrics port, which the scraper alone reaches, serves them."""
+    for url in {platform.base_url, *platform.services.values()} - {platform.services.get("offline-model")}:
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 404, url
+    assert "tenant" in httpx.get(platform.metrics_url(), timeout=10).text
 
 
 @pytest.mark.parametrize(

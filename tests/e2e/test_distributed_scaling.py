@@ -21,7 +21,7 @@ ORCHESTRATORS = ("orchestrator-1", "orchestrator-2")
 
 
 def runs_done(platform: Platform, name: str) -> float:
-    text = httpx.get(f"{platform.services[name]}/metrics").text
+    text = httpx.get(platform.metrics_url(name)).text
     match = re.search(r'^orchestrator_runs_total\{error_class="",outcome="done"\} ([0-9.e+]+)$', text, re.M)
     return float(match.group(1)) if match else 0.0
 

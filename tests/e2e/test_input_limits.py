@@ -27,7 +27,7 @@ def assert_refused(response: httpx.Response, status: int | tuple[int, ...], code
 
 
 def oversize_events(platform: Platform, reason: str) -> float:
-    text = httpx.get(f"{platform.base_url}/metrics").text
+    text = httpx.get(platform.metrics_url()).text
     match = re.search(rf'^security_events_total\{{event="body_too_large",reason="{reason}"\}} (\S+)$', text, re.M)
     return float(match.group(1)) if match else 0.0
 

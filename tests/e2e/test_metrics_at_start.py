@@ -42,7 +42,7 @@ SCRAPE_FRESH = """
 import json, sys, httpx
 from tests.support.platform import embedded_platform
 with embedded_platform(json.loads(sys.argv[1])) as platform:
-    sys.stdout.write(httpx.get(platform.base_url + "/metrics", timeout=10).text)
+    sys.stdout.write(httpx.get(platform.metrics_url(), timeout=10).text)
 """
 
 

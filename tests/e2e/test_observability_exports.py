@@ -81,7 +81,7 @@ def run_traffic(platform: Platform, pages_url: str) -> None:
 
 
 def scrape(url: str) -> str:
-    response = httpx.get(f"{url}/metrics", timeout=10)
+    response = httpx.get(url, timeout=10)
     assert response.status_code == 200
     return response.text
 
@@ -105,8 +105,8 @@ def exports(distributed: Platform, pages_url: str, indexer: str) -> dict[str, st
     (the consumer-lag gauge is refreshed every few seconds, so it is polled for, with a deadline)."""
     run_traffic(distributed, pages_url)
     # Every replica: a run (and so its model retry) is handled by whichever orchestrator took it.
-    urls = {name: url for name, url in distributed.services.items() if name not in NOT_OURS}
-    assert urls["rag-indexer"] == indexer
+    urls = {name: distributed.metrics_url(name) for name in distributed.services if name not in NOT_OURS}
+    assert "rag-indexer" in urls and indexer == distributed.services["rag-indexer"]
     wanted = set(referenced_names()) - SYNTHESISED
     deadline = time.monotonic() + 30
     while True:

@@ -179,7 +179,8 @@ def test_the_indexers_port_takes_no_commands(distributed: Platform, reindexer: d
         assert httpx.post(f"{indexer}{path}", json=body, headers=reindexer, timeout=10).status_code == 404, path
     assert httpx.get(f"{indexer}/reindex/rdx_0123456789ab/events", timeout=10).status_code == 404
     assert httpx.get(f"{indexer}/health", timeout=10).status_code == 200
-    assert "rag_reindex_commands_total" in httpx.get(f"{indexer}/metrics", timeout=10).text
+    assert httpx.get(f"{indexer}/metrics", timeout=10).status_code == 404  # its metrics port serves them
+    assert "rag_reindex_commands_total" in httpx.get(distributed.metrics_url("rag-indexer"), timeout=10).text
 
 
 @pytest.mark.parametrize("outside", ["/etc", "/etc/passwd", "{root}/../../etc", "~/.ssh", "relative/docs"])

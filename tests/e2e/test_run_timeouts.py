@@ -27,7 +27,7 @@ def hurried(pages_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def run_errors(platform: Platform) -> dict[str, float]:
     """`platform_errors_total{origin="run"}` by code, as the platform exports it."""
     counts: dict[str, float] = {}
-    for family in text_string_to_metric_families(httpx.get(f"{platform.base_url}/metrics").text):
+    for family in text_string_to_metric_families(httpx.get(platform.metrics_url()).text):
         for sample in family.samples:
             if sample.name == "platform_errors_total" and sample.labels.get("origin") == "run":
                 counts[sample.labels["code"]] = sample.value

@@ -110,7 +110,7 @@ def tool_calls(metrics_text: str, outcome: str) -> float:
 
 
 async def test_the_tool_runner_counts_calls_by_outcome(platform: Platform, pages_url: str) -> None:
-    metrics_url = f"{platform.services.get('tool-runner', platform.base_url)}/metrics"
+    metrics_url = platform.metrics_url("tool-runner" if "tool-runner" in platform.services else "gateway")
     async with httpx.AsyncClient(headers=platform.headers) as client:
         before = (await client.get(metrics_url)).text
         await tool_run(platform, f"What does {pages_url}/stall say?")

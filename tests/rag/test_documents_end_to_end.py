@@ -145,9 +145,9 @@ async def test_retrieval_and_reindexing_are_counted_in_the_metrics(
     platform: Platform, indexed: dict[str, object]
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as client:
-        before = (await client.get(f"{platform.base_url}/metrics")).text
+        before = (await client.get(platform.metrics_url())).text
         await ask(platform, "What is the capital of Peru?")
-        after = (await client.get(f"{platform.base_url}/metrics")).text
+        after = (await client.get(platform.metrics_url())).text
     fallback = 'outcome="fallback"'
     assert metric(after, "rag_retrievals_total", fallback) == metric(before, "rag_retrievals_total", fallback) + 1
     assert metric(after, "rag_reindex_commands_total", 'mode="incremental",state="done"') >= 1

@@ -27,12 +27,18 @@ class Platform:
     base_url: str
     # Per service process (distributed only): its base URL and its log file.
     services: dict[str, str] = field(default_factory=dict)
+    # Per service process: the base URL of its metrics port (the embedded default's is `gateway`).
+    metrics: dict[str, str] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     # What a client sends to be let in: an API key of the platform's own, or nothing (anonymous).
     headers: dict[str, str] = field(default_factory=dict)
     # The folder reindex commands may name (RAG_INDEXER_ALLOWED_ROOTS), when the platform runs an indexer.
     documents: Path | None = None
+
+    def metrics_url(self, service: str = "gateway") -> str:
+        """Where Prometheus would scrape `service` (never its public port)."""
+        return f"{self.metrics[service]}/metrics"
 
 
 @contextmanager
@@ -52,7 +58,8 @@ def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator
     with serve_in_thread(app, port) as base_url:
         if ready:
             wait_ready(base_url, timeout=5)
-        yield Platform(mode="embedded", base_url=base_url)
+        metrics = {"gateway": f"http://127.0.0.1:{app.state.metrics_port}"}
+        yield Platform(mode="embedded", base_url=base_url, metrics=metrics)
 
 
 class ServiceProcess:
@@ -144,11 +151,13 @@ def distributed_platform(
         )
         processes: list[ServiceProcess] = []
         for name, module, own in specs:
-            process = ServiceProcess(name, module, {**common, **own}, log_dir)
+            metrics_port = str(free_tcp_port())
+            process = ServiceProcess(name, module, {**common, **own, "METRICS_PORT": metrics_port}, log_dir)
             stack.callback(process.stop)
             processes.append(process)
             port = next(v for k, v in own.items() if k.endswith("_PORT"))
             platform.services[name] = f"http://127.0.0.1:{port}"
+            platform.metrics[name] = f"http://127.0.0.1:{metrics_port}"
             platform.logs[name] = process.log_path
             platform.processes[name] = process
         for process in processes:

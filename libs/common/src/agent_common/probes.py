@@ -1,8 +1,9 @@
-"""Liveness, readiness and metrics endpoints, the same on every service.
+"""Liveness and readiness endpoints, the same on every service.
 
 `/health` answers while the process serves HTTP (liveness: restart me if not).
 `/ready` answers 200 only when every dependency answers, else 503 naming the
 failing ones (readiness: send me no traffic until then).
+`/metrics` is not among them: it has a port of its own (`metrics_server.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -37,7 +37,6 @@ async def readiness(checks: Mapping[str, ReadinessCheck]) -> dict[str, bool]:
 def probe_routes(
     service: str,
     checks: Callable[[], Mapping[str, ReadinessCheck]],
-    registry: CollectorRegistry = REGISTRY,
 ) -> list[Route]:
     """`checks` is called per request, so components built in a lifespan are seen."""
 
@@ -56,11 +55,7 @@ def probe_routes(
             body["failing"] = failing
         return JSONResponse(body, status_code=503 if failing else 200)
 
-    async def metrics(_: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
     return [
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
     ]

@@ -170,6 +170,20 @@ class ObservabilitySettings(BaseSettings):
     """`json`: one JSON object per line, with request, session and user ids. `text`: for reading in a terminal."""
 
 
+class MetricsSettings(BaseSettings):
+    """Where Prometheus scrapes `/metrics`: a port of its own, never the service's public one."""
+
+    model_config = settings_config("METRICS_")
+
+    port: int | None = Field(default=None, ge=0, le=65535)
+    """Port serving `/metrics`, on the service's own host address (its `*_HOST`); the service's own port
+    answers 404 there, since metrics name tenants. Unset: the service's port + 1000 (gateway 9000,
+    orchestrator 9001, tool runner 9002, RAG indexer 9003). `0`: a free port, logged at start-up."""
+
+    def port_for(self, service_port: int) -> int:
+        return self.port if self.port is not None else service_port + 1000
+
+
 class TracingSettings(BaseSettings):
     """OpenTelemetry traces. The SDK's other standard variables apply too: `OTEL_SERVICE_NAME`,
     `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_HEADERS`."""

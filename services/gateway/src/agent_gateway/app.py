@@ -19,6 +19,7 @@ from agent_common import error_metrics, http_metrics, security_events
 from agent_common.bus import Bus
 from agent_common.http_metrics import HttpMetricsMiddleware
 from agent_common.messages import ReindexStatus
+from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
 from agent_common.topics import RAG_STATUS
 from agent_common.transports import Transports, check_mode, open_transports
@@ -71,6 +72,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # First in, last out: scraped from start-up to the end of the drain.
+            app.state.metrics_port = await stack.enter_async_context(
+                serving_metrics(config.gateway.host, config.metrics.port_for(config.gateway.port))
+            )
             if run_alongside is not None:
                 await stack.enter_async_context(run_alongside)
             shared = transports or open_transports(

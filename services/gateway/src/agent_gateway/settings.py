@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode
 from agent_common.rag.roots import SourceRootsSettings
 from agent_common.settings import (
     BusSettings,
+    MetricsSettings,
     ObservabilitySettings,
     ProfileSettings,
     RedisSettings,
@@ -134,6 +135,7 @@ class GatewayConfig:
         bus: BusSettings | None = None,
         redis: RedisSettings | None = None,
         log: ObservabilitySettings | None = None,
+        metrics: MetricsSettings | None = None,
         auth: AuthSettings | None = None,
         limits: RateLimitSettings | None = None,
         roots: SourceRootsSettings | None = None,
@@ -145,6 +147,7 @@ class GatewayConfig:
         self.bus = bus or BusSettings()
         self.redis = redis or RedisSettings()
         self.log = log or ObservabilitySettings()
+        self.metrics = metrics or MetricsSettings()
 
 
 SETTINGS_CLASSES = (
@@ -155,6 +158,7 @@ SETTINGS_CLASSES = (
     BusSettings,
     RedisSettings,
     ObservabilitySettings,
+    MetricsSettings,
     TracingSettings,
     ProfileSettings,
 )

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 
+from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
 from agent_common.sessions import SessionBounds
 from agent_common.transports import check_mode, open_transports
@@ -22,7 +23,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
     checks: dict[str, ReadinessCheck] = {}
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service = config.service
         transports = open_transports(
             config.bus,
@@ -43,6 +44,10 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
         )
         orchestrator.register()
         async with AsyncExitStack() as stack:
+            # First in, last out: scraped from start-up to the end of the drain.
+            app.state.metrics_port = await stack.enter_async_context(
+                serving_metrics(service.host, config.metrics.port_for(service.port))
+            )
             # Left in reverse: stop consuming and drain the runs, stop the bus and the channel,
             # close the pool, then the model's and the document store's clients.
             if retriever is not None:

@@ -9,6 +9,7 @@ from agent_common.rag.settings import RagSettings
 from agent_common.resilience import BreakerSettings, RetryPolicy
 from agent_common.settings import (
     BusSettings,
+    MetricsSettings,
     ModelSettings,
     ObservabilitySettings,
     ProfileSettings,
@@ -146,6 +147,7 @@ class OrchestratorConfig:
         redis: RedisSettings | None = None,
         model: ModelSettings | None = None,
         log: ObservabilitySettings | None = None,
+        metrics: MetricsSettings | None = None,
         resilience: ModelResilienceSettings | None = None,
         secondary: SecondaryModelSettings | None = None,
         rag: RagSettings | None = None,
@@ -155,6 +157,7 @@ class OrchestratorConfig:
         self.redis = redis or RedisSettings()
         self.model = model or ModelSettings()
         self.log = log or ObservabilitySettings()
+        self.metrics = metrics or MetricsSettings()
         self.resilience = resilience or ModelResilienceSettings()
         self.secondary = secondary or SecondaryModelSettings()
         self.rag = rag or RagSettings()
@@ -168,6 +171,7 @@ SETTINGS_CLASSES = (
     ModelResilienceSettings,
     SecondaryModelSettings,
     ObservabilitySettings,
+    MetricsSettings,
     TracingSettings,
     ProfileSettings,
     RagSettings,

@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 
+from agent_common.metrics_server import serving_metrics
 from agent_common.probes import probe_routes
 from agent_common.rag.embeddings import build_embedder
 from agent_common.rag.store import open_store
@@ -37,8 +38,12 @@ def create_app(config: IndexerConfig | None = None) -> Starlette:
     checks = indexer.readiness_checks()
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # First in, last out: scraped from start-up to the end of the drain.
+            app.state.metrics_port = await stack.enter_async_context(
+                serving_metrics(config.service.host, config.metrics.port_for(config.service.port))
+            )
             await stack.enter_async_context(indexer.running())  # closed after the bus has stopped
             await stack.enter_async_context(transports)
             yield

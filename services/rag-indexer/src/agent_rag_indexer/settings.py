@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings
 
 from agent_common.rag.roots import SourceRootsSettings
 from agent_common.rag.settings import RagSettings
-from agent_common.settings import BusSettings, ObservabilitySettings, TracingSettings, settings_config
+from agent_common.settings import BusSettings, MetricsSettings, ObservabilitySettings, TracingSettings, settings_config
 from agent_rag_indexer.chunking import ChunkingConfig, Strategy
 
 
@@ -41,6 +41,7 @@ class IndexerConfig:
         rag: RagSettings | None = None,
         bus: BusSettings | None = None,
         log: ObservabilitySettings | None = None,
+        metrics: MetricsSettings | None = None,
         roots: SourceRootsSettings | None = None,
     ) -> None:
         self.service = service or IndexerSettings()
@@ -48,6 +49,7 @@ class IndexerConfig:
         self.rag = rag or RagSettings()
         self.bus = bus or BusSettings()
         self.log = log or ObservabilitySettings()
+        self.metrics = metrics or MetricsSettings()
 
 
 SETTINGS_CLASSES = (
@@ -56,5 +58,6 @@ SETTINGS_CLASSES = (
     RagSettings,
     BusSettings,
     ObservabilitySettings,
+    MetricsSettings,
     TracingSettings,
 )

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 
+from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
 from agent_common.transports import open_transports
 from agent_tool_runner.service import ToolRunner
@@ -18,12 +19,16 @@ def create_app(config: ToolRunnerConfig | None = None) -> Starlette:
     checks: dict[str, ReadinessCheck] = {}
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # No Redis settings: a tool runner shares no state, only the bus.
         transports = open_transports(config.bus, None, client_id="tool-runner")
         runner = ToolRunner(transports.bus, config.tools, config.service.concurrency)
         runner.register()
         async with AsyncExitStack() as stack:
+            # First in, last out: scraped from start-up to the end of the drain.
+            app.state.metrics_port = await stack.enter_async_context(
+                serving_metrics(config.service.host, config.metrics.port_for(config.service.port))
+            )
             await stack.enter_async_context(runner.running())  # closed after the bus has stopped
             await stack.enter_async_context(transports)
             checks["bus"] = transports.bus.ping

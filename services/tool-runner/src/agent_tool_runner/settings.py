@@ -7,7 +7,14 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
-from agent_common.settings import BusSettings, ObservabilitySettings, TracingSettings, comma_separated, settings_config
+from agent_common.settings import (
+    BusSettings,
+    MetricsSettings,
+    ObservabilitySettings,
+    TracingSettings,
+    comma_separated,
+    settings_config,
+)
 from agent_common.tools.catalogue.http_get import SPEC as HTTP_GET
 
 # The mission's band for the `http_get` deadline; a value outside it is allowed, and logged.
@@ -70,11 +77,20 @@ class ToolRunnerConfig:
         bus: BusSettings | None = None,
         tools: ToolSettings | None = None,
         log: ObservabilitySettings | None = None,
+        metrics: MetricsSettings | None = None,
     ) -> None:
         self.service = service or ToolRunnerSettings()
         self.bus = bus or BusSettings()
         self.tools = tools or ToolSettings()
         self.log = log or ObservabilitySettings()
+        self.metrics = metrics or MetricsSettings()
 
 
-SETTINGS_CLASSES = (ToolRunnerSettings, BusSettings, ToolSettings, ObservabilitySettings, TracingSettings)
+SETTINGS_CLASSES = (
+    ToolRunnerSettings,
+    BusSettings,
+    ToolSettings,
+    ObservabilitySettings,
+    MetricsSettings,
+    TracingSettings,
+)
