@@ -41,8 +41,8 @@ class _HeaderDeadlineProtocol(H11Protocol):
     header_timeout_s: float = HEADER_TIMEOUT_S
     _head_deadline: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
         self._await_head()
 
     def data_received(self, data: bytes) -> None:
