@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -125,6 +126,22 @@ def test_another_user_cannot_continue_a_session(secured: Secured) -> None:
     assert 'Earlier you said: "My name is Alice"' in again.json()["answer"]
     turns = httpx.get(f"{secured.platform.base_url}/api/sessions/{first['session_id']}", headers=secured.alice)
     assert len(turns.json()["turns"]) == 2  # bob's attempt left no trace
+
+
+def test_a_session_id_chosen_by_a_client_cannot_be_squatted(secured: Secured) -> None:
+    # Two users race for one id: neither can create it (only the gateway mints session ids),
+    # so neither can block the other, and a mistyped id is never a silent new conversation.
+    chosen = "ses_alicesnextsession"
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(lambda who: chat(secured.platform, who, session_id=chosen), [secured.bob, secured.alice])
+        )
+    for answer in answers:
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "NOT_FOUND", answer.text
+    mine = chat(secured.platform, secured.alice).json()
+    assert mine["session_id"] != chosen and mine["session_id"].startswith("ses_")
+    again = chat(secured.platform, secured.alice, session_id=mine["session_id"])
+    assert again.status_code == 200, again.text
 
 
 async def test_another_user_cannot_stream_a_session(secured: Secured) -> None:

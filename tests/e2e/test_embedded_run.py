@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,26 +17,35 @@ from tests.support.platform import embedded_platform, wait_ready
 from tests.support.web import free_tcp_port
 
 
+def agent_run_env(folder: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "GATEWAY_", "TOOL_"))}
+    return {
+        **env,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "AUTH_KEYS_FILE": str(folder / "keys.json"),
+        "RAG_STORE_PATH": str(folder / "rag"),
+    }
+
+
+# The folder each running `agent run` keeps its keys and documents in, by base URL.
+AGENT_RUN_FOLDERS: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="module")
 def agent_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     port = free_tcp_port()
     log = tmp_path_factory.mktemp("agent-run") / "out.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "GATEWAY_", "TOOL_"))}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "agent_cli.main", "run"],
-            env={
-                **env,
-                "HOST": "127.0.0.1",
-                "PORT": str(port),
-                "AUTH_KEYS_FILE": str(log.parent / "keys.json"),
-                "RAG_STORE_PATH": str(log.parent / "rag"),
-            },
+            env=agent_run_env(log.parent, port),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
         try:
             base_url = f"http://127.0.0.1:{port}"
+            AGENT_RUN_FOLDERS[base_url] = log.parent
             wait_ready(base_url, timeout=60)
             yield base_url, log.read_text()
         finally:
@@ -48,6 +58,37 @@ def test_agent_run_prints_its_address_and_a_working_curl_example(agent_run: tupl
     assert base_url in output
     assert f"curl -s {base_url}/api/chat" in output
     assert "OFFLINE" in output
+
+
+def test_a_second_agent_run_on_the_same_port_says_so_in_one_line(agent_run: tuple[str, str]) -> None:
+    base_url, _ = agent_run
+    port = int(base_url.rsplit(":", 1)[1])
+    second = subprocess.run(
+        [sys.executable, "-m", "agent_cli.main", "run"],
+        env=agent_run_env(AGENT_RUN_FOLDERS[base_url], port),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode != 0
+    assert f"already running on port {port}" in second.stderr
+    assert "Traceback" not in second.stderr + second.stdout
+    assert httpx.get(f"{base_url}/ready").status_code == 200  # the first one is untouched
+
+
+def test_a_second_agent_run_on_the_same_documents_says_which_folder_is_held(agent_run: tuple[str, str]) -> None:
+    base_url, _ = agent_run
+    folder = AGENT_RUN_FOLDERS[base_url]
+    second = subprocess.run(
+        [sys.executable, "-m", "agent_cli.main", "run"],
+        env=agent_run_env(folder, free_tcp_port()),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode != 0
+    assert f"document store folder {folder / 'rag'} is in use by another process" in second.stderr
+    assert "Traceback" not in second.stderr + second.stdout
 
 
 def test_agent_run_says_loudly_that_it_serves_anonymous_callers(agent_run: tuple[str, str]) -> None:

@@ -25,9 +25,9 @@ def free_tcp_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
+def serve_in_thread(app: Any, port: int | None = None, *, http: Any = "auto") -> Iterator[str]:
     """Serve `app` on 127.0.0.1 in a background thread with its own event loop;
-    yields the base URL once the server accepts connections."""
+    yields the base URL once the server accepts connections. `http`: uvicorn's protocol."""
     port = port or free_tcp_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -38,6 +38,7 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
             access_log=False,
             proxy_headers=False,  # as the services run: the gateway decides which header to trust
             lifespan="on",
+            http=http,
             timeout_graceful_shutdown=1,
         )
     )

@@ -8,14 +8,14 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-import uvicorn
-
 from agent_cli.keys import add_parser as add_keys_parser
 from agent_cli.prompt_eval.runner import add_parser as add_prompt_eval_parser
 from agent_cli.rag_eval import add_parser as add_rag_eval_parser
 from agent_cli.reindex import add_parser as add_reindex_parser
+from agent_common.asgi_server import PortUnavailable, bind_listener, serve_app
 from agent_common.auth import FileApiKeyStore
 from agent_common.logs import configure_logging
+from agent_common.rag.store import StoreInUse
 from agent_common.settings import ModelSettings, ObservabilitySettings
 from agent_gateway.settings import GatewayConfig
 
@@ -68,7 +68,20 @@ def run(args: argparse.Namespace) -> int:
         config.gateway.port = int(port)
     log = ObservabilitySettings()
     configure_logging("embedded", log.level, log.format)
-    app = create_embedded_app(config)
+    try:
+        # The port first: a second `agent run` stops here, before it touches the shared files.
+        listener = bind_listener("agent run", config.gateway.host, config.gateway.port)
+        app = create_embedded_app(config)
+    except PortUnavailable as busy:
+        print(
+            f"agent run: something is already running on port {busy.port} (the platform, at "
+            f"http://{local_address(busy.host)}:{busy.port}?). Stop it, or choose another port with --port.",
+            file=sys.stderr,
+        )
+        return busy.code if isinstance(busy.code, int) else 1
+    except StoreInUse as locked:
+        print(f"agent run: {locked}", file=sys.stderr)
+        return 1
     keys_exist = asyncio.run(FileApiKeyStore(config.auth.keys_file).any_exist())
     print(
         _banner(
@@ -80,15 +93,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        app,
-        host=config.gateway.host,
-        port=config.gateway.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,  # the client IP policy is GATEWAY_CLIENT_IP_HEADER's, not uvicorn's
-        timeout_graceful_shutdown=10,
-    )
+    serve_app("embedded", app, host=config.gateway.host, port=config.gateway.port, log=log, listener=listener)
     return 0
 
 

@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     INPUT_TOO_LARGE = "INPUT_TOO_LARGE"
     NOT_FOUND = "NOT_FOUND"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    BODY_TIMEOUT = "BODY_TIMEOUT"
     AUTH_REQUIRED = "AUTH_REQUIRED"
     AUTH_INVALID = "AUTH_INVALID"
     RATE_LIMITED = "RATE_LIMITED"
@@ -73,6 +74,7 @@ ERROR_CLASS_OF: dict[ErrorCode, ErrorClass] = {
     ErrorCode.INPUT_TOO_LARGE: ErrorClass.USER_INPUT,
     ErrorCode.NOT_FOUND: ErrorClass.USER_INPUT,
     ErrorCode.BODY_TOO_LARGE: ErrorClass.USER_INPUT,
+    ErrorCode.BODY_TIMEOUT: ErrorClass.USER_INPUT,
     ErrorCode.AUTH_REQUIRED: ErrorClass.USER_INPUT,
     ErrorCode.AUTH_INVALID: ErrorClass.USER_INPUT,
     ErrorCode.RATE_LIMITED: ErrorClass.USER_INPUT,
@@ -115,6 +117,7 @@ HTTP_STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INPUT_TOO_LARGE: 413,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.BODY_TIMEOUT: 408,
     ErrorCode.AUTH_REQUIRED: 401,
     ErrorCode.AUTH_INVALID: 401,
     ErrorCode.RATE_LIMITED: 429,

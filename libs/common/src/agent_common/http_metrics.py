@@ -2,17 +2,20 @@
 
 The `route` label is the route's template (`/api/chat/stream/{request_id}`),
 never the raw path, so label values stay bounded; unmatched paths count as
-`unmatched`. For a streamed response the duration is the whole stream.
+`unmatched`. A client that hung up before its answer was complete counts as 499.
+For a streamed response the duration is the whole stream.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import Counter, Histogram
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agent_common.http_outcome import ResponseOutcome
 
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests answered, by route, method and status.", ["method", "route", "status"]
@@ -42,6 +45,16 @@ def initialise_series(routes: Iterable[BaseRoute]) -> None:
                 HTTP_REQUESTS.labels(method, path, status)
 
 
+def _flattened(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """The routes themselves: FastAPI wraps an included router's routes in one entry of the app's."""
+    for route in routes:
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is not None:
+            yield from _flattened(inner)
+        else:
+            yield route
+
+
 def route_template(scope: Scope, routes: Iterable[BaseRoute]) -> str:
     """The template of the route that answered: FastAPI's routes put themselves in the
     scope; plain Starlette routes (the probes and `/metrics`) do not, so they are matched
@@ -50,7 +63,7 @@ def route_template(scope: Scope, routes: Iterable[BaseRoute]) -> str:
     template = getattr(route, "path", None)
     if template:
         return str(template)
-    for candidate in routes:
+    for candidate in _flattened(routes):
         path = getattr(candidate, "path", None)
         if path and candidate.matches(scope)[0] is Match.FULL:
             return str(path)
@@ -69,18 +82,11 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        outcome = ResponseOutcome(receive, send)
         try:
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, outcome.receive, outcome.send)
         finally:
             template = route_template(scope, self.routes())
             method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_REQUESTS.labels(method, template, str(outcome.status)).inc()
             HTTP_DURATION.labels(method, template).observe(time.perf_counter() - started)

@@ -128,11 +128,14 @@ def create_app(
     app.state.source_roots = config.roots.as_written()
     # Outermost first: metrics see every answer, refusals included; the request id and
     # client IP exist before the body limit can refuse.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.gateway.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=config.gateway.max_body_bytes, read_timeout_s=config.gateway.body_timeout_s
+    )
     app.add_middleware(
         RequestContextMiddleware,
         ip_header=config.gateway.client_ip_header,
         trusted_hops=config.gateway.trusted_proxy_hops,
+        routes=lambda: app.router.routes,
     )
     app.add_middleware(HttpMetricsMiddleware, routes=lambda: app.router.routes)
     install_error_handlers(app)

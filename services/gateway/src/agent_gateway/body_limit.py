@@ -4,15 +4,34 @@ A declared `Content-Length` over the limit is refused without reading a byte;
 a chunked (or lying) body is counted as it arrives and refused at the first
 byte past the limit. Below the limit the body is buffered and handed to the
 app unchanged, so the app never sees more than the limit.
+
+The whole body must also arrive within a deadline (`GATEWAY_BODY_TIMEOUT_S`): a
+body trickled a byte at a time (slowloris) gets 408 `BODY_TIMEOUT` and is counted
+in `http_slow_clients_total{phase="body"}`.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
+from agent_common.slow_clients import SLOW_CLIENTS
+from agent_gateway.localized import Localized, first_language
 from agent_gateway.schemas import ErrorResponse
+
+BODY_TIMEOUT = Localized(
+    "The request body did not arrive within {limit:g} s.", "요청 본문이 {limit:g}초 안에 도착하지 않았습니다."
+)
+
+
+def _accept_language(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"accept-language":
+            return first_language(value.decode("latin-1"))
+    return None
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -26,9 +45,10 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout_s: float = 10.0) -> None:
         self.app = app
         self._max_bytes = max_bytes
+        self._read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -40,19 +60,33 @@ class BodyLimitMiddleware:
             return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                # The client went away before the body ended: nothing to answer.
-                return
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_bytes:
-                await self._refuse(scope, send, SecurityReason.STREAMED_BODY)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self._read_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        # The client went away before the body ended: nothing to answer.
+                        return
+                    chunk: bytes = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self._max_bytes:
+                        await self._refuse(scope, send, SecurityReason.STREAMED_BODY)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            SLOW_CLIENTS.labels("body").inc()
+            await self._answer(
+                scope,
+                send,
+                ErrorInfo.of(
+                    ErrorCode.BODY_TIMEOUT,
+                    BODY_TIMEOUT.for_locale(_accept_language(scope)).format(limit=self._read_timeout_s),
+                    limit_s=self._read_timeout_s,
+                ),
+            )
+            return
         body = b"".join(chunks)
         replayed = False
 
@@ -72,6 +106,9 @@ class BodyLimitMiddleware:
             f"The request body is larger than {self._max_bytes} bytes.",
             limit=self._max_bytes,
         )
+        await self._answer(scope, send, info)
+
+    async def _answer(self, scope: Scope, send: Send, info: ErrorInfo) -> None:
         context = scope.get("state", {}).get("context")
         request_id = getattr(context, "request_id", None)
         payload = ErrorResponse(error=info, request_id=request_id).model_dump_json(exclude_none=True).encode()

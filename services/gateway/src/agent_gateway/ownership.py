@@ -16,7 +16,12 @@ class Ownership:
         self._session_ttl_s = session_ttl_s
         self._run_ttl_s = run_ttl_s
 
-    async def claim_session(self, session_id: str, caller: Caller) -> bool:
+    async def claim_session(self, session_id: str, caller: Caller, *, new: bool = True) -> bool:
+        """Own a session for one more turn. Only the gateway mints session ids (`new`): one a
+        client names must already be its own, so no id can be claimed ahead of its owner, and
+        a mistyped id is 404 rather than a silent new conversation (docs/security.md)."""
+        if not new and not await self.owns_session(session_id, caller):
+            return False
         return await self._owners.claim("session", session_id, user_key(caller), self._session_ttl_s)
 
     async def claim_run(self, request_id: str, caller: Caller) -> bool:

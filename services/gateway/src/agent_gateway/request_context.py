@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 
 from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent_common.http_metrics import route_template
+from agent_common.http_outcome import ResponseOutcome
 from agent_common.ids import is_valid_id, new_id
 from agent_common.logs import bind_ids
 from agent_gateway.client_ip import client_ip
@@ -41,8 +45,16 @@ def request_context(scope: Scope) -> RequestContext:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, ip_header: str | None, trusted_hops: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        ip_header: str | None,
+        trusted_hops: int,
+        routes: Callable[[], Iterable[BaseRoute]] = tuple,
+    ) -> None:
         self.app = app
+        self._routes = routes
         self._ip_header = ip_header
         self._trusted_hops = trusted_hops
 
@@ -61,30 +73,29 @@ class RequestContextMiddleware:
         trace.get_current_span().set_attribute("agent.request_id", context.request_id)
 
         started = time.perf_counter()
-        status = 500
+        outcome = ResponseOutcome(receive, send)
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
                 headers = MutableHeaders(scope=message)
                 if "x-request-id" not in headers:
                     headers["X-Request-ID"] = context.request_id
-            await send(message)
+            await outcome.send(message)
 
         with bind_ids(request_id=context.request_id, client_ip=context.client_ip):
             try:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, outcome.receive, send_with_id)
             finally:
                 if scope.get("path") not in QUIET_PATHS:
-                    route = getattr(scope.get("route"), "path", None) or "unmatched"
+                    # Matched here too: a request refused or abandoned before routing keeps its route.
+                    route = route_template(scope, self._routes())
                     # The route template, never the raw path or query: they may carry what the caller typed.
                     log.info(
                         "request finished",
                         extra={
                             "method": scope.get("method"),
                             "route": route,
-                            "status": status,
+                            "status": outcome.status,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                         },
                     )

@@ -34,6 +34,10 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=8192, ge=1024, le=1_048_576)
     """Largest request body, in bytes; larger ones get 413 `BODY_TOO_LARGE` while being read, before parsing.
     Must hold a message of `GATEWAY_MAX_MESSAGE_CHARS` characters of 3 bytes each (Korean) plus 1 KiB."""
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long a client may take to send a whole request body; a slower one gets 408 `BODY_TIMEOUT` and
+    the connection is closed (a body trickled a byte at a time would otherwise hold a connection for ever).
+    The request head has its own bound in every service (10 s)."""
     client_ip_header: str | None = None
     """Header that carries the client's address behind your proxy (e.g. `X-Forwarded-For`). Unset: the socket
     peer is the client and every such header is ignored, since a client can write any header it likes."""

@@ -21,12 +21,25 @@ from agent_common.rag.settings import RagSettings
 _POINT_NAMESPACE = uuid.UUID("5b4c0a52-6d1f-4a4e-9a3c-3f1f0f6a9e11")
 
 
+class StoreInUse(Exception):
+    """The local store's folder is locked by another process (another `agent run`, an indexer)."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(
+            f"the document store folder {path} is in use by another process (is the platform already "
+            "running?); stop it, or set RAG_STORE_PATH to another folder (or RAG_STORE_URL to a Qdrant server)."
+        )
+
+
 def open_client(settings: RagSettings) -> AsyncQdrantClient:
     """Server mode when `RAG_STORE_URL` is set, else files under `RAG_STORE_PATH`."""
     if settings.store_url:
         key = settings.store_api_key.get_secret_value() if settings.store_api_key else None
         return AsyncQdrantClient(url=settings.store_url, api_key=key, timeout=30)
-    return AsyncQdrantClient(path=settings.store_path)
+    try:
+        return AsyncQdrantClient(path=settings.store_path)
+    except RuntimeError as exc:  # qdrant's lock on the folder: one process per local store
+        raise StoreInUse(settings.store_path) from exc
 
 
 def open_store(settings: RagSettings, dimensions: int) -> VectorStore:

@@ -64,7 +64,7 @@ async def _admit_turn(
     submitted = runs.new_request(
         caller, body.message, body.session_id, locale, request_id=request_context(request.scope).request_id
     )
-    if not await owners.claim_session(submitted.session_id, caller):
+    if not await owners.claim_session(submitted.session_id, caller, new=body.session_id is None):
         record_security_event(SecurityEvent.ACCESS_DENIED, SecurityReason.SESSION_NOT_OWNED, user_id=caller.user_id)
         raise PlatformError(ErrorCode.NOT_FOUND, NOT_FOUND.for_locale(locale))
     if request_context(request.scope).supplied:

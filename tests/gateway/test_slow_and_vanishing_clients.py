@@ -1,0 +1,134 @@
+"""Against a real server over raw sockets: slow clients are cut off and counted (slowloris), and a
+client that hangs up mid-body or mid-stream is a client disconnect (499), not a server error."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import REGISTRY
+
+from agent_cli.embedded import create_embedded_app
+from agent_cli.prompt_eval.runner import patched_env
+from agent_common.slow_clients import header_deadline_protocol
+from agent_gateway.settings import GatewayConfig, GatewaySettings
+from tests.support.web import free_tcp_port, serve_in_thread
+
+HEADER_TIMEOUT_S = 1.0
+BODY_TIMEOUT_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def address() -> Iterator[tuple[str, int]]:
+    port = free_tcp_port()
+    env = {"RAG_STORE_PATH": tempfile.mkdtemp(prefix="rag-store-"), "GATEWAY_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    with patched_env(env):
+        app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
+    with serve_in_thread(app, port, http=header_deadline_protocol(HEADER_TIMEOUT_S)):
+        yield "127.0.0.1", port
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def read_until_closed(conn: socket.socket, limit_s: float) -> tuple[bytes, float]:
+    """What the server sent before it closed the connection, and how long that took."""
+    started, received = time.monotonic(), b""
+    conn.settimeout(limit_s)
+    while True:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return received, time.monotonic() - started
+        received += chunk
+
+
+def test_connections_whose_head_never_ends_are_closed_and_counted(address: tuple[str, int]) -> None:
+    before = sample("http_slow_clients_total", phase="header")
+    conns = [socket.create_connection(address) for _ in range(20)]
+    for conn in conns[:10]:
+        conn.sendall(b"POST /api/chat HTTP/1.1\r\nhost: x\r\n")  # and never the blank line
+    for conn in conns:
+        answer, took = read_until_closed(conn, HEADER_TIMEOUT_S + 5)
+        assert took < HEADER_TIMEOUT_S + 3
+        assert answer.startswith(b"HTTP/1.1 408")
+        conn.close()
+    assert sample("http_slow_clients_total", phase="header") - before == 20
+
+
+def _readable(conn: socket.socket) -> bool:
+    conn.setblocking(False)
+    try:
+        return bool(conn.recv(1, socket.MSG_PEEK))
+    except BlockingIOError:
+        return False
+    finally:
+        conn.setblocking(True)
+
+
+def test_a_body_trickled_a_byte_at_a_time_gets_408_within_the_bound(address: tuple[str, int]) -> None:
+    before = sample("http_slow_clients_total", phase="body")
+    body = b'{"message": "' + b"a" * 200 + b'"}'
+    with socket.create_connection(address) as conn:
+        conn.sendall(
+            b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        started = time.monotonic()
+        answer = b""
+        for byte in body:
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                break
+            if _readable(conn):
+                answer = conn.recv(65536)
+                break
+            time.sleep(0.1)
+        assert time.monotonic() - started < BODY_TIMEOUT_S + 3
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b'"BODY_TIMEOUT"' in answer
+    assert sample("http_slow_clients_total", phase="body") - before == 1
+
+
+def requests(route: str, status: str) -> float:
+    return sample("http_requests_total", method="POST", route=route, status=status)
+
+
+def wait_for(predicate: object, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_client_hanging_up_mid_body_counts_as_499_on_its_route(address: tuple[str, int]) -> None:
+    before = requests("/api/chat", "499"), requests("/api/chat", "500")
+    with socket.create_connection(address) as conn:
+        conn.sendall(
+            b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b'content-length: 100\r\n\r\n{"message": '
+        )
+        time.sleep(0.2)
+    assert wait_for(lambda: requests("/api/chat", "499") == before[0] + 1)
+    assert requests("/api/chat", "500") == before[1]
+
+
+def test_a_client_hanging_up_mid_stream_counts_as_499_on_its_route(address: tuple[str, int]) -> None:
+    route = "/api/chat/stream"
+    before = requests(route, "499"), requests(route, "500")
+    body = b'{"message": "tell me a long story [[offline:slow]]"}'
+    with socket.create_connection(address) as conn:
+        conn.sendall(
+            b"POST /api/chat/stream HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        first = conn.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200"), first
+    assert wait_for(lambda: requests(route, "499") == before[0] + 1, timeout=30)
+    assert requests(route, "500") == before[1]
