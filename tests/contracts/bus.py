@@ -4,17 +4,32 @@ and per-key order. Dead letters and retries are each transport's own (`tests/com
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
+from typing import ClassVar
+
 from agent_common.bus import Bus
-from agent_common.messages import ChatRequested
+from agent_common.messages import BusMessage
+from agent_common.topics import Topic
+
+# A topic of the contract's own: the platform's topics are read by the platforms other tests
+# start on the same broker, which would take these messages for work (their consumers read a
+# new topic from its start).
+CONTRACT_TOPIC = Topic("contract.notes", partitions=4, consumer_group="contract")
 
 
-def chat(session: str, n: int) -> ChatRequested:
-    return ChatRequested(
-        request_id=f"req_{session}_{n}", session_id=session, user_id="u", message=str(n), deadline_at=time.time() + 5
-    )
+class Note(BusMessage):
+    """A message like a chat request: keyed by session, so one session's notes stay in order."""
+
+    topic: ClassVar[str] = CONTRACT_TOPIC.name
+    text: str
+
+    def partition_key(self) -> str:
+        return self.session_id
+
+
+def note(session: str, n: int) -> Note:
+    return Note(request_id=f"req_{session}_{n}", session_id=session, user_id="u", text=str(n))
 
 
 class BusContract:
@@ -33,22 +48,22 @@ class BusContract:
         done = asyncio.Event()
 
         def handler(group: str):  # type: ignore[no-untyped-def]
-            async def handle(msg: ChatRequested) -> None:
+            async def handle(msg: Note) -> None:
                 await asyncio.sleep(0)
                 if msg.session_id not in sessions:
-                    return  # another test's message on the shared topic
-                seen[group].append((msg.session_id, msg.message))
+                    return  # an earlier run's message on the broker's topic
+                seen[group].append((msg.session_id, msg.text))
                 if all(len(v) == 40 for v in seen.values()):
                     done.set()
 
             return handle
 
         for group in groups:
-            bus.subscribe(ChatRequested, handler(group), group=group)
+            bus.subscribe(Note, handler(group), group=group)
         await bus.start()
         for n in range(10):
             for session in sessions:
-                await bus.publish(chat(session, n))
+                await bus.publish(note(session, n))
         await asyncio.wait_for(done.wait(), self.delivery_timeout_s)
         await bus.stop()
         for group in seen.values():

@@ -6,7 +6,7 @@ import pytest
 
 from agent_common.bus import Bus, MemoryBus
 from agent_common.bus.kafka import KafkaBus
-from tests.contracts.bus import BusContract
+from tests.contracts.bus import CONTRACT_TOPIC, BusContract
 
 
 class TestMemoryBus(BusContract):
@@ -21,4 +21,4 @@ class TestKafkaBus(BusContract):
 
     @pytest.fixture
     def bus(self, kafka_bootstrap: str) -> Bus:
-        return KafkaBus(kafka_bootstrap, client_id="bus-contract")
+        return KafkaBus(kafka_bootstrap, client_id="bus-contract", topics=(CONTRACT_TOPIC,))

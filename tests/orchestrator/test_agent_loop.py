@@ -16,6 +16,7 @@ from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent
 from agent_common.fallback import BUSY
 from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequested, ToolOutcome
+from agent_common.resilience.breaker import BreakerState
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.run_store import MemoryRunStore
 from agent_common.sessions import MemorySessionStore
@@ -24,9 +25,10 @@ from agent_offline_model.app import create_app as create_offline_model
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
 from agent_orchestrator.ownership import BackgroundRuns
+from agent_orchestrator.resilient_model import ResilientModel
 from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.service import Orchestrator
-from agent_orchestrator.settings import OrchestratorSettings
+from agent_orchestrator.settings import ModelResilienceSettings, OrchestratorSettings
 from tests.support.web import free_tcp_port, serve_in_thread
 
 
@@ -243,6 +245,22 @@ async def test_a_model_that_does_not_finish_before_the_run_s_deadline_times_out(
     events = await harness.run(request.model_copy(update={"deadline_at": time.time() + 0.3}))
     await slow.close()
     assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_TIMEOUT
+
+
+async def test_a_request_past_its_deadline_ends_without_calling_the_model(harness: Harness) -> None:
+    # A backlog after an outage: requests whose clients gave up already. Ending them must not call
+    # the model, nor count against its breaker (40 such requests opened it for the next live one).
+    model = ResilientModel.from_settings(
+        ModelSettings(base_url=f"http://127.0.0.1:{free_tcp_port()}/v1"), ModelResilienceSettings()
+    )
+    harness.loop._model = model
+    for n in range(12):
+        request = harness.chat(f"waited too long {n}").model_copy(update={"deadline_at": time.time() - 1})
+        events = await harness.run(request)
+        assert len(events) == 1 and isinstance(events[0], ErrorEvent)
+        assert events[0].error.code == ErrorCode.INFRA_TIMEOUT and events[0].error.details["reason"] == "expired"
+    assert [breaker.state for breaker in model.breakers] == [BreakerState.CLOSED]
+    await model.close()
 
 
 async def test_the_step_limit_stops_a_model_that_keeps_calling_tools(harness: Harness) -> None:
