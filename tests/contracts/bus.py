@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-
 from typing import ClassVar
 
 from agent_common.bus import Bus

@@ -126,7 +126,9 @@ class AgentLoop:
                 # Out of time before the model was even called (a backlog after an outage, slow tools):
                 # the platform's delay, never the model's failure, so it must not count against its breaker.
                 raise PlatformError(
-                    ErrorCode.INFRA_TIMEOUT, "The request ran out of time before the model was called.", reason="expired"
+                    ErrorCode.INFRA_TIMEOUT,
+                    "The request ran out of time before the model was called.",
+                    reason="expired",
                 )
             max_tokens = self._output_left(state)
             if max_tokens is not None and max_tokens <= 0:  # earlier steps used the run's whole cap
