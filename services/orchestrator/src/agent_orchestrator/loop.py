@@ -42,6 +42,7 @@ from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground
 from agent_orchestrator.run_state import PendingCall, RunState, SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
 from agent_orchestrator.token_stream import token_stream
+from agent_orchestrator.tool_call_limits import ToolCallLimits, dispatched_so_far
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -87,6 +88,10 @@ class AgentLoop:
         """The `tools` of a chat-completions request: each spec's own schema object, in name order."""
         return [tool_definition(specs[name]) for name in sorted(specs)]
 
+    @property
+    def _limits(self) -> ToolCallLimits:
+        return ToolCallLimits(self._settings.max_tool_calls_per_step, self._settings.max_tool_calls_per_turn)
+
     async def start(self, msg: ChatRequested) -> StepOutcome:
         """Start a run: its prompt, its documents, its first step."""
         history = await self._sessions.history(msg.session_id)
@@ -118,30 +123,36 @@ class AgentLoop:
         return await self.advance(state)
 
     async def advance(self, state: RunState) -> StepOutcome:
-        """One model call: the run finishes, fails, or waits for the tools it asked for."""
+        """Model calls until the run finishes, fails, or waits for the tools it asked for."""
         try:
-            if state.step >= self._settings.max_steps:
-                raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
-            max_tokens = self._output_left(state)
-            if max_tokens is not None and max_tokens <= 0:  # earlier steps used the run's whole cap
-                state.finish_reason = FINISH_LENGTH
-                await self._finish(state, self._model.model)
-                return StepOutcome.ENDED
-            await check_audience(self._events, state, self._settings.resume_window_s)
-            state.step += 1
-            turn = await self._call_model(state, max_tokens)
-            state.usage = state.usage + turn.usage
-            state.finish_reason = turn.finish_reason
-            if turn.tool_calls:
-                await self._dispatch_tools(state, turn)
-                return StepOutcome.AWAITING_TOOLS
-            await self._finish(state, turn.model)
+            while not await self._step(state):
+                pass  # every call of the step was refused: their errors are the next step's input
+            return StepOutcome.AWAITING_TOOLS if state.pending else StepOutcome.ENDED
         except PlatformError as exc:
             await self.fail(state, exc.info)
         except Exception:
             log.exception("run failed unexpectedly")
             await self.fail(state, ErrorInfo.of(ErrorCode.INTERNAL, "Something went wrong on our side."))
         return StepOutcome.ENDED
+
+    async def _step(self, state: RunState) -> bool:
+        """One model call; False when the run must go on at once (no call of it could be dispatched)."""
+        if state.step >= self._settings.max_steps:
+            raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
+        max_tokens = self._output_left(state)
+        if max_tokens is not None and max_tokens <= 0:  # earlier steps used the run's whole cap
+            state.finish_reason = FINISH_LENGTH
+            await self._finish(state, self._model.model)
+            return True
+        await check_audience(self._events, state, self._settings.resume_window_s)
+        state.step += 1
+        turn = await self._call_model(state, max_tokens)
+        state.usage = state.usage + turn.usage
+        state.finish_reason = turn.finish_reason
+        if turn.tool_calls:
+            return await self._dispatch_tools(state, turn)
+        await self._finish(state, turn.model)
+        return True
 
     async def fail(self, state: RunState, error: ErrorInfo) -> None:
         """End the run with `error`: partial when the client saw part of an answer already."""
@@ -163,7 +174,7 @@ class AgentLoop:
         async with (
             token_stream(partial(self._publish_text, state)) as tokens,
             self._model.stream(
-                state.messages, self._tool_definitions, state.deadline_at, max_tokens=max_tokens
+                state.messages, self._tools_offered(state), state.deadline_at, max_tokens=max_tokens
             ) as response,
         ):
             async for delta in response:
@@ -184,7 +195,12 @@ class AgentLoop:
         # Nobody listening for the resume window: this raises, which stops the model call.
         await check_audience(self._events, state, self._settings.resume_window_s)
 
-    async def _dispatch_tools(self, state: RunState, turn: ModelTurn) -> None:
+    def _tools_offered(self, state: RunState) -> list[ToolDefinition]:
+        """The tools the model may call this step: none once the turn has used its tool calls."""
+        return self._tool_definitions if self._limits.offers_tools(dispatched_so_far(state.tool_calls)) else []
+
+    async def _dispatch_tools(self, state: RunState, turn: ModelTurn) -> bool:
+        """Dispatch the step's calls up to the caps, the rest refused; False when none went out."""
         assistant: AssistantMessage = {
             "role": "assistant",
             "content": turn.text or None,
@@ -194,21 +210,41 @@ class AgentLoop:
             ],
         }
         state.messages.append(assistant)
-        state.pending = [
+        calls = [
             PendingCall(call_id=c.call_id, tool=c.name, arguments=_parse_arguments(c.arguments_json))
             for c in turn.tool_calls
         ]
-        # State first: a result may arrive at another replica before this one returns.
-        await self._saved.save(state)
-        # Results that never come become timeouts (`ownership/deadlines.py`), so the run always goes on.
-        due_at = min(time.time() + self._settings.tool_result_timeout_s, state.deadline_at)
-        await self._deadlines.schedule(state.request_id, state.step, due_at)
-        for call in state.pending:
+        dispatched = dispatched_so_far(state.tool_calls)
+        room = self._limits.room(dispatched)
+        state.pending = calls[:room]
+        # Refused calls get their result at once: every call the model made must have one.
+        refusal = self._limits.refusal(dispatched)
+        for call in calls[room:]:
+            state.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": refusal.for_model()})
+            state.tool_calls.append(
+                ToolCallRecord(
+                    call_id=call.call_id, tool=call.tool, arguments=call.arguments, ok=False, error=refusal.error
+                )
+            )
+        if len(calls) > room:
+            scope = str(refusal.error.details["scope"]) if refusal.error else "step"
+            metrics.TOOL_CALLS_REFUSED.labels(scope).inc(len(calls) - room)
+            log.warning("tool calls past the cap refused", extra={"asked": len(calls), "dispatched": room})
+        if state.pending:
+            # State first: a result may arrive at another replica before this one returns.
+            await self._saved.save(state)
+            # Results that never come become timeouts (`ownership/deadlines.py`), so the run always goes on.
+            due_at = min(time.time() + self._settings.tool_result_timeout_s, state.deadline_at)
+            await self._deadlines.schedule(state.request_id, state.step, due_at)
+        for index, call in enumerate(calls):
             await self._events.publish(
                 ToolStartEvent(
                     request_id=state.request_id, call_id=call.call_id, tool=call.tool, arguments=call.arguments
                 )
             )
+            if index >= room:
+                await self._events.publish(call.ended(state.request_id, refusal))
+                continue
             await self._bus.publish(
                 ToolCallRequested(
                     request_id=state.request_id,
@@ -221,6 +257,7 @@ class AgentLoop:
                 )
             )
         log.info("tools dispatched", extra={"tools": [c.tool for c in state.pending], "step": state.step})
+        return bool(state.pending)
 
     async def _finish(self, state: RunState, model: str) -> None:
         # A cut-off answer is stored as such: the next prompt tells the model it is incomplete.

@@ -39,6 +39,13 @@ class OrchestratorSettings(BaseSettings):
     """The system message that starts every conversation."""
     max_steps: int = Field(default=4, ge=1, le=20)
     """Model calls per run; a model that keeps asking for tools is stopped with `MODEL_STEP_LIMIT`."""
+    max_tool_calls_per_step: int = Field(default=4, ge=1, le=100)
+    """Tool calls one model step may dispatch. Calls the model asks for beyond it are not run: each gets
+    a `TOOL_CALL_LIMIT` error as its result (the model reads it and answers with what it has; the
+    client sees it in `tool_end`)."""
+    max_tool_calls_per_turn: int = Field(default=8, ge=1, le=500)
+    """Tool calls one turn (a run, over all its steps) may dispatch; further calls are refused with
+    `TOOL_CALL_LIMIT`, and once it is reached the model is offered no more tools."""
     concurrency: int = Field(default=12, ge=1)
     """Partitions one replica consumes at once, per topic. A chat request leaves its partition as
     soon as its run is started, so this bounds how fast runs start, not how many run."""
