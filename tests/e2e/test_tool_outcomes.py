@@ -135,3 +135,15 @@ async def test_a_model_that_floods_tool_calls_is_capped_and_still_answers(platfo
     # Offered no more tools at its cap, the model answered from what it had.
     assert "pineapple" in done.answer and "TOOL_CALL_LIMIT" in done.answer
     assert sum(c.ok for c in done.tool_calls) == 8
+
+
+async def test_a_page_cannot_make_the_answer_load_an_image_from_another_host(
+    platform: Platform, pages_url: str
+) -> None:
+    events = await stream_chat(platform.base_url, {"message": f"Read {pages_url}/exfiltrate"}, headers=platform.headers)
+    done = parse_run_event(events[-1].data)
+    assert isinstance(done, DoneEvent)
+    streamed = "".join(parse_run_event(e.data).text for e in events if e.event == "token")  # type: ignore[union-attr]
+    for shown in (streamed, done.answer):  # what the client rendered, and what the session keeps
+        assert "evil.example/" not in shown and "](" not in shown
+        assert "(image: status)" in shown and "details (evil.example)" in shown

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -35,6 +35,7 @@ from agent_common.run_store import ToolDeadlines
 from agent_common.sessions import SessionStore, Turn
 from agent_common.tools import TOOL_SPECS, ToolSpec
 from agent_orchestrator import metrics
+from agent_orchestrator.answer_links import AnswerLinks
 from agent_orchestrator.audience import check_audience
 from agent_orchestrator.conversation import AssistantMessage, ToolDefinition, build_messages, tool_definition
 from agent_orchestrator.model_stream import ChatModel, ModelTurn
@@ -71,6 +72,7 @@ class AgentLoop:
         settings: OrchestratorSettings,
         tools: Mapping[str, ToolSpec] = TOOL_SPECS,
         retriever: Retriever | None = None,
+        link_hosts: Sequence[str] = (),
     ) -> None:
         self._bus = bus
         self._events = events
@@ -82,6 +84,7 @@ class AgentLoop:
         self._tools = dict(tools)
         self._tool_definitions = self.openai_tools(self._tools)
         self._retriever = retriever
+        self._link_hosts = list(link_hosts)  # links and images in answers may point there (`answer_links.py`)
 
     @staticmethod
     def openai_tools(specs: Mapping[str, ToolSpec]) -> list[ToolDefinition]:
@@ -177,8 +180,13 @@ class AgentLoop:
                 state.messages, self._tools_offered(state), state.deadline_at, max_tokens=max_tokens
             ) as response,
         ):
+            # Links and images to untrusted hosts are made inert before anyone sees or stores them.
+            links = AnswerLinks(self._link_hosts)
             async for delta in response:
-                await tokens.send(delta.text)
+                if shown := links.feed(delta.text):
+                    await tokens.send(shown)
+            if rest := links.close():
+                await tokens.send(rest)
         turn = response.turn()
         if turn.time_to_first_token_s is not None:
             metrics.MODEL_TTFT.labels(self._model.model).observe(turn.time_to_first_token_s)
