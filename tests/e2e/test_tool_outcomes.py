@@ -19,7 +19,7 @@ async def tool_run(platform: Platform, message: str) -> tuple[list[Any], DoneEve
     """The run's tool events (starts and ends, in order) and its `done`."""
     events = await stream_chat(platform.base_url, {"message": message}, headers=platform.headers)
     parsed = [parse_run_event(e.data) for e in events]
-    assert [e.event for e in events].count("done") == 1 and events[-1].event == "done", [e.event for e in events]
+    assert [e.event for e in events].count("done") == 1 and events[-1].event == "done", events[-1].data
     done = parsed[-1]
     assert isinstance(done, DoneEvent)
     return [p for p in parsed if isinstance(p, ToolStartEvent | ToolEndEvent)], done
@@ -118,3 +118,32 @@ async def test_the_tool_runner_counts_calls_by_outcome(platform: Platform, pages
         after = (await client.get(metrics_url)).text
     assert tool_calls(after, "timeout") - tool_calls(before, "timeout") >= 1
     assert tool_calls(after, "blocked") - tool_calls(before, "blocked") >= 1
+
+
+async def test_a_model_that_floods_tool_calls_is_capped_and_still_answers(platform: Platform, pages_url: str) -> None:
+    # The offline model asks for 6 fetches at every step while it is offered the tool. With the
+    # default caps (4 per step, 8 per turn) the calls past them are refused, never fetched.
+    tool_events, done = await tool_run(platform, f"[[offline:tool_flood]] What does {pages_url}/page say?")
+    ends = [e for e in tool_events if isinstance(e, ToolEndEvent)]
+    refused = [e for e in ends if e.error is not None and e.error.code == "TOOL_CALL_LIMIT"]
+    fetched = [e for e in ends if e.ok]
+    assert len(fetched) == 8 and len(refused) == 4 and len(ends) == 12
+    assert {(e.error.error_class, e.error.details["scope"]) for e in refused} == {  # type: ignore[union-attr]
+        ("tool", "step"),
+        ("tool", "turn"),
+    }
+    # Offered no more tools at its cap, the model answered from what it had.
+    assert "pineapple" in done.answer and "TOOL_CALL_LIMIT" in done.answer
+    assert sum(c.ok for c in done.tool_calls) == 8
+
+
+async def test_a_page_cannot_make_the_answer_load_an_image_from_another_host(
+    platform: Platform, pages_url: str
+) -> None:
+    events = await stream_chat(platform.base_url, {"message": f"Read {pages_url}/exfiltrate"}, headers=platform.headers)
+    done = parse_run_event(events[-1].data)
+    assert isinstance(done, DoneEvent)
+    streamed = "".join(parse_run_event(e.data).text for e in events if e.event == "token")  # type: ignore[union-attr]
+    for shown in (streamed, done.answer):  # what the client rendered, and what the session keeps
+        assert "evil.example/" not in shown and "](" not in shown
+        assert "(image: status)" in shown and "details (evil.example)" in shown

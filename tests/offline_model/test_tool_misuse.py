@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from agent_offline_model.policy import decide
+from agent_offline_model.tool_misuse import FLOOD_CALLS
 from tests.offline_model.conftest import HTTP_GET_TOOL
 
 
@@ -71,3 +72,22 @@ def test_other_failures_are_answered_not_retried() -> None:
     messages += [assistant_calls(first.tool_calls), tool_message(first.tool_calls[0].id, timeout)]
     answer = decide(messages, tools=[HTTP_GET_TOOL])
     assert answer.tool_calls == () and answer.text is not None and "TOOL_TIMEOUT" in answer.text
+
+
+def test_a_flooding_model_asks_for_many_calls_at_every_step_while_the_tool_is_offered() -> None:
+    ask = user("[[offline:tool_flood]] read http://a.test/x and http://b.test/y")
+    first = decide([ask], [HTTP_GET_TOOL])
+    assert len(first.tool_calls) == FLOOD_CALLS
+    assert [json.loads(c.arguments)["url"] for c in first.tool_calls[:3]] == [
+        "http://a.test/x",
+        "http://b.test/y",
+        "http://a.test/x",
+    ]
+    results = [tool_message(c.id, {"ok": True, "url": "http://a.test/x", "text": "page"}) for c in first.tool_calls]
+    after = [ask, assistant_calls(first.tool_calls), *results]
+    again = decide(after, [HTTP_GET_TOOL])
+    assert len(again.tool_calls) == FLOOD_CALLS
+    assert not {c.id for c in again.tool_calls} & {c.id for c in first.tool_calls}  # new calls, new ids
+    # Offered no tools (the platform's cap), it answers from what it got.
+    answer = decide(after, [])
+    assert not answer.tool_calls and answer.text and "page" in answer.text

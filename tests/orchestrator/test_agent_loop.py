@@ -314,3 +314,43 @@ async def test_readiness_is_this_replicas_transports_not_the_model_provider() ->
     finally:
         await bus.stop()
         await dead.close()
+
+
+async def test_tool_calls_past_the_step_and_turn_caps_are_refused_and_the_model_answers_with_what_it_has(
+    harness: Harness,
+) -> None:
+    harness.loop._settings = OrchestratorSettings(max_steps=4, max_tool_calls_per_step=3, max_tool_calls_per_turn=5)
+    request = harness.chat("[[offline:tool_flood]] read http://docs.test/a")  # 6 calls at every step
+    events = await harness.run(request)
+    first = [await harness.next_tool_call() for _ in range(3)]
+    assert harness.tool_calls.empty()  # the other three were never dispatched
+    refused = [e for e in events if e.type == "tool_end"]
+    assert [e.type for e in events].count("tool_start") == 6 and len(refused) == 3
+    assert {(e.ok, e.error.code, e.error.details["scope"]) for e in refused} == {  # type: ignore[union-attr]
+        (False, ErrorCode.TOOL_CALL_LIMIT, "step")
+    }
+
+    await harness.complete(*(completed(call, PAGE) for call in first))
+    second = [await harness.next_tool_call() for _ in range(2)]  # what is left of the turn's five
+    assert harness.tool_calls.empty()
+    await harness.complete(*(completed(call, PAGE) for call in second))
+
+    events = await harness.events.replay(request.request_id)
+    done = events[-1]
+    assert isinstance(done, DoneEvent)  # offered no tools at its cap, the model answered
+    assert "Kafka keeps order per partition." in done.answer and "TOOL_CALL_LIMIT" in done.answer
+    assert sum(c.ok for c in done.tool_calls) == 5
+    scopes = [c.error.details["scope"] for c in done.tool_calls if c.error is not None]
+    assert scopes == ["step"] * 3 + ["turn"] * 4
+    assert [e.type for e in events].count("tool_start") == [e.type for e in events].count("tool_end") == 12
+
+
+async def test_a_turn_at_its_tool_cap_is_offered_no_tools(harness: Harness) -> None:
+    harness.loop._settings = OrchestratorSettings(max_steps=4, max_tool_calls_per_step=2, max_tool_calls_per_turn=2)
+    request = harness.chat("[[offline:tool_flood]] read http://docs.test/a")
+    await harness.run(request)
+    calls = [await harness.next_tool_call() for _ in range(2)]
+    await harness.complete(*(completed(call, PAGE) for call in calls))
+    events = await harness.events.replay(request.request_id)
+    assert isinstance(events[-1], DoneEvent) and harness.tool_calls.empty()
+    assert [e.type for e in events].count("tool_start") == 6  # one step only: the next was offered no tools

@@ -31,6 +31,11 @@ TOO_MANY_STEPS: dict[Language, str] = {
     "en": "This request needed more steps than allowed. Please ask a narrower question.",
     "ko": "이 요청은 허용된 단계보다 많은 처리가 필요했습니다. 질문을 좀 더 좁혀 주세요.",
 }
+# Calls past the cap are refused one by one and the run goes on; this is shown should one ever end a run.
+TOO_MANY_TOOL_CALLS: dict[Language, str] = {
+    "en": "This request needed more tool calls than allowed. Please ask a narrower question.",
+    "ko": "이 요청은 허용된 것보다 많은 도구 호출이 필요했습니다. 질문을 좀 더 좁혀 주세요.",
+}
 
 ABANDONED: dict[Language, str] = {
     "en": "Nobody was receiving this answer any more, so it was stopped. Please ask again.",
@@ -60,6 +65,7 @@ TOO_LONG: dict[Language, str] = {
 }
 _BY_CODE: dict[ErrorCode, dict[Language, str]] = {
     ErrorCode.MODEL_STEP_LIMIT: TOO_MANY_STEPS,
+    ErrorCode.TOOL_CALL_LIMIT: TOO_MANY_TOOL_CALLS,
     ErrorCode.MODEL_OVERLOADED: BUSY,
     ErrorCode.MODEL_RATE_LIMITED: BUSY,
     ErrorCode.MODEL_MISCONFIGURED: MISCONFIGURED,

@@ -8,7 +8,8 @@ Decision, in order:
    refuse politely (`refusals.py`), with no tool call;
 3. `http_get` is offered and the latest user message has URLs: call it, once per URL
    (or misuse it, when a `tool_misuse.py` directive asks; a call refused as invalid
-   is corrected and made again, at step 1);
+   is corrected and made again, at step 1; a flooding model calls again at every step
+   while the tool is offered);
 4. the prompt holds the platform's retrieved passages: answer from them, citing the
    passage by its number, or say the documents don't cover the question (`grounded.py`);
 5. the user asks what they said earlier, and there is an earlier user message: quote it;
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 from agent_offline_model.faults import strip_directives
 from agent_offline_model.grounded import context_text, grounded_answer
 from agent_offline_model.refusals import refusal_answer, refusal_kind
-from agent_offline_model.tool_misuse import ToolMisuse, corrected_urls, misuse_in, misused_arguments
+from agent_offline_model.tool_misuse import ToolMisuse, corrected_urls, flood_urls, misuse_in, misused_arguments
 
 Language = Literal["en", "ko"]
 
@@ -283,6 +284,10 @@ def decide(
     misuse = misuse_in(raw_users[-1]) if raw_users else None
     language = detect_language(latest)
     label = LABELS[language]
+
+    flooding = misuse is ToolMisuse.FLOOD and offers_tool(tools, HTTP_GET, tool_choice)
+    if flooding and (urls := flood_urls(extract_urls(latest))):  # at every step, while the tool is offered
+        return Reply(tool_calls=_http_get_calls(len(users) + len(messages), urls))
 
     if messages and messages[-1].get("role") == "tool":
         if retry := corrected_urls(messages):  # told which fields were wrong: call again, corrected

@@ -6,6 +6,9 @@ seen end to end: a directive in the latest user message asks for one.
   `TOOL_INPUT_INVALID` and says which fields are wrong; reading that, the model
   corrects itself and calls again with `{"url": url}`, as a real model would.
 - `[[offline:tool_unknown]]`: call a tool that does not exist (`run_shell`).
+- `[[offline:tool_flood]]`: call `http_get` `FLOOD_CALLS` times in every step while
+  the tool is offered, cycling over the message's URLs, as a model gone into a
+  loop does; once no tools are offered, answer from the results it got.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from agent_offline_model.faults import DIRECTIVE_PATTERN
 
 UNKNOWN_TOOL = "run_shell"
 CORRECTABLE_CODE = "TOOL_INPUT_INVALID"
+FLOOD_CALLS = 6
 
 
 class ToolMisuse(StrEnum):
     BAD_ARGUMENTS = "tool_bad_arguments"
     UNKNOWN_TOOL = "tool_unknown"
+    FLOOD = "tool_flood"
 
 
 def misuse_in(text: str) -> ToolMisuse | None:
@@ -33,6 +38,11 @@ def misuse_in(text: str) -> ToolMisuse | None:
         except ValueError:
             continue
     return None
+
+
+def flood_urls(urls: Sequence[str]) -> list[str]:
+    """The URLs of one flooding step's calls: `FLOOD_CALLS` of them, cycling over `urls`."""
+    return [urls[i % len(urls)] for i in range(FLOOD_CALLS)] if urls else []
 
 
 def misused_arguments(misuse: ToolMisuse, url: str) -> tuple[str, dict[str, Any]]:

@@ -41,6 +41,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             model=model,
             settings=service,
             retriever=retriever,
+            link_hosts=config.answer_link_hosts(),
         )
         orchestrator.register()
         async with AsyncExitStack() as stack:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -35,6 +35,7 @@ from agent_common.run_store import ToolDeadlines
 from agent_common.sessions import SessionStore, Turn
 from agent_common.tools import TOOL_SPECS, ToolSpec
 from agent_orchestrator import metrics
+from agent_orchestrator.answer_links import AnswerLinks
 from agent_orchestrator.audience import check_audience
 from agent_orchestrator.conversation import AssistantMessage, ToolDefinition, build_messages, tool_definition
 from agent_orchestrator.model_stream import ChatModel, ModelTurn
@@ -42,6 +43,7 @@ from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground
 from agent_orchestrator.run_state import PendingCall, RunState, SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
 from agent_orchestrator.token_stream import token_stream
+from agent_orchestrator.tool_call_limits import ToolCallLimits, dispatched_so_far
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -70,6 +72,7 @@ class AgentLoop:
         settings: OrchestratorSettings,
         tools: Mapping[str, ToolSpec] = TOOL_SPECS,
         retriever: Retriever | None = None,
+        link_hosts: Sequence[str] = (),
     ) -> None:
         self._bus = bus
         self._events = events
@@ -81,11 +84,16 @@ class AgentLoop:
         self._tools = dict(tools)
         self._tool_definitions = self.openai_tools(self._tools)
         self._retriever = retriever
+        self._link_hosts = list(link_hosts)  # links and images in answers may point there (`answer_links.py`)
 
     @staticmethod
     def openai_tools(specs: Mapping[str, ToolSpec]) -> list[ToolDefinition]:
         """The `tools` of a chat-completions request: each spec's own schema object, in name order."""
         return [tool_definition(specs[name]) for name in sorted(specs)]
+
+    @property
+    def _limits(self) -> ToolCallLimits:
+        return ToolCallLimits(self._settings.max_tool_calls_per_step, self._settings.max_tool_calls_per_turn)
 
     async def start(self, msg: ChatRequested) -> StepOutcome:
         """Start a run: its prompt, its documents, its first step."""
@@ -118,38 +126,42 @@ class AgentLoop:
         return await self.advance(state)
 
     async def advance(self, state: RunState) -> StepOutcome:
-        """One model call: the run finishes, fails, or waits for the tools it asked for."""
+        """Model calls until the run finishes, fails, or waits for the tools it asked for."""
         try:
-            if state.step >= self._settings.max_steps:
-                raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
-            if state.deadline_at <= time.time():
-                # Out of time before the model was even called (a backlog after an outage, slow tools):
-                # the platform's delay, never the model's failure, so it must not count against its breaker.
-                raise PlatformError(
-                    ErrorCode.INFRA_TIMEOUT,
-                    "The request ran out of time before the model was called.",
-                    reason="expired",
-                )
-            max_tokens = self._output_left(state)
-            if max_tokens is not None and max_tokens <= 0:  # earlier steps used the run's whole cap
-                state.finish_reason = FINISH_LENGTH
-                await self._finish(state, self._model.model)
-                return StepOutcome.ENDED
-            await check_audience(self._events, state, self._settings.resume_window_s)
-            state.step += 1
-            turn = await self._call_model(state, max_tokens)
-            state.usage = state.usage + turn.usage
-            state.finish_reason = turn.finish_reason
-            if turn.tool_calls:
-                await self._dispatch_tools(state, turn)
-                return StepOutcome.AWAITING_TOOLS
-            await self._finish(state, turn.model)
+            while not await self._step(state):
+                pass  # every call of the step was refused: their errors are the next step's input
+            return StepOutcome.AWAITING_TOOLS if state.pending else StepOutcome.ENDED
         except PlatformError as exc:
             await self.fail(state, exc.info)
         except Exception:
             log.exception("run failed unexpectedly")
             await self.fail(state, ErrorInfo.of(ErrorCode.INTERNAL, "Something went wrong on our side."))
         return StepOutcome.ENDED
+
+    async def _step(self, state: RunState) -> bool:
+        """One model call; False when the run must go on at once (no call of it could be dispatched)."""
+        if state.step >= self._settings.max_steps:
+            raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
+        if state.deadline_at <= time.time():
+            # Out of time before the model was even called (a backlog after an outage, slow tools):
+            # the platform's delay, never the model's failure, so it must not count against its breaker.
+            raise PlatformError(
+                ErrorCode.INFRA_TIMEOUT, "The request ran out of time before the model was called.", reason="expired"
+            )
+        max_tokens = self._output_left(state)
+        if max_tokens is not None and max_tokens <= 0:  # earlier steps used the run's whole cap
+            state.finish_reason = FINISH_LENGTH
+            await self._finish(state, self._model.model)
+            return True
+        await check_audience(self._events, state, self._settings.resume_window_s)
+        state.step += 1
+        turn = await self._call_model(state, max_tokens)
+        state.usage = state.usage + turn.usage
+        state.finish_reason = turn.finish_reason
+        if turn.tool_calls:
+            return await self._dispatch_tools(state, turn)
+        await self._finish(state, turn.model)
+        return True
 
     async def fail(self, state: RunState, error: ErrorInfo) -> None:
         """End the run with `error`: partial when the client saw part of an answer already."""
@@ -171,11 +183,16 @@ class AgentLoop:
         async with (
             token_stream(partial(self._publish_text, state)) as tokens,
             self._model.stream(
-                state.messages, self._tool_definitions, state.deadline_at, max_tokens=max_tokens
+                state.messages, self._tools_offered(state), state.deadline_at, max_tokens=max_tokens
             ) as response,
         ):
+            # Links and images to untrusted hosts are made inert before anyone sees or stores them.
+            links = AnswerLinks(self._link_hosts)
             async for delta in response:
-                await tokens.send(delta.text)
+                if shown := links.feed(delta.text):
+                    await tokens.send(shown)
+            if rest := links.close():
+                await tokens.send(rest)
         turn = response.turn()
         if turn.time_to_first_token_s is not None:
             metrics.MODEL_TTFT.labels(self._model.model).observe(turn.time_to_first_token_s)
@@ -192,7 +209,12 @@ class AgentLoop:
         # Nobody listening for the resume window: this raises, which stops the model call.
         await check_audience(self._events, state, self._settings.resume_window_s)
 
-    async def _dispatch_tools(self, state: RunState, turn: ModelTurn) -> None:
+    def _tools_offered(self, state: RunState) -> list[ToolDefinition]:
+        """The tools the model may call this step: none once the turn has used its tool calls."""
+        return self._tool_definitions if self._limits.offers_tools(dispatched_so_far(state.tool_calls)) else []
+
+    async def _dispatch_tools(self, state: RunState, turn: ModelTurn) -> bool:
+        """Dispatch the step's calls up to the caps, the rest refused; False when none went out."""
         assistant: AssistantMessage = {
             "role": "assistant",
             "content": turn.text or None,
@@ -202,21 +224,41 @@ class AgentLoop:
             ],
         }
         state.messages.append(assistant)
-        state.pending = [
+        calls = [
             PendingCall(call_id=c.call_id, tool=c.name, arguments=_parse_arguments(c.arguments_json))
             for c in turn.tool_calls
         ]
-        # State first: a result may arrive at another replica before this one returns.
-        await self._saved.save(state)
-        # Results that never come become timeouts (`ownership/deadlines.py`), so the run always goes on.
-        due_at = min(time.time() + self._settings.tool_result_timeout_s, state.deadline_at)
-        await self._deadlines.schedule(state.request_id, state.step, due_at)
-        for call in state.pending:
+        dispatched = dispatched_so_far(state.tool_calls)
+        room = self._limits.room(dispatched)
+        state.pending = calls[:room]
+        # Refused calls get their result at once: every call the model made must have one.
+        refusal = self._limits.refusal(dispatched)
+        for call in calls[room:]:
+            state.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": refusal.for_model()})
+            state.tool_calls.append(
+                ToolCallRecord(
+                    call_id=call.call_id, tool=call.tool, arguments=call.arguments, ok=False, error=refusal.error
+                )
+            )
+        if len(calls) > room:
+            scope = str(refusal.error.details["scope"]) if refusal.error else "step"
+            metrics.TOOL_CALLS_REFUSED.labels(scope).inc(len(calls) - room)
+            log.warning("tool calls past the cap refused", extra={"asked": len(calls), "dispatched": room})
+        if state.pending:
+            # State first: a result may arrive at another replica before this one returns.
+            await self._saved.save(state)
+            # Results that never come become timeouts (`ownership/deadlines.py`), so the run always goes on.
+            due_at = min(time.time() + self._settings.tool_result_timeout_s, state.deadline_at)
+            await self._deadlines.schedule(state.request_id, state.step, due_at)
+        for index, call in enumerate(calls):
             await self._events.publish(
                 ToolStartEvent(
                     request_id=state.request_id, call_id=call.call_id, tool=call.tool, arguments=call.arguments
                 )
             )
+            if index >= room:
+                await self._events.publish(call.ended(state.request_id, refusal))
+                continue
             await self._bus.publish(
                 ToolCallRequested(
                     request_id=state.request_id,
@@ -229,6 +271,7 @@ class AgentLoop:
                 )
             )
         log.info("tools dispatched", extra={"tools": [c.tool for c in state.pending], "step": state.step})
+        return bool(state.pending)
 
     async def _finish(self, state: RunState, model: str) -> None:
         # A cut-off answer is stored as such: the next prompt tells the model it is incomplete.

@@ -39,12 +39,20 @@ MODEL_FINISHES = Counter(
     ["model", "finish_reason"],
 )
 
+TOOL_CALLS_REFUSED = Counter(
+    "orchestrator_tool_calls_refused_total",
+    "Tool calls the model asked for past a cap, not run (TOOL_CALL_LIMIT), by the cap: `step` or `turn`.",
+    ["scope"],
+)
+
 
 def initialise_series(models: Iterable[str]) -> None:
     """Export, at 0 from start-up, every series the alerts and dashboards read: a series
     born on its first increment has no earlier sample, so `rate()` would miss the first
     burst (a first model outage would raise no alert)."""
     RUNS.labels("done", "")
+    for scope in ("step", "turn"):
+        TOOL_CALLS_REFUSED.labels(scope)
     for error_class in ErrorClass:
         RUNS.labels("error", error_class.value)
     model_codes = [code.value for code, error_class in ERROR_CLASS_OF.items() if error_class is ErrorClass.MODEL]

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent_common.events import Citation, ToolCallRecord, Usage
-from agent_common.messages import ChatRequested
+from agent_common.events import Citation, ToolCallRecord, ToolEndEvent, Usage
+from agent_common.messages import ChatRequested, ToolOutcome
 from agent_common.run_store import RunStates
 from agent_orchestrator.conversation import ChatMessage
 
@@ -33,6 +33,23 @@ class PendingCall(BaseModel):
     call_id: str
     tool: str
     arguments: dict[str, Any]
+
+    def ended(self, request_id: str, outcome: ToolOutcome) -> ToolEndEvent:
+        """The `tool_end` event that tells the client how this call went."""
+        if outcome.ok:
+            status = outcome.output.get("status")
+            summary = f"HTTP {status}" if status is not None else "ok"
+        else:
+            summary = outcome.error.message if outcome.error else "failed"
+        return ToolEndEvent(
+            request_id=request_id,
+            call_id=self.call_id,
+            tool=self.tool,
+            ok=outcome.ok,
+            error=outcome.error,
+            summary=summary,
+            duration_ms=outcome.duration_ms,
+        )
 
 
 class RunState(BaseModel):

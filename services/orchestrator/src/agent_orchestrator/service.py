@@ -5,7 +5,7 @@ Used as-is by the orchestrator's own process and by the embedded runner.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from agent_common import error_metrics
@@ -30,7 +30,7 @@ from agent_orchestrator.ownership import (
 )
 from agent_orchestrator.retrieval import Retriever
 from agent_orchestrator.run_state import SavedRuns
-from agent_orchestrator.settings import OrchestratorSettings
+from agent_orchestrator.settings import OrchestratorSettings, ToolHostSettings
 
 
 class Orchestrator:
@@ -44,6 +44,7 @@ class Orchestrator:
         model: ChatModel,
         settings: OrchestratorSettings,
         retriever: Retriever | None = None,
+        link_hosts: Sequence[str] | None = None,
     ) -> None:
         self.bus = bus
         self.events = events
@@ -56,6 +57,8 @@ class Orchestrator:
         metrics.initialise_series([model.model])
         error_metrics.initialise_series("run")
         saved = SavedRuns(runs.states, settings.run_state_ttl_s)
+        if link_hosts is None:  # the embedded default: the hosts this process's environment names
+            link_hosts = [*ToolHostSettings().allowlist, *settings.answer_link_hosts]
         self.loop = AgentLoop(
             bus=bus,
             events=events,
@@ -65,6 +68,10 @@ class Orchestrator:
             model=model,
             settings=settings,
             retriever=retriever,
+            # Unset (the embedded default): the hosts this process's environment names.
+            link_hosts=[*ToolHostSettings().allowlist, *settings.answer_link_hosts]
+            if link_hosts is None
+            else link_hosts,
         )
         # Who runs what, around the loop: claims, takeovers, tool results, their deadlines.
         leases = Leases(runs.claims, new_owner(), settings.run_lease_s)

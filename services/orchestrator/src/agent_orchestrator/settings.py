@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveInt, SecretStr
-from pydantic_settings import BaseSettings
+from typing import Annotated
+
+from pydantic import Field, PositiveInt, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode
 
 from agent_common.rag.settings import RagSettings
 from agent_common.resilience import BreakerSettings, RetryPolicy
@@ -16,6 +18,7 @@ from agent_common.settings import (
     RedisSettings,
     SecretSettings,
     TracingSettings,
+    comma_separated,
     settings_config,
 )
 
@@ -39,6 +42,13 @@ class OrchestratorSettings(BaseSettings):
     """The system message that starts every conversation."""
     max_steps: int = Field(default=4, ge=1, le=20)
     """Model calls per run; a model that keeps asking for tools is stopped with `MODEL_STEP_LIMIT`."""
+    max_tool_calls_per_step: int = Field(default=4, ge=1, le=100)
+    """Tool calls one model step may dispatch. Calls the model asks for beyond it are not run: each gets
+    a `TOOL_CALL_LIMIT` error as its result (the model reads it and answers with what it has; the
+    client sees it in `tool_end`)."""
+    max_tool_calls_per_turn: int = Field(default=8, ge=1, le=500)
+    """Tool calls one turn (a run, over all its steps) may dispatch; further calls are refused with
+    `TOOL_CALL_LIMIT`, and once it is reached the model is offered no more tools."""
     concurrency: int = Field(default=12, ge=1)
     """Partitions one replica consumes at once, per topic. A chat request leaves its partition as
     soon as its run is started, so this bounds how fast runs start, not how many run."""
@@ -74,10 +84,28 @@ class OrchestratorSettings(BaseSettings):
     """Output caps per tenant, as JSON (`{"acme": 512, "trial": 256}`): the most tokens one run's
     answer may have for the caller's tenant (the gateway's API key or JWT tenant). Lower than
     `MODEL_MAX_OUTPUT_TOKENS` to matter: the lower of the two applies; tenants not named get that one."""
+    answer_link_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Hosts, besides `TOOL_HTTP_ALLOWLIST`'s, that links and images in answers may point at (comma-separated;
+    `*.example.com` for subdomains). Any other target is made inert before the answer is streamed or stored
+    ([security.md](security.md#links-in-answers))."""
     resume_window_s: float = Field(default=30.0, gt=0)
     """How long a run goes on while nobody receives its events (the client hung up; it may reconnect
     with `Last-Event-ID` meanwhile). Past it the model call is stopped and the run ends with
     `RUN_ABANDONED`, kept in the replay buffer for a late reconnect."""
+
+    _split = field_validator("answer_link_hosts", mode="before")(comma_separated)
+
+
+class ToolHostSettings(BaseSettings):
+    """The tool allowlist, read by the orchestrator too: links in answers may point at the hosts tools may fetch."""
+
+    model_config = settings_config("TOOL_HTTP_")
+
+    allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Hosts `http_get` may fetch (the tool runner's setting); the orchestrator lets answers link and
+    show images from them, and from `ORCHESTRATOR_ANSWER_LINK_HOSTS`."""
+
+    _split = field_validator("allowlist", mode="before")(comma_separated)
 
 
 class ModelResilienceSettings(BaseSettings):
@@ -151,6 +179,7 @@ class OrchestratorConfig:
         resilience: ModelResilienceSettings | None = None,
         secondary: SecondaryModelSettings | None = None,
         rag: RagSettings | None = None,
+        tool_hosts: ToolHostSettings | None = None,
     ) -> None:
         self.service = service or OrchestratorSettings()
         self.bus = bus or BusSettings()
@@ -161,6 +190,11 @@ class OrchestratorConfig:
         self.resilience = resilience or ModelResilienceSettings()
         self.secondary = secondary or SecondaryModelSettings()
         self.rag = rag or RagSettings()
+        self.tool_hosts = tool_hosts or ToolHostSettings()
+
+    def answer_link_hosts(self) -> list[str]:
+        """The hosts an answer may link: the tool allowlist's and the answer-link hosts."""
+        return [*self.tool_hosts.allowlist, *self.service.answer_link_hosts]
 
 
 SETTINGS_CLASSES = (
@@ -175,4 +209,5 @@ SETTINGS_CLASSES = (
     TracingSettings,
     ProfileSettings,
     RagSettings,
+    ToolHostSettings,
 )

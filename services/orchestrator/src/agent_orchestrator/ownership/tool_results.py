@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from agent_common.events import ToolEndEvent
 from agent_common.logs import bind_ids
 from agent_common.messages import ToolCallCompleted, ToolOutcome
 from agent_common.run_events import RunEventChannel
 from agent_common.run_store import ToolResults
-from agent_orchestrator.run_state import PendingCall, RunState, SavedRuns
+from agent_orchestrator.run_state import RunState, SavedRuns
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -52,27 +51,10 @@ class ToolResultRecorder:
                     return state
                 log.info("duplicate tool result ignored", extra={"call_id": msg.call_id})
                 return None
-            await self._events.publish(_tool_end_event(msg.request_id, pending[msg.call_id], msg.outcome))
+            await self._events.publish(pending[msg.call_id].ended(msg.request_id, msg.outcome))
             return state if completes else None
 
     async def outcomes(self, state: RunState) -> dict[str, ToolOutcome]:
         """The outcomes recorded for the run's current step, by call id."""
         recorded = await self._results.of_step(state.request_id, state.step)
         return {call_id: ToolOutcome.model_validate_json(raw) for call_id, raw in recorded.items()}
-
-
-def _tool_end_event(request_id: str, call: PendingCall, outcome: ToolOutcome) -> ToolEndEvent:
-    if outcome.ok:
-        status = outcome.output.get("status")
-        summary = f"HTTP {status}" if status is not None else "ok"
-    else:
-        summary = outcome.error.message if outcome.error else "failed"
-    return ToolEndEvent(
-        request_id=request_id,
-        call_id=call.call_id,
-        tool=call.tool,
-        ok=outcome.ok,
-        error=outcome.error,
-        summary=summary,
-        duration_ms=outcome.duration_ms,
-    )

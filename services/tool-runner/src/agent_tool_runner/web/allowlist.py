@@ -2,11 +2,8 @@
 well-formed hosts, allowlisted hosts. Checked on the parsed `httpx.URL` that is
 then fetched, so what is checked is what is fetched.
 
-Allowlist entries are host names compared exactly (case-insensitive, trailing
-dot ignored, internationalised names in their IDNA form), or `*.example.com`,
-which matches every subdomain of example.com but not example.com itself. An IP
-address can be listed, in its canonical form only. An empty allowlist allows
-nothing.
+Allowlist entries are matched by `agent_common.tools.hosts` (exact names or
+`*.example.com`; an empty allowlist allows nothing).
 
 The addresses a host resolves to are checked separately, at connect time
 (`ssrf_guard.py`).
@@ -22,6 +19,8 @@ from collections.abc import Sequence
 import httpx
 
 from agent_common.errors import ErrorCode, PlatformError
+from agent_common.tools.hosts import host_allowed as host_allowed
+from agent_common.tools.hosts import normalise_host as normalise_host
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -29,26 +28,6 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_NAME = re.compile(
     r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$"
 )
-
-
-def normalise_host(host: str) -> str:
-    host = host.strip().rstrip(".").lower()
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return host
-
-
-def host_allowed(host: str, allowlist: Sequence[str]) -> bool:
-    host = normalise_host(host)
-    for entry in allowlist:
-        if entry.startswith("*."):
-            suffix = "." + normalise_host(entry[2:])
-            if host.endswith(suffix) and len(host) > len(suffix):
-                return True
-        elif host == normalise_host(entry):
-            return True
-    return False
 
 
 def _refused(message: str, reason: str, **details: object) -> PlatformError:
