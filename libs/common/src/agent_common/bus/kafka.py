@@ -99,7 +99,7 @@ class KafkaBus(Bus):
         )
         self._consumers.append(consumer)
         if group is not None:  # lag is a group's: a follower commits nothing
-            self._subscriptions.append((group, lambda: [consumer.consumer]))
+            self._subscriptions.append((group, consumer.live))
 
     async def publish(self, message: BusMessage) -> None:
         key = message.partition_key()

@@ -80,16 +80,29 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._slots = asyncio.Semaphore(concurrency)
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._fetching: asyncio.Task[None] | None = None
-        self.consumer: AIOKafkaConsumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group,
-            client_id=client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=fetch_max_wait_ms,
-        )
+        self._options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group,
+            "client_id": client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "fetch_max_wait_ms": fetch_max_wait_ms,
+        }
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the consumer has not started")
+        return self._consumer
+
+    def live(self) -> list[AIOKafkaConsumer]:
+        """The aiokafka consumer once started (for the lag gauge), else none."""
+        return [self._consumer] if self._consumer is not None else []
 
     async def start(self) -> None:
+        # Built here, not in __init__: aiokafka wants a running event loop, and services subscribe before theirs starts.
+        self._consumer = AIOKafkaConsumer(**self._options)
         self.consumer.subscribe([self.topic], listener=self)
         await self.consumer.start()
         self._fetching = asyncio.create_task(self._fetch(), name=f"kafka:{self.topic}:fetch")
@@ -102,7 +115,8 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._fetching
             self._fetching = None
         await self._drain(list(self._partitions))
-        await self.consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     # ConsumerRebalanceListener: aiokafka awaits these during a rebalance.
     async def on_partitions_revoked(self, revoked: Any) -> None:
