@@ -34,4 +34,5 @@ def test_topic_page_lists_every_topic_with_its_group_and_partitions() -> None:
     for topic in ALL_TOPICS:
         assert f"| `{topic.name}` |" in text
         row = next(line for line in text.splitlines() if line.startswith(f"| `{topic.name}` |"))
-        assert f"`{topic.consumer_group}`" in row and row.rstrip(" |").endswith(str(topic.partitions))
+        group = f"`{topic.consumer_group}`" if topic.consumer_group else "| none"
+        assert group in row and row.rstrip(" |").endswith(str(topic.partitions))

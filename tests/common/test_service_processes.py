@@ -119,6 +119,8 @@ def test_sigterm_during_start_up_stops_the_process(service: str, silent_broker: 
         BUS_BACKEND="kafka",
         BUS_KAFKA_BOOTSTRAP_SERVERS=silent_broker,
         REDIS_URL=f"redis://{silent_broker}/0",
+        # No shared document store here: an orchestrator without documents, said explicitly.
+        **({"RAG_ENABLED": "false"} if service == "orchestrator" else {}),
     )
     deadline = time.monotonic() + 60
     while "Waiting for application startup" not in log.read_text():

@@ -135,11 +135,16 @@ def distributed_platform(
         (f"gateway-{i + 2}", "agent_gateway", {"GATEWAY_PORT": str(free_tcp_port())}) for i in range(gateways - 1)
     ]
     specs += [
-        (f"orchestrator-{i + 1}", "agent_orchestrator", {"ORCHESTRATOR_PORT": str(free_tcp_port())})
+        # No document store server runs here: the orchestrators answer without documents, said explicitly.
+        (
+            f"orchestrator-{i + 1}",
+            "agent_orchestrator",
+            {"ORCHESTRATOR_PORT": str(free_tcp_port()), "RAG_ENABLED": "false"},
+        )
         for i in range(orchestrators)
     ]
     if documents is not None:
-        # Its own embedded store: the orchestrators read none (no RAG_STORE_URL), so answers stay as they are.
+        # Its own embedded store, named on purpose (a lone indexer may keep one): the orchestrators read none.
         indexer = {"RAG_INDEXER_PORT": str(free_tcp_port()), "RAG_STORE_PATH": str(log_dir / "rag-store")}
         specs.append(("rag-indexer", "agent_rag_indexer", indexer))
     with ExitStack() as stack:

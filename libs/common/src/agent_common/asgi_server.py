@@ -25,6 +25,7 @@ from agent_common.logs import configure_logging
 from agent_common.settings import ObservabilitySettings, TracingSettings
 from agent_common.slow_clients import HEADER_TIMEOUT_S, header_deadline_protocol
 from agent_common.tracing import configure_tracing
+from agent_common.transports.base import ConfigurationError
 
 __all__ = ["EXIT_PORT_UNAVAILABLE", "PortUnavailable", "bind_listener", "serve_app"]
 
@@ -35,6 +36,17 @@ EXIT_PORT_UNAVAILABLE = 2
 # process ends anyway: Kubernetes' default grace period is 30 s.
 DRAIN_BOUND_S = 25.0
 _EXIT_DRAIN_OVERRUN = 1
+
+
+@contextmanager
+def refusing_misconfiguration(service: str) -> Iterator[None]:
+    """A configuration that cannot work ends the process at once: exit 2, one line saying which setting."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        sys.stderr.write(f"{service}: cannot start: {exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(2) from None
 
 
 class PortUnavailable(SystemExit):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 class Topic:
     name: str
     partitions: int
+    # Empty: read by every replica of its consumer, each from the topic's start, outside any group.
     consumer_group: str
 
 
@@ -24,9 +25,10 @@ TOOL_RESULTS = Topic("tool.results", partitions=12, consumer_group="orchestrator
 
 # Reindex commands are keyed by index name: one index's commands run one at a time, in order.
 RAG_REINDEX = Topic("rag.reindex", partitions=3, consumer_group="rag-indexer")
-# Status events are read by every gateway replica (each with its own group, the prefix
-# below plus a replica id), so any replica's `/api/reindex` can stream any command's progress.
-RAG_STATUS = Topic("rag.status", partitions=3, consumer_group="rag-status-")
+# Status events are read by every gateway replica, each assigned every partition without a
+# group (nothing committed, no group left behind by a replica that goes), so any replica's
+# `/api/reindex` can stream any command's progress.
+RAG_STATUS = Topic("rag.status", partitions=3, consumer_group="")
 # Messages no handler could take: read by operators (and replayed by hand), never by a service.
 DEAD_LETTERS = Topic("dead.letters", partitions=1, consumer_group="operators")
 

@@ -8,7 +8,6 @@ services in one process).
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -21,7 +20,6 @@ from agent_common.http_metrics import HttpMetricsMiddleware
 from agent_common.messages import ReindexStatus
 from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
-from agent_common.topics import RAG_STATUS
 from agent_common.transports import Transports, check_mode, open_transports
 from agent_gateway.admission import Admission
 from agent_gateway.auth import Authenticator
@@ -161,9 +159,9 @@ def _initialise_series(app: FastAPI) -> None:
 
 
 def _follow_reindex_statuses(bus: Bus, board: ReindexBoard) -> None:
-    # A consumer group of this replica's own: every replica reads every status, so any
-    # replica can answer for a command whichever replica accepted it.
-    bus.subscribe(ReindexStatus, board.record, group=RAG_STATUS.consumer_group + secrets.token_hex(4))
+    # Every replica reads every status (without a group: none is left behind when it goes),
+    # so any replica can answer for a command whichever replica accepted it.
+    bus.follow(ReindexStatus, board.record)
 
 
 def _document_limits(app: FastAPI, config: GatewayConfig) -> None:

@@ -1,7 +1,7 @@
 """The latest status of each reindex command, for `/api/reindex` to answer and stream.
 
-Fed from `rag.status`, which every gateway replica reads in a consumer group of its own
-(`rag-status-<replica>`, from the topic's start), so a client may follow a command on
+Fed from `rag.status`, which every gateway replica reads whole, from the topic's start,
+outside any consumer group (`Bus.follow`), so a client may follow a command on
 any replica, whichever accepted it, and may start following after it began.
 """
 

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
+from agent_common.rag.required import check_shared_store
 from agent_common.sessions import SessionBounds
 from agent_common.transports import check_mode, open_transports
 from agent_orchestrator.resilient_model import ResilientModel
@@ -20,6 +21,7 @@ from agent_orchestrator.settings import OrchestratorConfig
 def create_app(config: OrchestratorConfig | None = None) -> Starlette:
     config = config or OrchestratorConfig()
     check_mode(config.bus, config.redis)
+    check_shared_store(config.rag, config.bus, "reader")
     checks: dict[str, ReadinessCheck] = {}
 
     @asynccontextmanager
@@ -32,7 +34,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             sessions=SessionBounds(service.session_max_turns, service.session_ttl_s, service.session_max_tokens),
         )
         model = ResilientModel.from_settings(config.model, config.resilience, config.secondary)
-        retriever = build_retriever(config.rag)
+        retriever = build_retriever(config.rag) if config.rag.enabled else None
         orchestrator = Orchestrator(
             bus=transports.bus,
             events=transports.run_events,

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from agent_common.metrics_server import serving_metrics
 from agent_common.probes import probe_routes
 from agent_common.rag.embeddings import build_embedder
+from agent_common.rag.required import check_shared_store
 from agent_common.rag.store import open_store
 from agent_common.transports import open_transports
 from agent_rag_indexer.service import RagIndexer
@@ -22,6 +23,7 @@ from agent_rag_indexer.settings import IndexerConfig
 
 def create_app(config: IndexerConfig | None = None) -> Starlette:
     config = config or IndexerConfig()
+    check_shared_store(config.rag, config.bus, "writer")
     # No Redis settings: the indexer shares no state, only the bus.
     transports = open_transports(config.bus, None, client_id="rag-indexer")
     embedder = build_embedder(config.rag)

@@ -31,7 +31,8 @@ class ToolRunnerSettings(BaseSettings):
     port: int = 8002
     """Port for the probes and metrics."""
     concurrency: int = Field(default=32, ge=1)
-    """Tool calls executed at once by one replica."""
+    """Tool calls executed at once by one replica; at most one per partition of `tool.calls` the
+    replica is assigned (12 partitions in all), since each partition is handled in order."""
 
 
 class ToolSettings(BaseSettings):

@@ -25,6 +25,12 @@ class Bus(ABC):
         """
 
     @abstractmethod
+    def follow(self, model: type[M], handler: Handler[M]) -> None:
+        """Run `handler` in this process for every message of `model.topic`, from the topic's
+        start, outside any consumer group: each process hears everything, and leaves nothing
+        behind when it goes (Kafka keeps no group for it). Must be called before `start()`."""
+
+    @abstractmethod
     async def publish(self, message: BusMessage) -> None:
         """Send `message` to its topic, keyed by its partition key."""
 

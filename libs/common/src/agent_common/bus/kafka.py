@@ -1,11 +1,11 @@
 """The distributed mode's bus: Apache Kafka through FastStream.
 
-Delivery is at least once: an offset is committed after its handler has run
-(`AckPolicy.ACK`), so a consumer that dies mid-message leaves it to be
+FastStream produces; each subscription is one consumer per process
+(`kafka_consumer.py`). Delivery is at least once: an offset is committed after
+its handler has run, so a consumer that dies mid-message leaves it to be
 redelivered, and handlers are idempotent on the message id. Partitions are
-consumed concurrently, each in order (`max_workers`), one message at a time: a
-handler with long work hands it off (the orchestrator's chat runs) rather than
-hold its partition.
+consumed concurrently, each in order, one message at a time: a handler with long
+work hands it off (the orchestrator's chat runs) rather than hold its partition.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.message import StreamMessage
+from faststream.kafka import KafkaBroker
 
 from agent_common.bus.base import Bus
 from agent_common.bus.delivery import Handler, M, deliver
-from agent_common.bus.lag import Subscription, live_consumers, report_lag
+from agent_common.bus.kafka_consumer import PartitionedConsumer
+from agent_common.bus.kafka_logs import quiet_expected_transients
+from agent_common.bus.lag import Subscription, report_lag
 from agent_common.messages import BusMessage, DeadLetter
 from agent_common.tasks import stop_task
 from agent_common.topics import ALL_TOPICS, Topic
@@ -36,9 +36,8 @@ LAG_INTERVAL_S = 10.0
 
 # How long the broker holds a fetch that finds nothing. A message is handed over as soon as it
 # arrives whatever this is (measured: the same latency at 500 ms and 5 s, one consumer owning
-# three partitions); what it sets is how often an idle consumer asks again. With one consumer
-# per worker (`max_workers`), aiokafka's 500 ms made an idle platform spend 135 ms of CPU a
-# second polling (half of it Kafka's); 5 s halves that.
+# three partitions); what it sets is how often an idle consumer asks again: aiokafka's 500 ms
+# made an idle platform spend 135 ms of CPU a second polling (half of it Kafka's).
 FETCH_MAX_WAIT_MS = 5000
 
 
@@ -52,7 +51,10 @@ class KafkaBus(Bus):
         topics: tuple[Topic, ...] = ALL_TOPICS,
         lag_interval_s: float = LAG_INTERVAL_S,
     ) -> None:
+        quiet_expected_transients()
         self._bootstrap = bootstrap_servers
+        self._client_id = client_id
+        self._consumers: list[PartitionedConsumer] = []
         self._create_topics = create_topics
         self._topics = topics
         self._subscriptions: list[Subscription] = []
@@ -71,25 +73,33 @@ class KafkaBus(Bus):
         )
 
     def subscribe(self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1) -> None:
+        self._add_consumer(model, handler, group, concurrency)
+
+    def follow(self, model: type[M], handler: Handler[M]) -> None:
+        # Every partition, from the topic's start, no group: nothing committed, nothing left behind.
+        self._add_consumer(model, handler, None, 1)
+
+    def _add_consumer(self, model: type[M], handler: Handler[M], group: str | None, concurrency: int) -> None:
         topic = model.topic
+        label = group or f"{self._client_id} (no group)"
 
-        # KafkaMessage is FastStream's context injection: the record's headers carry the trace.
-        async def on_message(body: bytes, message: KafkaMessage) -> None:
-            with consuming(topic, group, message.headers, "kafka"):
-                await deliver(model, handler, body, topic, self.park)
+        async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
+            headers = {key: value.decode(errors="replace") for key, value in record.headers}
+            with consuming(topic, label, headers, "kafka"):
+                await deliver(model, handler, record.value or b"", topic, self.park)
 
-        on_message.__name__ = f"on_{topic.replace('.', '_')}"
-        subscriber = self._broker.subscriber(
+        consumer = PartitionedConsumer(
+            self._bootstrap,
             topic,
-            group_id=group,
-            decoder=_raw_body,
-            ack_policy=AckPolicy.ACK,
-            auto_offset_reset="earliest",
-            max_workers=concurrency,
+            on_record,
+            group=group,
+            client_id=self._client_id,
+            concurrency=concurrency,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
-        subscriber(on_message)
-        self._subscriptions.append((group, live_consumers(subscriber)))
+        self._consumers.append(consumer)
+        if group is not None:  # lag is a group's: a follower commits nothing
+            self._subscriptions.append((group, consumer.live))
 
     async def publish(self, message: BusMessage) -> None:
         key = message.partition_key()
@@ -114,27 +124,25 @@ class KafkaBus(Bus):
         if self._create_topics:
             await ensure_topics(self._bootstrap, self._topics)
         await self._broker.start()
+        for consumer in self._consumers:
+            await consumer.start()
         if self._subscriptions:
             self._lag_task = asyncio.create_task(report_lag(self._subscriptions, self._lag_interval_s))
 
     async def stop_consuming(self) -> None:
-        # FastStream waits (up to its graceful timeout) for the handlers in flight, then leaves
-        # the group: their partitions move to the other replicas, and the producer stays up.
-        for subscriber in self._broker.subscribers:
-            await subscriber.stop()
+        # The handlers in flight finish and commit, then each consumer leaves its group: their
+        # partitions move to the other replicas, and the producer stays up.
+        await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
+        self._consumers = []
 
     async def stop(self) -> None:
+        await self.stop_consuming()
         await stop_task(self._lag_task)
         self._lag_task = None
         await self._broker.stop()
 
     async def ping(self) -> bool:
         return await self._broker.ping(timeout=2.0)
-
-
-def _raw_body(message: StreamMessage[Any]) -> bytes:
-    """Hand handlers the raw bytes: decoding is `deliver`'s job, the same for every transport."""
-    return message.body
 
 
 async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...]) -> None:

@@ -52,6 +52,10 @@ class MemoryBus(Bus):
         queues: list[asyncio.Queue[Record]] = [asyncio.Queue() for _ in range(self._partitions)]
         self._groups.setdefault(topic, []).append(_Group(topic, queues, run))
 
+    def follow(self, model: type[M], handler: Handler[M]) -> None:
+        # A group of its own: in one process, that is every message, and nothing outlives it.
+        self.subscribe(model, handler, group=f"follow-{model.topic}-{len(self._groups.get(model.topic, []))}")
+
     async def publish(self, message: BusMessage) -> None:
         key = message.partition_key()
         with producing(message.topic, message.message_id, key, "memory") as headers:

@@ -20,12 +20,18 @@ class RagSettings(BaseSettings):
 
     model_config = settings_config("RAG_")
 
+    enabled: bool = True
+    """Answer from indexed documents. `false` says a deployment runs without documents: the
+    orchestrator answers from the model alone and needs no store, and an indexer refuses to start.
+    With `BUS_BACKEND=kafka` and documents on, the orchestrator and the indexer refuse to start
+    without `RAG_STORE_URL`: separate processes can only share a store server."""
     store_path: str = ".data/rag"
     """Embedded mode (the default): the folder the vector store keeps its files in. One process
     at a time may open it; the embedded default shares it between the indexer and the orchestrator."""
     store_url: str | None = None
-    """Server mode: the Qdrant server's URL (e.g. `http://qdrant:6333`). Set, it replaces
-    `RAG_STORE_PATH`; required when the indexer and the orchestrator run as separate processes."""
+    """Server mode: the URL of the shared document store (today a Qdrant server, e.g.
+    `http://qdrant:6333`). Set, it replaces `RAG_STORE_PATH`; required when the indexer and the
+    orchestrator run as separate processes (`BUS_BACKEND=kafka`), unless `RAG_ENABLED=false`."""
     store_api_key: SecretStr | None = None
     """API key of the Qdrant server, if it wants one. Never logged."""
     collection: str = Field(default="documents", pattern=r"^[A-Za-z0-9_-]{1,64}$")

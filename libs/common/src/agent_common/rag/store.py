@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from qdrant_client import AsyncQdrantClient, models
 
@@ -43,7 +44,17 @@ def open_client(settings: RagSettings) -> AsyncQdrantClient:
 
 
 def open_store(settings: RagSettings, dimensions: int) -> VectorStore:
-    return VectorStore(open_client(settings), settings.collection, dimensions, server=bool(settings.store_url))
+    store = VectorStore(open_client(settings), settings.collection, dimensions, server=bool(settings.store_url))
+    store.location = without_credentials(settings.store_url) if settings.store_url else settings.store_path
+    return store
+
+
+def without_credentials(url: str) -> str:
+    """The URL as errors and logs may show it: no user name, password or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def point_id(source: str, doc_id: str, checksum: str, chunk_index: int) -> str:
@@ -60,6 +71,8 @@ def _document_filter(source: str, doc_id: str | None = None) -> models.Filter:
 class VectorStore:
     def __init__(self, client: AsyncQdrantClient, alias: str, dimensions: int, *, server: bool = False) -> None:
         self.client = client
+        # Where the store is, for errors: a URL without credentials, or the local folder.
+        self.location = "local"
         # Payload indexes exist only in server mode (local mode filters by scanning).
         self.server = server
         self.alias = alias
@@ -72,7 +85,10 @@ class VectorStore:
             raise
         except Exception as exc:
             raise PlatformError(
-                ErrorCode.RAG_STORE_UNAVAILABLE, "The vector store failed.", reason=type(exc).__name__
+                ErrorCode.RAG_STORE_UNAVAILABLE,
+                f"The document store at {self.location} failed: {type(exc).__name__}: {exc}"[:500],
+                reason=type(exc).__name__,
+                store=self.location,
             ) from exc
 
     async def live_collection(self) -> str | None:

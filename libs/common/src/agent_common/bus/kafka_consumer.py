@@ -1,0 +1,175 @@
+"""One Kafka consumer per subscription, its assigned partitions handled side by side.
+
+FastStream's concurrent mode with manual commits (`max_workers`) opens one consumer per
+worker, all in the group: a 12-partition topic read with 32 workers meant 32 members
+joining every rebalance, 20 of them idle, and a burst of log lines each time. Here one
+`AIOKafkaConsumer` per process and topic fetches for every partition it is assigned, and
+each partition has a task of its own that handles its records in order and commits each
+offset after its handler (at least once). Up to `concurrency` partitions' handlers run
+at once. A partition whose records pile up is left out of the next fetches, so its
+backlog stays in Kafka. When a rebalance takes partitions away, their handlers in flight
+finish and commit before the partitions go; what was fetched but not started is left to
+the new owner.
+
+Without a group (`group=None`) the consumer is assigned every partition, reads from the
+topic's start and commits nothing: every process hears every message and leaves no
+group behind (the gateway following `rag.status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+log = logging.getLogger("agent.bus")
+
+# Records fetched but not yet handled, per partition, beyond which the partition is not fetched.
+MAX_QUEUED = 100
+# How long stopping (or losing a partition in a rebalance) waits for a handler in flight.
+DRAIN_TIMEOUT_S = 15.0
+# How long one fetch call waits for records before the loop looks at the partitions again.
+POLL_TIMEOUT_MS = 1000
+BACKLOG_POLL_TIMEOUT_MS = 100
+
+RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+
+
+class _Partition:
+    """One assigned partition: its fetched records and the task working through them in order."""
+
+    def __init__(self, tp: TopicPartition, work: Callable[[_Partition], Coroutine[Any, Any, None]]) -> None:
+        self.tp = tp
+        self.queue: asyncio.Queue[ConsumerRecord[bytes, bytes] | None] = asyncio.Queue()
+        self.task = asyncio.create_task(work(self), name=f"kafka:{tp.topic}:{tp.partition}")
+
+    async def drain(self) -> None:
+        """Drop what has not started, let the record in flight finish (and commit), then end."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), DRAIN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("handler still running after the drain timeout; cancelled", extra={"partition": str(self.tp)})
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        handle: RecordHandler,
+        *,
+        group: str | None,
+        client_id: str,
+        concurrency: int,
+        fetch_max_wait_ms: int,
+    ) -> None:
+        self.topic = topic
+        self.group = group
+        self._handle = handle
+        self._slots = asyncio.Semaphore(concurrency)
+        self._partitions: dict[TopicPartition, _Partition] = {}
+        self._fetching: asyncio.Task[None] | None = None
+        self._options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group,
+            "client_id": client_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "fetch_max_wait_ms": fetch_max_wait_ms,
+        }
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the consumer has not started")
+        return self._consumer
+
+    def live(self) -> list[AIOKafkaConsumer]:
+        """The aiokafka consumer once started (for the lag gauge), else none."""
+        return [self._consumer] if self._consumer is not None else []
+
+    async def start(self) -> None:
+        # Built here, not in __init__: aiokafka wants a running event loop, and services subscribe before theirs starts.
+        self._consumer = AIOKafkaConsumer(**self._options)
+        self.consumer.subscribe([self.topic], listener=self)
+        await self.consumer.start()
+        self._fetching = asyncio.create_task(self._fetch(), name=f"kafka:{self.topic}:fetch")
+
+    async def stop(self) -> None:
+        """Stop fetching, let the handlers in flight finish and commit, then leave the group."""
+        if self._fetching is not None:
+            self._fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._fetching
+            self._fetching = None
+        await self._drain(list(self._partitions))
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    # ConsumerRebalanceListener: aiokafka awaits these during a rebalance.
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._drain([tp for tp in revoked if tp in self._partitions])
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        """Nothing to do: each partition starts from its group's committed offset."""
+
+    async def _drain(self, partitions: list[TopicPartition]) -> None:
+        gone = [self._partitions.pop(tp) for tp in partitions]
+        await asyncio.gather(*(partition.drain() for partition in gone))
+
+    async def _fetch(self) -> None:
+        while True:
+            assigned = self.consumer.assignment()
+            open_ = [tp for tp in assigned if self._queued(tp) < MAX_QUEUED]
+            if not open_:
+                await asyncio.sleep(BACKLOG_POLL_TIMEOUT_MS / 1000)
+                continue
+            timeout = POLL_TIMEOUT_MS if len(open_) == len(assigned) else BACKLOG_POLL_TIMEOUT_MS
+            try:
+                batch = await self.consumer.getmany(*open_, timeout_ms=timeout)
+            except KafkaError as exc:  # a rebalance or a broker away: the next round asks again
+                log.info("fetch failed; retrying", extra={"topic": self.topic, "error": repr(exc)})
+                await asyncio.sleep(BACKLOG_POLL_TIMEOUT_MS / 1000)
+                continue
+            for tp, records in batch.items():
+                if tp not in self.consumer.assignment():
+                    continue  # revoked meanwhile: its new owner reads them from the committed offset
+                partition = self._partitions.get(tp) or self._partitions.setdefault(tp, _Partition(tp, self._work))
+                for record in records:
+                    partition.queue.put_nowait(record)
+
+    def _queued(self, tp: TopicPartition) -> int:
+        partition = self._partitions.get(tp)
+        return partition.queue.qsize() if partition else 0
+
+    async def _work(self, partition: _Partition) -> None:
+        while (record := await partition.queue.get()) is not None:
+            async with self._slots:
+                try:
+                    await self._handle(record)
+                except Exception:  # `deliver` parks what fails; this is a bug in the path itself
+                    log.exception("record not handled", extra={"topic": self.topic, "offset": record.offset})
+            if self.group is not None:
+                await self._commit(partition.tp, record.offset + 1)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await self.consumer.commit({tp: offset})
+        except KafkaError as exc:
+            # The partition moved to another consumer first: it reads the message again (at least once).
+            log.warning(
+                "offset not committed; the message may be handled again",
+                extra={"topic": tp.topic, "partition": tp.partition, "offset": offset, "error": repr(exc)},
+            )
