@@ -169,3 +169,14 @@ def test_rejoining_an_unknown_run_is_not_found(platform: Platform) -> None:
     response = httpx.get(f"{platform.base_url}/api/chat/stream/req_doesnotexist0000", headers=platform.headers)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_long_conversation_still_reaches_the_model(platform: Platform) -> None:
+    # The model request carries the whole history: far past the gateway's body limit (one chat
+    # message's worth), which must not apply to the embedded model mounted beside the API.
+    session_id = None
+    for turn in range(5):
+        body = {"message": f"turn {turn}: " + "a fairly long line of text " * 70, "session_id": session_id}
+        response = httpx.post(f"{platform.base_url}/api/chat", json=body, headers=platform.headers, timeout=30)
+        assert response.status_code == 200, response.text
+        session_id = response.json()["session_id"]

@@ -127,7 +127,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         # A first look on one machine: anonymous while no API key exists, said loudly at start-up.
         # Never under PLATFORM_PROFILE=production.
         allow_anonymous_without_keys=not production_profile(),
-        untraced_prefixes=[OFFLINE_MODEL_PATH] if uses_offline_model() else [],
+        mounted_prefixes=[OFFLINE_MODEL_PATH] if uses_offline_model() else [],
     )
     if uses_offline_model():
         app.mount(OFFLINE_MODEL_PATH, create_offline_model())

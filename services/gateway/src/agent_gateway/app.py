@@ -51,14 +51,16 @@ def create_app(
     extra_checks: Mapping[str, ReadinessCheck] | None = None,
     run_alongside: AbstractAsyncContextManager[None] | None = None,
     allow_anonymous_without_keys: bool = False,
-    untraced_prefixes: Sequence[str] = (),
+    mounted_prefixes: Sequence[str] = (),
 ) -> FastAPI:
     """With `transports` given, the caller owns their life cycle; it can start and
     stop them with `run_alongside`, entered first and left last. Without, the gateway
     opens its own from `config` when it starts.
     `allow_anonymous_without_keys` is for the embedded default only: a gateway of
-    its own always requires a credential. Paths under `untraced_prefixes` (apps the
-    caller mounts beside the API) make no HTTP spans."""
+    its own always requires a credential. Paths under `mounted_prefixes` are apps the
+    caller mounts beside the API (the embedded offline model): they make no HTTP spans
+    and are not held to the API's body limit, which is sized for one chat message, not
+    for a model request carrying a whole conversation."""
     config = config or GatewayConfig()
     if transports is None:
         check_mode(config.bus, config.redis)
@@ -127,7 +129,10 @@ def create_app(
     # Outermost first: metrics see every answer, refusals included; the request id and
     # client IP exist before the body limit can refuse.
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=config.gateway.max_body_bytes, read_timeout_s=config.gateway.body_timeout_s
+        BodyLimitMiddleware,
+        max_bytes=config.gateway.max_body_bytes,
+        read_timeout_s=config.gateway.body_timeout_s,
+        exempt_prefixes=mounted_prefixes,
     )
     app.add_middleware(
         RequestContextMiddleware,
@@ -142,7 +147,7 @@ def create_app(
     app.include_router(reindex.router)
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
     _document_limits(app, config)
-    trace_requests(app, untraced_prefixes)
+    trace_requests(app, mounted_prefixes)
     _initialise_series(app)
     return app
 

@@ -13,6 +13,7 @@ in `http_slow_clients_total{phase="body"}`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,13 +46,21 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, read_timeout_s: float = 10.0, exempt_prefixes: Sequence[str] = ()
+    ) -> None:
         self.app = app
         self._max_bytes = max_bytes
         self._read_timeout_s = read_timeout_s
+        # Apps mounted beside the API, with limits of their own (the embedded offline model).
+        self._exempt = tuple(exempt_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or (self._exempt and scope["path"].startswith(self._exempt))
+        ):
             await self.app(scope, receive, send)
             return
         declared = _declared_length(scope)
