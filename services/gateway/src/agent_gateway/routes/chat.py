@@ -40,10 +40,22 @@ MESSAGE_TOO_LONG = Localized(
     "The message is longer than {limit} characters.",
     "메시지가 {limit}자보다 깁니다.",
 )
+MESSAGE_BLANK = Localized(
+    "The message is empty: it has only spaces or line breaks.",
+    "메시지가 비어 있습니다: 공백이나 줄바꿈만 있습니다.",
+)
 
 
 def _locale(body: ChatBody, accept_language: str | None) -> str | None:
     return body.locale or first_language(accept_language)
+
+
+def _check_not_blank(body: ChatBody, locale: str | None) -> None:
+    # Enforced here rather than by the schema's validator, for a message in the caller's language.
+    if body.message.isspace():
+        record_security_event(SecurityEvent.INPUT_REJECTED, SecurityReason.INVALID_FIELDS)
+        problem = MESSAGE_BLANK.for_locale(locale)
+        raise PlatformError(ErrorCode.INPUT_INVALID, problem, fields=[{"field": "message", "problem": problem}])
 
 
 def _check_length(body: ChatBody, request: Request, locale: str | None) -> None:
@@ -59,6 +71,7 @@ async def _admit_turn(
     body: ChatBody, request: Request, caller: Caller, runs: RunClient, owners: Ownership, locale: str | None
 ) -> ChatRequested:
     """Checks a turn may start and claims its session and run for the caller."""
+    _check_not_blank(body, locale)
     _check_length(body, request, locale)
     CHAT_REQUESTS.labels(caller.tenant, caller.method).inc()
     submitted = runs.new_request(
