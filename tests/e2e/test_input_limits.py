@@ -87,3 +87,24 @@ def test_bodies_that_are_not_a_valid_chat_turn_get_a_classified_error(
     platform: Platform, content: bytes, status: int | tuple[int, ...]
 ) -> None:
     assert_refused(post_raw(platform, content), status, "INPUT_INVALID")
+
+
+@pytest.mark.parametrize("message", [" ", "\n\n\t", "\u3000\u2028"])
+def test_a_message_of_whitespace_only_is_refused_in_the_callers_language(platform: Platform, message: str) -> None:
+    for language, words in (("en", "only spaces or line breaks"), ("ko", "공백이나 줄바꿈만")):
+        response = httpx.post(
+            f"{platform.base_url}/api/chat",
+            json={"message": message},
+            headers={**platform.headers, "accept-language": language},
+            timeout=30,
+        )
+        assert_refused(response, 422, "INPUT_INVALID")
+        assert words in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_without_a_json_content_type_is_told_what_to_send(platform: Platform, content_type: str | None) -> None:
+    headers = {**platform.headers, **({"content-type": content_type} if content_type else {})}
+    response = httpx.post(f"{platform.base_url}/api/chat", content=b'{"message": "hello"}', headers=headers, timeout=30)
+    assert_refused(response, 415, "CONTENT_TYPE_UNSUPPORTED")
+    assert "application/json" in response.json()["error"]["message"]

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis import Case
+from schemathesis import AuthContext, Case
 from schemathesis.config import SchemathesisConfig
 
 from tests.e2e.conftest import GENEROUS_LIMITS
-from tests.support.platform import bearer, create_api_key, embedded_platform
+from tests.support.platform import create_api_key, embedded_platform
 
 
 def _embedded_schema() -> dict[str, Any]:
@@ -48,19 +48,37 @@ schema = schemathesis.openapi.from_dict(_embedded_schema(), config=CONFIG)
 @dataclass
 class Target:
     base_url: str
-    headers: dict[str, str]
+    key: str = ""
+
+
+TARGET = Target("")
+
+
+@schema.auth()
+class FuzzerKey:
+    """The fuzzer's API key as the schema's `bearer` credential: schemathesis then knows the
+    credential is real, and its `ignored_auth` check sends each operation again without it
+    and with a wrong one, expecting 401."""
+
+    def get(self, case: Case, ctx: AuthContext) -> str:
+        return TARGET.key
+
+    def set(self, case: Case, data: str, ctx: AuthContext) -> None:
+        # Spelled as the scheme names it: schemathesis removes the header by that exact name.
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     keys_file = tmp_path_factory.mktemp("fuzz-keys") / "api-keys.json"
-    headers = bearer(create_api_key({"AUTH_KEYS_FILE": str(keys_file)}, "fuzzer"))
+    TARGET.key = create_api_key({"AUTH_KEYS_FILE": str(keys_file)}, "fuzzer")
     with embedded_platform({**GENEROUS_LIMITS, "AUTH_KEYS_FILE": str(keys_file)}) as platform:
-        yield Target(platform.base_url, headers)
+        TARGET.base_url = platform.base_url
+        yield TARGET
 
 
 @schema.parametrize()
 # Derandomized: CI sees the same examples every run, so a failure is a regression, never a dice roll.
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 def test_no_input_gets_a_5xx_or_an_answer_outside_the_schema(case: Case, target: Target) -> None:
-    case.call_and_validate(base_url=target.base_url, headers=target.headers, timeout=30)
+    case.call_and_validate(base_url=target.base_url, timeout=30)

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_common.auth import Scope
 from agent_common.errors import ErrorCode
@@ -35,6 +36,17 @@ TOO_MANY_STREAMS = Localized(
 )
 
 
+# Declares the credential in the OpenAPI schema (`components.securitySchemes`, and `security` on
+# every route that depends on `admitted_caller`); the header itself is read by `Authenticator`.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="API key or JWT",
+    description="`Authorization: Bearer <key>`: an API key (`agent keys create`) or, where the gateway "
+    "trusts an identity provider, its JWT.",
+    auto_error=False,
+)
+
+
 @dataclass(frozen=True)
 class Admission:
     authenticator: Authenticator
@@ -58,7 +70,9 @@ def _refuse_rate(verdict: LimitExceeded, reason: SecurityReason, locale: str | N
     )
 
 
-async def admitted_caller(request: Request) -> Caller:
+async def admitted_caller(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
+) -> Caller:
     """The FastAPI dependency of every `/api` route: the caller, or a 401/429 refusal."""
     admission = _admission(request)
     context = request_context(request.scope)

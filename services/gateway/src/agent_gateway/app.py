@@ -22,6 +22,7 @@ from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
 from agent_common.transports import Transports, check_mode, open_transports
 from agent_gateway.admission import Admission
+from agent_gateway.api_docs import add_docs_pages
 from agent_gateway.auth import Authenticator
 from agent_gateway.auth.jwt import JwtVerifier
 from agent_gateway.body_limit import BodyLimitMiddleware
@@ -122,6 +123,8 @@ def create_app(
         description="Chat with the agent: whole answers as JSON, or streamed as Server-Sent Events. "
         "Every `/api` call needs `Authorization: Bearer <API key or JWT>`.",
         lifespan=lifespan,
+        docs_url=None,  # served by `add_docs_pages`, with assets of its own rather than a CDN's
+        redoc_url=None,
     )
     app.state.settings = config.gateway
     app.state.reindex_board = board
@@ -146,6 +149,7 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(reindex.router)
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
+    add_docs_pages(app)
     _document_limits(app, config)
     trace_requests(app, mounted_prefixes)
     _initialise_series(app)

@@ -14,9 +14,20 @@ from agent_common.error_metrics import record_error
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.logs import current_ids
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
+from agent_gateway.localized import Localized, first_language
 from agent_gateway.schemas import ErrorResponse
 
 log = logging.getLogger("agent.gateway")
+
+JSON_MEDIA_TYPE = "application/json"
+METHOD_NOT_ALLOWED = Localized(
+    "This path does not take {method}; it takes {allow}.",
+    "이 경로는 {method} 요청을 받지 않습니다. 받는 메서드: {allow}.",
+)
+CONTENT_TYPE_UNSUPPORTED = Localized(
+    "Send the body as JSON, with the header `Content-Type: application/json`.",
+    "본문은 JSON으로, `Content-Type: application/json` 헤더와 함께 보내 주세요.",
+)
 
 
 class Refused(PlatformError):
@@ -47,9 +58,23 @@ def error_response(
     )
 
 
+def _locale(request: Request) -> str | None:
+    return first_language(request.headers.get("accept-language"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if isinstance(exc.body, bytes):
+            # FastAPI hands the model the raw bytes only when the content type is not JSON
+            # (missing, a form, text): say what to send, not that bytes are not an object.
+            record_security_event(SecurityEvent.INPUT_REJECTED, SecurityReason.MALFORMED_BODY)
+            info = ErrorInfo.of(
+                ErrorCode.CONTENT_TYPE_UNSUPPORTED,
+                CONTENT_TYPE_UNSUPPORTED.for_locale(_locale(request)),
+                expected=JSON_MEDIA_TYPE,
+            )
+            return error_response(info, headers={"Accept": JSON_MEDIA_TYPE})
         fields = [
             {"field": ".".join(str(p) for p in err.get("loc", ())[1:]) or "body", "problem": err.get("msg", "")}
             for err in exc.errors()[:10]
@@ -65,14 +90,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.info, headers=exc.headers if isinstance(exc, Refused) else None)
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = ErrorCode.NOT_FOUND if exc.status_code in (404, 405) else ErrorCode.INPUT_INVALID
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own headers stay (a 405 carries `Allow`, as RFC 9110 requires).
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            allow = (headers or {}).get("Allow", "")
+            message = METHOD_NOT_ALLOWED.for_locale(_locale(request)).format(method=request.method, allow=allow)
+            return error_response(
+                ErrorInfo.of(ErrorCode.METHOD_NOT_ALLOWED, message, allow=[m.strip() for m in allow.split(",") if m]),
+                headers=headers,
+            )
+        code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.INPUT_INVALID
         if code is ErrorCode.INPUT_INVALID:
             # FastAPI's "There was an error parsing the body": bytes that are not UTF-8, nesting
             # past the parser's depth, numbers too long to convert.
             record_security_event(SecurityEvent.INPUT_REJECTED, SecurityReason.MALFORMED_BODY)
-        # Starlette's own headers stay (a 405 carries `Allow`, as RFC 9110 requires).
-        headers = dict(exc.headers) if exc.headers else None
         return error_response(ErrorInfo.of(code, str(exc.detail)), status=exc.status_code, headers=headers)
 
     @app.exception_handler(RedisError)

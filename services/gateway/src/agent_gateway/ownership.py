@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from agent_common.sessions.owners import OwnerStore
 from agent_gateway.admission import user_key
 from agent_gateway.auth import Caller
 from agent_gateway.localized import Localized
 
 NOT_FOUND = Localized("No such session or run, or it has expired.", "그런 세션이나 실행이 없거나 만료되었습니다.")
+
+
+class NamedRun(Enum):
+    """What became of a run id the caller chose (`X-Request-ID`)."""
+
+    CLAIMED = "claimed"  # new: the caller's run goes by it
+    USED_BY_CALLER = "used_by_caller"  # the caller already ran under it: one id, one run
+    HELD_BY_ANOTHER = "held_by_another"  # another caller's: never said, the run gets an id of the server's
 
 
 class Ownership:
@@ -27,9 +37,15 @@ class Ownership:
     async def claim_run(self, request_id: str, caller: Caller) -> bool:
         return await self._owners.claim("run", request_id, user_key(caller), self._run_ttl_s)
 
-    async def claim_new_run(self, request_id: str, caller: Caller) -> bool:
-        """Own a run id nobody has used yet (a caller's own `X-Request-ID`); False when it is in use."""
-        return await self._owners.claim_new("run", request_id, user_key(caller), self._run_ttl_s)
+    async def claim_named_run(self, request_id: str, caller: Caller) -> NamedRun:
+        """Own a run id the caller chose, if nobody has used it yet. An id another caller holds
+        blocks nobody: this caller's run is given an id of the server's instead, so no id can be
+        claimed ahead of its owner to refuse the owner's run (docs/security.md)."""
+        if await self._owners.claim_new("run", request_id, user_key(caller), self._run_ttl_s):
+            return NamedRun.CLAIMED
+        if await self.owns_run(request_id, caller):
+            return NamedRun.USED_BY_CALLER
+        return NamedRun.HELD_BY_ANOTHER
 
     async def owns_session(self, session_id: str, caller: Caller) -> bool:
         return await self._owners.owned_by("session", session_id, user_key(caller))

@@ -37,6 +37,12 @@ class RequestContext:
         self.client_ip = client_ip
         self.supplied = supplied
         """True when the id is the caller's own `X-Request-ID`: a run started with it must be the id's first."""
+        self.client_request_id: str | None = None
+        """The caller's own `X-Request-ID` when the request's run could not go by it (another caller's)."""
+
+    def replace_request_id(self, request_id: str) -> None:
+        """Go by `request_id` (echoed back, logged), keeping the caller's own id beside it in the logs."""
+        self.client_request_id, self.request_id, self.supplied = self.request_id, request_id, False
 
 
 def request_context(scope: Scope) -> RequestContext:
@@ -93,12 +99,19 @@ class RequestContextMiddleware:
                     log.info(
                         "request finished",
                         extra={
+                            **_replaced_id(context),
                             "method": scope.get("method"),
                             "route": route,
                             "status": outcome.status,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                         },
                     )
+
+
+def _replaced_id(context: RequestContext) -> dict[str, str]:
+    if context.client_request_id is None:
+        return {}
+    return {"request_id": context.request_id, "client_request_id": context.client_request_id}
 
 
 def incoming_request_id(scope: Scope) -> str | None:

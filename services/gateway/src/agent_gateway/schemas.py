@@ -19,9 +19,11 @@ class ChatBody(BaseModel):
     message: str = Field(
         min_length=1,
         max_length=32_000,
-        description="The user's message: text, without NUL characters.",
-        # Documented for clients (and the fuzzer); enforced by `_storable_text`, with a clearer message.
-        json_schema_extra={"pattern": "^[^\\u0000]*$"},
+        description="The user's message: text with at least one character that is not whitespace, "
+        "without NUL characters.",
+        # Documented for clients (and the fuzzer); enforced by `_storable_text` and the chat route's
+        # `_check_not_blank` (`str.isspace`: the characters `\s` matches in Python), with clearer messages.
+        json_schema_extra={"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"},
     )
     session_id: SessionId | None = Field(default=None, description="Continue this session; omit to start a new one.")
     locale: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = Field(

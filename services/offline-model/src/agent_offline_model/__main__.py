@@ -1,26 +1,18 @@
-"""`agent-offline-model`: serve the offline model as its own process."""
+"""`agent-offline-model`: serve the offline model as its own process, through the same
+`serve_app` as every service (a busy port exits 2 at once, SIGTERM drains and exits 0)."""
 
 from __future__ import annotations
 
-import logging
-
-import uvicorn
-
+from agent_common.asgi_server import serve_app
+from agent_common.settings import ObservabilitySettings
 from agent_offline_model.app import create_app
 from agent_offline_model.settings import OfflineModelSettings
 
 
 def main() -> None:
     settings = OfflineModelSettings()
-    # uvicorn configures its own loggers only; this shows the app's (which fault was injected).
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        # A stalled request (fault injection) must not hold up a shutdown for long.
-        timeout_graceful_shutdown=10,
+    serve_app(
+        "offline-model", create_app(settings), host=settings.host, port=settings.port, log=ObservabilitySettings()
     )
 
 
