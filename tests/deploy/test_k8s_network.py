@@ -135,7 +135,9 @@ def needed_egress(name: str) -> set[Flow]:
     needs = {Flow(*DNS, 53)}
     for value in values:
         needs |= {flow for host, port in _addresses(value) if (flow := _target(host, port))}
-    if "TOOL_HTTP_ALLOWLIST" in service_settings_env(service_dir(name)):
+    # The service that fetches pages reads the ports it may fetch from; the orchestrator reads
+    # the allowlist too, but only to judge the links in answers: it fetches nothing.
+    if "TOOL_HTTP_ALLOWED_PORTS" in service_settings_env(service_dir(name)):
         needs |= {Flow(*INTERNET, port) for port in WEB_PORTS}
     return needs
 
