@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ import pytest
 
 from tests.deploy import cmd_module, service_images, service_settings_env, settings_classes, yaml_files
 from tests.docs.readme import REPO, marked_block, section, shell_defaults, table
+from tests.support.services import require_service
 from tests.support.web import free_tcp_port
 
 SECTION = "The distributed mode"
@@ -177,6 +179,8 @@ def readme_shell(
     newcomer_dir: Path, redis_url: str, kafka_bootstrap: str
 ) -> Iterator[tuple[subprocess.Popen[str], dict[str, int], Path]]:
     """bash running the quickstart, then pausing before the stop block until told to go on."""
+    if shutil.which("curl") is None:
+        require_service("curl", "curl is not installed (apt-get install curl)")
     ports = {variable: free_port_pair() for _, variable in ROWS.values() if variable != "RAG_INDEXER_PORT"}
     env = {
         # A clean environment: only what a shell has, and the ports. No METRICS_PORT, so
