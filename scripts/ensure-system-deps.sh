@@ -2,7 +2,7 @@
 # System packages the test tiers need: redis-server (Redis tier), Java 17+ and
 # Maven (Kafka tier), python3.11-doc (the RAG evaluation's labelled FAQ corpus),
 # prometheus (promtool) and prometheus-alertmanager (alertmanager, amtool) for the
-# alert-rule and exposition checks. Installs what is missing when it can (root with apt-get);
+# alert-rule and exposition checks, curl for the README's quickstart (tests/docs). Installs what is missing when it can (root with apt-get);
 # otherwise reports it, and the tier says it was skipped. With CI=true a
 # missing package is an error: CI never skips a tier.
 set -uo pipefail
@@ -11,6 +11,7 @@ missing_packages=()
 command -v redis-server >/dev/null || missing_packages+=(redis-server)
 command -v java >/dev/null || missing_packages+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing_packages+=(maven)
+command -v curl >/dev/null || missing_packages+=(curl)
 command -v promtool >/dev/null || missing_packages+=(prometheus)
 command -v amtool >/dev/null || missing_packages+=(prometheus-alertmanager)
 FAQ_DIR=/usr/share/doc/python3.11/html/faq
@@ -33,6 +34,7 @@ report() { # name, command, what needs it
 report redis-server redis-server "the Redis tier"
 report java java "the Kafka tier"
 report maven mvn "the Kafka tier"
+report curl curl "the README's distributed quickstart (tests/docs)"
 report promtool promtool "the alert rule and metrics checks"
 report alertmanager prometheus-alertmanager "the alert routing checks"
 report amtool amtool "the alert routing checks"

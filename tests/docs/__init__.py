@@ -1,0 +1,1 @@
+"""Tests that run or check what the documentation tells people to do."""
