@@ -37,10 +37,19 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def platform(documents: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def removable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Documents indexed, then removed, beside the others (which stay)."""
+    folder = tmp_path_factory.mktemp("removable")
+    (folder / "bikes.md").write_text("# Bike parking\n\nBicycles are parked in the basement garage on level -2.\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def platform(documents: Path, removable: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     # A key file of its own, with no key in it: the platform is anonymous, whatever the developer's own.
     keys = tmp_path_factory.mktemp("documents-keys") / "api-keys.json"
-    with embedded_platform({"RAG_INDEXER_ALLOWED_ROOTS": str(documents), "AUTH_KEYS_FILE": str(keys)}) as served:
+    roots = f"{documents},{removable}"
+    with embedded_platform({"RAG_INDEXER_ALLOWED_ROOTS": roots, "AUTH_KEYS_FILE": str(keys)}) as served:
         yield served
 
 
@@ -207,3 +216,29 @@ async def test_retrieval_and_reindexing_are_counted_in_the_metrics(
     )
     assert metric(after, "rag_reindex_commands_total", 'mode="incremental",state="done"') >= 1
     assert metric(after, "rag_chunks_written_total") >= 3
+
+
+async def test_removed_documents_are_no_longer_cited_and_the_others_still_are(
+    platform: Platform, indexed: dict[str, object], removable: Path
+) -> None:
+    added = reindex(platform, str(removable))
+    assert added.returncode == 0, added.stderr
+    question = "Where are bicycles parked?"
+    cited = await ask(platform, question)
+    assert [c["source"] for c in cited["citations"]][:1] == [str(removable / "bikes.md")]
+    removed = reindex(platform, "--remove", str(removable / "bikes.md"))
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.startswith("done: 1 documents seen, 0 changed, 0 unchanged, 1 deleted")
+    assert "removal from" in removed.stdout and json.loads(removed.stdout.splitlines()[-1])["mode"] == "remove"
+    after = await ask(platform, question)
+    assert str(removable / "bikes.md") not in [c["source"] for c in after["citations"]]
+    assert after["citations"] == [] and after["model"] == "offline-1"  # nothing else covers it: the model answers
+    assert (await ask(platform, "How many vacation days?"))["citations"][0]["source"].endswith("handbook.md")
+    # A path nothing was indexed from is a failure of the command, with its reason (exit code 1).
+    again = reindex(platform, "--remove", str(removable / "bikes.md"))
+    assert again.returncode == 1 and f"failed: {removable / 'bikes.md'}: NOT_FOUND" in again.stdout
+
+
+def test_a_removal_names_paths_or_a_source(platform: Platform) -> None:
+    nothing = reindex(platform, "--remove")
+    assert nothing.returncode == 2 and "--source" in nothing.stderr
