@@ -253,3 +253,35 @@ def test_the_cli_reindexes_through_the_gateway_with_a_key(distributed: Platform,
         env=env,
     )
     assert refused.returncode == 2 and "reindex refused (403): RAG_PATH_NOT_ALLOWED" in refused.stderr
+
+
+def test_documents_are_removed_through_the_gateway_and_the_indexer(
+    distributed: Platform, reindexer: dict[str, str]
+) -> None:
+    """`agent reindex --remove` over Kafka: the indexer takes the document out of its store (an
+    incremental reindex of the folder then finds it new again) and leaves the folder's others."""
+    env = {**os.environ, "AGENT_API_KEY": reindexer["authorization"].removeprefix("Bearer ")}
+    folder = documents(distributed) / "removal"
+    folder.mkdir()
+    (folder / "keep.md").write_text("# Keep\n\nThis document stays indexed.\n")
+    (folder / "drop.md").write_text("# Drop\n\nThis document is removed.\n")
+
+    def cli(*args: str) -> tuple[int, dict[str, object]]:
+        command = [sys.executable, "-m", "agent_cli.main", "reindex", *args, "--url", distributed.base_url, "--json"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
+        assert done.stdout, done.stderr
+        return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+
+    code, indexed = cli(str(folder), "--source", "removal")
+    assert code == 0 and indexed["counts"]["changed"] == 2  # type: ignore[index]
+    code, removed = cli("--remove", str(folder / "drop.md"))
+    assert code == 0 and (removed["mode"], removed["state"]) == ("remove", "done")
+    assert removed["counts"]["deleted"] == 1 and removed["failures"] == []  # type: ignore[index]
+    code, again = cli(str(folder), "--source", "removal")
+    assert code == 0 and (again["counts"]["changed"], again["counts"]["unchanged"]) == (1, 1)  # type: ignore[index]
+    # The same scope and roots as any reindex command.
+    body = {"source": {"name": "x", "paths": ["/etc/passwd"]}, "mode": "remove"}
+    outside = httpx.post(f"{distributed.base_url}/api/reindex", json=body, headers=reindexer, timeout=30)
+    assert outside.status_code == 403 and outside.json()["error"]["code"] == "RAG_PATH_NOT_ALLOWED"
+    refused = httpx.post(f"{distributed.base_url}/api/reindex", json=body, headers=distributed.headers, timeout=30)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "PERMISSION_DENIED"

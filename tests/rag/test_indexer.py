@@ -197,3 +197,72 @@ async def test_a_full_reindex_of_one_source_keeps_the_other_sources_documents(
     assert sorted(Path(d).name for d in office) == ["billing.pdf", "notes.html", "security.txt", "vacation.md"]
     lunch = (await store.search(await embedder.query("When is lunch?"), 1))[0].record
     assert (lunch.source, lunch.doc_id) == ("kb", "kb-1")
+
+
+def removal(paths: list[Path], name: str = "docs") -> ReindexRequested:
+    return command(paths, mode="remove", name=name)
+
+
+async def test_the_store_lists_its_documents_by_source(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    run = indexer(store, embedder, tmp_path)
+    await run.run(command([docs / "vacation.md"], name="hr"), Statuses())
+    await run.run(command([docs / "notes.html"], name="office"), Statuses())
+    live = await store.ensure_live()
+    everything = await store.indexed_documents(live)
+    assert everything == [("hr", str(docs / "vacation.md")), ("office", str(docs / "notes.html"))]
+    assert await store.indexed_documents(live, "office") == [("office", str(docs / "notes.html"))]
+
+
+async def test_removing_a_file_and_a_folder_takes_their_documents_out_with_progress(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    sub = docs / "archive"
+    sub.mkdir()
+    (sub / "old.md").write_text("# Old\n\nThe cafeteria closed in 2019.\n")
+    run = indexer(store, embedder, tmp_path)
+    await run.run(command([docs]), Statuses())
+    assert await store.count() == 5
+    (docs / "notes.html").unlink()  # a file already gone from disk is still named by its path
+    statuses = Statuses()
+    final = await run.run(removal([docs / "notes.html", sub], name="cleanup"), statuses)
+    assert [s.state for s in statuses.seen] == ["started", "progress", "progress", "done"]
+    assert all(s.mode == "remove" for s in statuses.seen) and final.failures == []
+    assert (final.counts.total, final.counts.seen, final.counts.deleted) == (2, 2, 2)
+    remaining = {doc_id for _, doc_id in await store.indexed_documents(await store.ensure_live())}
+    assert remaining == {str(docs / "vacation.md"), str(docs / "security.txt"), str(docs / "billing.pdf")}
+    texts = [h.record.text for h in await store.search(await embedder.query("When does the office open?"), 10)]
+    assert not any("office" in t.lower() for t in texts)
+
+
+async def test_removing_with_no_path_takes_out_the_whole_source_and_only_it(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    run = indexer(store, embedder, tmp_path)
+    await run.run(command([docs / "vacation.md", docs / "notes.html"], name="hr"), Statuses())
+    await run.run(command([docs / "billing.pdf"], name="finance"), Statuses())
+    final = await run.run(removal([], name="hr"), Statuses())
+    assert final.state == "done" and final.counts.deleted == 2
+    assert await store.indexed_documents(await store.ensure_live()) == [("finance", str(docs / "billing.pdf"))]
+
+
+async def test_a_removal_naming_nothing_indexed_or_outside_the_roots_reports_each_failure(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    run = indexer(store, embedder, docs)
+    nothing_yet = await run.run(removal([docs / "vacation.md"]), Statuses())  # before the first index
+    assert nothing_yet.state == "done" and nothing_yet.counts.deleted == 0
+    assert [f.error.code for f in nothing_yet.failures] == [ErrorCode.NOT_FOUND]
+    await run.run(command([docs / "vacation.md"]), Statuses())
+    final = await run.run(removal([docs / "image.png", tmp_path / "elsewhere.md"]), Statuses())
+    assert final.state == "done" and final.counts.deleted == 0 and final.counts.failed == 2
+    assert [(f.document, f.error.code) for f in final.failures] == [
+        (str(docs / "image.png"), ErrorCode.NOT_FOUND),
+        (str(tmp_path / "elsewhere.md"), ErrorCode.RAG_PATH_NOT_ALLOWED),
+    ]
+    assert await store.count() == 1

@@ -101,7 +101,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         runs=transports.run_store,
         model=model,
         settings=orchestrator_settings,
-        retriever=Retriever(store, embedder, top_k=rag.top_k, threshold=rag.score_threshold),
+        retriever=Retriever.from_settings(rag, store, embedder),
     )
     orchestrator.register()
     tool_runner = ToolRunner(bus, ToolSettings(), ToolRunnerSettings().concurrency)

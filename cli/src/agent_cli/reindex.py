@@ -1,4 +1,5 @@
-"""`agent reindex`: publish a reindex command for files and folders, and show its progress.
+"""`agent reindex`: publish a reindex command for files and folders, and show its progress;
+`agent reindex --remove` takes documents out of the index the same way.
 
 It talks to the gateway's reindex API (`/api/reindex`, in both modes: `agent run`'s port
 or the distributed gateway's), with the key in `$AGENT_API_KEY`, which needs the
@@ -44,7 +45,7 @@ def progress_line(status: ReindexStatus) -> str:
     bar = "#" * filled + "-" * (BAR_WIDTH - filled)
     return (
         f"[{bar}] {c.seen}/{c.total} documents  changed {c.changed}  unchanged {c.unchanged}  "
-        f"chunks {c.chunks_written}  failed {c.failed}"
+        f"deleted {c.deleted}  chunks {c.chunks_written}  failed {c.failed}"
     )
 
 
@@ -53,7 +54,8 @@ def summary(status: ReindexStatus) -> str:
     lines = [
         f"{status.state}: {c.seen} documents seen, {c.changed} changed, {c.unchanged} unchanged, "
         f"{c.deleted} deleted, {c.chunks_written} chunks written, {c.failed} failed "
-        f"({status.mode} reindex of {status.source!r} in {status.elapsed_s:.1f} s)"
+        f"({'removal from' if status.mode == 'remove' else f'{status.mode} reindex of'} {status.source!r} "
+        f"in {status.elapsed_s:.1f} s)"
     ]
     if status.error is not None:
         lines.append(f"error: {status.error.code.value}: {status.error.message}")
@@ -103,9 +105,12 @@ def run(args: argparse.Namespace) -> int:
     # Absolute but not resolved: the paths name the indexer's files, maybe on another machine,
     # so symlinks are its to resolve (and the gateway compares the paths as written).
     paths = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
+    if not paths and not (args.remove and args.source):
+        print("reindex: name files or folders (or, with --remove, a --source to remove whole)", file=sys.stderr)
+        return EXIT_FAILED
     body = {
         "source": {"name": args.source or paths[0], "paths": paths},
-        "mode": "full" if args.full else "incremental",
+        "mode": "remove" if args.remove else "full" if args.full else "incremental",
     }
     url = args.url.rstrip("/")
     # Needed once keys exist (always, on a distributed gateway), with the `reindex` scope.
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             if response.status_code != 202:
                 raise Refused(response)
             request_id = str(response.json()["request_id"])
-            print(f"reindex {request_id}: {body['mode']} reindex of {', '.join(paths)}", file=sys.stderr)
+            print(f"reindex {request_id}: {body['mode']} {', '.join(paths) or args.source}", file=sys.stderr)
             final = follow(client, url, request_id, sys.stderr)
     except Refused as refused:
         print(refused, file=sys.stderr)
@@ -135,10 +140,11 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = commands.add_parser(
-        "reindex", help="Index files and folders (text, Markdown, HTML, PDF) and show the progress."
+        "reindex",
+        help="Index files and folders (text, Markdown, HTML, PDF), or remove them (--remove), and show the progress.",
     )
     cmd.add_argument(
-        "paths", nargs="+", help="Files or folders, as the indexer sees them, under RAG_INDEXER_ALLOWED_ROOTS."
+        "paths", nargs="*", help="Files or folders, as the indexer sees them, under RAG_INDEXER_ALLOWED_ROOTS."
     )
     cmd.add_argument(
         "--url",
@@ -150,6 +156,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--full",
         action="store_true",
         help="Rebuild the index from these documents beside the live one and switch when complete.",
+    )
+    cmd.add_argument(
+        "--remove",
+        action="store_true",
+        help="Take the documents indexed from these files and folders out of the index (with --source and no "
+        "paths: every document of that source); the files themselves are left alone.",
     )
     cmd.add_argument("--json", action="store_true", help="Also print the final status as JSON.")
     cmd.set_defaults(handler=run)

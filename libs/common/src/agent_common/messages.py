@@ -136,16 +136,22 @@ class ReindexSource(BaseModel):
         return paths
 
 
+# `remove` takes documents out of the live index without reading any file.
+ReindexMode = Literal["full", "incremental", "remove"]
+
+
 class ReindexRequested(BusMessage):
     """Reindex one source. `incremental` updates the live index in place (unchanged
     documents skipped, removed ones deleted); `full` builds a new index version beside
-    the live one and switches readers over when it is complete."""
+    the live one and switches readers over when it is complete; `remove` deletes from the
+    live index the documents indexed from `source.paths` (a file, or everything under a
+    folder, whichever source indexed it), or, with no paths, every document of the source."""
 
     topic: ClassVar[str] = "rag.reindex"
     kind: Literal["rag.reindex_requested"] = "rag.reindex_requested"
 
     source: ReindexSource
-    mode: Literal["full", "incremental"] = "incremental"
+    mode: ReindexMode = "incremental"
 
     def partition_key(self) -> str:
         # One index's commands run in order (there is one index per platform).
@@ -185,7 +191,7 @@ class ReindexStatus(BusMessage):
     # `accepted`: published by the gateway as it puts the command on `rag.reindex` (it may
     # wait there behind another command); the rest by the indexer that runs it.
     state: Literal["accepted", "started", "progress", "done", "failed"]
-    mode: Literal["full", "incremental"]
+    mode: ReindexMode
     source: str
     counts: ReindexCounts = Field(default_factory=ReindexCounts)
     failures: list[ReindexFailure] = Field(default_factory=list)

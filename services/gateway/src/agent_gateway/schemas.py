@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from agent_common.errors import ErrorInfo
 from agent_common.events import Citation, DoneEvent, ToolCallRecord, Usage
-from agent_common.messages import ReindexSource
+from agent_common.messages import ReindexMode, ReindexSource
 
 SessionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
@@ -110,9 +110,11 @@ class ReindexBody(BaseModel):
         description="What to index: `name`, `paths` (files and folders as the indexer sees them, under "
         "`RAG_INDEXER_ALLOWED_ROOTS`) and/or inline `documents`."
     )
-    mode: Literal["full", "incremental"] = Field(
+    mode: ReindexMode = Field(
         default="incremental",
-        description="`incremental` updates the live index in place; `full` builds a new version and switches to it.",
+        description="`incremental` updates the live index in place; `full` builds a new version and switches to it; "
+        "`remove` deletes the documents indexed from `paths` (files, or everything under folders), or with no "
+        "paths every document of the source `name`.",
     )
 
 

@@ -1,8 +1,8 @@
 """The agent loop: a run advances one model call at a time.
 
 A run starts from a `ChatRequested`: the session's history and the question make
-the prompt, and retrieval may put passages of the user's documents in it (or
-answer on its own when they do not cover the question). Each step then streams
+the prompt, and retrieval may put passages of the user's documents in it (or, for
+a documents-only caller, answer on its own when they do not cover the question). Each step then streams
 one model call, its text going to the client as `token` events as it comes. A
 step that asks for tools dispatches them over the bus and saves the run's state
 in the run store; their results continue the run (`continue_after_tools`) at
@@ -101,8 +101,8 @@ class AgentLoop:
         state = RunState.for_request(msg, messages=build_messages(self._settings.system_prompt, history, msg.message))
         log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
         if self._retriever is not None:
-            grounding = await ground(self._retriever, msg.message, msg.locale)
-            if grounding.fallback is not None:  # the documents do not cover it: the platform answers
+            grounding = await ground(self._retriever, msg.message, msg.locale, msg.tenant)
+            if grounding.fallback is not None:  # documents-only, and they do not cover it: the platform answers
                 await self._publish_text(state, grounding.fallback)
                 await self._finish(state, FALLBACK_MODEL)
                 return StepOutcome.ENDED

@@ -3,9 +3,14 @@ question, numbered for the prompt, and whether they match well enough to answer 
 
 Decision: retrieve before every model call rather than offer the model a search tool.
 Every model, the offline one included, then answers from the same passages, the
-threshold and its fallback are enforced by the platform rather than left to the model,
-and a turn costs one model call instead of two. A message naming a URL is about that
-page (the `http_get` tool), not the documents, so it is not retrieved for.
+threshold is enforced by the platform rather than left to the model, and a turn costs
+one model call instead of two. A message naming a URL is about that page (the
+`http_get` tool), not the documents, so it is not retrieved for.
+
+Policy: the documents answer what they cover (passages in the prompt, cited); what they
+do not cover the model answers on its own, uncited, so a platform with documents is still
+a chat assistant ("Hello!"). Only a documents-only caller (`RAG_DOCUMENTS_ONLY`, or its
+tenant in `RAG_DOCUMENTS_ONLY_TENANTS`) gets the platform's no-match fallback instead.
 """
 
 from __future__ import annotations
@@ -28,10 +33,14 @@ log = logging.getLogger("agent.orchestrator.retrieval")
 
 RETRIEVALS = Counter(
     "rag_retrievals_total",
-    "Questions retrieved for, by outcome: covered (passages in the prompt), fallback (under the threshold), "
+    "Questions retrieved for, by outcome: covered (passages in the prompt), uncovered (under the threshold: "
+    "the model answers alone), fallback (under the threshold, documents-only: the no-match fallback), "
     "skipped (nothing indexed, a URL question, or the store failing).",
     ["outcome"],
 )
+OUTCOMES = ("covered", "uncovered", "fallback", "skipped")
+for _outcome in OUTCOMES:  # exported from start-up, at 0: a first burst shows in rate()
+    RETRIEVALS.labels(_outcome)
 BEST_SCORE = Histogram(
     "rag_best_score",
     "Cosine similarity of the best passage per question searched (RAG_SCORE_THRESHOLD decides).",
@@ -78,12 +87,46 @@ def citation_of(marker: int, hit: ScoredChunk) -> Citation:
     )
 
 
+@dataclass(frozen=True)
+class DocumentsOnly:
+    """Who is answered from the documents alone: everyone, or the tenants named."""
+
+    everyone: bool = False
+    tenants: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, settings: RagSettings) -> DocumentsOnly:
+        return cls(everyone=settings.documents_only, tenants=frozenset(settings.documents_only_tenants))
+
+    def applies_to(self, tenant: str | None) -> bool:
+        return self.everyone or (tenant is not None and tenant in self.tenants)
+
+
 class Retriever:
-    def __init__(self, store: VectorStore, embedder: Embedder, *, top_k: int, threshold: float) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        *,
+        top_k: int,
+        threshold: float,
+        documents_only: DocumentsOnly = DocumentsOnly(),
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.top_k = top_k
         self.threshold = threshold
+        self.documents_only = documents_only
+
+    @classmethod
+    def from_settings(cls, settings: RagSettings, store: VectorStore, embedder: Embedder) -> Retriever:
+        return cls(
+            store,
+            embedder,
+            top_k=settings.top_k,
+            threshold=settings.score_threshold,
+            documents_only=DocumentsOnly.of(settings),
+        )
 
     async def retrieve(self, question: str) -> Retrieved:
         if _URL.search(question):
@@ -120,30 +163,33 @@ def build_retriever(settings: RagSettings) -> Retriever | None:
     if not settings.store_url:
         return None
     embedder = build_embedder(settings)
-    store = open_store(settings, embedder.dimensions)
-    return Retriever(store, embedder, top_k=settings.top_k, threshold=settings.score_threshold)
+    return Retriever.from_settings(settings, open_store(settings, embedder.dimensions), embedder)
 
 
 @dataclass(frozen=True)
 class Grounding:
     """What a run's prompt gets from the documents: passages to answer from (`context`, cited
-    as `citations`), or the platform's own answer when they do not cover the question
-    (`fallback`), or neither (nothing to search)."""
+    as `citations`), or, for a documents-only caller, the platform's own answer when they do not
+    cover the question (`fallback`), or neither (the model answers on its own)."""
 
     context: str | None = None
     citations: list[Citation] = field(default_factory=list)
     fallback: str | None = None
 
 
-async def ground(retriever: Retriever, question: str, locale: str | None) -> Grounding:
-    """The passages for a run's question, or the no-match fallback text; counted by outcome."""
+async def ground(retriever: Retriever, question: str, locale: str | None, tenant: str | None = None) -> Grounding:
+    """The passages for a run's question; for a question they do not cover, nothing (the model
+    answers alone) or, documents-only, the no-match fallback text. Counted by outcome."""
     retrieved = await retriever.retrieve(question)
     if not retrieved.searched:
         RETRIEVALS.labels("skipped").inc()
         return Grounding()
     BEST_SCORE.observe(retrieved.best_score)
     if not retrieved.covered or retrieved.context is None:
-        RETRIEVALS.labels("fallback").inc()
-        return Grounding(fallback=fallback(question, locale))
+        if retriever.documents_only.applies_to(tenant):
+            RETRIEVALS.labels("fallback").inc()
+            return Grounding(fallback=fallback(question, locale))
+        RETRIEVALS.labels("uncovered").inc()
+        return Grounding()
     RETRIEVALS.labels("covered").inc()
     return Grounding(context=retrieved.context, citations=retrieved.citations)

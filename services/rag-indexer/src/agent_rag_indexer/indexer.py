@@ -1,5 +1,6 @@
 """One reindex command, start to finish: list, compare checksums, read, chunk, embed,
-write, delete what is gone, and report progress on `rag.status` as it goes."""
+write, delete what is gone, and report progress on `rag.status` as it goes; or, for a
+`remove` command, delete the documents it names (`removal.py`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from agent_common.rag.store import VectorStore
 from agent_rag_indexer.chunking import ChunkingConfig, chunk_document
 from agent_rag_indexer.documents import Document, checksum_of, normalise
 from agent_rag_indexer.readers import read
+from agent_rag_indexer.removal import named_documents
 from agent_rag_indexer.sources import Candidate, candidates
 
 log = logging.getLogger("agent.rag_indexer")
@@ -43,6 +45,31 @@ def records_of(doc: Document, config: ChunkingConfig) -> list[ChunkRecord]:
         )
         for index, chunk in enumerate(chunk_document(doc, config))
     ]
+
+
+def status_of(
+    command: ReindexRequested,
+    state: str,
+    counts: ReindexCounts,
+    failures: Sequence[ReindexFailure],
+    started: float,
+    **extra: object,
+) -> ReindexStatus:
+    """One status of `command` on `rag.status`, as far as it got."""
+    return ReindexStatus.model_validate(
+        {
+            "request_id": command.request_id,
+            "session_id": command.session_id,
+            "user_id": command.user_id,
+            "state": state,
+            "mode": command.mode,
+            "source": command.source.name,
+            "counts": counts,
+            "failures": list(failures),
+            "elapsed_s": round(time.monotonic() - started, 3),
+            **extra,
+        }
+    )
 
 
 class Indexer:
@@ -75,21 +102,10 @@ class Indexer:
         failures: list[ReindexFailure] = []
 
         def status(state: str, **extra: object) -> ReindexStatus:
-            return ReindexStatus.model_validate(
-                {
-                    "request_id": command.request_id,
-                    "session_id": command.session_id,
-                    "user_id": command.user_id,
-                    "state": state,
-                    "mode": command.mode,
-                    "source": source,
-                    "counts": counts,
-                    "failures": failures,
-                    "elapsed_s": round(time.monotonic() - started, 3),
-                    **extra,
-                }
-            )
+            return status_of(command, state, counts, failures, started, **extra)
 
+        if command.mode == "remove":
+            return await self.remove(command, publish)
         found, refused = candidates(command.source, self.allowed_roots)
         counts = counts.model_copy(update={"total": len(found)})
         failures.extend(ReindexFailure(document=item.doc_id, error=item.error.info) for item in refused)
@@ -135,6 +151,33 @@ class Indexer:
             return final
         final = status("done", index_version=target)
         log.info("reindex done", extra={"source": source, "mode": command.mode, **counts.model_dump()})
+        await publish(final)
+        return final
+
+    async def remove(self, command: ReindexRequested, publish: Publish) -> ReindexStatus:
+        """Carry out a `remove` command: the documents it names leave the live index, one
+        `progress` status each (`seen` and `deleted` count them)."""
+        started = time.monotonic()
+        counts = ReindexCounts()
+        failures: list[ReindexFailure] = []
+        await publish(status_of(command, "started", counts, failures, started))
+        try:
+            # Before the first index there is nothing to remove: every named path names nothing.
+            live = await self.store.live_collection() or ""
+            indexed = await self.store.indexed_documents(live) if live else []
+            named, failures = named_documents(command.source, indexed, self.allowed_roots)
+            counts = ReindexCounts(total=len(named), failed=len(failures))
+            for source, doc_id in named:
+                await self.store.delete_document(live, source, doc_id)
+                counts = counts.model_copy(update={"seen": counts.seen + 1, "deleted": counts.deleted + 1})
+                await publish(status_of(command, "progress", counts, failures, started))
+        except PlatformError as exc:
+            final = status_of(command, "failed", counts, failures, started, error=exc.info)
+            log.warning("removal failed", extra={"source": command.source.name, "error_code": exc.code.value})
+            await publish(final)
+            return final
+        final = status_of(command, "done", counts, failures, started, index_version=live or None)
+        log.info("documents removed", extra={"source": command.source.name, **counts.model_dump()})
         await publish(final)
         return final
 

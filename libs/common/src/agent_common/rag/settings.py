@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode
 
-from agent_common.settings import settings_config
+from agent_common.settings import comma_separated, settings_config
 
 # Measured with `agent rag-eval` on the whole python3.11-doc FAQ (docs/rag.md): every FAQ
 # question's best passage reaches it, as do 10 of 12 Korean wordings of FAQ questions,
@@ -58,5 +58,15 @@ class RagSettings(BaseSettings):
     """Passages retrieved per question and put in the prompt."""
     score_threshold: float = Field(default=DEFAULT_SCORE_THRESHOLD, ge=-1.0, le=1.0)
     """Cosine similarity the best passage must reach for the documents to count as covering the
-    question; below it the answer is the no-match fallback. Tuned for the offline embedder:
-    set it again from `agent rag-eval` when `RAG_EMBEDDINGS=openai`."""
+    question; below it the model answers without passages (or, documents-only, the platform answers
+    the no-match fallback). Tuned for the offline embedder: set it again from `agent rag-eval` when
+    `RAG_EMBEDDINGS=openai`."""
+    documents_only: bool = False
+    """Answer every caller from the documents alone: a question they do not cover (nothing at or
+    above `RAG_SCORE_THRESHOLD`) gets the no-match fallback, without a model call. Off by default:
+    the documents answer what they cover and the model answers the rest on its own, uncited."""
+    documents_only_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Tenants answered from the documents alone, as `RAG_DOCUMENTS_ONLY` does for everyone
+    (comma-separated; the tenant of the caller's API key or JWT)."""
+
+    _split = field_validator("documents_only_tenants", mode="before")(comma_separated)

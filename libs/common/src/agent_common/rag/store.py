@@ -184,6 +184,27 @@ class VectorStore:
             if offset is None:
                 return found
 
+    async def indexed_documents(self, collection: str, source: str | None = None) -> list[tuple[str, str]]:
+        """(source, doc_id) of every document in `collection` (of `source` only, when named), sorted."""
+        found: set[tuple[str, str]] = set()
+        offset: Any = None
+        while True:
+            points, offset = await self._guard(
+                self.client.scroll(
+                    collection,
+                    scroll_filter=_document_filter(source) if source is not None else None,
+                    limit=512,
+                    offset=offset,
+                    with_payload=["source", "doc_id"],
+                    with_vectors=False,
+                )
+            )
+            for point in points:
+                payload = point.payload or {}
+                found.add((str(payload["source"]), str(payload["doc_id"])))
+            if offset is None:
+                return sorted(found)
+
     async def delete_document(self, collection: str, source: str, doc_id: str) -> None:
         await self._guard(
             self.client.delete(
