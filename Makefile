@@ -19,14 +19,24 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml)
+MANIFESTS := uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml)
+
+# Everything: the platform and the dev tools (tests, linters, the real-model tier's server).
+$(VENV)/.synced: $(UV) $(MANIFESTS)
 	$(UV) sync --all-packages --frozen --python $(PYTHON)
+	@touch $@ $(VENV)/.runtime
+
+# The platform alone, for `make run`: no dev toolchain to wait for. Inexact, so it never
+# removes the dev tools a `make test` installed before.
+$(VENV)/.runtime: $(UV) $(MANIFESTS)
+	@echo "Installing the platform into $(VENV) (first run only)..."
+	$(UV) sync --all-packages --frozen --no-dev --inexact --quiet --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.synced
 
 ## Start the whole platform on its embedded default (one process, in-memory bus, offline model).
-run: install
+run: $(VENV)/.runtime
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/agent run
 
 ## Install what the tests need, start real Redis and Kafka where the machine allows, run the suite.

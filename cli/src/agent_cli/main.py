@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from agent_cli.keys import add_parser as add_keys_parser
@@ -15,7 +17,6 @@ from agent_cli.reindex import add_parser as add_reindex_parser
 from agent_common.asgi_server import PortUnavailable, bind_listener, serve_app
 from agent_common.auth import FileApiKeyStore
 from agent_common.logs import configure_logging
-from agent_common.rag.store import StoreInUse
 from agent_common.settings import ModelSettings, ObservabilitySettings
 from agent_gateway.settings import GatewayConfig
 
@@ -30,17 +31,30 @@ def _model_line(model: ModelSettings | None) -> str:
     return f"{model.name} at {urlunsplit((url.scheme, address, url.path, '', ''))}"
 
 
-def _banner(address: str, port: int, model: ModelSettings | None, keys_exist: bool) -> str:
-    """What `agent run` prints as it starts; `model` None: the built-in offline model."""
+def cli_command() -> str:
+    """How the user can call `agent` again: by name when the shell finds this one, else its path
+    (`.venv/bin/agent` after `make run`, which installs into the project, not onto the PATH)."""
+    own = Path(sys.executable).parent / "agent"
+    found = shutil.which("agent")
+    if found is not None and Path(found).resolve() == own.resolve():
+        return "agent"
+    try:
+        return os.path.relpath(own)
+    except ValueError:  # another drive (Windows)
+        return str(own)
+
+
+def _banner(address: str, port: int, model: ModelSettings | None, keys_exist: bool, cli: str = "agent") -> str:
+    """What `agent run` prints as it starts; `model` None: the built-in offline model; `cli`: how to call `agent`."""
     base = f"http://{address}:{port}"
     model_line = _model_line(model)
     if keys_exist:
-        access = "API keys required: send `Authorization: Bearer <key>` (agent keys list)"
+        access = f"API keys required: send `Authorization: Bearer <key>` ({cli} keys list)"
         auth = " -H 'authorization: Bearer <key>'"
     else:
         access = (
             "!! ANONYMOUS: no API key exists, so anyone who reaches this port may call it.\n"
-            "   Create one with `agent keys create --user <id>`; from then on a key is required."
+            f"   Create one with `{cli} keys create --user <id>`; from then on a key is required."
         )
         auth = ""
     return f"""
@@ -58,6 +72,7 @@ Press Ctrl+C to stop.
 
 def run(args: argparse.Namespace) -> int:
     from agent_cli.embedded import create_embedded_app, local_address, uses_offline_model
+    from agent_common.rag.store import StoreInUse
 
     config = GatewayConfig()
     host = args.host or os.environ.get("HOST")
@@ -68,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         config.gateway.port = int(port)
     log = ObservabilitySettings()
     configure_logging("embedded", log.level, log.format)
+    # Loading the embedder and the document store takes a few seconds: say so at once.
+    print(f"agent run: starting on port {config.gateway.port}...", file=sys.stderr, flush=True)
     try:
         # The port first: a second `agent run` stops here, before it touches the shared files.
         listener = bind_listener("agent run", config.gateway.host, config.gateway.port)
@@ -89,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             config.gateway.port,
             None if uses_offline_model() else ModelSettings(),
             keys_exist,
+            cli_command(),
         ),
         file=sys.stderr,
         flush=True,

@@ -21,7 +21,6 @@ from agent_common.rag.settings import RagSettings
 from agent_rag_indexer.chunking import STRATEGIES, Strategy
 from agent_rag_indexer.evaluation import labels
 from agent_rag_indexer.evaluation.report import write
-from agent_rag_indexer.evaluation.runner import evaluate
 from agent_rag_indexer.settings import IndexerSettings
 
 DEFAULT_OFF_TOPIC = Path("evals/rag/off-topic.yaml")
@@ -38,6 +37,9 @@ def _strategies(value: str) -> list[Strategy]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: the vector store's client takes seconds to import, and every `agent` command would wait.
+    from agent_rag_indexer.evaluation.runner import evaluate
+
     pages = labels.faq_pages(args.faq_dir, args.pages.split(",") if args.pages else None)
     questions = [q for page in pages for q in labels.questions_of(labels.read_page(page))]
     if args.labels_out:
