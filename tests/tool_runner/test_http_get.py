@@ -57,11 +57,15 @@ async def test_an_upstream_500_is_an_http_error_with_its_status(executor: Execut
 async def test_a_refused_connection_is_unreachable(executor: Executor) -> None:
     outcome = await fetch(executor, f"http://127.0.0.1:{DEAD_PORT}/")
     assert error_code(outcome) == ErrorCode.TOOL_UPSTREAM_UNREACHABLE
+    assert outcome.error is not None and outcome.error.details["reason"] == "connect"
 
 
 async def test_a_name_that_does_not_resolve_is_unreachable(executor: Executor) -> None:
     outcome = await fetch(executor, "http://nowhere.allowed.test/")
     assert error_code(outcome) == ErrorCode.TOOL_UPSTREAM_UNREACHABLE
+    # Told apart from a refused connection: an operator reading the log sees a DNS problem.
+    assert outcome.error is not None and outcome.error.details["reason"] == "dns"
+    assert "not found (DNS)" in outcome.error.message
 
 
 async def test_a_stalled_upstream_times_out_at_the_deadline(executor: Executor, upstream: str) -> None:

@@ -26,6 +26,7 @@ from agent_tool_runner.tools import Tool
 from agent_tool_runner.web.allowlist import DEFAULT_PORTS, check_url, normalise_host
 from agent_tool_runner.web.body import check_readable, decode_text, read_limited
 from agent_tool_runner.web.page_text import collapse_whitespace, html_to_text
+from agent_tool_runner.web.ssrf_guard import HostNotFound
 
 MAX_REDIRECTS = 3
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
@@ -125,9 +126,23 @@ async def _fetch(url: httpx.URL, ctx: ToolContext) -> Hop:
             return await _page(url, response, ctx)
     except httpx.TimeoutException as exc:
         raise PlatformError(ErrorCode.TOOL_TIMEOUT, f"{url.host} did not answer in time.") from exc
-    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+    except httpx.ConnectError as exc:
+        if isinstance(exc.__cause__, HostNotFound):
+            raise PlatformError(
+                ErrorCode.TOOL_UPSTREAM_UNREACHABLE,
+                f"The host {url.host} was not found (DNS).",
+                host=url.host,
+                reason="dns",
+            ) from exc
         raise PlatformError(
-            ErrorCode.TOOL_UPSTREAM_UNREACHABLE, f"Could not connect to {url.host}.", host=url.host
+            ErrorCode.TOOL_UPSTREAM_UNREACHABLE, f"Could not connect to {url.host}.", host=url.host, reason="connect"
+        ) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise PlatformError(
+            ErrorCode.TOOL_UPSTREAM_UNREACHABLE,
+            f"The connection to {url.host} broke off.",
+            host=url.host,
+            reason="connection_lost",
         ) from exc
 
 

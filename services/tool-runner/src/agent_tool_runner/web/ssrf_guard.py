@@ -171,6 +171,10 @@ def check_host_name(host: str) -> None:
         )
 
 
+class HostNotFound(httpcore.ConnectError):
+    """The host's name does not resolve (DNS): told apart from a refused connection, for the log and the model."""
+
+
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend, with every TCP connection checked first.
 
@@ -217,14 +221,14 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"{host} did not resolve in time") from exc
         except (socket.gaierror, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from exc
+            raise HostNotFound(f"{host} does not resolve: {exc}") from exc
         addresses: list[IPAddress] = []
         for info in infos:
             address = ipaddress.ip_address(info[4][0])
             if address not in addresses:
                 addresses.append(address)
         if not addresses:
-            raise httpcore.ConnectError(f"{host} has no address")
+            raise HostNotFound(f"{host} has no address")
         return addresses
 
     async def connect_unix_socket(
