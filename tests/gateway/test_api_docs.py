@@ -57,3 +57,9 @@ def test_the_schema_declares_the_bearer_credential_and_every_api_route_needs_it(
     for path, method, operation in operations:
         needed = path.startswith("/api/")
         assert (operation.get("security") == [{BEARER.scheme_name: []}]) == needed, (method, path)
+
+
+def test_the_gateways_own_address_leads_to_the_api_docs(anonymous_gateway: TestClient) -> None:
+    response = anonymous_gateway.get("/", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/docs"
+    assert anonymous_gateway.get("/").status_code == 200  # the docs page itself, not a bare 404
