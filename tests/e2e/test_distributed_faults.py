@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from httpx_sse import aconnect_sse
 from redis.asyncio import Redis
 
+from agent_common.events import is_terminal
 from agent_common.messages import ChatRequested, DeadLetter
 from agent_common.run_events.redis import RedisRunEventChannel
 from tests.e2e.conftest import platform_env
@@ -179,7 +180,14 @@ async def test_a_chat_request_delivered_twice_is_answered_once(
     )
     client = Redis.from_url(redis_server.url)
     try:
-        events = await RedisRunEventChannel(client).replay(request.request_id)
+        # The duplicate can be seen while the first delivery's run is still going: wait for its end,
+        # then a moment more, by which a second answer would have started.
+        channel = RedisRunEventChannel(client)
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            while not any(is_terminal(e) for e in await channel.replay(request.request_id)):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        events = await channel.replay(request.request_id)
     finally:
         await client.aclose()
     types = [e.type for e in events]

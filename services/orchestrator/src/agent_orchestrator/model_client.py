@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import httpx2  # the openai SDK's own HTTP client library
 import openai
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI, AsyncStream, DefaultAsyncHttpxClient
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
@@ -41,6 +42,10 @@ from agent_orchestrator.model_chunks import StreamChunk
 from agent_orchestrator.model_errors import classified, interrupted, no_first_token, too_slow
 from agent_orchestrator.model_stream import ModelTurn, StreamNotRead, TextDelta, ToolCallRequest
 
+# How long an idle connection to the model is kept for the next call: under the 5 s that
+# uvicorn-served models keep theirs.
+KEEPALIVE_S = 4.0
+
 
 class ModelClient:
     def __init__(self, settings: ModelSettings) -> None:
@@ -50,6 +55,12 @@ class ModelClient:
             api_key=settings.api_key.get_secret_value(),
             max_retries=0,
             timeout=settings.total_timeout_s,
+            # The SDK's pool keeps idle connections 5 s, exactly as long as uvicorn-served models
+            # (vLLM, the offline model) keep them: a call could pick a connection the server was
+            # closing that instant and fail for nothing. Idle connections go a second sooner.
+            http_client=DefaultAsyncHttpxClient(
+                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_S)
+            ),
         )
         self._window = settings.context_window
         self._window_asked = settings.context_window is not None
