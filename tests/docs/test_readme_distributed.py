@@ -153,7 +153,7 @@ def port_is_free(port: int) -> bool:
 def loopback_port(address: str) -> str:
     url = urlsplit(address if "://" in address else f"//{address}")
     if url.hostname not in {"127.0.0.1", "localhost"}:
-        pytest.skip(f"the README's commands name 127.0.0.1; this session's server is at {address}")
+        require_service("README", f"the README's commands name 127.0.0.1; this session's server is at {address}")
     return str(url.port)
 
 
