@@ -13,6 +13,7 @@ mapping of parameters (`calls_tool: {name: http_get, ok: true}`).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -48,8 +49,9 @@ class Rule(BaseModel):
     primary: ClassVar[str | None] = None
     """The parameter a bare value fills (`max_chars: 600` means `limit: 600`)."""
 
+    @abstractmethod
     def check(self, outcome: Outcome, context: Context) -> Verdict:
-        raise NotImplementedError
+        """Whether `outcome` keeps this rule; a rule class without it cannot be made (pydantic's metaclass is an ABCMeta)."""
 
     def params(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_defaults=True)
