@@ -51,7 +51,7 @@ class Rule(BaseModel):
 
     @abstractmethod
     def check(self, outcome: Outcome, context: Context) -> Verdict:
-        """Whether `outcome` keeps this rule; a rule class without it cannot be made (pydantic's metaclass is an ABCMeta)."""
+        """Whether `outcome` keeps this rule (abstract: pydantic's metaclass is an ABCMeta)."""
 
     def params(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_defaults=True)
