@@ -109,6 +109,10 @@ class BusSettings(BaseSettings):
     """Kafka brokers, `host:port[,host:port...]`."""
     create_topics: bool = True
     """Create missing topics with their partition counts on start-up. Turn off where topics are provisioned."""
+    ride_through_s: float = Field(default=5.0, ge=0)
+    """Longest broker outage (a restart, a leader election, a network blip) that costs nothing: publishes
+    and handlers that fail because the broker is unreachable are retried with backoff this long. Past it,
+    a run ends with `INFRA_UNAVAILABLE` (`bus_unavailable`); a consumer keeps its message and pauses."""
 
 
 class RedisSettings(SecretSettings):
@@ -126,6 +130,10 @@ class RedisSettings(SecretSettings):
     """Longest wait for Redis to answer one command (redis-py's own default, made explicit); then it
     fails and its connection is replaced. A connection gone silent (half-open) holds its caller that
     long, and, as a process's run events go out together, every run of that process."""
+    ride_through_s: float = Field(default=5.0, ge=0)
+    """Longest Redis outage (a restart, a failover, a network blip) that costs nothing: commands that fail
+    because Redis is unreachable are retried with backoff this long. Past it, a run ends with
+    `INFRA_UNAVAILABLE` (`redis_unavailable`); a consumer keeps its message and pauses."""
 
 
 class ModelSettings(SecretSettings):
