@@ -20,10 +20,11 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent
+from agent_common.resilience import Outage, OutageTooLong
 from agent_common.run_events.redis import RedisRunEventChannel
 from agent_common.settings import RedisSettings
 from agent_common.transports.redis import redis_client
@@ -133,7 +134,8 @@ async def test_publishes_to_an_unreachable_redis_all_fail_and_none_hangs() -> No
 async def test_a_redis_that_goes_silent_fails_every_waiting_publish_within_its_bound(redis_url: str) -> None:
     """Redis behind a proxy that stops passing its answers on (a half-open connection, a
     paused server): the publish out and those queued behind it fail within a bound set by
-    REDIS_SOCKET_TIMEOUT_S, rather than hold every run of the process for ever."""
+    REDIS_SOCKET_TIMEOUT_S and REDIS_RIDE_THROUGH_S, as an outage of Redis, rather than hold
+    every run of the process for ever."""
     upstream = httpx.URL(redis_url)
     silent = asyncio.Event()
     pipes: list[asyncio.StreamWriter] = []
@@ -155,7 +157,8 @@ async def test_a_redis_that_goes_silent_fails_every_waiting_publish_within_its_b
 
     proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
     port = proxy.sockets[0].getsockname()[1]
-    client = redis_client(RedisSettings(url=f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.3))
+    settings = RedisSettings(url=f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.3, ride_through_s=0.5)
+    client = redis_client(settings)
     assert client is not None
     channel = RedisRunEventChannel(client)
     try:
@@ -165,7 +168,7 @@ async def test_a_redis_that_goes_silent_fails_every_waiting_publish_within_its_b
             asyncio.gather(*(channel.publish(token(new_rid(), "x")) for _ in range(10)), return_exceptions=True),
             WAIT_S,
         )
-        assert all(isinstance(o, RedisError) for o in outcomes), outcomes
+        assert all(isinstance(o, OutageTooLong) and o.outage is Outage.REDIS for o in outcomes), outcomes
     finally:
         await client.aclose()
         for writer in pipes:

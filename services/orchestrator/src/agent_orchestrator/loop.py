@@ -11,6 +11,13 @@ whichever replica gets the last of them. A run ends with exactly one `done` or
 
 The loop knows nothing of who runs it: claims, leases and takeovers wrap it
 from outside (`ownership/`).
+
+Redis going away for a moment costs a run nothing: every Redis call rides through
+an outage shorter than `REDIS_RIDE_THROUGH_S` (the pool's, `agent_common.transports`).
+A longer one fails the call with `OutageTooLong`, and the run with it, as
+`redis_unavailable`; that ending itself waits for Redis to come back (for as long as
+the run's state is kept), so a client that reconnects is replayed how the run
+really ended, and no other replica takes it for a dead one's.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.events import FINISH_LENGTH, CitationsEvent, DoneEvent, TokenEvent, ToolCallRecord, ToolStartEvent
 from agent_common.fallback import finish_note, language_of
 from agent_common.messages import ChatRequested, ToolCallRequested, ToolOutcome
+from agent_common.resilience import Outage, OutageTooLong, outage_of, ride_through
 from agent_common.run_events import RunEventChannel, end_run, failure
 from agent_common.run_store import ToolDeadlines
 from agent_common.sessions import SessionStore, Turn
@@ -97,19 +105,24 @@ class AgentLoop:
 
     async def start(self, msg: ChatRequested) -> StepOutcome:
         """Start a run: its prompt, its documents, its first step."""
-        history = await self._sessions.history(msg.session_id)
-        state = RunState.for_request(msg, messages=build_messages(self._settings.system_prompt, history, msg.message))
-        log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
-        if self._retriever is not None:
-            grounding = await ground(self._retriever, msg.message, msg.locale, msg.tenant)
-            if grounding.fallback is not None:  # documents-only, and they do not cover it: the platform answers
-                await self._publish_text(state, grounding.fallback)
-                await self._finish(state, FALLBACK_MODEL)
-                return StepOutcome.ENDED
-            if grounding.context is not None:  # the passages go just before the question
-                state.messages.insert(len(state.messages) - 1, {"role": "system", "content": grounding.context})
-                state.citations = grounding.citations
-                await self._events.publish(CitationsEvent(request_id=state.request_id, citations=state.citations))
+        state = RunState.for_request(msg)
+        try:
+            history = await self._sessions.history(msg.session_id)
+            state.messages = build_messages(self._settings.system_prompt, history, msg.message)
+            log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
+            if self._retriever is not None:
+                grounding = await ground(self._retriever, msg.message, msg.locale, msg.tenant)
+                if grounding.fallback is not None:  # documents-only, and they do not cover it: the platform answers
+                    await self._publish_text(state, grounding.fallback)
+                    await self._finish(state, FALLBACK_MODEL)
+                    return StepOutcome.ENDED
+                if grounding.context is not None:  # the passages go just before the question
+                    state.messages.insert(len(state.messages) - 1, {"role": "system", "content": grounding.context})
+                    state.citations = grounding.citations
+                    await self._events.publish(CitationsEvent(request_id=state.request_id, citations=state.citations))
+        except OutageTooLong as exc:  # Redis away too long before the first step: the run ends here
+            await self.fail(state, exc.info)
+            return StepOutcome.ENDED
         return await self.advance(state)
 
     async def continue_after_tools(self, state: RunState, results: Mapping[str, ToolOutcome]) -> StepOutcome:
@@ -133,7 +146,11 @@ class AgentLoop:
             return StepOutcome.AWAITING_TOOLS if state.pending else StepOutcome.ENDED
         except PlatformError as exc:
             await self.fail(state, exc.info)
-        except Exception:
+        except Exception as exc:
+            if (outage := outage_of(exc)) is not None:  # one that did not ride through (no free connection, say)
+                log.warning("run failed: %s unreachable", outage.value, exc_info=True)
+                await self.fail(state, ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, str(exc), reason=outage.reason))
+                return StepOutcome.ENDED
             log.exception("run failed unexpectedly")
             await self.fail(state, ErrorInfo.of(ErrorCode.INTERNAL, "Something went wrong on our side."))
         return StepOutcome.ENDED
@@ -164,10 +181,20 @@ class AgentLoop:
         return True
 
     async def fail(self, state: RunState, error: ErrorInfo) -> None:
-        """End the run with `error`: partial when the client saw part of an answer already."""
+        """End the run with `error`: partial when the client saw part of an answer already.
+
+        Redis away (the run may be failing for that very reason): the ending is tried again
+        until Redis is back, for as long as the run's state is kept. Meanwhile the run's
+        lease is still this replica's (its renewal keeps trying), so no other replica takes
+        the run over and ends it as lost."""
         language = language_of(state.user_message, state.locale)
-        await end_run(self._events, failure(state.request_id, error, language, partial=bool(state.answer)))
-        await self._saved.delete(state.request_id)
+        ending = failure(state.request_id, error, language, partial=bool(state.answer))
+
+        async def end() -> None:
+            await end_run(self._events, ending)
+            await self._saved.delete(state.request_id)
+
+        await ride_through(end, self._saved.ttl_s(state), only=Outage.REDIS)
         metrics.RUNS.labels("error", error.error_class.value).inc()
         record_error(error, "run")
         log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})

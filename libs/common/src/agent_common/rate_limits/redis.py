@@ -10,58 +10,37 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from limits import RateLimitItem
 from limits.aio.storage import RedisStorage
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agent_common.rate_limits.base import RequestLimiter, StreamSlots, WindowStats
+from agent_common.rate_limits.base import RequestLimiter, StreamSlots
 
 
 class RedisRequestLimiter(RequestLimiter):
-    """The moving window in Redis, retried on a dead connection.
+    """The moving window in Redis, on the process's pool, which rides through an outage of
+    Redis by sending a command again (`transports/redis_ride_through.py`), a dead pooled
+    connection after a restart included.
 
-    After a Redis restart every pooled connection is dead, and the first command on
-    each would otherwise fail its request: a failed connection is dropped by redis-py,
-    so trying again reconnects. Only the limiter retries (the shared pool does not):
-    a counted hit sent twice costs at most one extra hit in a window, while other
-    commands on the pool (the run-event publish) must never be sent twice.
+    A hit is not made safe to send twice: should the first attempt have been counted (its
+    reply lost), the window holds one extra hit for the caller, for one window. That is
+    cheaper than an attempt id per request on the hottest path, and errs on the side the
+    limit is for.
     """
 
     def __init__(self, redis: Redis) -> None:
         # `limits` takes the pool through to redis-py (whose types it does not declare).
         shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
         super().__init__(RedisStorage("async+redis://", implementation="redispy", key_prefix="ratelimit", **shared))
-        self._retry = Retry(
-            ExponentialBackoff(cap=0.5, base=0.05),
-            retries=2,
-            supported_errors=(RedisConnectionError, RedisTimeoutError),
-        )
-
-    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
-        return await self._retry.call_with_retry(
-            lambda: super(RedisRequestLimiter, self).hit(item, *identifiers), _noop
-        )
-
-    async def window(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
-        return await self._retry.call_with_retry(
-            lambda: super(RedisRequestLimiter, self).window(item, *identifiers), _noop
-        )
-
-
-async def _noop(_: Exception) -> None:
-    """redis-py has already dropped the failed connection; the next try takes a fresh one."""
 
 
 # KEYS: the user's slots. ARGV: stream id, limit, lease ms. Redis's own clock, so replicas agree.
+# A stream that holds its slot already keeps it: an acquire sent twice (riding through an outage)
+# is not refused by the slot its first attempt took.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])

@@ -20,7 +20,9 @@ from agent_common.events import RunEvent
 class RunEventChannel(ABC):
     @abstractmethod
     async def publish(self, event: RunEvent) -> RunEvent:
-        """Stamp `event` with its request's next `seq`, buffer it, broadcast it; return it stamped."""
+        """Stamp `event` with its request's next `seq`, buffer it, broadcast it; return it stamped.
+        Once the request's ending (`done` or `error`) is published, nothing more is: an event
+        after it is dropped and comes back with the ending's `seq`."""
 
     @abstractmethod
     def listen(self, request_id: str, after_seq: int = 0) -> AbstractAsyncContextManager[AsyncIterator[RunEvent]]:

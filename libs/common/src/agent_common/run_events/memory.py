@@ -18,6 +18,7 @@ class _Run:
     buffer: deque[RunEvent]
     seq: int = 0
     expires_at: float = 0.0
+    ended: bool = False
     listeners: set[asyncio.Queue[RunEvent]] = field(default_factory=set)
 
 
@@ -42,6 +43,9 @@ class MemoryRunEventChannel(RunEventChannel):
 
     async def publish(self, event: RunEvent) -> RunEvent:
         run = self._run(event.request_id)
+        if run.ended:  # a run has one ending: what comes after it is dropped
+            return event.model_copy(update={"seq": run.seq})
+        run.ended = is_terminal(event)
         run.seq += 1
         stamped = event.model_copy(update={"seq": run.seq})
         run.buffer.append(stamped)

@@ -4,12 +4,24 @@ The keys of one request share a hash tag, so they sit on one Redis Cluster slot:
 
 - `run:{<request_id>}:seq`     the last sequence number given out (INCR);
 - `run:{<request_id>}:events`  the replay buffer: frames `"<seq> <json>"`, capped, with a TTL;
-- `run:{<request_id>}:live`    the pub/sub channel the same frames are published on.
+- `run:{<request_id>}:live`    the pub/sub channel the same frames are published on;
+- `run:{<request_id>}:publishes` a hash: per publishing process, the number of its latest
+  publish with the seq and audience it got; and `ended`, the seq of the run's ending.
 
 Publishing is ONE Lua script (INCR, RPUSH, LTRIM, EXPIRE, PUBLISH), so seq order,
 buffer order and publish order are the same, even when two orchestrator replicas
 publish for one request. It returns the seq and PUBLISH's count of subscribers,
 which is how the publisher learns whether anybody still hears the run (`audience`).
+
+A publish is safe to send twice, as riding through an outage of Redis does
+(`transports/redis_ride_through.py`): the attempt that failed may have been carried
+out. Each process numbers its publishes; the script skips a number it has seen from
+that process for the request and answers what the first one got, so no event is
+buffered or broadcast twice. A process's publishes reach Redis in the order they
+are numbered (one round trip at a time, below), so the latest number is all there is
+to remember. And once a run's ending (`done` or `error`) is published, nothing more
+is: a second writer's ending (another replica taking the run over, the gateway
+giving up on it) is dropped, so a run has exactly one.
 Its calls are group-committed (`group_commit.py`):
 what the process's runs publish while one call is out goes next as one pipeline.
 Each run has one publish at a time in flight (its `TokenStream`), so batching
@@ -34,8 +46,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,14 +64,24 @@ from redis.exceptions import RedisError
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent, is_terminal, parse_run_event
+from agent_common.resilience.outages import Outage, OutageTooLong
 from agent_common.run_events.base import RunEventChannel, SequenceTracker
 from agent_common.run_events.group_commit import GroupCommittedScript
 from agent_common.tasks import stop_task
 
 log = logging.getLogger("agent.run_events")
 
-# KEYS: seq, events. ARGV: json, cap, ttl_s, floor, channel.
+# KEYS: seq, events, publishes. ARGV: json, cap, ttl_s, floor, channel, publisher, its publish's
+# number, 1 for an ending. Returns the seq and the subscribers PUBLISH reached; a repeat gets what
+# the first attempt got, an event after the ending the ending's seq and nobody.
 _PUBLISH = """
+local last = redis.call('HGET', KEYS[3], ARGV[6])
+if last then
+  local number, seq, heard = string.match(last, '^(%d+) (%d+) (%d+)$')
+  if number and tonumber(number) >= tonumber(ARGV[7]) then return {tonumber(seq), tonumber(heard)} end
+end
+local ended = redis.call('HGET', KEYS[3], 'ended')
+if ended then return {tonumber(ended), 0} end
 local seq = redis.call('INCR', KEYS[1])
 local floor = tonumber(ARGV[4])
 if seq <= floor then
@@ -70,6 +94,9 @@ redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 local heard = redis.call('PUBLISH', ARGV[5], frame)
+redis.call('HSET', KEYS[3], ARGV[6], ARGV[7] .. ' ' .. seq .. ' ' .. heard)
+if ARGV[8] == '1' then redis.call('HSET', KEYS[3], 'ended', seq) end
+redis.call('EXPIRE', KEYS[3], ARGV[3])
 return {seq, heard}
 """
 
@@ -101,6 +128,10 @@ def _live_key(request_id: str) -> str:
     return f"run:{{{request_id}}}:live"
 
 
+def _publishes_key(request_id: str) -> str:
+    return f"run:{{{request_id}}}:publishes"
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -118,6 +149,7 @@ class _Listener:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(_QUEUE_SIZE)
         self.resync = True  # read the buffer (again) before going on: first what came before us
         self.closed = False
+        self.outage = False  # Redis has been away longer than the bound: give up
 
     def put(self, event: RunEvent) -> None:
         try:
@@ -125,9 +157,10 @@ class _Listener:
         except asyncio.QueueFull:
             self.resync = True  # the buffer has what did not fit
 
-    def poke(self, *, closed: bool = False) -> None:
+    def poke(self, *, closed: bool = False, outage: bool = False) -> None:
         self.resync = True
         self.closed = self.closed or closed
+        self.outage = self.outage or outage
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(_WAKE)
 
@@ -153,7 +186,10 @@ class RedisRunEventChannel(RunEventChannel):
         subscribe_timeout_s: float = 10.0,
         health_check_s: float = 5.0,
         max_in_flight: int = 64,
+        outage_bound_s: float | None = None,
     ) -> None:
+        """`outage_bound_s`: how long listeners wait for a lost subscriber connection to come
+        back before their iteration raises `OutageTooLong` (None: as long as it takes)."""
         self._redis = redis
         self._buffer_size = buffer_size
         self._ttl_s = max(1, math.ceil(ttl_s))
@@ -163,6 +199,8 @@ class RedisRunEventChannel(RunEventChannel):
         # size (100 by default): 1,000 listeners re-reading at once must queue here.
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._publish = GroupCommittedScript(redis, _PUBLISH, self._in_flight)
+        self._publisher = uuid.uuid4().hex[:12]  # this process, to the publish script
+        self._publish_numbers = itertools.count(1)
         self._restore = redis.register_script(_RESTORE_SEQ)
         self._floors: OrderedDict[str, int] = OrderedDict()
         # Subscribers the latest publish of each recent request reached (PUBLISH's count).
@@ -172,18 +210,25 @@ class RedisRunEventChannel(RunEventChannel):
         self._conn: AbstractConnection | None = None  # the reader's, while it is usable
         self._lock = asyncio.Lock()  # orders every write on the reader's connection
         self._task: asyncio.Task[None] | None = None
+        self._outage_bound_s = outage_bound_s
+        self._down_since: float | None = None  # since when the reader has had no usable connection
+        self._give_up: asyncio.TimerHandle | None = None
+        self._gave_up = False  # down longer than the bound: listeners raise `OutageTooLong`
 
     # -- publishing and reading the buffer ---------------------------------
 
     async def publish(self, event: RunEvent) -> RunEvent:
         rid = event.request_id
-        keys = [_seq_key(rid), _events_key(rid)]
+        keys = [_seq_key(rid), _events_key(rid), _publishes_key(rid)]
         args: list[str | int] = [
             event.sse_data(),
             self._buffer_size,
             self._ttl_s,
             self._floors.get(rid, 0),
             _live_key(rid),
+            self._publisher,
+            next(self._publish_numbers),  # numbered as called: the group commit sends them in this order
+            1 if is_terminal(event) else 0,
         ]
         seq, heard = (int(value) for value in await self._publish(keys, args))
         self._note(rid, seq)
@@ -228,7 +273,7 @@ class RedisRunEventChannel(RunEventChannel):
     async def ping(self) -> bool:
         try:
             ok = bool(await self._redis.ping())
-        except (RedisError, OSError):
+        except (RedisError, OSError, OutageTooLong):
             return False
         # A started channel also needs its subscriber connection to hear events.
         return ok and (self._task is None or self._conn is not None)
@@ -239,6 +284,7 @@ class RedisRunEventChannel(RunEventChannel):
     async def listen(self, request_id: str, after_seq: int = 0) -> AsyncIterator[AsyncIterator[RunEvent]]:
         if self._task is None:
             raise RuntimeError("RedisRunEventChannel.listen() needs start() first")
+        self._raise_if_gave_up()
         listener = _Listener()
         channel = _live_key(request_id)
         sub = self._subs.get(channel)
@@ -256,6 +302,7 @@ class RedisRunEventChannel(RunEventChannel):
                 raise PlatformError(
                     ErrorCode.INFRA_UNAVAILABLE, "Run events are unavailable: Redis did not confirm the subscription."
                 ) from None
+            self._raise_if_gave_up()
             yield self._events(request_id, listener, after_seq)
         finally:
             await asyncio.shield(self._leave(sub, listener))
@@ -287,12 +334,25 @@ class RedisRunEventChannel(RunEventChannel):
         except (RedisError, OSError) as exc:
             log.debug("run-event subscriber write failed: %s", exc)
 
+    def _raise_if_gave_up(self) -> None:
+        if self._gave_up and self._outage_bound_s is not None:
+            raise OutageTooLong(Outage.REDIS, self._outage_bound_s)
+
     async def _events(self, request_id: str, listener: _Listener, after_seq: int) -> AsyncIterator[RunEvent]:
         tracker = SequenceTracker(after_seq)
         held: RunEvent | None = None  # a live event that showed a gap, kept until the buffer is read
         while True:
             if listener.closed:
                 return
+            if listener.outage:
+                # What arrived before Redis went away still goes out, then the outage is the end.
+                while not listener.queue.empty():
+                    item = listener.queue.get_nowait()
+                    if item is not _WAKE and tracker.accept(item):
+                        yield item
+                        if is_terminal(item):
+                            return
+                self._raise_if_gave_up()
             if listener.resync:
                 listener.resync = False
                 try:
@@ -334,6 +394,7 @@ class RedisRunEventChannel(RunEventChannel):
     async def stop(self) -> None:
         task, self._task = self._task, None
         await stop_task(task)
+        self._back()
         for sub in self._subs.values():
             sub.confirmed.set()
             for listener in sub.listeners:
@@ -354,6 +415,7 @@ class RedisRunEventChannel(RunEventChannel):
                     await self._after_outage()
                 outage = True
                 await self._subscribe_all(conn)
+                self._back()
                 backoff = _MIN_BACKOFF_S
                 await self._read(conn)
             except Exception as exc:
@@ -382,7 +444,7 @@ class RedisRunEventChannel(RunEventChannel):
                 for rid, floor in floors:
                     await self._restore(keys=[_seq_key(rid)], args=[floor, self._ttl_s], client=pipe)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, OutageTooLong) as exc:
             log.warning("could not restore run-event seq counters: %s", exc)
 
     async def _subscribe_all(self, conn: AbstractConnection) -> None:
@@ -391,29 +453,58 @@ class RedisRunEventChannel(RunEventChannel):
             self._pending.clear()
             for channel, sub in self._subs.items():
                 sub.sent_on = conn
+                sub.confirmed.clear()  # set while the channel had given up
                 self._pending[channel] = deque([sub])
             if self._subs:
                 await conn.send_command("SUBSCRIBE", *self._subs, check_health=False)
 
-    def _lost(self, conn: AbstractConnection) -> None:
+    def _lost(self, conn: AbstractConnection, *, since: float | None = None) -> None:
         if self._conn is conn:
             self._conn = None
         self._pending.clear()
         for sub in self._subs.values():
             sub.confirmed.clear()  # new listeners wait for the next confirmation
+        if self._down_since is None:
+            loop = asyncio.get_running_loop()
+            self._down_since = since if since is not None else loop.time()
+            if self._outage_bound_s is not None:
+                delay = max(0.0, self._down_since + self._outage_bound_s - loop.time())
+                self._give_up = loop.call_later(delay, self._giving_up)
+
+    def _back(self) -> None:
+        """Subscribed again: Redis is back, whatever the listeners that gave up were told."""
+        self._down_since = None
+        self._gave_up = False
+        if self._give_up is not None:
+            self._give_up.cancel()
+            self._give_up = None
+
+    def _giving_up(self) -> None:
+        """Redis has been away for the bound: every listener's iteration raises `OutageTooLong`
+        now, rather than wait for the client's deadline; listeners waiting for their subscription
+        to be confirmed wake up to raise it too. The reader goes on reconnecting."""
+        self._give_up = None
+        self._gave_up = True
+        log.warning("run-event subscriber lost Redis for longer than %gs; ending its listeners", self._outage_bound_s)
+        for sub in self._subs.values():
+            sub.confirmed.set()
+            for listener in sub.listeners:
+                listener.poke(outage=True)
 
     async def _read(self, conn: AbstractConnection) -> None:
-        pinged = False
+        pinged_at: float | None = None
         while True:
             message = await conn.read_response(timeout=self._health_check_s, push_request=True)
             if message is None:  # quiet: make sure the connection is still there
-                if pinged:
+                if pinged_at is not None:
+                    # Unanswered since the PING went (a paused or unreachable Redis): down since then.
+                    self._lost(conn, since=pinged_at)
                     raise RedisConnectionError("no answer to PING on the subscriber connection")
-                pinged = True
+                pinged_at = asyncio.get_running_loop().time()
                 async with self._lock:
                     await conn.send_command("PING", check_health=False)
                 continue
-            pinged = False
+            pinged_at = None
             if isinstance(message, list) and len(message) >= 2:
                 self._dispatch(_text(message[0]), _text(message[1]), message)
 

@@ -10,21 +10,34 @@
 - `run-deadlines`          a sorted set of `<request id> <step>` by the time its tool results are due;
 - `run:{<id>}:state`       the run's state as JSON, with a TTL;
 - `run:{<id>}:results:<step>` a hash call_id -> outcome JSON, filled as the step's tool results arrive
-  (per step: a later step may reuse a call id, and its count starts again).
+  (per step: a later step may reuse a call id, and its count starts again), and beside it
+  `...:by`, call_id -> the attempt id of the write that recorded it;
+- `lease:{<key>}:claim`, `run-leases:taken:<attempt>`, `run-deadlines:taken:<attempt>`: what a
+  claim or a take answered, for a while, by its attempt id.
 
 Claiming a run, renewing, finishing and taking over are each one Lua script
 over the lease, its request, the index and the session's turn, so no replica
 ever sees half of one. `ToolResults.record` is one MULTI/EXEC (HSETNX, HLEN, PEXPIRE), so however the
 results of a step interleave across replicas, exactly one caller sees its own
 write bring the count to `expected` and continues the run.
+
+Every write here is safe to send twice (`agent_common.resilience.retried_writes`), since
+the pool rides through an outage of Redis by sending a command again: renewing,
+finishing, abandoning, ending a turn, saving a state and scheduling a deadline are the
+same done twice; a claim, a take and a tool result's record carry an attempt id, so a
+repeat of the attempt that was carried out gets the answer the first one got (a claim
+`TAKEN`, not `HELD`; a take what it took; a record "new") rather than being taken for
+another replica's.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from agent_common.resilience.retried_writes import ATTEMPT_KEPT_S, attempt_id
 from agent_common.run_store.base import (
     ClaimResult,
     RunClaims,
@@ -60,19 +73,22 @@ DEADLINES_KEY = "run-deadlines"
 LEASES_KEY = "run-leases"
 _DONE = "\x00done"
 
-# KEYS lease, payload, index[, session turn]; ARGV owner, lease ms, done marker, payload, keep ms,
-# lease key, the lease's end (epoch s)[, request id]. Returns taken / held / done / session_busy.
+# KEYS lease, payload, index, claim attempt[, session turn]; ARGV owner, lease ms, done marker, payload,
+# keep ms, lease key, the lease's end (epoch s), attempt id, attempt kept ms[, request id].
+# Returns taken / held / done / session_busy.
 _CLAIM = """
 local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] and redis.call('GET', KEYS[4]) == ARGV[8] then return 'taken' end
 if held == ARGV[3] then return 'done' end
 if held then return 'held' end
-if KEYS[4] then
-  local turn = redis.call('GET', KEYS[4])
-  if turn and turn ~= ARGV[8] then return 'session_busy' end
-  redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[5])
+if KEYS[5] then
+  local turn = redis.call('GET', KEYS[5])
+  if turn and turn ~= ARGV[10] then return 'session_busy' end
+  redis.call('SET', KEYS[5], ARGV[10], 'PX', ARGV[5])
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
+redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[9])
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6])
 return 'taken'
 """
@@ -97,10 +113,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('ZADD', KEYS[2], 0, ARGV[2])
 end
 """
-# KEYS the index; ARGV now, limit, owner, lease ms, the new lease's end, done marker. The taken
-# entries, key then payload. The lease key, not the index, says whether work is live: an entry whose
-# lease is live is moved to that lease's end; one that is done, or whose payload expired, is dropped.
+# KEYS the index, what this attempt took; ARGV now, limit, owner, lease ms, the new lease's end, done
+# marker, attempt kept ms. The taken entries, key then payload. The lease key, not the index, says whether
+# work is live: an entry whose lease is live is moved to that lease's end; one that is done, or whose
+# payload expired, is dropped. An attempt sent again gets what it took the first time.
 _TAKE_EXPIRED = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('LRANGE', KEYS[2], 0, -1) end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local taken = {}
 for _, member in ipairs(due) do
@@ -118,17 +136,41 @@ for _, member in ipairs(due) do
     table.insert(taken, payload)
   end
 end
+if #taken > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(taken))
+  redis.call('PEXPIRE', KEYS[2], ARGV[7])
+end
 return taken
 """
 # KEYS session turn; ARGV request id.
 _END_TURN = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 """
-# KEYS[1] the deadlines set; ARGV now, limit. Members whose time has come, removed: ZREM decides who got one.
+# KEYS the deadlines set, what this attempt took; ARGV now, limit, attempt kept ms. Members whose time
+# has come, removed: ZREM decides who got one. An attempt sent again gets what it took the first time.
 _TAKE_DUE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('LRANGE', KEYS[2], 0, -1) end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+if #due > 0 then
+  redis.call('ZREM', KEYS[1], unpack(due))
+  redis.call('RPUSH', KEYS[2], unpack(due))
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
 return due
+"""
+# KEYS the step's results, who recorded each; ARGV call id, outcome JSON, ttl ms, attempt id.
+# Returns whether this attempt recorded it, and how many the step has.
+_RECORD = """
+local added = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+if added == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+elseif redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[4] then
+  added = 1
+end
+local count = redis.call('HLEN', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {added, count}
 """
 
 
@@ -136,15 +178,32 @@ def _ms(ttl_s: float) -> int:
     return max(1, int(ttl_s * 1000))
 
 
+_ATTEMPT_KEPT_MS = _ms(ATTEMPT_KEPT_S)
+
+RecentOutage = Callable[[float], bool]
+"""Whether this process found Redis unreachable within the last so many seconds."""
+
+
 class RedisRunClaims(RunClaims):
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, recent_outage: RecentOutage | None = None) -> None:
         self._redis = redis
+        self._recent_outage = recent_outage
 
     async def claim(
         self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
     ) -> ClaimResult:
-        keys = [_lease_key(key), _payload_key(key), LEASES_KEY]
-        args: list[str | int | float] = [owner, _ms(lease_s), _DONE, payload, _ms(keep_s), key, time.time() + lease_s]
+        keys = [_lease_key(key), _payload_key(key), LEASES_KEY, f"{_lease_key(key)}:claim"]
+        args: list[str | int | float] = [
+            owner,
+            _ms(lease_s),
+            _DONE,
+            payload,
+            _ms(keep_s),
+            key,
+            time.time() + lease_s,
+            attempt_id(),
+            _ATTEMPT_KEPT_MS,
+        ]
         if turn is not None:
             keys.append(_turn_key(turn.session_id))
             args.append(turn.request_id)
@@ -163,9 +222,25 @@ class RedisRunClaims(RunClaims):
         await self._redis.eval(_ABANDON, 2, _lease_key(key), LEASES_KEY, owner, key)
 
     async def take_expired(self, owner: str, lease_s: float, limit: int) -> list[tuple[str, str]]:
+        # A lease kept running out while nobody could reach Redis to renew it: not a sign that its
+        # replica died. For one lease after this process last found Redis away, its live owner has
+        # the time to renew it (a vanished or lapsed lease nobody took is taken back on renewal).
+        if self._recent_outage is not None and self._recent_outage(lease_s):
+            return []
         now = time.time()
+        taken_key = f"{LEASES_KEY}:taken:{attempt_id()}"
         taken = await self._redis.eval(
-            _TAKE_EXPIRED, 1, LEASES_KEY, now, limit, owner, _ms(lease_s), now + lease_s, _DONE
+            _TAKE_EXPIRED,
+            2,
+            LEASES_KEY,
+            taken_key,
+            now,
+            limit,
+            owner,
+            _ms(lease_s),
+            now + lease_s,
+            _DONE,
+            _ATTEMPT_KEPT_MS,
         )
         flat = [_text(item) for item in taken]
         return list(zip(flat[::2], flat[1::2], strict=True))
@@ -198,11 +273,9 @@ class RedisToolResults(ToolResults):
         self, request_id: str, step: int, call_id: str, outcome_json: str, expected: int, ttl_s: float
     ) -> tuple[bool, bool]:
         key = _results_key(request_id, step)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, call_id, outcome_json)
-            pipe.hlen(key)
-            pipe.pexpire(key, _ms(ttl_s))
-            added, count, _ = await pipe.execute()
+        added, count = await self._redis.eval(
+            _RECORD, 2, key, f"{key}:by", call_id, outcome_json, _ms(ttl_s), attempt_id()
+        )
         is_new = bool(added)
         return is_new, is_new and int(count) == expected
 
@@ -219,7 +292,8 @@ class RedisToolDeadlines(ToolDeadlines):
         await self._redis.zadd(DEADLINES_KEY, {f"{request_id} {step}": due_at})
 
     async def take_due(self, now: float, limit: int = 100) -> list[tuple[str, int]]:
-        due = await self._redis.eval(_TAKE_DUE, 1, DEADLINES_KEY, now, limit)
+        taken_key = f"{DEADLINES_KEY}:taken:{attempt_id()}"
+        due = await self._redis.eval(_TAKE_DUE, 2, DEADLINES_KEY, taken_key, now, limit, _ATTEMPT_KEPT_MS)
         taken: list[tuple[str, int]] = []
         for member in due:
             request_id, _, step = _text(member).partition(" ")
@@ -231,9 +305,12 @@ class RedisToolDeadlines(ToolDeadlines):
 class RedisRunStore(RunStore):
     """Every concern over one shared client (one connection pool per process)."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, recent_outage: RecentOutage | None = None) -> None:
         super().__init__(
-            RedisRunClaims(redis), RedisRunStates(redis), RedisToolResults(redis), RedisToolDeadlines(redis)
+            RedisRunClaims(redis, recent_outage),
+            RedisRunStates(redis),
+            RedisToolResults(redis),
+            RedisToolDeadlines(redis),
         )
         self._redis = redis
 

@@ -80,7 +80,8 @@ class SessionStore(ABC):
 
     @abstractmethod
     async def append(self, session_id: str, turn: Turn) -> None:
-        """Add a turn, drop the oldest beyond the caps, and refresh the TTL."""
+        """Add a turn, drop the oldest beyond the caps, and refresh the TTL. A turn whose request
+        has one in the session already is not added again (an append sent twice adds one)."""
 
     async def ping(self) -> bool:
         return True

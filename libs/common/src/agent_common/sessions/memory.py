@@ -27,6 +27,9 @@ class MemorySessionStore(SessionStore):
         for key in [k for k, (exp, _) in self._sessions.items() if exp < now]:
             del self._sessions[key]
         _, turns = self._sessions.get(session_id, (0.0, []))
+        if any(kept.request_id == turn.request_id for kept in turns):  # a request's turn goes in once
+            self._sessions[session_id] = (now + self._ttl_s, turns)
+            return
         self._sessions[session_id] = (
             now + self._ttl_s,
             within_budget([*turns, turn], self._max_turns, self._max_tokens),

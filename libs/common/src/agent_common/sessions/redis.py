@@ -4,11 +4,14 @@
 Lua script: push, trim to the last `max_turns`, drop the oldest while the
 turns' estimated tokens exceed `max_tokens` (the newest always stays), and
 refresh the TTL; so the list never outgrows its caps, whatever replicas
-append at once, and an idle session expires as a whole.
+append at once, and an idle session expires as a whole. A request's turn is
+appended once: the script skips a turn whose request is in the list already, so
+an append sent again (riding through an outage of Redis) adds nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from pydantic import ValidationError
@@ -18,8 +21,15 @@ from agent_common.sessions.base import SessionStore, Turn
 
 log = logging.getLogger("agent.sessions")
 
-# KEYS[1] the turns; ARGV turn JSON, max turns, max tokens (0: none), TTL ms.
+# KEYS[1] the turns; ARGV turn JSON, max turns, max tokens (0: none), TTL ms, the turn's request id as
+# its JSON says it. A plain search: a user's text holding that key would be escaped (\"request_id\").
 _APPEND = """
+for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if string.find(raw, ARGV[5], 1, true) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+    return 0
+  end
+end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 local budget = tonumber(ARGV[3])
@@ -76,6 +86,7 @@ class RedisSessionStore(SessionStore):
             self._max_turns,
             self._max_tokens,
             self._ttl_ms,
+            f'"request_id":{json.dumps(stored.request_id, ensure_ascii=False)}',
         )
 
     async def ping(self) -> bool:

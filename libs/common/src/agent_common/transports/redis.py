@@ -2,7 +2,8 @@
 
 Every store, the run-event channel and the rate limiter share the process's one
 connection pool; leaving the transports closes it after the bus and the channel
-have stopped.
+have stopped. Every command on the pool rides through an outage of Redis shorter
+than `REDIS_RIDE_THROUGH_S` (`redis_ride_through.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from agent_common.sessions.owners.redis import RedisOwnerStore
 from agent_common.sessions.redis import RedisSessionStore
 from agent_common.settings import RedisSettings
 from agent_common.transports.base import Transports
+from agent_common.transports.redis_ride_through import RedisRideThrough
 
 
 def redis_client(settings: RedisSettings) -> Redis:
@@ -39,14 +41,22 @@ def redis_client(settings: RedisSettings) -> Redis:
         health_check_interval=15,
         socket_connect_timeout=2.0,
         socket_timeout=settings.socket_timeout_s,
+        retry=RedisRideThrough(settings.ride_through_s),
     )
     return Redis(connection_pool=pool)
+
+
+def ride_through_of(redis: Redis) -> RedisRideThrough | None:
+    """The pool's `RedisRideThrough`, when the client was made by `redis_client`."""
+    retry = redis.get_retry()
+    return retry if isinstance(retry, RedisRideThrough) else None
 
 
 class RedisTransports(Transports):
     def __init__(self, bus: Bus, redis: Redis, *, sessions: SessionBounds) -> None:
         super().__init__(bus, sessions=sessions)
         self.redis = redis
+        self._ride_through = ride_through_of(redis)
 
     @property
     def api_keys_location(self) -> str:
@@ -59,7 +69,8 @@ class RedisTransports(Transports):
         return bool(await self.redis.ping())
 
     def _open_run_events(self) -> RunEventChannel:
-        return RedisRunEventChannel(self.redis)
+        bound = None if self._ride_through is None else self._ride_through.bound_s
+        return RedisRunEventChannel(self.redis, outage_bound_s=bound)
 
     def _open_sessions(self) -> SessionStore:
         bounds = self.session_bounds
@@ -77,7 +88,8 @@ class RedisTransports(Transports):
         return RedisRequestLimiter(self.redis)
 
     def _open_run_store(self) -> RunStore:
-        return RedisRunStore(self.redis)
+        ride = self._ride_through
+        return RedisRunStore(self.redis, recent_outage=None if ride is None else ride.outage_within)
 
     async def aclose(self) -> None:
         await self.redis.aclose()

@@ -11,6 +11,15 @@ redelivery that finds `done` is a duplicate. A lease nobody renews runs out
 (its replica died): a sweep on every replica takes the work over, exactly one
 of them (`takeover.py`). A renewal that finds the lease another's (this replica
 stalled past it) stops the work where it is.
+
+Redis going away is not the replica dying. A renewal that fails for an outage is
+tried again at once (each try rides through `REDIS_RIDE_THROUGH_S` on its own), so
+the lease is renewed as soon as Redis answers, taken back if it lapsed meanwhile;
+and no replica takes over a lease for one lease's time after it last found Redis
+away (`agent_common.run_store.redis`), which is that time for its owner to renew it.
+So an outage shorter than the lease never moves a run, and a longer one moves only
+the runs whose replica is really gone. Finishing the lease and ending the session's
+turn ride through for a lease too.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent_common.messages import ChatRequested
+from agent_common.resilience import Outage, outage_of, ride_through
 from agent_common.run_store import ClaimResult, RunClaims, SessionTurn
 from agent_common.tasks import stop_task
 from agent_orchestrator.run_state import RunState
@@ -34,6 +44,8 @@ from agent_orchestrator.run_state import RunState
 log = logging.getLogger("agent.orchestrator")
 
 DONE_TTL_S = 3600.0
+# How soon a renewal that failed for an outage is tried again (each try rode through for a while).
+OUTAGE_RENEW_S = 0.2
 # How long a request and its session's turn are kept past the request's deadline: by then the
 # gateway has given up and the run has stopped, so a session is never blocked for long by a lost run.
 TURN_GRACE_S = 30.0
@@ -99,7 +111,7 @@ class Leases:
 
     async def end_turn(self, session_id: str, request_id: str) -> None:
         """The request's run ended (`done` or `error`): the session's next turn may start."""
-        await self._claims.end_turn(session_id, request_id)
+        await ride_through(lambda: self._claims.end_turn(session_id, request_id), self._lease_s, only=Outage.REDIS)
 
     async def take_expired(self, limit: int) -> list[ChatRequested | StepRef]:
         """Work whose lease ran out, now this replica's (each goes to exactly one replica)."""
@@ -140,14 +152,21 @@ class Leases:
                     await asyncio.shield(self._claims.abandon(key, self._owner))
             raise
         if not lease.lost:
-            await self._claims.finish(key, DONE_TTL_S)
+            await ride_through(lambda: self._claims.finish(key, DONE_TTL_S), self._lease_s, only=Outage.REDIS)
 
     async def _renew(self, lease: HeldLease, work: asyncio.Task[object]) -> None:
+        every_s = self._lease_s / 3
+        wait_s = every_s
         while True:
-            await asyncio.sleep(self._lease_s / 3)
+            await asyncio.sleep(wait_s)
+            wait_s = every_s
             try:
                 renewed = await self._claims.renew(lease.key, self._owner, self._lease_s)
-            except Exception:  # a blip: the next renewal may succeed before the lease runs out
+            except Exception as exc:  # the next renewal may succeed before the lease runs out
+                if outage_of(exc) is not None:  # Redis away: ask again as soon as it may be back
+                    log.warning("could not renew a run's lease: Redis is unreachable", extra={"lease": lease.key})
+                    wait_s = min(every_s, OUTAGE_RENEW_S)
+                    continue
                 log.warning("could not renew a run's lease", exc_info=True)
                 continue
             if not renewed:

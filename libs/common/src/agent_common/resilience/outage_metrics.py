@@ -1,0 +1,28 @@
+"""`infra_outage_retries_total`: how often a call to Redis or the broker was tried again
+because it was unreachable, and rode through instead of failing.
+
+One counter for both kinds of infrastructure, labelled by `outage` (`redis`, `bus`);
+`count_retry` is the `on_retry` hook `ride_through` (and Redis's pool) call. A steady
+rate is a flapping network or an overloaded Redis; a burst is a restart or a failover
+that cost nothing. Both series exist from start-up, so the first outage after a start
+shows in `increase()`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from agent_common.resilience.outages import Outage
+
+OUTAGE_RETRIES = Counter(
+    "infra_outage_retries_total",
+    "Calls to Redis or the message bus tried again because it was unreachable (riding through an outage).",
+    ["outage"],
+)
+for _outage in Outage:
+    OUTAGE_RETRIES.labels(_outage.value)
+
+
+def count_retry(outage: Outage, _exc: BaseException) -> None:
+    """The `on_retry` hook: one more call tried again during `outage`."""
+    OUTAGE_RETRIES.labels(outage.value).inc()
