@@ -1,11 +1,15 @@
-"""A Redis client on the session's real Redis server, for each test."""
+"""A Redis client on the session's real Redis server, for each test; a Redis of the test's own
+that keeps its data, for the tests that crash or pause it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+
+from tests.support.services import RedisServer, ServiceUnavailable, require_service, start_redis
 
 
 @pytest.fixture
@@ -13,3 +17,15 @@ async def client(redis_url: str) -> AsyncIterator[Redis]:
     c = Redis.from_url(redis_url)
     yield c
     await c.aclose()
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own that keeps every acknowledged write across a crash
+    (append-only file, synced on every write), as a production Redis that must not lose runs."""
+    try:
+        server = start_redis(tmp_path, durable=True)
+    except ServiceUnavailable as exc:
+        require_service("Redis", str(exc))
+    yield server
+    server.stop()

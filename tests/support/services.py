@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -51,21 +52,44 @@ class RedisServer:
     port: int
     proc: subprocess.Popen[bytes]
     workdir: Path
+    durable: bool = False
+    paused: bool = False
 
     def stop(self) -> None:
         if self.proc.poll() is None:
+            if self.paused:
+                self.resume()
             self.proc.terminate()
             self.proc.wait(10)
 
-    def restart(self) -> None:
-        """Crash (SIGKILL) and start again on the same port: nothing is kept."""
+    def restart(self, down_s: float = 0.0) -> None:
+        """Crash (SIGKILL) and start again on the same port after `down_s`: nothing is kept,
+        unless the server is `durable` (then every write it acknowledged is)."""
+        self.kill()
+        time.sleep(down_s)
+        self.start_again()
+
+    def kill(self) -> None:
+        """Crash (SIGKILL): the port refuses connections until `start_again`."""
         self.proc.kill()
         self.proc.wait(10)
-        self.proc = _spawn_redis(self.port, self.workdir)
+
+    def start_again(self) -> None:
+        self.proc = _spawn_redis(self.port, self.workdir, durable=self.durable)
         _wait_for_redis(self.port, self.proc)
 
+    def pause(self) -> None:
+        """SIGSTOP: connections are accepted by the kernel and commands buffered, nothing is answered."""
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
 
-def _spawn_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    def resume(self) -> None:
+        """SIGCONT: the server runs what was buffered meanwhile, from connections given up on too."""
+        self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+
+def _spawn_redis(port: int, workdir: Path, *, durable: bool = False) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceUnavailable("redis-server is not installed (apt-get install redis-server)")
@@ -78,8 +102,8 @@ def _spawn_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
             "127.0.0.1",
             "--save",
             "",
-            "--appendonly",
-            "no",
+            # Durable: every acknowledged write is on disk before its answer, so a crash keeps it.
+            *(["--appendonly", "yes", "--appendfsync", "always"] if durable else ["--appendonly", "no"]),
             "--dir",
             str(workdir),
             "--logfile",
@@ -106,11 +130,12 @@ def _wait_for_redis(port: int, proc: subprocess.Popen[bytes], timeout: float = 1
         time.sleep(0.02)
 
 
-def start_redis(workdir: Path) -> RedisServer:
+def start_redis(workdir: Path, *, durable: bool = False) -> RedisServer:
+    """A redis-server on a free port; `durable`: with an append-only file synced on every write."""
     port = free_tcp_port()
-    proc = _spawn_redis(port, workdir)
+    proc = _spawn_redis(port, workdir, durable=durable)
     _wait_for_redis(port, proc)
-    return RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, proc=proc, workdir=workdir)
+    return RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, proc=proc, workdir=workdir, durable=durable)
 
 
 @dataclass
