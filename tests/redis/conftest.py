@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from tests.support.services import RedisServer, ServiceUnavailable, require_service, start_redis
+from tests.support.services import RedisServer, start_durable_redis
 
 
 @pytest.fixture
@@ -21,11 +21,7 @@ async def client(redis_url: str) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of the test's own that keeps every acknowledged write across a crash
-    (append-only file, synced on every write), as a production Redis that must not lose runs."""
-    try:
-        server = start_redis(tmp_path, durable=True)
-    except ServiceUnavailable as exc:
-        require_service("Redis", str(exc))
+    """A redis-server of the test's own that keeps every acknowledged write across a crash."""
+    server = start_durable_redis(tmp_path)
     yield server
     server.stop()

@@ -130,6 +130,16 @@ def _wait_for_redis(port: int, proc: subprocess.Popen[bytes], timeout: float = 1
         time.sleep(0.02)
 
 
+def start_durable_redis(workdir: Path) -> RedisServer:
+    """A Redis of a test's own that keeps every acknowledged write across a crash, as a production
+    Redis that must not lose runs; skipped (failed in CI) where the machine has no redis-server."""
+    try:
+        return start_redis(workdir, durable=True)
+    except ServiceUnavailable as exc:
+        require_service("Redis", str(exc))
+        raise
+
+
 def start_redis(workdir: Path, *, durable: bool = False) -> RedisServer:
     """A redis-server on a free port; `durable`: with an append-only file synced on every write."""
     port = free_tcp_port()
