@@ -201,7 +201,9 @@ async def test_a_run_in_a_redis_outage_longer_than_the_bound_ends_redis_unavaila
         buffered = await one.orchestrator.events.replay(request.request_id)
         next_turn = await Leases(one.orchestrator.runs.claims, "next-turn", 2.0).claim(chat("ses_long_outage"))
     assert gave_up.value.info.details["reason"] == "redis_unavailable"
-    assert bound_s <= outcome["gave_up_s"] < bound_s + 1.5  # at the bound, not at the client's deadline
+    # At the bound (counted from when the listener saw the connection drop, as the kill returned), not
+    # at the client's deadline.
+    assert bound_s - 0.2 <= outcome["gave_up_s"] < bound_s + 1.5
     endings = [e for e in buffered if is_terminal(e)]
     assert len(endings) == 1 and isinstance(endings[0], ErrorEvent), buffered
     assert endings[0].error.details["reason"] == "redis_unavailable"  # what a reconnecting client replays

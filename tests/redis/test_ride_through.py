@@ -141,7 +141,7 @@ async def test_listeners_end_with_redis_unavailable_at_the_bound_of_a_longer_out
             assert isinstance(outcome, OutageTooLong), outcome
             assert outcome.info.code is ErrorCode.INFRA_UNAVAILABLE
             assert outcome.info.details["reason"] == "redis_unavailable"
-        assert bound_s <= gave_up_s < bound_s + 1.5
+        assert bound_s - 0.2 <= gave_up_s < bound_s + 1.5  # from when the drop was seen, as the kill returned
         # Still away: a client that comes now is told at once, not after its subscription's timeout.
         joined_at = time.monotonic()
         with pytest.raises(OutageTooLong):
