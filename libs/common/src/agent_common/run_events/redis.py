@@ -345,14 +345,21 @@ class RedisRunEventChannel(RunEventChannel):
             if listener.closed:
                 return
             if listener.outage:
-                # What arrived before Redis went away still goes out, then the outage is the end.
-                while not listener.queue.empty():
-                    item = listener.queue.get_nowait()
-                    if item is not _WAKE and tracker.accept(item):
-                        yield item
-                        if is_terminal(item):
-                            return
-                self._raise_if_gave_up()
+                listener.outage = False
+                if self._gave_up:
+                    # What arrived in order before Redis went away still goes out; then the outage is the end.
+                    while not listener.queue.empty():
+                        item = listener.queue.get_nowait()
+                        if item is _WAKE:
+                            continue
+                        if tracker.is_gap(item):
+                            break
+                        if tracker.accept(item):
+                            yield item
+                            if is_terminal(item):
+                                return
+                    self._raise_if_gave_up()
+                # Back already: go on as after any reconnect (the poke asked for the buffer again).
             if listener.resync:
                 listener.resync = False
                 try:
