@@ -159,7 +159,10 @@ async def read_waiting(consumer: AIOKafkaConsumer, bootstrap: str, group: str) -
             return []
 
         async def offsets() -> dict[TopicPartition, OffsetAndMetadata]:
-            return await admin.list_consumer_group_offsets(group, partitions=tps)
+            found: dict[TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(
+                group, partitions=tps
+            )
+            return found
 
         # A broker that never had a group yet answers "coordinator not available" for a moment.
         recorded = await ride_through(offsets, BROKER_WAIT_S, only=Outage.BUS)
