@@ -11,7 +11,7 @@ from functools import partial
 
 import pytest
 
-from agent_cli.dead_letters import decode_offsets, encode_offsets
+from agent_cli.dead_letter_topic import decode_offsets, encode_offsets
 from agent_cli.main import main
 from agent_common.bus import HandlerRetries
 from agent_common.bus.kafka import KafkaBus
