@@ -1,14 +1,21 @@
-"""The `Bus` contract, run against every implementation (`test_bus.py`): consumer groups
-and per-key order. Dead letters and retries are each transport's own (`tests/common`)."""
+"""The `Bus` contract, run against every implementation (`test_bus.py`): consumer groups,
+per-key order, and what a failing handler does to its message: an outage of Redis or the
+broker holds it (retried, in order, never dead-lettered), a failure of its own parks it.
+Undecodable bytes are each transport's own (`tests/common`, `tests/e2e`)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import ClassVar
 
-from agent_common.bus import Bus
-from agent_common.messages import BusMessage
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from agent_common.bus import Bus, HandlerRetries
+from agent_common.bus.metrics import DEAD_LETTERS, OUTAGES_PAST_BOUND
+from agent_common.messages import BusMessage, DeadLetter
 from agent_common.topics import Topic
 
 # A topic of the contract's own: the platform's topics are read by the platforms other tests
@@ -27,6 +34,10 @@ class Note(BusMessage):
         return self.session_id
 
 
+# Quick retries, and an outage bound of half a second, so a test can outlast it.
+FAST_RETRIES = HandlerRetries(backoff_s=0.01, backoff_max_s=0.05, outage_bound_s=0.5)
+
+
 def note(session: str, n: int) -> Note:
     return Note(request_id=f"req_{session}_{n}", session_id=session, user_id="u", text=str(n))
 
@@ -38,6 +49,17 @@ class BusContract:
     uses sessions and consumer groups of its own and counts only its own messages."""
 
     delivery_timeout_s = 5.0
+
+    @pytest.fixture
+    def parked(self, bus: Bus, monkeypatch: pytest.MonkeyPatch) -> list[DeadLetter]:
+        """What the bus parks from now on (kept here, not sent to the dead-letter topic)."""
+        letters: list[DeadLetter] = []
+
+        async def park(letter: DeadLetter) -> None:
+            letters.append(letter)
+
+        monkeypatch.setattr(bus, "park", park)
+        return letters
 
     async def test_each_group_gets_every_message_and_a_session_keeps_its_order(self, bus: Bus) -> None:
         run = uuid.uuid4().hex[:8]
@@ -68,3 +90,66 @@ class BusContract:
         for group in seen.values():
             for session in sessions:
                 assert [m for s, m in group if s == session] == [str(n) for n in range(10)]
+
+    async def test_a_handler_failing_for_an_outage_is_held_past_the_bound_then_handled_in_order(
+        self, bus: Bus, parked: list[DeadLetter]
+    ) -> None:
+        session, group = f"outage-{uuid.uuid4().hex[:8]}", f"outage-{uuid.uuid4().hex[:8]}"
+        redis_back_at = time.monotonic() + 1.5  # three times the bound
+        handled: list[str] = []
+        failures = 0
+        done = asyncio.Event()
+
+        async def handle(msg: Note) -> None:
+            nonlocal failures
+            if msg.session_id != session:
+                return
+            if time.monotonic() < redis_back_at:
+                failures += 1
+                raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+            handled.append(msg.text)
+            if len(handled) == 2:
+                done.set()
+
+        past_bound = OUTAGES_PAST_BOUND.labels(CONTRACT_TOPIC.name, "redis")._value.get()
+        bus.subscribe(Note, handle, group=group)
+        await bus.start()
+        try:
+            await bus.publish(note(session, 1))
+            await bus.publish(note(session, 2))
+            await asyncio.wait_for(done.wait(), self.delivery_timeout_s + 5)
+        finally:
+            await bus.stop()
+        assert handled == ["1", "2"]  # the first held its key's place: the second waited behind it
+        assert failures > 3 and parked == []  # retried well past the poison limit, never dead-lettered
+        assert OUTAGES_PAST_BOUND.labels(CONTRACT_TOPIC.name, "redis")._value.get() == past_bound + 1
+
+    async def test_a_handler_failing_for_its_message_parks_it_and_the_next_is_handled(
+        self, bus: Bus, parked: list[DeadLetter]
+    ) -> None:
+        session, group = f"poison-{uuid.uuid4().hex[:8]}", f"poison-{uuid.uuid4().hex[:8]}"
+        attempts: list[str] = []
+        handled = asyncio.Event()
+
+        async def handle(msg: Note) -> None:
+            if msg.session_id != session:
+                return
+            attempts.append(msg.text)
+            if msg.text == "1":
+                raise ValueError("no such thing as a 1")
+            handled.set()
+
+        counted = DEAD_LETTERS.labels(CONTRACT_TOPIC.name, "handler_failed")._value.get()
+        bus.subscribe(Note, handle, group=group)
+        await bus.start()
+        try:
+            await bus.publish(note(session, 1))
+            await bus.publish(note(session, 2))
+            await asyncio.wait_for(handled.wait(), self.delivery_timeout_s)
+        finally:
+            await bus.stop()
+        assert attempts == ["1", "1", "1", "2"]
+        (letter,) = parked
+        assert (letter.source_topic, letter.reason, letter.attempts) == (CONTRACT_TOPIC.name, "handler_failed", 3)
+        assert letter.request_id == f"req_{session}_1" and "ValueError" in letter.error
+        assert DEAD_LETTERS.labels(CONTRACT_TOPIC.name, "handler_failed")._value.get() == counted + 1

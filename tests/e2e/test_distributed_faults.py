@@ -265,6 +265,31 @@ async def test_a_kafka_restart_while_traffic_flows_ends_every_request(
     assert after["types"][-1] == "done"
 
 
+async def test_a_request_the_broker_cannot_take_for_longer_than_the_bound_ends_with_bus_unavailable(
+    faulty: Platform, own_services: tuple[KafkaServer, RedisServer]
+) -> None:
+    kafka, _ = own_services
+    await asyncio.to_thread(kafka.stop)
+    try:
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, headers=faulty.headers) as client:
+            started = time.monotonic()
+            answer = await client.post(f"{faulty.base_url}/api/chat", json={"message": "is the bus there?"})
+            took = time.monotonic() - started
+        streamed = await stream(faulty, "is the bus there, streaming?")
+    finally:
+        await asyncio.to_thread(kafka.restart)
+    # At the bus's ride-through bound (BUS_RIDE_THROUGH_S, 5 s), not at the request's 40 s deadline.
+    assert answer.status_code == 503 and took < 15, (answer.status_code, took)
+    assert answer.headers["retry-after"] == "5"
+    error = answer.json()["error"]
+    assert (error["code"], error["details"]["reason"]) == ("INFRA_UNAVAILABLE", "bus_unavailable")
+    assert_ended_once(streamed)
+    assert streamed["types"] == ["error"] and streamed["last"]["error"]["details"]["reason"] == "bus_unavailable"
+    async with asyncio.timeout(60):
+        while (await stream(faulty, "and once the broker is back?"))["types"][-1] != "done":  # noqa: ASYNC110
+            await asyncio.sleep(1)
+
+
 @pytest.fixture(autouse=True)
 def _faults_cleared(faulty: Platform) -> Iterator[None]:
     yield

@@ -206,6 +206,10 @@ class ReindexStatus(BusMessage):
         return self.state in ("done", "failed")
 
 
+# Why a message was dead-lettered: not JSON, failing its schema, or its handler raising (not for an outage).
+DeadLetterReason = Literal["undecodable", "invalid", "handler_failed"]
+
+
 class DeadLetter(BaseModel):
     """A message no handler could take, with why: parked on `dead.letters` so the
     consumer goes on. Not a `BusMessage`: what it carries may have no ids at all."""
@@ -217,7 +221,7 @@ class DeadLetter(BaseModel):
     schema_version: Literal[1] = 1
     message_id: str = Field(default_factory=new_id)
     source_topic: str
-    reason: Literal["undecodable", "invalid", "handler_failed"]
+    reason: DeadLetterReason
     error: str
     """What went wrong, for a person: the parse or validation error, or the handler's last exception."""
     attempts: int

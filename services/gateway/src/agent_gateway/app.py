@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from agent_common import error_metrics, http_metrics, security_events
-from agent_common.bus import Bus
+from agent_common.bus import Bus, BusHealth
 from agent_common.http_metrics import HttpMetricsMiddleware
 from agent_common.messages import ReindexStatus
 from agent_common.metrics_server import serving_metrics
@@ -86,17 +86,21 @@ def create_app(
             if transports is None:
                 _follow_reindex_statuses(shared.bus, board)
                 await stack.enter_async_context(shared)
+            await stack.enter_async_context(app.state.bus_health)
             if await app.state.admission.authenticator.anonymous_allowed():
                 log.warning(ANONYMOUS_WARNING)
             yield
 
     def _share(app: FastAPI, shared: Transports) -> None:
         """The app's shared objects, built on the transports (`state.py` hands them to routes)."""
+        app.state.bus_health = BusHealth(shared.bus)
         app.state.run_client = RunClient(
             shared.bus,
             shared.run_events,
             config.gateway.request_timeout_s,
             grace_s=config.gateway.run_ending_grace_s,
+            bus_health=app.state.bus_health,
+            bus_ride_through_s=config.bus.ride_through_s,
         )
         app.state.bus = shared.bus
         app.state.sessions = shared.sessions

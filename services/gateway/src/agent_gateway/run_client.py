@@ -8,36 +8,64 @@ One timeout, one cause: the run's deadline (`ChatRequested.deadline_at`) ends a
 grace before the client's, so a run that ran out of time ends itself and says
 why (`MODEL_TIMEOUT`, say), and the client sees that code. The gateway's own
 `INFRA_TIMEOUT` comes only after the grace: the run really never answered.
+
+An outage ends a run as soon as it outlasts its ride-through bound, with the error
+that names it: a publish that fails past `BUS_RIDE_THROUGH_S`, or a run accepted
+whose events never start while the bus stays unreachable that long (`BusHealth`),
+ends with `bus_unavailable`; the event channel failing ends it with the error it
+raised (`redis_unavailable`). The ending is recorded in the run's buffer, so an
+orchestrator that takes the request late finds the run ended and leaves it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
-from agent_common.bus import Bus
-from agent_common.errors import ErrorCode, ErrorInfo
+from agent_common.bus import Bus, BusHealth
+from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.events import RunEvent, is_terminal
 from agent_common.fallback import Language, language_of
 from agent_common.ids import new_id
 from agent_common.messages import ChatRequested
+from agent_common.resilience import Outage, OutageTooLong, outage_of
 from agent_common.run_events import RunEventChannel, end_run, failure
 from agent_gateway.auth import Caller
 
 log = logging.getLogger("agent.gateway")
 
+# How often a run waiting for its first event looks at the bus's health.
+BUS_CHECK_S = 0.5
+
 
 class RunClient:
-    def __init__(self, bus: Bus, events: RunEventChannel, timeout_s: float, *, grace_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        events: RunEventChannel,
+        timeout_s: float,
+        *,
+        grace_s: float = 0.0,
+        bus_health: BusHealth | None = None,
+        bus_ride_through_s: float = 5.0,
+    ) -> None:
         self._bus = bus
         self._events = events
+        self._bus_health = bus_health
+        self._bus_ride_through_s = bus_ride_through_s
         self._timeout_s = timeout_s
         # The run's ending has this long to arrive after its deadline; bounded so a short
         # request timeout still leaves the run most of it.
         self._grace_s = min(grace_s, timeout_s / 4)
+
+    @property
+    def retry_after_s(self) -> int:
+        """What a client refused for an outage is told to wait (`Retry-After`): the bound it outlasted."""
+        return max(1, math.ceil(self._bus_ride_through_s))
 
     def new_request(
         self,
@@ -68,15 +96,13 @@ class RunClient:
         async with self._events.listen(request.request_id) as events:
             try:
                 await self._bus.publish(request)
-            except Exception:
+            except Exception as exc:
                 log.exception("could not publish the chat request")
-                unavailable = ErrorInfo.of(
-                    ErrorCode.INFRA_UNAVAILABLE, "The platform is not accepting requests right now."
-                )
+                unavailable = _ending_for(exc, "The platform is not accepting requests right now.")
                 yield await self._end_with(request.request_id, unavailable, language)
                 return
             waits_until = request.deadline_at + self._grace_s
-            async for event in self._until_deadline(request.request_id, events, waits_until, language):
+            async for event in self._until_deadline(request.request_id, events, waits_until, language, watch_bus=True):
                 yield event
 
     async def follow(
@@ -104,30 +130,41 @@ class RunClient:
                     ended = ended or is_terminal(event)
                     partial = partial or event.type == "token"
                     yield event
-        except Exception:
+        except Exception as exc:
             if ended:  # the client has its ending; only the clean-up failed
                 log.warning("could not close the run's event stream", exc_info=True)
                 return
             log.exception("lost the run's events")
-            lost = ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, "The answer's stream was lost; please try again.")
-            yield await self._end_with(request_id, lost, language, partial=partial)
+            yield await self._end_with(request_id, _ending_for(exc, STREAM_LOST), language, partial=partial)
 
     async def exists(self, request_id: str) -> bool:
         return bool(await self._events.replay(request_id))
 
     async def _until_deadline(
-        self, request_id: str, events: AsyncIterator[RunEvent], deadline_at: float, language: Language
+        self,
+        request_id: str,
+        events: AsyncIterator[RunEvent],
+        deadline_at: float,
+        language: Language,
+        *,
+        watch_bus: bool = False,
     ) -> AsyncIterator[RunEvent]:
         saw_tokens = False
         iterator = aiter(events)
+        # Until the run's first event, the request may still be waiting on the bus.
+        waiting_on_bus = watch_bus and self._bus_health is not None
         while True:
-            remaining = deadline_at - time.time()
             try:
-                if remaining <= 0:
-                    raise TimeoutError
-                # A timeout, not `wait_for`: on Python 3.11 that starts a task for every event.
-                async with asyncio.timeout(remaining):
-                    event = await anext(iterator)
+                if waiting_on_bus:
+                    event = await self._first_event(iterator, deadline_at)
+                    waiting_on_bus = False
+                else:
+                    remaining = deadline_at - time.time()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    # A timeout, not `wait_for`: on Python 3.11 that starts a task for every event.
+                    async with asyncio.timeout(remaining):
+                        event = await anext(iterator)
             except StopAsyncIteration:
                 return
             except TimeoutError:
@@ -138,19 +175,35 @@ class RunClient:
                     partial=saw_tokens,
                 )
                 return
-            except Exception:  # the event channel failed (Redis gone): the client still gets an ending
-                log.exception("lost the run's events")
-                yield await self._end_with(
-                    request_id,
-                    ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, "The answer's stream was lost; please try again."),
-                    language,
-                    partial=saw_tokens,
-                )
+            except Exception as exc:  # the event channel failed (Redis gone), or the bus stayed away
+                log.warning("lost the run's events", exc_info=not isinstance(exc, OutageTooLong))
+                yield await self._end_with(request_id, _ending_for(exc, STREAM_LOST), language, partial=saw_tokens)
                 return
             saw_tokens = saw_tokens or event.type == "token"
             yield event
             if is_terminal(event):
                 return
+
+    async def _first_event(self, iterator: AsyncIterator[RunEvent], deadline_at: float) -> RunEvent:
+        """The run's first event; `OutageTooLong` (bus) if the bus is unreachable for longer than it
+        rides through before one comes: nothing can take the request until the broker is back."""
+        assert self._bus_health is not None
+        nxt: asyncio.Future[RunEvent] = asyncio.ensure_future(anext(iterator))
+        try:
+            while True:
+                remaining = deadline_at - time.time()
+                if remaining <= 0:
+                    raise TimeoutError
+                # `asyncio.wait`, not a timeout: the wait for the event must go on, uncancelled.
+                done, _ = await asyncio.wait({nxt}, timeout=min(remaining, BUS_CHECK_S))
+                if done:
+                    return nxt.result()
+                if self._bus_health.unreachable_for() > self._bus_ride_through_s:
+                    raise OutageTooLong(Outage.BUS, self._bus_ride_through_s)
+        finally:
+            if not nxt.done():
+                nxt.cancel()
+                await asyncio.wait({nxt})  # its generator is closed before the listener is
 
     async def _end_with(self, request_id: str, error: ErrorInfo, language: Language, partial: bool = False) -> RunEvent:
         """End the client's stream with an error (and its fallback message), recorded in
@@ -162,3 +215,16 @@ class RunClient:
         except Exception:
             log.warning("could not record the error event", exc_info=True)
             return ending
+
+
+STREAM_LOST = "The answer's stream was lost; please try again."
+
+
+def _ending_for(exc: BaseException, otherwise: str) -> ErrorInfo:
+    """The error a run ends with after `exc`: its own when it has one (`redis_unavailable`
+    from the event channel, `bus_unavailable` from a publish), else `INFRA_UNAVAILABLE`."""
+    if isinstance(exc, PlatformError):
+        return exc.info
+    if (outage := outage_of(exc)) is not None:
+        return ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, otherwise, reason=outage.reason)
+    return ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, otherwise)

@@ -6,6 +6,14 @@ its handler has run, so a consumer that dies mid-message leaves it to be
 redelivered, and handlers are idempotent on the message id. Partitions are
 consumed concurrently, each in order, one message at a time: a handler with long
 work hands it off (the orchestrator's chat runs) rather than hold its partition.
+
+Publishing rides through a broker outage (a restart, a leader election) of up to
+`BUS_RIDE_THROUGH_S`, then raises `OutageTooLong` (`bus_unavailable`). The
+producer's own retries are bounded by the same time (its `request_timeout_ms`),
+so a message given up on is not sent long after: it expires in the producer.
+Idempotence stays off: it would make the producer retry a batch forever (no
+expiry, so no bound) and force `acks=all`; a duplicate is already harmless, as
+handlers claim message ids.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -20,11 +29,13 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
 from agent_common.bus.base import Bus
-from agent_common.bus.delivery import Handler, M, deliver
+from agent_common.bus.delivery import HANDLER_RETRIES, Handler, HandlerRetries, M, deliver
 from agent_common.bus.kafka_consumer import PartitionedConsumer
 from agent_common.bus.kafka_logs import quiet_expected_transients
 from agent_common.bus.lag import Subscription, report_lag
+from agent_common.bus.metrics import export_at_start
 from agent_common.messages import BusMessage, DeadLetter
+from agent_common.resilience.outages import Outage, OutageTooLong, ride_through
 from agent_common.tasks import stop_task
 from agent_common.topics import ALL_TOPICS, Topic
 from agent_common.tracing import consuming, producing
@@ -39,6 +50,8 @@ LAG_INTERVAL_S = 10.0
 # three partitions); what it sets is how often an idle consumer asks again: aiokafka's 500 ms
 # made an idle platform spend 135 ms of CPU a second polling (half of it Kafka's).
 FETCH_MAX_WAIT_MS = 5000
+# The producer's request timeout with no ride-through at all: one request's round trip, generously.
+MIN_REQUEST_TIMEOUT_MS = 1000
 
 
 class KafkaBus(Bus):
@@ -50,6 +63,8 @@ class KafkaBus(Bus):
         create_topics: bool = True,
         topics: tuple[Topic, ...] = ALL_TOPICS,
         lag_interval_s: float = LAG_INTERVAL_S,
+        ride_through_s: float = 5.0,
+        retries: HandlerRetries | None = None,
     ) -> None:
         quiet_expected_transients()
         self._bootstrap = bootstrap_servers
@@ -60,6 +75,9 @@ class KafkaBus(Bus):
         self._subscriptions: list[Subscription] = []
         self._lag_task: asyncio.Task[None] | None = None
         self._lag_interval_s = lag_interval_s
+        self._ride_through_s = ride_through_s
+        # A handler held by an outage is logged and counted past the same bound.
+        self._retries = retries or replace(HANDLER_RETRIES, outage_bound_s=ride_through_s)
         faststream_log = logging.getLogger("agent.bus.faststream")
         self._broker = KafkaBroker(
             bootstrap_servers,
@@ -68,6 +86,8 @@ class KafkaBus(Bus):
             # request message; linger 0 keeps produce latency off the first token.
             acks=1,
             linger_ms=0,
+            # aiokafka retries a batch until it is this old (40 s by default), then fails it: the bound.
+            request_timeout_ms=max(MIN_REQUEST_TIMEOUT_MS, int(ride_through_s * 1000)),
             logger=faststream_log,
             log_level=logging.DEBUG,
         )
@@ -81,12 +101,13 @@ class KafkaBus(Bus):
 
     def _add_consumer(self, model: type[M], handler: Handler[M], group: str | None, concurrency: int) -> None:
         topic = model.topic
+        export_at_start(topic)
         label = group or f"{self._client_id} (no group)"
 
         async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
             headers = {key: value.decode(errors="replace") for key, value in record.headers}
             with consuming(topic, label, headers, "kafka"):
-                await deliver(model, handler, record.value or b"", topic, self.park)
+                await deliver(model, handler, record.value or b"", topic, self.park, self._retries)
 
         consumer = PartitionedConsumer(
             self._bootstrap,
@@ -104,21 +125,30 @@ class KafkaBus(Bus):
     async def publish(self, message: BusMessage) -> None:
         key = message.partition_key()
         with producing(message.topic, message.message_id, key, "kafka") as trace_headers:
-            await self._broker.publish(
-                message.to_bytes(),
-                topic=message.topic,
-                key=key.encode(),
-                headers={"message-id": message.message_id, "request-id": message.request_id, **trace_headers},
-            )
+            headers = {"message-id": message.message_id, "request-id": message.request_id, **trace_headers}
+            await self._produce(message.to_bytes(), message.topic, key, headers)
 
     async def park(self, letter: DeadLetter) -> None:
         with producing(letter.topic, letter.message_id, letter.source_topic, "kafka") as trace_headers:
-            await self._broker.publish(
-                letter.to_bytes(),
-                topic=letter.topic,
-                key=letter.source_topic.encode(),
-                headers={"message-id": letter.message_id, "reason": letter.reason, **trace_headers},
-            )
+            headers = {"message-id": letter.message_id, "reason": letter.reason, **trace_headers}
+            await self._produce(letter.to_bytes(), letter.topic, letter.source_topic, headers)
+
+    async def _produce(self, value: bytes, topic: str, key: str, headers: dict[str, str]) -> None:
+        """Send one record, riding through a broker outage for the bound; then `OutageTooLong`."""
+
+        async def send() -> None:
+            await self._broker.publish(value, topic=topic, key=key.encode(), headers=headers)
+
+        # The producer may itself wait out most of the bound before failing once: the bound is
+        # on the whole publish, not only on the time after a first failure.
+        bound = self._ride_through_s if self._ride_through_s > 0 else None
+        try:
+            async with asyncio.timeout(bound) as whole:
+                await ride_through(send, self._ride_through_s, only=Outage.BUS)
+        except TimeoutError as exc:
+            if not whole.expired():
+                raise
+            raise OutageTooLong(Outage.BUS, self._ride_through_s) from exc
 
     async def start(self) -> None:
         if self._create_topics:

@@ -9,7 +9,9 @@ offset after its handler (at least once). Up to `concurrency` partitions' handle
 at once. A partition whose records pile up is left out of the next fetches, so its
 backlog stays in Kafka. When a rebalance takes partitions away, their handlers in flight
 finish and commit before the partitions go; what was fetched but not started is left to
-the new owner.
+the new owner. A handler held by an outage (`delivery.py` retries it until the outage
+ends) is given `DRAIN_TIMEOUT_S` like any other, then cancelled: its message is not
+committed, so whoever owns the partition next is given it again.
 
 Without a group (`group=None`) the consumer is assigned every partition, reads from the
 topic's start and commits nothing: every process hears every message and leaves no

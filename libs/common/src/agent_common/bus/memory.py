@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from agent_common.bus.base import Bus
-from agent_common.bus.delivery import Handler, M, deliver
+from agent_common.bus.delivery import HANDLER_RETRIES, Handler, HandlerRetries, M, deliver
+from agent_common.bus.metrics import export_at_start
 from agent_common.messages import BusMessage, DeadLetter
 from agent_common.tracing import consuming, producing
 
@@ -32,8 +33,9 @@ class _Group:
 
 
 class MemoryBus(Bus):
-    def __init__(self, partitions: int = 8) -> None:
+    def __init__(self, partitions: int = 8, *, retries: HandlerRetries = HANDLER_RETRIES) -> None:
         self._partitions = partitions
+        self._retries = retries
         self._groups: dict[str, list[_Group]] = {}
         self._started = False
         # The embedded default's dead-letter topic: kept in memory (and logged), newest last, bounded.
@@ -43,11 +45,12 @@ class MemoryBus(Bus):
         if self._started:
             raise RuntimeError("subscribe before start()")
         topic = model.topic
+        export_at_start(topic)
 
         async def run(record: Record) -> None:
             raw, headers = record
             with consuming(topic, group, headers, "memory"):
-                await deliver(model, handler, raw, topic, self.park)
+                await deliver(model, handler, raw, topic, self.park, self._retries)
 
         queues: list[asyncio.Queue[Record]] = [asyncio.Queue() for _ in range(self._partitions)]
         self._groups.setdefault(topic, []).append(_Group(topic, queues, run))

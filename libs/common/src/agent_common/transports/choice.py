@@ -54,4 +54,9 @@ def _bus(settings: BusSettings | None, client_id: str) -> Bus:
         return MemoryBus()
     from agent_common.bus.kafka import KafkaBus
 
-    return KafkaBus(settings.kafka_bootstrap_servers, client_id=client_id, create_topics=settings.create_topics)
+    return KafkaBus(
+        settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        create_topics=settings.create_topics,
+        ride_through_s=settings.ride_through_s,
+    )

@@ -133,12 +133,15 @@ async def _whole_answer(runs: RunClient, submitted: ChatRequested) -> ChatRespon
             elif isinstance(event, DoneEvent):
                 return ChatResponse.from_done(event)
             elif isinstance(event, ErrorEvent):
+                # The platform's own infrastructure away (a 503): worth asking again shortly.
+                unavailable = event.error.code is ErrorCode.INFRA_UNAVAILABLE
                 return error_response(
                     event.error,
                     request_id=submitted.request_id,
                     session_id=submitted.session_id,
                     partial_answer="".join(partial) if event.partial else None,
                     fallback=event.fallback,
+                    headers={"Retry-After": str(runs.retry_after_s)} if unavailable else None,
                 )
     return error_response(
         ErrorInfo.of(ErrorCode.INTERNAL, "The run ended without an answer."), request_id=submitted.request_id
