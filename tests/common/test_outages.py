@@ -100,3 +100,15 @@ async def test_only_the_named_outage_is_ridden_through() -> None:
 
     with pytest.raises(KafkaConnectionError):
         await ride_through(call, 5.0, only=Outage.REDIS)
+
+
+async def test_a_lambda_returning_a_coroutine_is_awaited_on_every_attempt() -> None:
+    outcomes = iter([RedisConnectionError("refused")])
+
+    async def save() -> str:
+        exc = next(outcomes, None)
+        if exc is not None:
+            raise exc
+        return "saved"
+
+    assert await ride_through(lambda: save(), 5.0) == "saved"  # a plain callable returning a coroutine

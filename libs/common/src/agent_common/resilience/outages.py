@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TypeVar
 
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -57,6 +56,9 @@ _REDIS_OUTAGES: tuple[type[BaseException], ...] = (
 
 def outage_of(exc: BaseException) -> Outage | None:
     """The outage `exc` comes from, looking through its causes; None when it is no outage."""
+    # Imported here: the embedded default and the CLI's start-up never load Kafka's client.
+    from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -135,8 +137,12 @@ async def ride_through(
         before_sleep=before_sleep,
         reraise=True,
     )
+    async def attempt() -> T:
+        # Awaited here: tenacity would hand back, unawaited, a coroutine from a plain callable (a lambda).
+        return await call()
+
     try:
-        return await retrying(call)
+        return await retrying(attempt)
     except Exception as last:
         outage = outage_of(last)
         if outage is None or (only is not None and outage is not only):
