@@ -137,6 +137,7 @@ async def ride_through(
         before_sleep=before_sleep,
         reraise=True,
     )
+
     async def attempt() -> T:
         # Awaited here: tenacity would hand back, unawaited, a coroutine from a plain callable (a lambda).
         return await call()
