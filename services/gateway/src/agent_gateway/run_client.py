@@ -187,7 +187,9 @@ class RunClient:
     async def _first_event(self, iterator: AsyncIterator[RunEvent], deadline_at: float) -> RunEvent:
         """The run's first event; `OutageTooLong` (bus) if the bus is unreachable for longer than it
         rides through before one comes: nothing can take the request until the broker is back."""
-        assert self._bus_health is not None
+        health = self._bus_health
+        if health is None:
+            raise RuntimeError("the run's first event is watched only with the bus's health")
         nxt: asyncio.Future[RunEvent] = asyncio.ensure_future(anext(iterator))
         try:
             while True:
@@ -198,7 +200,7 @@ class RunClient:
                 done, _ = await asyncio.wait({nxt}, timeout=min(remaining, BUS_CHECK_S))
                 if done:
                     return nxt.result()
-                if self._bus_health.unreachable_for() > self._bus_ride_through_s:
+                if health.unreachable_for() > self._bus_ride_through_s:
                     raise OutageTooLong(Outage.BUS, self._bus_ride_through_s)
         finally:
             if not nxt.done():

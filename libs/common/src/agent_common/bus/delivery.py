@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from pydantic import ValidationError
 
 from agent_common.bus.metrics import DEAD_LETTERS, OUTAGE_RETRIES, OUTAGES_PAST_BOUND
 from agent_common.messages import BusMessage, DeadLetter
-from agent_common.resilience.outages import BACKOFF_BASE_S, BACKOFF_MAX_S, Outage, outage_of
+from agent_common.resilience.outages import BACKOFF_MAX_S, Outage, backoff_s, outage_of
 
 log = logging.getLogger("agent.bus")
 
@@ -116,7 +115,7 @@ async def deliver(
                 await _park(park, letter, retries.outage_bound_s)
                 return
             log.warning("handler failed; retrying", extra={**ids, "attempt": attempts, "error": repr(exc)[:300]})
-            await asyncio.sleep(_jittered(retries.backoff_s, retries.backoff_max_s, failures))
+            await asyncio.sleep(backoff_s(failures, retries.backoff_s, retries.backoff_max_s))
             continue
         if held is not None:
             log.info("handled after an outage", extra={**ids, "attempts": attempts})
@@ -150,12 +149,7 @@ class _HeldByOutage:
                 extra={**extra, "bound_s": self._bound_s},
             )
         cap = LONG_OUTAGE_BACKOFF_MAX_S if self._past_bound else BACKOFF_MAX_S
-        return _jittered(BACKOFF_BASE_S, cap, self._failures)
-
-
-def _jittered(base_s: float, max_s: float, attempt: int) -> float:
-    """Full jitter: random in [0, base x 2^(attempt-1)], capped (tenacity's `wait_random_exponential`)."""
-    return random.uniform(0, min(max_s, base_s * 2 ** min(attempt - 1, 30)))
+        return backoff_s(self._failures, max_s=cap)
 
 
 async def _park(park: DeadLetterSink, letter: DeadLetter, bound_s: float) -> None:

@@ -12,6 +12,7 @@ for an outage: retrying cannot fix it.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TypeVar
@@ -30,6 +31,12 @@ T = TypeVar("T")
 # second costs about a second and a longer outage is asked about once a second.
 BACKOFF_BASE_S = 0.05
 BACKOFF_MAX_S = 1.0
+
+
+def backoff_s(attempt: int, base_s: float = BACKOFF_BASE_S, max_s: float = BACKOFF_MAX_S) -> float:
+    """The wait before retry number `attempt` (from 1): full jitter, random in
+    [0, base x 2^(attempt-1)], capped at `max_s` (tenacity's `wait_random_exponential`)."""
+    return random.uniform(0, min(max_s, base_s * 2 ** min(attempt - 1, 30)))  # nosec B311 - jitter, not secrecy
 
 
 class Outage(StrEnum):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Self, TypeVar
@@ -38,7 +37,7 @@ from redis.exceptions import ReadOnlyError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agent_common.resilience.outage_metrics import count_retry
-from agent_common.resilience.outages import BACKOFF_BASE_S, BACKOFF_MAX_S, Outage, OutageTooLong
+from agent_common.resilience.outages import Outage, OutageTooLong, backoff_s
 
 log = logging.getLogger("agent.redis")
 
@@ -94,5 +93,4 @@ class RedisRideThrough(Retry):
                     # once, and the next one is fresh.
                     log.debug("Redis unreachable (%s); riding through for up to %gs", error, self.bound_s)
                     continue
-                cap = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (failures - 2))
-                await asyncio.sleep(min(random.uniform(0, cap), left))  # jitter, not secrecy
+                await asyncio.sleep(min(backoff_s(failures - 1), left))
