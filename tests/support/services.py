@@ -9,9 +9,11 @@ Central jars by `scripts/kafka/kafka.sh`; the model server is llama.cpp's, from 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -51,6 +53,9 @@ class RedisServer:
     port: int
     proc: subprocess.Popen[bytes]
     workdir: Path
+    # `everysec` or `always`: an append-only file as production keeps one (deploy/redis/redis.conf),
+    # so a restart finds what was written. None: nothing on disk.
+    appendfsync: str | None = None
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -61,11 +66,28 @@ class RedisServer:
         """Crash (SIGKILL) and start again on the same port: nothing is kept."""
         self.proc.kill()
         self.proc.wait(10)
-        self.proc = _spawn_redis(self.port, self.workdir)
+        self.proc = _spawn_redis(self.port, self.workdir, self.appendfsync)
         _wait_for_redis(self.port, self.proc)
 
+    def kill(self) -> None:
+        """SIGKILL, and stay down until `start()`: what a crashed or rescheduled pod does."""
+        self.proc.kill()
+        self.proc.wait(10)
 
-def _spawn_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    def start(self) -> None:
+        """Start again on the same port and folder (after `kill()`); returns once it answers PING."""
+        self.proc = _spawn_redis(self.port, self.workdir, self.appendfsync)
+        _wait_for_redis(self.port, self.proc)
+
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers (a stalled host, a long fork)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+
+def _spawn_redis(port: int, workdir: Path, appendfsync: str | None = None) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceUnavailable("redis-server is not installed (apt-get install redis-server)")
@@ -78,8 +100,7 @@ def _spawn_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
             "127.0.0.1",
             "--save",
             "",
-            "--appendonly",
-            "no",
+            *(["--appendonly", "yes", "--appendfsync", appendfsync] if appendfsync else ["--appendonly", "no"]),
             "--dir",
             str(workdir),
             "--logfile",
@@ -106,11 +127,14 @@ def _wait_for_redis(port: int, proc: subprocess.Popen[bytes], timeout: float = 1
         time.sleep(0.02)
 
 
-def start_redis(workdir: Path) -> RedisServer:
+def start_redis(workdir: Path, *, appendfsync: str | None = None) -> RedisServer:
+    """`appendfsync` (`everysec`, `always`): keep an append-only file, as production does."""
     port = free_tcp_port()
-    proc = _spawn_redis(port, workdir)
+    proc = _spawn_redis(port, workdir, appendfsync)
     _wait_for_redis(port, proc)
-    return RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, proc=proc, workdir=workdir)
+    return RedisServer(
+        url=f"redis://127.0.0.1:{port}/0", port=port, proc=proc, workdir=workdir, appendfsync=appendfsync
+    )
 
 
 @dataclass
@@ -119,6 +143,8 @@ class KafkaServer:
     data_dir: Path
     broker_port: int = 0
     controller_port: int = 0
+    # The port the broker tells clients to use after bootstrap (a proxy's, in front of it); 0: its own.
+    advertised_port: int = 0
 
     def stop(self) -> None:
         subprocess.run([str(KAFKA_SCRIPT), "stop", str(self.data_dir)], check=False, timeout=30)
@@ -126,23 +152,49 @@ class KafkaServer:
     def restart(self) -> None:
         """Stop the broker and start it again on the same ports and data: what was committed stays."""
         self.stop()
-        _run_kafka(self.data_dir, self.broker_port, self.controller_port)
+        self.start()
+
+    def kill(self) -> None:
+        """SIGKILL the broker, and leave it down until `start()`: no controlled shutdown."""
+        pid_file = self.data_dir / "broker.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            pid_file.unlink()
+
+    def start(self) -> None:
+        """Start it (again) on the same ports and data; returns once it is serving."""
+        _run_kafka(self.data_dir, self.broker_port, self.controller_port, self.advertised_port)
 
 
-def start_kafka(data_dir: Path) -> KafkaServer:
+def start_kafka(data_dir: Path, *, advertised_port: int = 0) -> KafkaServer:
+    """`advertised_port`: what clients are told to connect to after bootstrap, e.g. a fault proxy's
+    port in front of the broker (without it, clients would reconnect to the broker past the proxy)."""
     missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
     if missing:
         raise ServiceUnavailable(f"{' and '.join(missing)} not found: the Kafka broker needs Java 17+ and Maven")
     broker, controller = free_tcp_port(), free_tcp_port()
-    _run_kafka(data_dir, broker, controller)
+    _run_kafka(data_dir, broker, controller, advertised_port)
     return KafkaServer(
-        bootstrap=f"127.0.0.1:{broker}", data_dir=data_dir, broker_port=broker, controller_port=controller
+        bootstrap=f"127.0.0.1:{broker}",
+        data_dir=data_dir,
+        broker_port=broker,
+        controller_port=controller,
+        advertised_port=advertised_port,
     )
 
 
-def _run_kafka(data_dir: Path, broker: int, controller: int) -> None:
+def _run_kafka(data_dir: Path, broker: int, controller: int, advertised: int = 0) -> None:
     result = subprocess.run(
-        [str(KAFKA_SCRIPT), "start", str(data_dir), str(broker), str(controller)],
+        [
+            str(KAFKA_SCRIPT),
+            "start",
+            str(data_dir),
+            str(broker),
+            str(controller),
+            *([str(advertised)] if advertised else []),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
