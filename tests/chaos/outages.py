@@ -3,8 +3,6 @@ broker restarted or partitioned. Each is an `Outage` to begin, hold and end."""
 
 from __future__ import annotations
 
-import redis
-
 from tests.chaos.conftest import ChaosKafka, ChaosRedis
 from tests.chaos.scenario import Outage
 
@@ -32,13 +30,3 @@ def kafka_restarted(chaos: ChaosKafka) -> Outage:
 def kafka_partitioned(chaos: ChaosKafka, hold_s: float, *, blackhole: bool) -> Outage:
     begin = chaos.proxy.blackhole if blackhole else chaos.proxy.cut
     return Outage(f"kafka_{'blackholed' if blackhole else 'cut'}", begin, chaos.proxy.heal, hold_s)
-
-
-def set_appendfsync(chaos: ChaosRedis, policy: str) -> None:
-    """Switch the live server's fsync policy, and the one it restarts with."""
-    client = redis.Redis(port=chaos.server.port)
-    try:
-        client.config_set("appendfsync", policy)
-    finally:
-        client.close()
-    chaos.server.appendfsync = policy

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-COLUMNS = ("accepted", "done", "errors", "refused", "lost", "doubled", "text_mismatch", "dead_letters")
+COLUMNS = ("accepted", "done", "errors", "refused", "lost", "doubled", "text_mismatch", "dead_letters", "last_end_s")
 
 
 def results_dir() -> Path:

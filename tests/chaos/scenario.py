@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from agent_common.messages import DeadLetter
 from tests.chaos.load import PER_PHASE, Client, Seen, message_for, queue_stalls, stalls_taken, wait_reached
@@ -112,9 +112,10 @@ async def dead_letters_since(bootstrap: str, since_ms: int) -> list[DeadLetter]:
 # ---- the outcome, per phase ----
 
 
-def tally(run: ScenarioRun, expected: dict[str, Seen]) -> dict[str, dict[str, Any]]:
-    """Per phase: accepted, refused, done, errors by code/reason, lost, doubled, text mismatches,
-    dead letters (a letter counts for the phase whose request it carries; `other` otherwise)."""
+def tally(run: ScenarioRun, expected: dict[str, Seen] | None) -> dict[str, dict[str, Any]]:
+    """Per phase: accepted, refused, done, errors by code/reason, lost, doubled, text mismatches
+    (against `expected`, when given), dead letters (a letter counts for the phase whose request
+    it carries; `other` otherwise), and when the last terminal event came, after the outage began."""
     rows: dict[str, dict[str, Any]] = {}
     for seen in run.seen:
         row = rows.setdefault(seen.phase, _empty_row())
@@ -131,8 +132,10 @@ def tally(run: ScenarioRun, expected: dict[str, Seen]) -> dict[str, dict[str, An
             row["errors"][outcome] += 1
         if len(seen.terminals) > 1:
             row["doubled"] += 1
-        if outcome == "done" and not text_matches(seen, expected):
+        if expected is not None and outcome == "done" and not text_matches(seen, expected):
             row["text_mismatch"] += 1
+        if seen.ended_at is not None:
+            row["last_end_s"] = round(max(row["last_end_s"], seen.ended_at - run.began), 1)
     for letter in run.dead_letters:
         owner = next((s for s in run.seen if s.request_id and s.request_id in letter.payload), None)
         rows.setdefault(owner.phase if owner else "other", _empty_row())["dead_letters"] += 1
@@ -155,4 +158,5 @@ def _empty_row() -> dict[str, Any]:
         "doubled": 0,
         "text_mismatch": 0,
         "dead_letters": 0,
+        "last_end_s": 0.0,
     }
