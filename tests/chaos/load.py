@@ -98,9 +98,9 @@ class Seen:
 
 class Client:
     """Streams one request and records what it saw; `reached` is set at its milestone
-    (`accepted`: the response headers came; `tool_start`; `token`: the first token)."""
+    (`accepted`: the response headers came; `tool_start`; `token`: the first token), if any."""
 
-    def __init__(self, platform: Platform, phase: str, message: str, milestone: str) -> None:
+    def __init__(self, platform: Platform, phase: str, message: str, milestone: str | None = None) -> None:
         self.seen = Seen(phase, message)
         self.reached = asyncio.Event()
         self._platform = platform

@@ -47,7 +47,7 @@ class ScenarioRun:
 async def run_scenario(platform: Platform, outage: Outage, pages_url: str, kafka_bootstrap: str) -> ScenarioRun:
     since_ms = int(time.time() * 1000)
 
-    def clients(phase: str, milestone: str) -> list[Client]:
+    def clients(phase: str, milestone: str | None = None) -> list[Client]:
         return [Client(platform, phase, message_for(phase, n, pages_url), milestone) for n in range(PER_PHASE)]
 
     # Streaming and tools first: by the time the stalls are queued their model calls are made,
@@ -55,7 +55,7 @@ async def run_scenario(platform: Platform, outage: Outage, pages_url: str, kafka
     streaming, tools = clients("streaming", "token"), clients("tools", "tool_start")
     await wait_reached(streaming + tools, 15)
     await queue_stalls(platform, PER_PHASE)
-    model_call = clients("model_call", "never")
+    model_call = clients("model_call")
     await stalls_taken(platform)
     before_claim = clients("before_claim", "accepted")
     # The outage begins as soon as the first of them is admitted (or after half a second).

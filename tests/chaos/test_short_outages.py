@@ -1,8 +1,8 @@
 """Outages shorter than the ride-through bound cost nothing (issue: "a one-second Redis
 blip costs nothing"): Redis killed and restarted after 1 s and 4 s, paused, partitioned;
 the broker restarted and partitioned. Each under 40 concurrent streams placed in every
-phase of a run. For every accepted request: exactly one terminal event, `done`, the
-same text as a fault-free run of the same message, and nothing in `dead.letters`.
+phase of a run. No request refused; for every one: exactly one terminal event, `done`,
+the same text as a fault-free run of the same message; and nothing in `dead.letters`.
 
 One platform for the module (gateway, two orchestrators, tool runner, offline model as
 processes), over the tier's proxied Kafka and Redis; the scenarios run one after another.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import ChaosKafka, ChaosRedis, chaos_env, expected_answers
+from tests.chaos.conftest import ChaosKafka, ChaosRedis, chaos_env, expected_answers, stop_together
 from tests.chaos.load import Seen
 from tests.chaos.outages import (
     kafka_partitioned,
@@ -31,9 +31,9 @@ from tests.support.platform import Platform, distributed_platform
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.timeout(240)]
 
 REDIS_BOUND_S = 5.0  # the default: a 4 s restart is under it
-# A controlled broker restart takes 4-8 s on this 2-core machine (JVM start-up): the bound
-# covers it, as production's must cover its brokers' rolling restarts.
-BUS_BOUND_S = 15.0
+# A broker's controlled restart took 8-14 s under this load on a 2-core machine (shutdown,
+# then the JVM's start): the bound covers it, as production's must cover a rolling restart.
+BUS_BOUND_S = 30.0
 PARTITION_S = 2.5
 
 
@@ -45,6 +45,7 @@ def platform(
     env = chaos_env(slow_pages_url, log_dir, redis_bound_s=REDIS_BOUND_S, bus_bound_s=BUS_BOUND_S)
     with distributed_platform(env, kafka=chaos_kafka.bootstrap, redis_url=chaos_redis.url, log_dir=log_dir) as running:
         yield running
+        stop_together(running)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,8 @@ def assert_every_accepted_run_done_as_without_fault(
 ) -> None:
     accepted = [s for s in run.seen if s.accepted]
     assert accepted, f"no request was accepted: {rows}"
+    # A blip under the bound costs a client nothing, a refusal at the door included.
+    refused = [(s.phase, s.status, s.refusal or s.failure) for s in run.seen if not s.accepted]
     wrong = [
         (s.phase, s.request_id, s.outcome, len(s.terminals), s.failure)
         for s in accepted
@@ -104,7 +107,7 @@ def assert_every_accepted_run_done_as_without_fault(
         if s.outcome == "done" and not text_matches(s, expected)
     ]
     letters = [(letter.source_topic, letter.reason, letter.error[:120]) for letter in run.dead_letters]
-    assert not wrong and not mismatched and not letters, (
+    assert not wrong and not mismatched and not letters and not refused, (
         f"per phase: {rows}\nnot done once: {wrong}\ntext unlike the fault-free run: {mismatched}\n"
-        f"dead letters: {letters}"
+        f"dead letters: {letters}\nrefused: {refused}"
     )

@@ -9,7 +9,6 @@ Central jars by `scripts/kafka/kafka.sh`; the model server is llama.cpp's, from 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
@@ -153,15 +152,6 @@ class KafkaServer:
         """Stop the broker and start it again on the same ports and data: what was committed stays."""
         self.stop()
         self.start()
-
-    def kill(self) -> None:
-        """SIGKILL the broker, and leave it down until `start()`: no controlled shutdown."""
-        pid_file = self.data_dir / "broker.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text())
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            pid_file.unlink()
 
     def start(self) -> None:
         """Start it (again) on the same ports and data; returns once it is serving."""
