@@ -1,5 +1,5 @@
-"""Outages shorter than the ride-through bound cost nothing (issue: "a one-second Redis
-blip costs nothing"): Redis killed and restarted after 1 s and 4 s, paused, partitioned;
+"""Outages shorter than the ride-through bound cost nothing (a one-second Redis blip
+costs nothing): Redis killed and restarted after 1 s and 4 s, paused, partitioned;
 the broker restarted and partitioned. Each under 40 concurrent streams placed in every
 phase of a run. No request refused; for every one: exactly one terminal event, `done`,
 the same text as a fault-free run of the same message; and nothing in `dead.letters`.
