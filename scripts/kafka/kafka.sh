@@ -2,7 +2,9 @@
 # A single-node Apache Kafka broker (KRaft) for tests, assembled from Maven Central jars.
 #
 #   kafka.sh jars                                   collect the jars into .cache/kafka/libs (once)
-#   kafka.sh start DATA_DIR BROKER_PORT CONTROLLER_PORT
+#   kafka.sh start DATA_DIR BROKER_PORT CONTROLLER_PORT [ADVERTISED_PORT]
+#                                                   ADVERTISED_PORT: what clients are told to use after
+#                                                   bootstrap (a proxy in front); default BROKER_PORT
 #   kafka.sh stop DATA_DIR
 set -euo pipefail
 
@@ -27,7 +29,7 @@ jars() {
 }
 
 start() {
-  local data=$1 port=$2 controller=$3
+  local data=$1 port=$2 controller=$3 advertised=${4:-$2}
   command -v java >/dev/null || { echo "kafka.sh: java not found (Java 17+ runs the broker)" >&2; exit 3; }
   jars
   mkdir -p "$data/logs"
@@ -36,7 +38,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+advertised.listeners=PLAINTEXT://127.0.0.1:$advertised
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
@@ -95,5 +97,5 @@ case "${1:-}" in
   jars) jars ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
-  *) echo "usage: kafka.sh jars | start DATA_DIR BROKER_PORT CONTROLLER_PORT | stop DATA_DIR" >&2; exit 2 ;;
+  *) echo "usage: kafka.sh jars | start DATA_DIR BROKER_PORT CONTROLLER_PORT [ADVERTISED_PORT] | stop DATA_DIR" >&2; exit 2 ;;
 esac

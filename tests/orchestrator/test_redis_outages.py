@@ -183,7 +183,7 @@ async def test_a_run_in_a_redis_outage_longer_than_the_bound_ends_redis_unavaila
         finally:
             outcome["gave_up_s"] = time.monotonic() - outcome["killed_at"]
             await asyncio.sleep(max(0.0, down_s - outcome["gave_up_s"]))
-            await asyncio.to_thread(durable_redis.start_again)
+            await asyncio.to_thread(durable_redis.start)
 
     request = chat("ses_long_outage")
     takeovers = REGISTRY.get_sample_value("orchestrator_run_takeovers_total") or 0.0

@@ -150,7 +150,7 @@ async def test_listeners_end_with_redis_unavailable_at_the_bound_of_a_longer_out
         assert time.monotonic() - joined_at < 0.5
         # Redis back: once the subscriber has reconnected (within its backoff, 2 s at most; what the
         # gateway's readiness reports), listening works again, from the buffer that survived the crash.
-        await asyncio.to_thread(durable_redis.start_again)
+        await asyncio.to_thread(durable_redis.start)
         rid = rids[0]
         await asyncio.wait_for(publisher.publish(done(rid, "before")), 10)
         await eventually(gateway.ping, "the subscriber is back")

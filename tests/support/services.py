@@ -52,7 +52,9 @@ class RedisServer:
     port: int
     proc: subprocess.Popen[bytes]
     workdir: Path
-    durable: bool = False
+    # `everysec` or `always`: an append-only file as production keeps one (deploy/redis/redis.conf),
+    # so a restart finds what was written. None: nothing on disk.
+    appendfsync: str | None = None
     paused: bool = False
 
     def stop(self) -> None:
@@ -64,22 +66,25 @@ class RedisServer:
 
     def restart(self, down_s: float = 0.0) -> None:
         """Crash (SIGKILL) and start again on the same port after `down_s`: nothing is kept,
-        unless the server is `durable` (then every write it acknowledged is)."""
+        unless the server keeps an append-only file (then every write it acknowledged is)."""
         self.kill()
         time.sleep(down_s)
-        self.start_again()
+        self.start()
 
     def kill(self) -> None:
-        """Crash (SIGKILL): the port refuses connections until `start_again`."""
+        """Crash (SIGKILL), and stay down until `start()`: the port refuses connections, as a
+        crashed or rescheduled pod's does."""
         self.proc.kill()
         self.proc.wait(10)
 
-    def start_again(self) -> None:
-        self.proc = _spawn_redis(self.port, self.workdir, durable=self.durable)
+    def start(self) -> None:
+        """Start again on the same port and folder (after `kill()`); returns once it answers PING."""
+        self.proc = _spawn_redis(self.port, self.workdir, self.appendfsync)
         _wait_for_redis(self.port, self.proc)
 
     def pause(self) -> None:
-        """SIGSTOP: connections are accepted by the kernel and commands buffered, nothing is answered."""
+        """SIGSTOP: connections are accepted by the kernel and commands buffered, nothing is answered
+        (a stalled host, a long fork)."""
         self.proc.send_signal(signal.SIGSTOP)
         self.paused = True
 
@@ -89,7 +94,7 @@ class RedisServer:
         self.paused = False
 
 
-def _spawn_redis(port: int, workdir: Path, *, durable: bool = False) -> subprocess.Popen[bytes]:
+def _spawn_redis(port: int, workdir: Path, appendfsync: str | None = None) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceUnavailable("redis-server is not installed (apt-get install redis-server)")
@@ -102,8 +107,7 @@ def _spawn_redis(port: int, workdir: Path, *, durable: bool = False) -> subproce
             "127.0.0.1",
             "--save",
             "",
-            # Durable: every acknowledged write is on disk before its answer, so a crash keeps it.
-            *(["--appendonly", "yes", "--appendfsync", "always"] if durable else ["--appendonly", "no"]),
+            *(["--appendonly", "yes", "--appendfsync", appendfsync] if appendfsync else ["--appendonly", "no"]),
             "--dir",
             str(workdir),
             "--logfile",
@@ -131,21 +135,24 @@ def _wait_for_redis(port: int, proc: subprocess.Popen[bytes], timeout: float = 1
 
 
 def start_durable_redis(workdir: Path) -> RedisServer:
-    """A Redis of a test's own that keeps every acknowledged write across a crash, as a production
-    Redis that must not lose runs; skipped (failed in CI) where the machine has no redis-server."""
+    """A Redis of a test's own that keeps every acknowledged write across a crash (an append-only
+    file synced on every write); skipped (failed in CI) where the machine has no redis-server."""
     try:
-        return start_redis(workdir, durable=True)
+        return start_redis(workdir, appendfsync="always")
     except ServiceUnavailable as exc:
         require_service("Redis", str(exc))
         raise
 
 
-def start_redis(workdir: Path, *, durable: bool = False) -> RedisServer:
-    """A redis-server on a free port; `durable`: with an append-only file synced on every write."""
+def start_redis(workdir: Path, *, appendfsync: str | None = None) -> RedisServer:
+    """A redis-server on a free port; `appendfsync` (`everysec`, `always`): keep an append-only
+    file, as production does (deploy/redis/redis.conf), so a crash keeps what was written."""
     port = free_tcp_port()
-    proc = _spawn_redis(port, workdir, durable=durable)
+    proc = _spawn_redis(port, workdir, appendfsync)
     _wait_for_redis(port, proc)
-    return RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, proc=proc, workdir=workdir, durable=durable)
+    return RedisServer(
+        url=f"redis://127.0.0.1:{port}/0", port=port, proc=proc, workdir=workdir, appendfsync=appendfsync
+    )
 
 
 @dataclass
@@ -154,6 +161,8 @@ class KafkaServer:
     data_dir: Path
     broker_port: int = 0
     controller_port: int = 0
+    # The port the broker tells clients to use after bootstrap (a proxy's, in front of it); 0: its own.
+    advertised_port: int = 0
 
     def stop(self) -> None:
         subprocess.run([str(KAFKA_SCRIPT), "stop", str(self.data_dir)], check=False, timeout=30)
@@ -161,23 +170,40 @@ class KafkaServer:
     def restart(self) -> None:
         """Stop the broker and start it again on the same ports and data: what was committed stays."""
         self.stop()
-        _run_kafka(self.data_dir, self.broker_port, self.controller_port)
+        self.start()
+
+    def start(self) -> None:
+        """Start it (again) on the same ports and data; returns once it is serving."""
+        _run_kafka(self.data_dir, self.broker_port, self.controller_port, self.advertised_port)
 
 
-def start_kafka(data_dir: Path) -> KafkaServer:
+def start_kafka(data_dir: Path, *, advertised_port: int = 0) -> KafkaServer:
+    """`advertised_port`: what clients are told to connect to after bootstrap, e.g. a fault proxy's
+    port in front of the broker (without it, clients would reconnect to the broker past the proxy)."""
     missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
     if missing:
         raise ServiceUnavailable(f"{' and '.join(missing)} not found: the Kafka broker needs Java 17+ and Maven")
     broker, controller = free_tcp_port(), free_tcp_port()
-    _run_kafka(data_dir, broker, controller)
+    _run_kafka(data_dir, broker, controller, advertised_port)
     return KafkaServer(
-        bootstrap=f"127.0.0.1:{broker}", data_dir=data_dir, broker_port=broker, controller_port=controller
+        bootstrap=f"127.0.0.1:{broker}",
+        data_dir=data_dir,
+        broker_port=broker,
+        controller_port=controller,
+        advertised_port=advertised_port,
     )
 
 
-def _run_kafka(data_dir: Path, broker: int, controller: int) -> None:
+def _run_kafka(data_dir: Path, broker: int, controller: int, advertised: int = 0) -> None:
     result = subprocess.run(
-        [str(KAFKA_SCRIPT), "start", str(data_dir), str(broker), str(controller)],
+        [
+            str(KAFKA_SCRIPT),
+            "start",
+            str(data_dir),
+            str(broker),
+            str(controller),
+            *([str(advertised)] if advertised else []),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
