@@ -160,3 +160,26 @@ async def test_listeners_end_with_redis_unavailable_at_the_bound_of_a_longer_out
         await gateway.stop()
         await publisher_redis.aclose()
         await gateway_redis.aclose()
+
+
+async def test_a_redis_back_late_in_the_bound_is_heard_before_the_bound(durable_redis: RedisServer) -> None:
+    """Down for most of the bound: the listeners' subscriber reconnects soon enough after Redis
+    is back (not after a backoff grown to seconds) that nobody is told of an outage."""
+    bound_s, down_s = 3.0, 2.2
+    publisher_redis, gateway_redis = pooled_client(durable_redis.url), pooled_client(durable_redis.url)
+    publisher = RedisRunEventChannel(publisher_redis)
+    gateway = RedisRunEventChannel(gateway_redis, outage_bound_s=bound_s)
+    await gateway.start()
+    rid = new_rid()
+    try:
+        async with gateway.listen(rid) as events:
+            await publisher.publish(token(rid, "before "))
+            assert [e.text for e in await take(events, 1) if isinstance(e, TokenEvent)] == ["before "]
+            await asyncio.to_thread(durable_redis.restart, down_s)
+            await publisher.publish(token(rid, "after"))
+            await publisher.publish(done(rid, "before after"))
+            assert [e.type for e in await rest(events)] == ["token", "done"]
+    finally:
+        await gateway.stop()
+        await publisher_redis.aclose()
+        await gateway_redis.aclose()
