@@ -16,11 +16,15 @@ Fields that ask for what the platform does not do are refused here, one at a tim
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.localized import Localized
 from agent_gateway.openai_schemas import AssistantMessage, ChatCompletionBody, Message
+from agent_gateway.schemas import SessionId
 
 UNSUPPORTED = Localized("`{param}` is not supported here: {why}", "`{param}` 항목은 지원하지 않습니다: {why}")
 WHY: dict[str, Localized] = {
@@ -36,6 +40,22 @@ WHY: dict[str, Localized] = {
     "logprobs": Localized("log probabilities are not available.", "로그 확률은 제공하지 않습니다."),
     "audio": Localized("answers are text only.", "답변은 텍스트로만 제공합니다."),
 }
+SESSION_HEADER = "X-Session-ID"
+_SESSION_ID: TypeAdapter[str] = TypeAdapter(SessionId)
+# Declared by hand in the OpenAPI schema: a `str | None` header would be documented as nullable,
+# and a client (the fuzzer) may then send the text `null`.
+SESSION_PARAMETER: dict[str, Any] = {
+    "name": SESSION_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Continue this platform session (`platform.session_id` of an earlier answer); "
+    "the request's earlier messages are then ignored.",
+    "schema": _SESSION_ID.json_schema(),
+}
+SESSION_INVALID = Localized(
+    "`X-Session-ID` is not a session id: send the `platform.session_id` of an earlier answer, or no header.",
+    "`X-Session-ID` 값이 세션 ID가 아닙니다. 이전 답변의 `platform.session_id`를 보내거나 헤더를 빼 주세요.",
+)
 EARLIER = "Earlier in this conversation (as the client sent it):"
 NOW = "Now:"
 
@@ -46,6 +66,18 @@ def _refuse(param: str, reason: str, locale: str | None) -> PlatformError:
     return PlatformError(
         ErrorCode.PARAMETER_UNSUPPORTED, UNSUPPORTED.for_locale(locale).format(param=param, why=why), param=param
     )
+
+
+def session_named(headers: Any, locale: str | None) -> str | None:
+    """The session `X-Session-ID` names, None without the header; 422 `INPUT_INVALID` if it is no session id."""
+    value: str | None = headers.get(SESSION_HEADER)
+    if value is None:
+        return None
+    try:
+        return _SESSION_ID.validate_python(value)
+    except ValidationError:
+        record_security_event(SecurityEvent.INPUT_REJECTED, SecurityReason.INVALID_FIELDS)
+        raise PlatformError(ErrorCode.INPUT_INVALID, SESSION_INVALID.for_locale(locale), field=SESSION_HEADER) from None
 
 
 def refuse_unsupported(body: ChatCompletionBody, locale: str | None) -> None:

@@ -45,11 +45,11 @@ from agent_gateway.openai_schemas import (
     OpenAIErrorResponse,
     PlatformDetails,
 )
-from agent_gateway.openai_turns import refuse_unsupported, turn_text
+from agent_gateway.openai_turns import SESSION_PARAMETER, refuse_unsupported, session_named, turn_text
 from agent_gateway.ownership import NOT_FOUND, Ownership
 from agent_gateway.routes.chat import CLIENT_CLOSED_REQUEST, _admit_turn
 from agent_gateway.run_client import RunClient
-from agent_gateway.schemas import ChatBody, SessionId
+from agent_gateway.schemas import ChatBody
 from agent_gateway.state import ownership, run_client
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -133,6 +133,7 @@ def _finish_reason(done: DoneEvent) -> str:
         },
         **REFUSALS,
     },
+    openapi_extra={"parameters": [SESSION_PARAMETER]},
 )
 async def chat_completions(
     body: ChatCompletionBody,
@@ -140,16 +141,14 @@ async def chat_completions(
     caller: Annotated[Caller, Depends(admitted_caller)],
     runs: Annotated[RunClient, Depends(run_client)],
     owners: Annotated[Ownership, Depends(ownership)],
-    x_session_id: Annotated[
-        SessionId | None, Header(description="Continue this platform session (from `platform.session_id`).")
-    ] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> Response:
     """OpenAI's Chat Completions, answered by the agent (docs/openai.md)."""
     locale = first_language(accept_language)
+    session_id = session_named(request.headers, locale)
     refuse_unsupported(body, locale)
     turn = ChatBody.model_construct(
-        message=turn_text(body.messages, continuing=x_session_id is not None), session_id=x_session_id, locale=None
+        message=turn_text(body.messages, continuing=session_id is not None), session_id=session_id, locale=None
     )
     submitted = await _admit_turn(turn, request, caller, runs, owners, locale)
     completion = _Completion(submitted, int(time.time()))
