@@ -33,6 +33,22 @@ def error_type(status: int) -> OpenAIErrorType:
     return "server_error" if status >= 500 else "invalid_request_error"
 
 
+def _as_written(field: str) -> str:
+    """A validation error's field path as the client wrote the field: without the union branches
+    pydantic names in it (a message's role, `str`, `function-after[...]`)."""
+    kept: list[str] = []
+    for part in field.split("."):
+        branch = "[" in part or part in _TYPE_NAMES
+        role_tag = len(kept) >= 2 and kept[-2] == "messages" and kept[-1].isdigit() and part in _ROLES
+        if not (branch or role_tag):
+            kept.append(part)
+    return ".".join(kept)
+
+
+_TYPE_NAMES = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
 def _param(details: dict[str, object]) -> str | None:
     """The request field at fault, as OpenAI's `param` names it, when the platform's details say."""
     for key in ("param", "field"):
@@ -41,7 +57,7 @@ def _param(details: dict[str, object]) -> str | None:
     fields = details.get("fields")
     if isinstance(fields, list) and fields and isinstance(fields[0], dict):
         field = fields[0].get("field")
-        return field if isinstance(field, str) else None
+        return _as_written(field) if isinstance(field, str) else None
     return None
 
 
