@@ -257,9 +257,13 @@ def test_a_stream_that_fails_midway_raises_api_error_after_the_text_so_far(alice
         stream=True,
     )
     text: list[str] = []
-    with pytest.raises(openai.APIError) as failed, stream:
-        for chunk in stream:
-            text.append(chunk.choices[0].delta.content or "")
+
+    def read() -> None:
+        with stream:
+            text.extend(chunk.choices[0].delta.content or "" for chunk in stream)
+
+    with pytest.raises(openai.APIError) as failed:
+        read()
     assert "".join(text).startswith("(offline model)")
     assert isinstance(failed.value.body, dict) and failed.value.body["code"] == "MODEL_STREAM_INTERRUPTED"
     assert failed.value.body["class"] == "model"
