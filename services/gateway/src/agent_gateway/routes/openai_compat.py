@@ -47,6 +47,7 @@ from agent_gateway.openai_schemas import (
 )
 from agent_gateway.openai_turns import SESSION_PARAMETER, refuse_unsupported, session_named, turn_text
 from agent_gateway.ownership import NOT_FOUND, Ownership
+# `/api/chat`'s own admission of a turn (blank and length checks, session and run claims): one door.
 from agent_gateway.routes.chat import CLIENT_CLOSED_REQUEST, _admit_turn
 from agent_gateway.run_client import RunClient
 from agent_gateway.schemas import ChatBody
