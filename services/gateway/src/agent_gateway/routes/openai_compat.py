@@ -47,7 +47,6 @@ from agent_gateway.openai_schemas import (
 )
 from agent_gateway.openai_turns import SESSION_PARAMETER, refuse_unsupported, session_named, turn_text
 from agent_gateway.ownership import NOT_FOUND, Ownership
-# `/api/chat`'s own admission of a turn (blank and length checks, session and run claims): one door.
 from agent_gateway.routes.chat import CLIENT_CLOSED_REQUEST, _admit_turn
 from agent_gateway.run_client import RunClient
 from agent_gateway.schemas import ChatBody
@@ -151,6 +150,7 @@ async def chat_completions(
     turn = ChatBody.model_construct(
         message=turn_text(body.messages, continuing=session_id is not None), session_id=session_id, locale=None
     )
+    # `/api/chat`'s own admission of a turn (blank and length checks, session and run claims): one door.
     submitted = await _admit_turn(turn, request, caller, runs, owners, locale)
     completion = _Completion(submitted, int(time.time()))
     headers = {"X-Session-ID": submitted.session_id}
