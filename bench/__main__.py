@@ -73,7 +73,10 @@ async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: 
         machine_after = platforms.machine_busy()
         cpu_after, wait_after = _sample(pids, platforms.cpu_seconds), _sample(pids, platforms.cpu_wait_seconds)
         base_streams, base_wall = await run_level("baseline", running.model_url, level, requests, {})
+        # The OpenAI-compatible API: the same runs through `/v1/chat/completions`, after the CPU samples.
+        openai_streams, openai_wall = await run_level("openai", running.base_url, level, requests, running.headers)
         pipeline, baseline = describe(streams, wall), describe(base_streams, base_wall)
+        openai = describe(openai_streams, openai_wall)
         ok = max(1, requests - sum(pipeline["errors"].values()))
         points.append(
             {
@@ -83,6 +86,10 @@ async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: 
                 "ttft_overhead_ms": overhead(pipeline, baseline, "ttft_ms"),
                 "gap_overhead_ms": overhead(pipeline, baseline, "gap_ms"),
                 "answer_overhead_ms": overhead(pipeline, baseline, "answer_ms"),
+                "openai": openai,
+                "openai_overhead_ms": {
+                    metric: overhead(openai, baseline, f"{metric}_ms") for metric in ("ttft", "gap", "answer")
+                },
                 "cpu_ms_per_request": {
                     name: round((cpu_after[name] - cpu_before[name]) * 1000 / ok, 2) for name in pids
                 },
@@ -128,6 +135,7 @@ async def idle_streams(running: platforms.Running, count: int) -> dict[str, Any]
 async def measure(running: platforms.Running, levels: tuple[int, ...], per_level: int, idle: int) -> dict[str, Any]:
     # A warm-up, so first-call costs (imports, connections, JIT-less caches) are not counted.
     await run_level("platform", running.base_url, 5, 10, running.headers)
+    await run_level("openai", running.base_url, 5, 10, running.headers)
     result: dict[str, Any] = {"mode": running.mode, "curve": await curve(running, levels, per_level)}
     if idle:
         result["idle_streams"] = await idle_streams(running, idle)

@@ -1,8 +1,9 @@
 """The load generator: concurrent streams over real HTTP/SSE, timed at the client.
 
-Two kinds of stream: through the platform (`POST /api/chat/stream`, SSE `token`
-events) and, for the baseline, straight to the offline model
-(`POST /v1/chat/completions` with `stream: true`), the same question each time.
+Three kinds of stream, the same question each time: through the platform's own
+API (`POST /api/chat/stream`, SSE `token` events), through its OpenAI-compatible
+API (`POST /v1/chat/completions` with `stream: true`, the `openai` series), and,
+for the baseline, straight to the offline model with that same OpenAI request.
 What is measured is what a client sees: the time from sending the request to the
 first token, and the gaps between tokens as they arrive (frames are counted at
 the client, so coalescing anywhere would show).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -53,22 +55,27 @@ async def platform_stream(client: httpx.AsyncClient, base_url: str, n: int) -> S
     return _timed(started, arrivals)
 
 
-async def baseline_stream(client: httpx.AsyncClient, model_url: str, n: int) -> Stream:
+async def openai_stream(client: httpx.AsyncClient, v1_url: str, n: int, model: str) -> Stream:
+    """An OpenAI chat completion streamed from `v1_url`; a token arrives with each chunk that has text."""
     started = time.perf_counter()
     arrivals: list[float] = []
     body: dict[str, Any] = {
-        "model": "offline-1",
+        "model": model,
         "stream": True,
         "messages": [{"role": "user", "content": f"{QUESTION} ({n})"}],
     }
     try:
-        async with aconnect_sse(client, "POST", f"{model_url}/chat/completions", json=body) as source:
+        async with aconnect_sse(client, "POST", f"{v1_url}/chat/completions", json=body) as source:
             if source.response.status_code != 200:
                 return Stream(ok=False, error=f"HTTP {source.response.status_code}")
             async for event in source.aiter_sse():
                 if event.data == "[DONE]":
                     break
+                if not event.data:  # a keep-alive comment
+                    continue
                 chunk = json.loads(event.data)
+                if "error" in chunk:
+                    return Stream(ok=False, error=chunk["error"]["code"])
                 if any((c.get("delta") or {}).get("content") for c in chunk.get("choices", [])):
                     arrivals.append(time.perf_counter())
     except httpx.HTTPError as exc:
@@ -86,7 +93,8 @@ def _timed(started: float, arrivals: list[float]) -> Stream:
 async def run_level(
     kind: str, url: str, concurrency: int, requests: int, headers: dict[str, str]
 ) -> tuple[list[Stream], float]:
-    """`requests` streams, `concurrency` at a time; returns them and the wall time they took."""
+    """`requests` streams of `kind` (`platform`, `openai`: `url` is the platform's; `baseline`: the
+    model's `/v1`), `concurrency` at a time; returns them and the wall time they took."""
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
     timeout = httpx.Timeout(120, connect=30)
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -94,12 +102,17 @@ async def run_level(
         queue.put_nowait(n)
     results: list[Stream] = []
     async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
-        one = platform_stream if kind == "platform" else baseline_stream
+        streams: dict[str, Callable[[httpx.AsyncClient, int], Awaitable[Stream]]] = {
+            "platform": lambda client, n: platform_stream(client, url, n),
+            "openai": lambda client, n: openai_stream(client, f"{url}/v1", n, "agent"),
+            "baseline": lambda client, n: openai_stream(client, url, n, "offline-1"),
+        }
+        one = streams[kind]
 
         async def worker() -> None:
             while not queue.empty():
                 n = queue.get_nowait()
-                results.append(await one(client, url, n))
+                results.append(await one(client, n))
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))

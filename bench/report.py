@@ -49,6 +49,7 @@ def print_table(report: dict[str, Any]) -> None:
                         f"{result['mode']} at {point['concurrency']} streams: waiting for a core, ms per second: "
                         + ", ".join(f"{k} {v}" for k, v in waits.items())
                     )
+    _print_openai_table(report)
     if rag := report.get("rag"):
         retrieval = rag["retrieval_ms"]
         print(
@@ -56,6 +57,26 @@ def print_table(report: dict[str, Any]) -> None:
             f"{rag['index_seconds']} s: {rag['documents_per_s']} pages/s, {rag['chunks_per_s']} chunks/s; "
             f"retrieval over {rag['questions']} questions p50 {retrieval['p50']} ms, p95 {retrieval['p95']} ms, "
             f"p99 {retrieval['p99']} ms"
+        )
+
+
+def _print_openai_table(report: dict[str, Any]) -> None:
+    """The `openai` series: the same runs through `/v1/chat/completions`, against the same baseline."""
+    points = [(r["mode"], p) for r in report["results"] for p in r["curve"] if "openai" in p]
+    if not points:
+        return
+    header = (
+        f"{'OpenAI-compatible (/v1)':<28}{'conc':>5}{'req/s':>8}{'TTFT p95':>10}{'+TTFT p50':>11}"
+        f"{'+TTFT p95':>11}{'+gap p95':>10}{'frames':>8}{'+answer p95':>13}{'errors':>8}"
+    )
+    print(f"\n{header}")
+    print("-" * len(header))
+    for mode, point in points:
+        openai, extra = point["openai"], point["openai_overhead_ms"]
+        print(
+            f"{mode:<28}{point['concurrency']:>5}{openai['requests_per_s']:>8}{openai['ttft_ms']['p95']:>10}"
+            f"{extra['ttft']['p50']:>11}{extra['ttft']['p95']:>11}{extra['gap']['p95']:>10}"
+            f"{openai['frames_per_answer']:>8}{extra['answer']['p95']:>13}{sum(openai['errors'].values()):>8}"
         )
 
 
@@ -71,6 +92,11 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
         ttft.plot(levels, [p["ttft_overhead_ms"]["p95"] for p in result["curve"]], marker="o", label=result["mode"])
         gap.plot(levels, [p["gap_overhead_ms"]["p95"] for p in result["curve"]], marker="o", label=result["mode"])
         rate.plot(levels, [p["pipeline"]["requests_per_s"] for p in result["curve"]], marker="o", label=result["mode"])
+        if all("openai" in p for p in result["curve"]):  # the OpenAI-compatible API, dashed beside it
+            label = f"{result['mode']} /v1"
+            ttft.plot(levels, [p["openai_overhead_ms"]["ttft"]["p95"] for p in result["curve"]], "x--", label=label)
+            gap.plot(levels, [p["openai_overhead_ms"]["gap"]["p95"] for p in result["curve"]], "x--", label=label)
+            rate.plot(levels, [p["openai"]["requests_per_s"] for p in result["curve"]], "x--", label=label)
     for axis, title in (
         (ttft, "time-to-first-token overhead, p95 (ms)"),
         (gap, "added inter-token delay, p95 (ms)"),

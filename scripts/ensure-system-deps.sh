@@ -2,8 +2,10 @@
 # System packages the test tiers need: redis-server (Redis tier), Java 17+ and
 # Maven (Kafka tier), python3.11-doc (the RAG evaluation's labelled FAQ corpus),
 # prometheus (promtool) and prometheus-alertmanager (alertmanager, amtool) for the
-# alert-rule and exposition checks, curl for the README's quickstart (tests/docs). Installs what is missing when it can (root with apt-get);
-# otherwise reports it, and the tier says it was skipped. With CI=true a
+# alert-rule and exposition checks, curl for the README's quickstart (tests/docs),
+# Node.js 20+ and npm for the OpenAI JavaScript SDK's tests (the SDK itself: `npm ci`
+# in tests/js, from its package-lock.json). Installs what is missing when it can (root
+# with apt-get); otherwise reports it, and the tier says it was skipped. With CI=true a
 # missing package is an error: CI never skips a tier.
 set -uo pipefail
 
@@ -14,6 +16,8 @@ command -v mvn >/dev/null || missing_packages+=(maven)
 command -v curl >/dev/null || missing_packages+=(curl)
 command -v promtool >/dev/null || missing_packages+=(prometheus)
 command -v amtool >/dev/null || missing_packages+=(prometheus-alertmanager)
+command -v node >/dev/null || missing_packages+=(nodejs)
+command -v npm >/dev/null || missing_packages+=(npm)
 FAQ_DIR=/usr/share/doc/python3.11/html/faq
 [[ -f $FAQ_DIR/general.html ]] || missing_packages+=(python3.11-doc)
 
@@ -38,6 +42,25 @@ report curl curl "the README's distributed quickstart (tests/docs)"
 report promtool promtool "the alert rule and metrics checks"
 report alertmanager prometheus-alertmanager "the alert routing checks"
 report amtool amtool "the alert routing checks"
+report node node "the OpenAI JavaScript SDK tests (tests/js)"
+report npm npm "the OpenAI JavaScript SDK tests (tests/js)"
+if command -v node >/dev/null && (($(node -p 'process.versions.node.split(".")[0]') < 20)); then
+  echo "ensure-system-deps: node $(node --version) is too old for the OpenAI JavaScript SDK (20+ needed)"
+  [[ "${CI:-}" == "true" ]] && status=1
+fi
+JS_DIR="$(cd "$(dirname "$0")/../tests/js" && pwd)"
+if command -v npm >/dev/null; then
+  # Again only when the lock file changed: npm writes node_modules/.package-lock.json on each install.
+  if [[ ! $JS_DIR/node_modules/.package-lock.json -nt $JS_DIR/package-lock.json ]]; then
+    npm ci --prefix "$JS_DIR" --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+  if [[ -f $JS_DIR/node_modules/openai/package.json ]]; then
+    echo "ensure-system-deps: openai (npm): $(node -p "require('$JS_DIR/node_modules/openai/package.json').version")"
+  else
+    echo "ensure-system-deps: openai (npm): MISSING (npm ci --prefix tests/js failed)"
+    [[ "${CI:-}" == "true" ]] && status=1
+  fi
+fi
 if [[ -f $FAQ_DIR/general.html ]]; then
   echo "ensure-system-deps: python3.11-doc: $FAQ_DIR"
 else

@@ -55,7 +55,7 @@ def test_the_schema_declares_the_bearer_credential_and_every_api_route_needs_it(
     operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
     assert any(path == "/api/chat" for path, _, _ in operations)
     for path, method, operation in operations:
-        needed = path.startswith("/api/")
+        needed = path.startswith(("/api/", "/v1/"))  # the platform's API and its OpenAI-compatible one
         assert (operation.get("security") == [{BEARER.scheme_name: []}]) == needed, (method, path)
 
 

@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    PARAMETER_UNSUPPORTED = "PARAMETER_UNSUPPORTED"
     RUN_ABANDONED = "RUN_ABANDONED"
     # tool
     TOOL_UNKNOWN = "TOOL_UNKNOWN"
@@ -85,6 +86,8 @@ ERROR_CLASS_OF: dict[ErrorCode, ErrorClass] = {
     ErrorCode.RATE_LIMITED: ErrorClass.USER_INPUT,
     ErrorCode.TOO_MANY_STREAMS: ErrorClass.USER_INPUT,
     ErrorCode.PERMISSION_DENIED: ErrorClass.USER_INPUT,
+    # A field of OpenAI's API the platform does not do (client tools, n > 1, JSON output): `/v1` only.
+    ErrorCode.PARAMETER_UNSUPPORTED: ErrorClass.USER_INPUT,
     # Nobody failed: the client left and did not come back, so the run was stopped.
     ErrorCode.RUN_ABANDONED: ErrorClass.USER_INPUT,
     ErrorCode.TOOL_UNKNOWN: ErrorClass.TOOL,

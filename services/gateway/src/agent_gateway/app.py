@@ -28,11 +28,12 @@ from agent_gateway.auth.jwt import JwtVerifier
 from agent_gateway.body_limit import BodyLimitMiddleware
 from agent_gateway.errors import install_error_handlers
 from agent_gateway.http_tracing import trace_requests
+from agent_gateway.openai_errors import OpenAIErrorShape
 from agent_gateway.ownership import Ownership
 from agent_gateway.rate_limits import RequestLimits
 from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import RequestContextMiddleware
-from agent_gateway.routes import chat, reindex, sessions
+from agent_gateway.routes import chat, openai_compat, reindex, sessions
 from agent_gateway.run_client import RunClient
 from agent_gateway.settings import GatewayConfig
 
@@ -141,6 +142,7 @@ def create_app(
         read_timeout_s=config.gateway.body_timeout_s,
         exempt_prefixes=mounted_prefixes,
     )
+    app.add_middleware(OpenAIErrorShape)  # outside the body limit: its refusals of `/v1` are reshaped too
     app.add_middleware(
         RequestContextMiddleware,
         ip_header=config.gateway.client_ip_header,
@@ -152,6 +154,7 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(sessions.router)
     app.include_router(reindex.router)
+    app.include_router(openai_compat.router)
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
     add_docs_pages(app)
     _document_limits(app, config)
@@ -164,7 +167,13 @@ def _initialise_series(app: FastAPI) -> None:
     """Every series the alerts and dashboards read, at 0 from start-up (see `error_metrics`)."""
     # The routers are included without a prefix of their own: their routes' paths are the templates.
     http_metrics.initialise_series(
-        [*app.router.routes, *chat.router.routes, *sessions.router.routes, *reindex.router.routes]
+        [
+            *app.router.routes,
+            *chat.router.routes,
+            *sessions.router.routes,
+            *reindex.router.routes,
+            *openai_compat.router.routes,
+        ]
     )
     error_metrics.initialise_series("http")
     refused_here = set(security_events.SecurityEvent) - {security_events.SecurityEvent.TOOL_URL_REFUSED}
