@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from agent_common.errors import PlatformError
-from agent_gateway.routes.chat import _check_length, _check_not_blank, _locale
+from agent_gateway.routes.chat import _locale
 from agent_gateway.schemas import ChatBody
+from agent_gateway.turns import _check_length, _check_not_blank
 
 LIMIT = 5
 

@@ -18,6 +18,9 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 
+# nginx's status for a request its client closed before the answer: what a hung-up JSON client is logged with.
+CLIENT_CLOSED_REQUEST = 499
+
 T = TypeVar("T")
 
 

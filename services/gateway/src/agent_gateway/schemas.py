@@ -22,7 +22,7 @@ class ChatBody(BaseModel):
         description="The user's message: text with at least one character that is not whitespace, "
         "without NUL characters.",
         # Documented for clients (and the fuzzer); enforced by `_storable_text` and the chat route's
-        # `_check_not_blank` (`str.isspace`: the characters `\s` matches in Python), with clearer messages.
+        # `turns._check_not_blank` (`str.isspace`: the characters `\s` matches in Python), with clearer messages.
         json_schema_extra={"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"},
     )
     session_id: SessionId | None = Field(default=None, description="Continue this session; omit to start a new one.")

@@ -26,7 +26,7 @@ from agent_common.messages import ChatRequested
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
-from agent_gateway.hangups import unless_hung_up
+from agent_gateway.hangups import CLIENT_CLOSED_REQUEST, unless_hung_up
 from agent_gateway.keepalive import with_keepalive
 from agent_gateway.localized import first_language
 from agent_gateway.openai_errors import openai_error
@@ -47,10 +47,10 @@ from agent_gateway.openai_schemas import (
 )
 from agent_gateway.openai_turns import SESSION_PARAMETER, refuse_unsupported, session_named, turn_text
 from agent_gateway.ownership import NOT_FOUND, Ownership
-from agent_gateway.routes.chat import CLIENT_CLOSED_REQUEST, _admit_turn
 from agent_gateway.run_client import RunClient
 from agent_gateway.schemas import ChatBody
 from agent_gateway.state import ownership, run_client
+from agent_gateway.turns import admit_turn
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -151,7 +151,7 @@ async def chat_completions(
         message=turn_text(body.messages, continuing=session_id is not None), session_id=session_id, locale=None
     )
     # `/api/chat`'s own admission of a turn (blank and length checks, session and run claims): one door.
-    submitted = await _admit_turn(turn, request, caller, runs, owners, locale)
+    submitted = await admit_turn(turn, request, caller, runs, owners, locale)
     completion = _Completion(submitted, int(time.time()))
     headers = {"X-Session-ID": submitted.session_id}
     ids = {"request_id": submitted.request_id, "session_id": submitted.session_id, "user_id": caller.user_id}
