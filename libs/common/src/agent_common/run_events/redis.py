@@ -428,11 +428,15 @@ class RedisRunEventChannel(RunEventChannel):
                 backoff = _MIN_BACKOFF_S
                 await self._read(conn)
             except Exception as exc:
-                log.warning(
+                expected = isinstance(exc, (RedisError, OSError))
+                # Said once per outage (and once when it is over, `_back`): retried every quarter
+                # second, a partition would otherwise fill the logs.
+                log.log(
+                    logging.WARNING if self._down_since is None or not expected else logging.DEBUG,
                     "run-event subscriber lost Redis (%s); reconnecting in %.2fs",
                     exc,
                     backoff,
-                    exc_info=not isinstance(exc, (RedisError, OSError)),
+                    exc_info=not expected,
                 )
             finally:
                 self._lost(conn)
@@ -482,6 +486,9 @@ class RedisRunEventChannel(RunEventChannel):
 
     def _back(self) -> None:
         """Subscribed again: Redis is back, whatever the listeners that gave up were told."""
+        if self._down_since is not None:
+            away_s = asyncio.get_running_loop().time() - self._down_since
+            log.info("run-event subscriber has Redis back after %.1fs", away_s, extra={"away_s": round(away_s, 3)})
         self._down_since = None
         self._gave_up = False
         if self._give_up is not None:
