@@ -20,6 +20,7 @@ from agent_common.http_metrics import HttpMetricsMiddleware
 from agent_common.messages import ReindexStatus
 from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
+from agent_common.rag.store import VectorStore
 from agent_common.transports import Transports, check_mode, open_transports
 from agent_gateway.admission import Admission
 from agent_gateway.api_docs import add_docs_pages
@@ -32,9 +33,10 @@ from agent_gateway.ownership import Ownership
 from agent_gateway.rate_limits import RequestLimits
 from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import RequestContextMiddleware
-from agent_gateway.routes import chat, reindex, sessions
+from agent_gateway.routes import chat, documents, reindex, session_list, sessions
 from agent_gateway.run_client import RunClient
 from agent_gateway.settings import GatewayConfig
+from agent_gateway.web_page import add_web_page
 
 log = logging.getLogger("agent.gateway")
 
@@ -53,6 +55,7 @@ def create_app(
     run_alongside: AbstractAsyncContextManager[None] | None = None,
     allow_anonymous_without_keys: bool = False,
     mounted_prefixes: Sequence[str] = (),
+    document_index: VectorStore | None = None,
 ) -> FastAPI:
     """With `transports` given, the caller owns their life cycle; it can start and
     stop them with `run_alongside`, entered first and left last. Without, the gateway
@@ -61,7 +64,8 @@ def create_app(
     its own always requires a credential. Paths under `mounted_prefixes` are apps the
     caller mounts beside the API (the embedded offline model): they make no HTTP spans
     and are not held to the API's body limit, which is sized for one chat message, not
-    for a model request carrying a whole conversation."""
+    for a model request carrying a whole conversation. `document_index` is the index a process
+    shares with the gateway (the embedded default's), for `/api/documents` to list."""
     config = config or GatewayConfig()
     if transports is None:
         check_mode(config.bus, config.redis)
@@ -129,6 +133,7 @@ def create_app(
     app.state.settings = config.gateway
     app.state.reindex_board = board
     app.state.source_roots = config.roots.as_written()
+    app.state.documents = document_index
     # Outermost first: metrics see every answer, refusals included; the request id and
     # client IP exist before the body limit can refuse.
     app.add_middleware(
@@ -146,10 +151,13 @@ def create_app(
     app.add_middleware(HttpMetricsMiddleware, routes=lambda: app.router.routes)
     install_error_handlers(app)
     app.include_router(chat.router)
+    app.include_router(session_list.router)
     app.include_router(sessions.router)
     app.include_router(reindex.router)
+    app.include_router(documents.router)
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
     add_docs_pages(app)
+    add_web_page(app)
     _document_limits(app, config)
     trace_requests(app, mounted_prefixes)
     _initialise_series(app)
@@ -160,7 +168,14 @@ def _initialise_series(app: FastAPI) -> None:
     """Every series the alerts and dashboards read, at 0 from start-up (see `error_metrics`)."""
     # The routers are included without a prefix of their own: their routes' paths are the templates.
     http_metrics.initialise_series(
-        [*app.router.routes, *chat.router.routes, *sessions.router.routes, *reindex.router.routes]
+        [
+            *app.router.routes,
+            *chat.router.routes,
+            *session_list.router.routes,
+            *sessions.router.routes,
+            *reindex.router.routes,
+            *documents.router.routes,
+        ]
     )
     error_metrics.initialise_series("http")
     refused_here = set(security_events.SecurityEvent) - {security_events.SecurityEvent.TOOL_URL_REFUSED}
