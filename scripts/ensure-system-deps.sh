@@ -14,6 +14,8 @@ command -v mvn >/dev/null || missing_packages+=(maven)
 command -v curl >/dev/null || missing_packages+=(curl)
 command -v promtool >/dev/null || missing_packages+=(prometheus)
 command -v amtool >/dev/null || missing_packages+=(prometheus-alertmanager)
+command -v chromium >/dev/null || missing_packages+=(chromium)  # the chat page's browser tier (tests/web)
+command -v npm >/dev/null || missing_packages+=(nodejs npm)     # rebuilding the chat page (tests/web)
 FAQ_DIR=/usr/share/doc/python3.11/html/faq
 [[ -f $FAQ_DIR/general.html ]] || missing_packages+=(python3.11-doc)
 
@@ -38,6 +40,8 @@ report curl curl "the README's distributed quickstart (tests/docs)"
 report promtool promtool "the alert rule and metrics checks"
 report alertmanager prometheus-alertmanager "the alert routing checks"
 report amtool amtool "the alert routing checks"
+report chromium chromium "the chat page's browser tier (tests/web)"
+report npm npm "the chat page's build check (tests/web)"
 if [[ -f $FAQ_DIR/general.html ]]; then
   echo "ensure-system-deps: python3.11-doc: $FAQ_DIR"
 else

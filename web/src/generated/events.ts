@@ -140,7 +140,7 @@ export interface SessionResponse {
 
 export interface SessionSummary {
   session_id: string;
-  /** The session's first message, cut to 80 characters. */
+  /** The earliest message the session keeps, cut to 80 characters. */
   title: string;
   /** How many turns the session keeps. */
   turns: number;

@@ -27,7 +27,7 @@ TITLE_CHARS = 80
 
 class SessionSummary(BaseModel):
     session_id: str
-    title: str = Field(description=f"The session's first message, cut to {TITLE_CHARS} characters.")
+    title: str = Field(description=f"The earliest message the session keeps, cut to {TITLE_CHARS} characters.")
     turns: int = Field(description="How many turns the session keeps.")
     updated_at: str = Field(description="When its latest turn began (ISO 8601, UTC).")
 
