@@ -40,5 +40,7 @@ def test_the_committed_page_is_the_build_of_its_sources(npm: str, tmp_path: Path
 
 
 def test_the_page_type_checks(npm: str) -> None:
-    checked = subprocess.run([npm, "run", "--silent", "typecheck"], cwd=WEB, capture_output=True, text=True, timeout=120)
+    checked = subprocess.run(
+        [npm, "run", "--silent", "typecheck"], cwd=WEB, capture_output=True, text=True, timeout=120
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
