@@ -9,6 +9,7 @@ import re
 import time
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 from tests.support.fault_proxy import FaultProxy
@@ -322,4 +323,28 @@ def test_a_phone_sized_screen_keeps_the_message_box_in_reach(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     expect(page.locator("#send")).to_be_in_viewport()
     screenshot(page, "phone")
+    context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_an_answer_with_tool_cards_and_citations_as_docs_show_it(
+    browser: Browser, embedded: Platform, pages_url: str, screenshot: Screenshot, language: str
+) -> None:
+    """The two screenshots in docs/web.md (`answer-en`, `answer-ko`), retaken by every run."""
+    index_handbook(embedded)
+    context = browser.new_context(
+        locale="ko-KR" if language == "ko" else "en-US", viewport={"width": 1100, "height": 760}
+    )
+    page = context.new_page()
+    open_chat(page, embedded.base_url)
+    page.click("#toggle-sessions")  # closed: the answer has the width
+    if language == "ko":
+        settled(ask(page, f"이 페이지를 읽어 주세요: {pages_url}/page"))
+        answer = settled(ask(page, "방문객은 주말에 어디에 주차하나요?"))
+    else:
+        settled(ask(page, f"Please read {pages_url}/page"))
+        answer = settled(ask(page, "Where can visitors park on weekends?"))
+    expect(answer.locator(".sources li.citation").first).to_be_visible()
+    expect(page.locator(".tool-card[data-state=ok]")).to_have_count(1)
+    screenshot(page, f"answer-{language}")
     context.close()
