@@ -59,7 +59,9 @@ class RedisOwnerStore(OwnerStore):
 
     async def owned(self, kind: Kind, owner: str) -> list[Owned]:
         key = _owned_key(kind, owner)
-        listed: list[tuple[bytes | str, float]] = await self._redis.zrevrange(key, 0, MAX_LISTED - 1, withscores=True)
+        listed: list[tuple[bytes | str, float]] = await self._redis.zrevrange(  # type: ignore[assignment]
+            key, 0, MAX_LISTED - 1, withscores=True
+        )
         ids = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in listed]
         current = [await self.owner_of(kind, item_id) for item_id in ids]
         gone = [item_id for item_id, who in zip(ids, current, strict=True) if who != owner]
