@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -20,7 +20,6 @@ from agent_common.http_metrics import HttpMetricsMiddleware
 from agent_common.messages import ReindexStatus
 from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
-from agent_common.rag.store import VectorStore
 from agent_common.transports import Transports, check_mode, open_transports
 from agent_gateway.admission import Admission
 from agent_gateway.api_docs import add_docs_pages
@@ -37,6 +36,9 @@ from agent_gateway.routes import chat, documents, reindex, session_list, session
 from agent_gateway.run_client import RunClient
 from agent_gateway.settings import GatewayConfig
 from agent_gateway.web_page import add_web_page
+
+if TYPE_CHECKING:  # the Qdrant client is the embedded default's to load, not every gateway's
+    from agent_common.rag.store import VectorStore
 
 log = logging.getLogger("agent.gateway")
 
