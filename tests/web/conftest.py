@@ -86,7 +86,8 @@ def platform_env(pages_url: str, keys_file: Path, **extra: str) -> dict[str, str
         "TOOL_HTTP_ALLOWLIST": "127.0.0.1",
         "TOOL_HTTP_ALLOWED_PORTS": f"{httpx.URL(pages_url).port},{DEAD_PORT}",
         "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
-        "TOOL_HTTP_TIMEOUT_S": "2",
+        # Room for a loaded machine: the failing call's port refuses at once, it never waits.
+        "TOOL_HTTP_TIMEOUT_S": "5",
         "AUTH_KEYS_FILE": str(keys_file),
         **GENEROUS,
         **extra,

@@ -12,12 +12,14 @@ from tests.web.conftest import Screenshot
 from tests.web.test_chat_page import ask, settled
 
 
-def enter_key(page: Page, key: str) -> None:
+def enter_key(page: Page, key: str, *, accepted: bool = True) -> None:
+    """Type `key` into the dialog; a refused one opens it again at once, saying so."""
     dialog = page.locator("#key-dialog")
     expect(dialog).to_be_visible()
     page.fill("#key-input", key)
     page.keyboard.press("Enter")
-    expect(dialog).to_be_hidden()
+    if accepted:
+        expect(dialog).to_be_hidden()
 
 
 def test_a_401_asks_for_a_key_a_wrong_one_is_refused_and_a_good_one_is_used(
@@ -29,7 +31,7 @@ def test_a_401_asks_for_a_key_a_wrong_one_is_refused_and_a_good_one_is_used(
     page.goto(f"{platform.base_url}/")
     expect(page.locator("#key-reason")).to_have_text("This gateway needs an API key.")  # the 401 on load
     screenshot(page, "key-required")
-    enter_key(page, "ak_wrong_0000000000000000000000000000")
+    enter_key(page, "ak_wrong_0000000000000000000000000000", accepted=False)
     expect(page.locator("#key-reason")).to_have_text(re.compile("not accepted"))
     screenshot(page, "key-invalid")
     enter_key(page, key)
