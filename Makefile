@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run test check lint typecheck security docs-check prompt-eval rag-eval bench install clean
+.PHONY: run web test check lint typecheck security docs-check prompt-eval rag-eval bench install clean
 PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_rag_indexer agent_cli
 PRODUCT_CODE := libs/common/src services/*/src cli/src
 
@@ -38,6 +38,12 @@ install: $(VENV)/.synced
 ## Start the whole platform on its embedded default (one process, in-memory bus, offline model).
 run: $(VENV)/.runtime
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/agent run
+
+## Rebuild the chat page (web/) into the gateway's package: types from the run events, then esbuild.
+## Needs Node and npm; `make run` does not (the built page is committed).
+web: install
+	$(VENV)/bin/python scripts/web_types.py
+	cd web && npm ci --no-audit --no-fund && node build.mjs
 
 ## Install what the tests need, start real Redis and Kafka where the machine allows, run the suite.
 test: install

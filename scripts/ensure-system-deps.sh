@@ -4,7 +4,8 @@
 # prometheus (promtool) and prometheus-alertmanager (alertmanager, amtool) for the
 # alert-rule and exposition checks, curl for the README's quickstart (tests/docs),
 # Node.js 20+ and npm for the OpenAI JavaScript SDK's tests (the SDK itself: `npm ci`
-# in tests/js, from its package-lock.json). Installs what is missing when it can (root
+# in tests/js, from its package-lock.json) and the chat page's build check (tests/web),
+# Debian's chromium for the chat page's browser tier (tests/web). Installs what is missing when it can (root
 # with apt-get); otherwise reports it, and the tier says it was skipped. With CI=true a
 # missing package is an error: CI never skips a tier.
 set -uo pipefail
@@ -16,8 +17,9 @@ command -v mvn >/dev/null || missing_packages+=(maven)
 command -v curl >/dev/null || missing_packages+=(curl)
 command -v promtool >/dev/null || missing_packages+=(prometheus)
 command -v amtool >/dev/null || missing_packages+=(prometheus-alertmanager)
-command -v node >/dev/null || missing_packages+=(nodejs)
+command -v node >/dev/null || missing_packages+=(nodejs)     # the OpenAI JS SDK tests (tests/js), the chat page's build
 command -v npm >/dev/null || missing_packages+=(npm)
+command -v chromium >/dev/null || missing_packages+=(chromium) # the chat page's browser tier (tests/web)
 FAQ_DIR=/usr/share/doc/python3.11/html/faq
 [[ -f $FAQ_DIR/general.html ]] || missing_packages+=(python3.11-doc)
 
@@ -43,7 +45,7 @@ report promtool promtool "the alert rule and metrics checks"
 report alertmanager prometheus-alertmanager "the alert routing checks"
 report amtool amtool "the alert routing checks"
 report node node "the OpenAI JavaScript SDK tests (tests/js)"
-report npm npm "the OpenAI JavaScript SDK tests (tests/js)"
+report npm npm "the OpenAI JavaScript SDK tests (tests/js) and the chat page's build check (tests/web)"
 if command -v node >/dev/null && (($(node -p 'process.versions.node.split(".")[0]') < 20)); then
   echo "ensure-system-deps: node $(node --version) is too old for the OpenAI JavaScript SDK (20+ needed)"
   [[ "${CI:-}" == "true" ]] && status=1
@@ -61,6 +63,7 @@ if command -v npm >/dev/null; then
     [[ "${CI:-}" == "true" ]] && status=1
   fi
 fi
+report chromium chromium "the chat page's browser tier (tests/web)"
 if [[ -f $FAQ_DIR/general.html ]]; then
   echo "ensure-system-deps: python3.11-doc: $FAQ_DIR"
 else

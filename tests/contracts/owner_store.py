@@ -52,3 +52,27 @@ class OwnerStoreContract:
         await asyncio.sleep(0.15)
         assert await owners.owner_of("session", sid) is None
         assert await owners.claim("session", sid, "t/bob", 60) is True
+
+    async def test_an_owners_sessions_are_listed_newest_first_and_only_theirs(self, owners: OwnerStore) -> None:
+        alice, bob = f"t/alice-{uuid.uuid4().hex}", f"t/bob-{uuid.uuid4().hex}"
+        first, second, bobs = new_id(), new_id(), new_id()
+        await owners.claim("session", first, alice, 60)
+        await asyncio.sleep(0.01)
+        await owners.claim_new("session", second, alice, 60)
+        await owners.claim("session", bobs, bob, 60)
+        assert await owners.claim("session", bobs, alice, 60) is False  # refused: never listed as alice's
+        assert [o.item_id for o in await owners.owned("session", alice)] == [second, first]
+        await asyncio.sleep(0.01)
+        await owners.claim("session", first, alice, 60)  # a new turn moves it to the top
+        listed = await owners.owned("session", alice)
+        assert [o.item_id for o in listed] == [first, second]
+        assert listed[0].claimed_at > listed[1].claimed_at
+        assert await owners.owned("run", alice) == []
+
+    async def test_an_expired_session_leaves_its_owners_list(self, owners: OwnerStore) -> None:
+        alice = f"t/alice-{uuid.uuid4().hex}"
+        short, kept = new_id(), new_id()
+        await owners.claim("session", short, alice, 0.05)
+        await owners.claim("session", kept, alice, 60)
+        await asyncio.sleep(0.15)
+        assert [o.item_id for o in await owners.owned("session", alice)] == [kept]

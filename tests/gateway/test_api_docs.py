@@ -59,7 +59,8 @@ def test_the_schema_declares_the_bearer_credential_and_every_api_route_needs_it(
         assert (operation.get("security") == [{BEARER.scheme_name: []}]) == needed, (method, path)
 
 
-def test_the_gateways_own_address_leads_to_the_api_docs(anonymous_gateway: TestClient) -> None:
+def test_the_gateways_own_address_is_the_chat_page_and_it_links_the_api_docs(anonymous_gateway: TestClient) -> None:
     response = anonymous_gateway.get("/", follow_redirects=False)
-    assert response.status_code == 307 and response.headers["location"] == "/docs"
-    assert anonymous_gateway.get("/").status_code == 200  # the docs page itself, not a bare 404
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert 'href="/docs"' in response.text  # the page's way to the API's documentation
+    assert anonymous_gateway.get("/docs").status_code == 200

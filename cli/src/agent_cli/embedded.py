@@ -128,6 +128,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         # Never under PLATFORM_PROFILE=production.
         allow_anonymous_without_keys=not production_profile(),
         mounted_prefixes=[OFFLINE_MODEL_PATH] if uses_offline_model() else [],
+        document_index=store,
     )
     if uses_offline_model():
         app.mount(OFFLINE_MODEL_PATH, create_offline_model())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS_PATH = "/docs/assets"
@@ -48,8 +48,3 @@ def add_docs_pages(app: FastAPI) -> None:
             redoc_favicon_url=f"{ASSETS_PATH}/favicon.png",
             with_google_fonts=False,
         )
-
-    @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        # Whoever opens the gateway's address in a browser finds the API, not a bare 404.
-        return RedirectResponse("/docs")

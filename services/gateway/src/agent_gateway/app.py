@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -33,9 +33,13 @@ from agent_gateway.ownership import Ownership
 from agent_gateway.rate_limits import RequestLimits
 from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import RequestContextMiddleware
-from agent_gateway.routes import chat, openai_compat, reindex, sessions
+from agent_gateway.routes import chat, documents, openai_compat, reindex, session_list, sessions
 from agent_gateway.run_client import RunClient
 from agent_gateway.settings import GatewayConfig
+from agent_gateway.web_page import add_web_page
+
+if TYPE_CHECKING:  # the Qdrant client is the embedded default's to load, not every gateway's
+    from agent_common.rag.store import VectorStore
 
 log = logging.getLogger("agent.gateway")
 
@@ -54,6 +58,7 @@ def create_app(
     run_alongside: AbstractAsyncContextManager[None] | None = None,
     allow_anonymous_without_keys: bool = False,
     mounted_prefixes: Sequence[str] = (),
+    document_index: VectorStore | None = None,
 ) -> FastAPI:
     """With `transports` given, the caller owns their life cycle; it can start and
     stop them with `run_alongside`, entered first and left last. Without, the gateway
@@ -62,7 +67,8 @@ def create_app(
     its own always requires a credential. Paths under `mounted_prefixes` are apps the
     caller mounts beside the API (the embedded offline model): they make no HTTP spans
     and are not held to the API's body limit, which is sized for one chat message, not
-    for a model request carrying a whole conversation."""
+    for a model request carrying a whole conversation. `document_index` is the index a process
+    shares with the gateway (the embedded default's), for `/api/documents` to list."""
     config = config or GatewayConfig()
     if transports is None:
         check_mode(config.bus, config.redis)
@@ -134,6 +140,7 @@ def create_app(
     app.state.settings = config.gateway
     app.state.reindex_board = board
     app.state.source_roots = config.roots.as_written()
+    app.state.documents = document_index
     # Outermost first: metrics see every answer, refusals included; the request id and
     # client IP exist before the body limit can refuse.
     app.add_middleware(
@@ -152,11 +159,14 @@ def create_app(
     app.add_middleware(HttpMetricsMiddleware, routes=lambda: app.router.routes)
     install_error_handlers(app)
     app.include_router(chat.router)
+    app.include_router(session_list.router)
     app.include_router(sessions.router)
     app.include_router(reindex.router)
+    app.include_router(documents.router)
     app.include_router(openai_compat.router)
     app.router.routes.extend(probe_routes("gateway", lambda: checks))
     add_docs_pages(app)
+    add_web_page(app)
     _document_limits(app, config)
     trace_requests(app, mounted_prefixes)
     _initialise_series(app)
@@ -170,8 +180,10 @@ def _initialise_series(app: FastAPI) -> None:
         [
             *app.router.routes,
             *chat.router.routes,
+            *session_list.router.routes,
             *sessions.router.routes,
             *reindex.router.routes,
+            *documents.router.routes,
             *openai_compat.router.routes,
         ]
     )

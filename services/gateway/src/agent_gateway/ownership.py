@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from agent_common.sessions.owners import OwnerStore
+from agent_common.sessions.owners import Owned, OwnerStore
 from agent_gateway.admission import user_key
 from agent_gateway.auth import Caller
 from agent_gateway.localized import Localized
@@ -55,3 +55,7 @@ class Ownership:
 
     async def session_owner(self, session_id: str) -> str | None:
         return await self._owners.owner_of("session", session_id)
+
+    async def sessions(self, caller: Caller) -> list[Owned]:
+        """The caller's own sessions, the most recently used first."""
+        return await self._owners.owned("session", user_key(caller))

@@ -41,3 +41,17 @@ class ScoredChunk(BaseModel):
 
     record: ChunkRecord
     score: float
+
+
+class IndexedDocument(BaseModel):
+    """One document of the live index, as a person lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    doc_id: str
+    title: str
+    version: str
+    updated_at: str
+    """The document's `last_updated` as indexed."""
+    chunks: int

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from qdrant_client import AsyncQdrantClient, models
 
 from agent_common.errors import ErrorCode, PlatformError
-from agent_common.rag.records import ChunkRecord, ScoredChunk
+from agent_common.rag.records import ChunkRecord, IndexedDocument, ScoredChunk
 from agent_common.rag.settings import RagSettings
 
 _POINT_NAMESPACE = uuid.UUID("5b4c0a52-6d1f-4a4e-9a3c-3f1f0f6a9e11")
@@ -204,6 +204,37 @@ class VectorStore:
                 found.add((str(payload["source"]), str(payload["doc_id"])))
             if offset is None:
                 return sorted(found)
+
+    async def documents(self) -> list[IndexedDocument]:
+        """Every document of the live index with its chunk count, by source then id (none before the first index)."""
+        name = await self.live_collection()
+        found: dict[tuple[str, str], IndexedDocument] = {}
+        offset: Any = None
+        while name is not None:
+            points, offset = await self._guard(
+                self.client.scroll(
+                    name,
+                    limit=512,
+                    offset=offset,
+                    with_payload=["source", "doc_id", "title", "version", "last_updated"],
+                    with_vectors=False,
+                )
+            )
+            for point in points:
+                p = point.payload or {}
+                key = (str(p["source"]), str(p["doc_id"]))
+                seen = found.get(key)
+                found[key] = IndexedDocument(
+                    source=key[0],
+                    doc_id=key[1],
+                    title=str(p.get("title", "")),
+                    version=str(p.get("version", "")),
+                    updated_at=str(p.get("last_updated", "")),
+                    chunks=(seen.chunks if seen else 0) + 1,
+                )
+            if offset is None:
+                break
+        return [found[key] for key in sorted(found)]
 
     async def delete_document(self, collection: str, source: str, doc_id: str) -> None:
         await self._guard(

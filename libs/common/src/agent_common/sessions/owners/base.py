@@ -4,14 +4,29 @@
 the record's TTL when the caller is the owner, and refuses anyone else. The
 gateway answers a refused caller 404, exactly as for an unknown id, so nobody
 learns that someone else's session exists.
+
+Each owner's sessions are listed too (`owned`), newest claim first, for a page
+that shows a user their conversations; the list is kept beside the owner
+records, expires with them, and is held to them when read.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal["session", "run"]
+
+# The sessions listed per owner at most: the newest are kept.
+MAX_LISTED = 200
+
+
+@dataclass(frozen=True)
+class Owned:
+    item_id: str
+    claimed_at: float
+    """When the owner last claimed it (a turn began), in seconds since the epoch."""
 
 
 class OwnerStore(ABC):
@@ -28,3 +43,7 @@ class OwnerStore(ABC):
 
     async def owned_by(self, kind: Kind, item_id: str, owner: str) -> bool:
         return await self.owner_of(kind, item_id) == owner
+
+    @abstractmethod
+    async def owned(self, kind: Kind, owner: str) -> list[Owned]:
+        """What `owner` still owns of `kind`, by the latest claim, newest first (at most `MAX_LISTED`)."""

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import time
 
-from agent_common.sessions.owners.base import Kind, OwnerStore
+from agent_common.sessions.owners.base import MAX_LISTED, Kind, Owned, OwnerStore
 
 
 class MemoryOwnerStore(OwnerStore):
     def __init__(self) -> None:
-        self._owners: dict[tuple[Kind, str], tuple[str, float]] = {}
+        # (kind, id) -> (owner, monotonic expiry, wall-clock time of the latest claim)
+        self._owners: dict[tuple[Kind, str], tuple[str, float, float]] = {}
 
     async def claim(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
         now = time.monotonic()
-        for key in [k for k, (_, exp) in self._owners.items() if exp < now]:
+        for key in [k for k, (_, exp, _) in self._owners.items() if exp < now]:
             del self._owners[key]
         current = self._owners.get((kind, item_id))
         if current is not None and current[0] != owner:
             return False
-        self._owners[(kind, item_id)] = (owner, now + ttl_s)
+        self._owners[(kind, item_id)] = (owner, now + ttl_s, time.time())
         return True
 
     async def claim_new(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
         if await self.owner_of(kind, item_id) is not None:
             return False
-        self._owners[(kind, item_id)] = (owner, time.monotonic() + ttl_s)
+        self._owners[(kind, item_id)] = (owner, time.monotonic() + ttl_s, time.time())
         return True
 
     async def owner_of(self, kind: Kind, item_id: str) -> str | None:
@@ -32,3 +33,12 @@ class MemoryOwnerStore(OwnerStore):
         if current is None or current[1] < time.monotonic():
             return None
         return current[0]
+
+    async def owned(self, kind: Kind, owner: str) -> list[Owned]:
+        now = time.monotonic()
+        found = [
+            Owned(item_id, claimed_at)
+            for (k, item_id), (who, exp, claimed_at) in self._owners.items()
+            if k == kind and who == owner and exp >= now
+        ]
+        return sorted(found, key=lambda o: o.claimed_at, reverse=True)[:MAX_LISTED]

@@ -4,14 +4,22 @@ Both claims are safe to send twice (the pool rides through an outage of Redis by
 command again): `claim` sets or refreshes the caller's own ownership, and `claim_new` keeps
 its attempt id beside the owner for a while (`...:owner:claim`), so its repeat is told the
 id is the caller's new one, not one the caller used before.
+
+Each owner's list is a sorted set, `owned:{<owner>}:<kind>`, scored by the time of the
+latest claim. It is written after the claim, not in its script: the two keys live in
+different cluster slots. A member whose owner record expired or changed is dropped
+when the list is read, so the list never shows what the owner no longer owns. Writing it
+twice is writing it once (ZADD of the same member, trims and expiries).
 """
 
 from __future__ import annotations
 
+import time
+
 from redis.asyncio import Redis
 
 from agent_common.resilience.retried_writes import ATTEMPT_KEPT_S, attempt_id
-from agent_common.sessions.owners.base import Kind, OwnerStore
+from agent_common.sessions.owners.base import MAX_LISTED, Kind, Owned, OwnerStore
 
 # KEYS: owner key. ARGV: owner, ttl_ms. 1 when the caller owns it (now or already), 0 otherwise.
 _CLAIM = """
@@ -45,12 +53,44 @@ class RedisOwnerStore(OwnerStore):
 
     async def claim(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
         key = _owner_key(kind, item_id)
-        return bool(await self._claim(keys=[key], args=[owner, max(1, int(ttl_s * 1000))]))
+        claimed = bool(await self._claim(keys=[key], args=[owner, max(1, int(ttl_s * 1000))]))
+        if claimed:
+            await self._list(kind, item_id, owner, ttl_s)
+        return claimed
 
     async def claim_new(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
         key = _owner_key(kind, item_id)
         args: list[str | int] = [owner, max(1, int(ttl_s * 1000)), attempt_id(), ATTEMPT_KEPT_S * 1000]
-        return bool(await self._claim_new(keys=[key, f"{key}:claim"], args=args))
+        claimed = bool(await self._claim_new(keys=[key, f"{key}:claim"], args=args))
+        if claimed:
+            await self._list(kind, item_id, owner, ttl_s)
+        return claimed
+
+    async def _list(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> None:
+        key = _owned_key(kind, owner)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {item_id: time.time()})
+            pipe.zremrangebyrank(key, 0, -MAX_LISTED - 1)
+            # The list outlives none of its members' records: the newest claim's TTL is its own.
+            pipe.pexpire(key, max(1, int(ttl_s * 1000)), gt=True)
+            pipe.pexpire(key, max(1, int(ttl_s * 1000)), nx=True)
+            await pipe.execute()
+
+    async def owned(self, kind: Kind, owner: str) -> list[Owned]:
+        key = _owned_key(kind, owner)
+        listed: list[tuple[bytes | str, float]] = await self._redis.zrevrange(  # type: ignore[assignment]
+            key, 0, MAX_LISTED - 1, withscores=True
+        )
+        ids = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in listed]
+        current = [await self.owner_of(kind, item_id) for item_id in ids]
+        gone = [item_id for item_id, who in zip(ids, current, strict=True) if who != owner]
+        if gone:
+            await self._redis.zrem(key, *gone)
+        return [
+            Owned(item_id, score)
+            for (item_id, who), (_, score) in zip(zip(ids, current, strict=True), listed, strict=True)
+            if who == owner
+        ]
 
     async def owner_of(self, kind: Kind, item_id: str) -> str | None:
         raw = await self._redis.get(_owner_key(kind, item_id))
@@ -61,3 +101,7 @@ class RedisOwnerStore(OwnerStore):
 
 def _owner_key(kind: Kind, item_id: str) -> str:
     return f"{kind}:{{{item_id}}}:owner"
+
+
+def _owned_key(kind: Kind, owner: str) -> str:
+    return f"owned:{{{owner}}}:{kind}"

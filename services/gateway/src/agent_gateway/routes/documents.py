@@ -1,0 +1,36 @@
+"""`GET /api/documents`: what the document index holds, for the chat page's documents panel.
+
+Listed from the live index itself (source, id, title, version, updated-at, chunk count),
+for callers with the `reindex` scope, like the reindex commands that change it. Only a
+gateway that shares its process with the index can list it (the embedded default); a
+gateway of its own answers `available: false` rather than opening the indexer's store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from agent_common.rag.records import IndexedDocument
+from agent_gateway.auth import Caller
+from agent_gateway.routes.reindex import REFUSALS, reindex_caller
+
+__all__ = ["DocumentList", "router"]
+
+router = APIRouter(prefix="/api")
+
+
+class DocumentList(BaseModel):
+    available: bool = Field(description="False when this gateway cannot see the index (its own process).")
+    documents: list[IndexedDocument]
+
+
+@router.get("/documents", response_model=DocumentList, responses=REFUSALS)
+async def list_documents(request: Request, _: Annotated[Caller, Depends(reindex_caller)]) -> DocumentList:
+    """Every document of the live index, by source then id."""
+    store = request.app.state.documents
+    if store is None:
+        return DocumentList(available=False, documents=[])
+    return DocumentList(available=True, documents=await store.documents())
