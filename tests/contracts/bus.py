@@ -95,15 +95,17 @@ class BusContract:
         self, bus: Bus, parked: list[DeadLetter]
     ) -> None:
         session, group = f"outage-{uuid.uuid4().hex[:8]}", f"outage-{uuid.uuid4().hex[:8]}"
-        redis_back_at = time.monotonic() + 1.5  # three times the bound
+        redis_back_at: float | None = None  # three times the bound after the first delivery
         handled: list[str] = []
         failures = 0
         done = asyncio.Event()
 
         async def handle(msg: Note) -> None:
-            nonlocal failures
+            nonlocal failures, redis_back_at
             if msg.session_id != session:
                 return
+            # Timed from the first delivery, not from the start: a loaded machine's group join can take longer.
+            redis_back_at = redis_back_at or time.monotonic() + 1.5
             if time.monotonic() < redis_back_at:
                 failures += 1
                 raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")

@@ -121,6 +121,18 @@ def _finish_reason(done: DoneEvent) -> str:
     return done.finish_reason if done.finish_reason in FINISH_REASONS else "stop"
 
 
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string", "description": "A `chat.completion.chunk` as JSON, or `[DONE]`."},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
+
+
 @router.post(
     "/chat/completions",
     response_model=None,
@@ -129,7 +141,8 @@ def _finish_reason(done: DoneEvent) -> str:
             "model": ChatCompletion,
             "description": "The answer: a `chat.completion`, or with `stream: true` Server-Sent Events, each "
             "`data:` a `chat.completion.chunk`, then `data: [DONE]`.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # One Server-Sent Event, as OpenAPI 3.2's `itemSchema` for `text/event-stream` has it.
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         },
         **REFUSALS,
     },
