@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent_common.messages import DEFAULT_TENANT
+
 
 class ChunkRecord(BaseModel):
     """One passage as stored (the payload of one vector)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    # The tenant of the key that indexed it: only that tenant's questions retrieve it.
+    tenant: str = DEFAULT_TENANT
     source: str
     doc_id: str
+    # The document as a person names it: a file's path relative to the allowed root it lies
+    # under (never the server's absolute path, which `doc_id` is), or an inline document's id.
+    name: str = ""
     title: str
     version: str
     last_updated: str
@@ -41,3 +48,17 @@ class ScoredChunk(BaseModel):
 
     record: ChunkRecord
     score: float
+
+
+class IndexedDocument(BaseModel):
+    """One document of the live index, as a person lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    doc_id: str
+    title: str
+    version: str
+    updated_at: str
+    """The document's `last_updated` as indexed."""
+    chunks: int

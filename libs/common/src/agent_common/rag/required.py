@@ -28,7 +28,7 @@ def check_shared_store(rag: RagSettings, bus: BusSettings, role: Role) -> None:
         if role == "writer":
             raise ConfigurationError("RAG_ENABLED=false: the rag indexer has no documents to index; do not run it.")
         return
-    if bus.backend != "kafka" or rag.store_url:
+    if bus.backend != "kafka" or rag.store_url is not None:
         return
     if role == "writer" and "store_path" in rag.model_fields_set:
         return
