@@ -142,8 +142,8 @@ class Retriever:
             # The documents being unreachable must not take chat down: answer without them, loudly.
             log.warning("retrieval failed; answering without documents", extra={"error_code": exc.code.value})
             return Retrieved(searched=False)
-        if not hits:  # nothing indexed yet
-            return Retrieved(searched=False)
+        if not hits:  # an index, but nothing of the caller's tenant in it: nothing covers the question
+            return Retrieved(searched=True)
         best = hits[0].score
         if best < self.threshold:
             log.info("no passage above the threshold", extra={"best_score": round(best, 4)})
