@@ -25,7 +25,7 @@ class RagSettings(SecretSettings):
     """Answer from indexed documents. `false` says a deployment runs without documents: the
     orchestrator answers from the model alone and needs no store, and an indexer refuses to start.
     With `BUS_BACKEND=kafka` and documents on, the orchestrator and the indexer refuse to start
-    without `RAG_STORE_URL`: separate processes can only share a store server."""
+    without `RAG_STORE_URL`: separate processes can only share the PostgreSQL store."""
     store_path: str = ".data/rag"
     """Embedded mode (the default): the folder the vector store keeps its files in (Qdrant's local
     mode, no server). One process at a time may open it; the embedded default shares it between the
@@ -73,13 +73,3 @@ class RagSettings(SecretSettings):
     (comma-separated; the tenant of the caller's API key or JWT)."""
 
     _split = field_validator("documents_only_tenants", mode="before")(comma_separated)
-
-    @field_validator("store_url")
-    @classmethod
-    def _postgres_only(cls, url: SecretStr | None) -> SecretStr | None:
-        if url is not None and not url.get_secret_value().startswith(POSTGRES_SCHEMES):
-            raise ValueError(
-                "RAG_STORE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432/db); "
-                "the Qdrant server mode was removed (docs/rag.md#the-vector-store)"
-            )
-        return url

@@ -4,6 +4,7 @@ CLI's quick commands import this module and neither client."""
 
 from __future__ import annotations
 
+from agent_common.rag.required import store_url
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store.base import VectorStore
 
@@ -11,11 +12,11 @@ from agent_common.rag.store.base import VectorStore
 def open_store(settings: RagSettings, dimensions: int) -> VectorStore:
     """The store the settings name, for vectors of `dimensions`. PostgreSQL connects (and
     migrates its schema) when entered or first used; the local folder is locked at once
-    (`StoreInUse` when another process holds it)."""
-    if settings.store_url is not None:
+    (`StoreInUse` when another process holds it). A URL of another kind is a `ConfigurationError`."""
+    url = store_url(settings)
+    if url is not None:
         from agent_common.rag.store.postgres import PostgresVectorStore
 
-        url = settings.store_url.get_secret_value()
         return PostgresVectorStore(url, settings.collection, dimensions, pool_size=settings.store_pool_size)
     from agent_common.rag.store.local import LocalVectorStore
 
