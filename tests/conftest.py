@@ -1,7 +1,7 @@
 """Session fixtures shared by every test tier.
 
-Real services: `redis_url`, `kafka_bootstrap` and `model_server` start Redis, Kafka
-and llama.cpp's server (with a small model) once per session, on free loopback
+Real services: `redis_url`, `kafka_bootstrap`, `postgres_url` and `model_server` start
+Redis, Kafka, PostgreSQL (with pgvector) and llama.cpp's server (with a small model) once per session, on free loopback
 ports, only when a test asks for them, and stop them at the end. Where the
 machine cannot run one, its tests are skipped with the reason; with `CI=true`
 that is a failure instead: CI never skips a tier.
@@ -23,6 +23,7 @@ from tests.support.services import (
     require_service,
     start_kafka,
     start_model_server,
+    start_postgres,
     start_redis,
 )
 from tests.support.traces import trace_this_process
@@ -61,6 +62,23 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         require_service("Kafka", str(exc))
     try:
         yield server.bootstrap
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server with pgvector (`tests/support/services.py`); `TEST_POSTGRES_URL` names
+    one already running instead (its `postgres` database must allow `CREATE EXTENSION vector`)."""
+    if url := os.environ.get("TEST_POSTGRES_URL"):
+        yield url
+        return
+    try:
+        server = start_postgres()
+    except ServiceUnavailable as exc:
+        require_service("PostgreSQL", str(exc))
+    try:
+        yield server.url
     finally:
         server.stop()
 

@@ -165,7 +165,7 @@ def test_dependencies_wait_for_health() -> None:
 def test_addresses_name_compose_services_on_their_ports() -> None:
     for name, svc in services().items():
         env = environment(svc)
-        for key in ("BUS_KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MODEL_BASE_URL"):
+        for key in ("BUS_KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MODEL_BASE_URL", "RAG_STORE_URL"):
             if key not in env:
                 continue
             for address in env[key].split(","):

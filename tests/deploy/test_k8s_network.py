@@ -37,7 +37,10 @@ PROMETHEUS = ("observability", "prometheus")
 INGRESS_CONTROLLER = ("ingress-nginx", "ingress-nginx")
 DNS = ("kube-system", "kube-dns")
 # Addresses held in Secrets are not in the repository; where the base expects them.
-SECRET_ADDRESSES = {"REDIS_URL": "redis://redis-master.redis.svc.cluster.local:6379/0"}
+SECRET_ADDRESSES = {
+    "REDIS_URL": "redis://redis-master.redis.svc.cluster.local:6379/0",
+    "RAG_STORE_URL": "postgresql://agent@documents-rw.postgres.svc.cluster.local:5432/documents",
+}
 INTERNET = ("internet", None)
 # The ports http_get may fetch from by default (TOOL_HTTP_ALLOWED_PORTS).
 WEB_PORTS = (80, 443)

@@ -14,6 +14,7 @@ from agent_common.rag.context import FALLBACKS
 from agent_common.rag.records import ChunkRecord
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import VectorStore
+from agent_common.rag.store.local import LocalVectorStore
 from agent_orchestrator.retrieval import DocumentsOnly, Retriever, ground
 
 # Two axes: a question about vacation lands on the passage, anything else beside it.
@@ -39,8 +40,9 @@ class KeywordEmbedder:
 
 @pytest.fixture
 async def store() -> AsyncIterator[VectorStore]:
-    store = VectorStore(AsyncQdrantClient(location=":memory:"), "documents", KeywordEmbedder.dimensions)
+    store = LocalVectorStore(AsyncQdrantClient(location=":memory:"), "documents", KeywordEmbedder.dimensions)
     record = ChunkRecord(
+        tenant="default",
         source="handbook",
         doc_id="handbook.md",
         title="Handbook",
@@ -51,7 +53,11 @@ async def store() -> AsyncIterator[VectorStore]:
         chunk_index=0,
         text="Every employee gets 25 days of paid vacation per year.",
     )
-    await store.upsert(await store.ensure_live(), [record], [VACATION])
+    live = await store.ensure_live()
+    await store.upsert(live, [record], [VACATION])
+    # The legal tenant's own copy, under a name relative to its root (as the indexer names files).
+    legal = record.model_copy(update={"tenant": "legal", "doc_id": "/srv/legal/handbook.md", "name": "handbook.md"})
+    await store.upsert(live, [legal], [VACATION])
     yield store
     await store.close()
 
@@ -98,6 +104,18 @@ async def test_documents_only_tenants_get_the_fallback_and_the_others_the_model(
     assert (await ground(strict, "Hello!", None, tenant=None)).fallback is None  # a message from before tenants
     covered = await ground(strict, "vacation days?", None, tenant="legal")  # what they cover, they answer
     assert covered.fallback is None and covered.citations
+
+
+async def test_a_tenant_is_answered_from_its_own_documents_only(store: VectorStore) -> None:
+    assert (await ground(retriever(store), "How many vacation days?", None, tenant="globex")).citations == []
+    strict = retriever(store, DocumentsOnly(everyone=True))  # covered for another tenant: not for this one
+    assert (await ground(strict, "How many vacation days?", None, tenant="globex")).fallback == FALLBACKS["en"]
+
+
+async def test_citations_name_the_document_relative_to_its_root_never_the_server_path(store: VectorStore) -> None:
+    cited = await ground(retriever(store), "How many vacation days?", None, tenant="legal")
+    assert [c.source for c in cited.citations] == ["handbook.md"]
+    assert "/srv/legal" not in (cited.context or "")
 
 
 def test_the_documents_only_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

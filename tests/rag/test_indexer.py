@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent_common.errors import ErrorCode
+from agent_common.messages import DEFAULT_TENANT as TENANT
 from agent_common.messages import InlineDocument, ReindexRequested, ReindexSource, ReindexStatus
 from agent_common.rag.embeddings import OfflineEmbedder
 from agent_common.rag.store import VectorStore
@@ -68,16 +69,16 @@ async def test_the_best_passage_of_each_language_is_found_with_its_metadata(
 ) -> None:
     docs = folder(tmp_path)
     await indexer(store, embedder, tmp_path).run(command([docs]), Statuses())
-    korean = (await store.search(await embedder.query("노트북 암호화 규칙이 뭐예요?"), 1))[0].record
+    korean = (await store.search(await embedder.query("노트북 암호화 규칙이 뭐예요?"), 1, tenant=TENANT))[0].record
     assert (korean.doc_id, korean.language, korean.title) == (
         str(docs / "security.txt"),
         "ko",
         "모든 노트북은 디스크 암호화를 켜야 합니다.",
     )
-    pdf = (await store.search(await embedder.query("When are invoices due?"), 1))[0].record
+    pdf = (await store.search(await embedder.query("When are invoices due?"), 1, tenant=TENANT))[0].record
     assert (pdf.doc_id, pdf.page, pdf.title) == (str(docs / "billing.pdf"), 1, "billing")
     assert pdf.text == "Invoices are due within 30 days.\n\nRefunds take a week."
-    markdown = (await store.search(await embedder.query("How many vacation days?"), 1))[0].record
+    markdown = (await store.search(await embedder.query("How many vacation days?"), 1, tenant=TENANT))[0].record
     assert markdown.heading_path == ["Vacation"] and markdown.checksum.startswith("sha256:")
     assert markdown.location() == f"Vacation, chars 0-{markdown.char_end}"
 
@@ -93,9 +94,11 @@ async def test_an_incremental_reindex_skips_unchanged_and_deletes_removed_docume
     final = await run.run(command([docs]), Statuses())
     counts = final.counts
     assert (counts.seen, counts.changed, counts.unchanged, counts.deleted) == (3, 1, 2, 1)
-    hit = (await store.search(await embedder.query("How many vacation days?"), 1))[0].record
+    hit = (await store.search(await embedder.query("How many vacation days?"), 1, tenant=TENANT))[0].record
     assert "30 days" in hit.text
-    texts = [h.record.text for h in await store.search(await embedder.query("When does the office open?"), 10)]
+    texts = [
+        h.record.text for h in await store.search(await embedder.query("When does the office open?"), 10, tenant=TENANT)
+    ]
     assert not any("office" in t.lower() for t in texts) and await store.count() == 3
 
 
@@ -136,7 +139,7 @@ async def test_a_link_out_of_the_allowed_roots_is_refused_named_or_found_in_a_fo
         refused = {f.document: f.error.code for f in final.failures}
         assert refused == {str(root / "leak.txt"): ErrorCode.RAG_PATH_NOT_ALLOWED}
     assert walked.counts.changed == 2 and walked.counts.failed == 1
-    texts = [h.record.text for h in await store.search(await embedder.query("vault code"), 10)]
+    texts = [h.record.text for h in await store.search(await embedder.query("vault code"), 10, tenant=TENANT)]
     assert not any("1234" in t for t in texts)
 
 
@@ -154,7 +157,7 @@ async def test_inline_documents_are_indexed_with_the_metadata_they_come_with(
     )  # fmt: skip
     cmd = ReindexRequested(request_id="r", session_id="s", user_id="u", source=source)
     await Indexer(store=store, embedder=embedder, chunking=ChunkingConfig(), allowed_roots=[]).run(cmd, Statuses())
-    record = (await store.search(await embedder.query("refund time"), 1))[0].record
+    record = (await store.search(await embedder.query("refund time"), 1, tenant=TENANT))[0].record
     assert (record.title, record.version, record.last_updated, record.source) == (
         "Refund policy", "v3", "2026-11-30", "inline"
     )  # fmt: skip
@@ -166,7 +169,7 @@ async def test_a_full_reindex_is_built_beside_the_live_index_and_switched_when_c
     docs = folder(tmp_path)
     run = indexer(store, embedder, tmp_path)
     await run.run(command([docs]), Statuses())
-    old = await store.live_collection()
+    old = await store.live_version()
     only = tmp_path / "only"
     only.mkdir()
     (only / "new.md").write_text("# Parking\n\nParking is free for visitors.\n")
@@ -174,13 +177,13 @@ async def test_a_full_reindex_is_built_beside_the_live_index_and_switched_when_c
 
     async def watch(status: ReindexStatus) -> None:
         if status.state == "progress":  # the new version has data, and is not live yet
-            seen_while_building.append((await store.live_collection(), await store.count()))
+            seen_while_building.append((await store.live_version(), await store.count()))
 
     final = await run.run(command([only], mode="full"), watch)
     assert seen_while_building == [(old, 4)]
-    assert final.index_version == await store.live_collection() != old
+    assert final.index_version == await store.live_version() != old
     assert await store.count() == 1
-    assert old not in {c.name for c in (await store.client.get_collections()).collections}
+    assert await store.count(old) == 0  # the old version is gone
 
 
 async def test_a_full_reindex_of_one_source_keeps_the_other_sources_documents(
@@ -193,9 +196,9 @@ async def test_a_full_reindex_of_one_source_keeps_the_other_sources_documents(
     full = ReindexRequested(request_id="r", session_id="s", user_id="u", source=inline, mode="full")
     final = await run.run(full, Statuses())
     assert final.state == "done" and await store.count() == 5
-    office = await store.document_checksums(await store.ensure_live(), "office")
+    office = await store.document_checksums(await store.ensure_live(), TENANT, "office")
     assert sorted(Path(d).name for d in office) == ["billing.pdf", "notes.html", "security.txt", "vacation.md"]
-    lunch = (await store.search(await embedder.query("When is lunch?"), 1))[0].record
+    lunch = (await store.search(await embedder.query("When is lunch?"), 1, tenant=TENANT))[0].record
     assert (lunch.source, lunch.doc_id) == ("kb", "kb-1")
 
 
@@ -211,9 +214,9 @@ async def test_the_store_lists_its_documents_by_source(
     await run.run(command([docs / "vacation.md"], name="hr"), Statuses())
     await run.run(command([docs / "notes.html"], name="office"), Statuses())
     live = await store.ensure_live()
-    everything = await store.indexed_documents(live)
+    everything = await store.indexed_documents(live, TENANT)
     assert everything == [("hr", str(docs / "vacation.md")), ("office", str(docs / "notes.html"))]
-    assert await store.indexed_documents(live, "office") == [("office", str(docs / "notes.html"))]
+    assert await store.indexed_documents(live, TENANT, "office") == [("office", str(docs / "notes.html"))]
 
 
 async def test_removing_a_file_and_a_folder_takes_their_documents_out_with_progress(
@@ -232,9 +235,11 @@ async def test_removing_a_file_and_a_folder_takes_their_documents_out_with_progr
     assert [s.state for s in statuses.seen] == ["started", "progress", "progress", "done"]
     assert all(s.mode == "remove" for s in statuses.seen) and final.failures == []
     assert (final.counts.total, final.counts.seen, final.counts.deleted) == (2, 2, 2)
-    remaining = {doc_id for _, doc_id in await store.indexed_documents(await store.ensure_live())}
+    remaining = {doc_id for _, doc_id in await store.indexed_documents(await store.ensure_live(), TENANT)}
     assert remaining == {str(docs / "vacation.md"), str(docs / "security.txt"), str(docs / "billing.pdf")}
-    texts = [h.record.text for h in await store.search(await embedder.query("When does the office open?"), 10)]
+    texts = [
+        h.record.text for h in await store.search(await embedder.query("When does the office open?"), 10, tenant=TENANT)
+    ]
     assert not any("office" in t.lower() for t in texts)
 
 
@@ -247,7 +252,7 @@ async def test_removing_with_no_path_takes_out_the_whole_source_and_only_it(
     await run.run(command([docs / "billing.pdf"], name="finance"), Statuses())
     final = await run.run(removal([], name="hr"), Statuses())
     assert final.state == "done" and final.counts.deleted == 2
-    assert await store.indexed_documents(await store.ensure_live()) == [("finance", str(docs / "billing.pdf"))]
+    assert await store.indexed_documents(await store.ensure_live(), TENANT) == [("finance", str(docs / "billing.pdf"))]
 
 
 async def test_a_removal_naming_nothing_indexed_or_outside_the_roots_reports_each_failure(
@@ -266,3 +271,32 @@ async def test_a_removal_naming_nothing_indexed_or_outside_the_roots_reports_eac
         (str(tmp_path / "elsewhere.md"), ErrorCode.RAG_PATH_NOT_ALLOWED),
     ]
     assert await store.count() == 1
+
+
+def as_tenant(cmd: ReindexRequested, tenant: str) -> ReindexRequested:
+    return cmd.model_copy(update={"tenant": tenant, "request_id": f"{cmd.request_id}_{tenant}"})
+
+
+async def test_documents_are_the_commanding_tenants_and_named_relative_to_their_root(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    await indexer(store, embedder, tmp_path).run(as_tenant(command([docs]), "acme"), Statuses())
+    question = await embedder.query("How many vacation days?")
+    assert await store.search(question, 5, tenant=TENANT) == []
+    hit = (await store.search(question, 1, tenant="acme"))[0].record
+    assert (hit.tenant, hit.doc_id, hit.name) == ("acme", str(docs / "vacation.md"), "docs/vacation.md")
+
+
+async def test_one_tenants_reindex_and_removal_leave_another_tenants_same_source_alone(
+    tmp_path: Path, store: VectorStore, embedder: OfflineEmbedder
+) -> None:
+    docs = folder(tmp_path)
+    run = indexer(store, embedder, tmp_path)
+    await run.run(as_tenant(command([docs]), "acme"), Statuses())
+    await run.run(as_tenant(command([docs / "vacation.md"]), "globex"), Statuses())  # the source without 3 files
+    live = await store.ensure_live()
+    assert len(await store.indexed_documents(live, "acme")) == 4
+    removed = await run.run(as_tenant(removal([], name="docs"), "globex"), Statuses())
+    assert removed.counts.deleted == 1
+    assert len(await store.indexed_documents(live, "acme")) == 4 and await store.indexed_documents(live, "globex") == []

@@ -1,7 +1,8 @@
 """The platform under test, in either mode, behind one base URL.
 
 - embedded: the one-process app from `agent run`, served by uvicorn in a thread;
-- distributed: every service in its own process, over the real Kafka and Redis.
+- distributed: every service in its own process, over the real Kafka and Redis (and, for
+  documents, the real PostgreSQL the indexer and the orchestrators share).
 """
 
 from __future__ import annotations
@@ -112,9 +113,12 @@ def distributed_platform(
     gateways: int = 1,
     user: str = "e2e-user",
     documents: Path | None = None,
+    document_store: str | None = None,
 ) -> Iterator[Platform]:
     """The gateway is `gateway` (and `gateway-2`... with `gateways` > 1); clients use a key of `user`.
-    With `documents`, a `rag-indexer` runs too, and reindex commands may name that folder only."""
+    With `documents`, a `rag-indexer` runs too, and reindex commands may name that folder only.
+    With `document_store` (a PostgreSQL URL), the indexer writes there and every orchestrator
+    answers from it; without, the orchestrators run without documents (`RAG_ENABLED=false`)."""
     ports = {name: free_tcp_port() for name in ("model", "gateway", "tool-runner")}
     roots = {"RAG_INDEXER_ALLOWED_ROOTS": str(documents)} if documents is not None else {}
     common = {
@@ -134,19 +138,18 @@ def distributed_platform(
     specs += [
         (f"gateway-{i + 2}", "agent_gateway", {"GATEWAY_PORT": str(free_tcp_port())}) for i in range(gateways - 1)
     ]
+    # The shared store, or none: the orchestrators then answer without documents, said explicitly.
+    reading = {"RAG_STORE_URL": document_store} if document_store else {"RAG_ENABLED": "false"}
     specs += [
-        # No document store server runs here: the orchestrators answer without documents, said explicitly.
-        (
-            f"orchestrator-{i + 1}",
-            "agent_orchestrator",
-            {"ORCHESTRATOR_PORT": str(free_tcp_port()), "RAG_ENABLED": "false"},
-        )
+        (f"orchestrator-{i + 1}", "agent_orchestrator", {"ORCHESTRATOR_PORT": str(free_tcp_port()), **reading})
         for i in range(orchestrators)
     ]
     if documents is not None:
-        # Its own embedded store, named on purpose (a lone indexer may keep one): the orchestrators read none.
-        indexer = {"RAG_INDEXER_PORT": str(free_tcp_port()), "RAG_STORE_PATH": str(log_dir / "rag-store")}
-        specs.append(("rag-indexer", "agent_rag_indexer", indexer))
+        # Without a shared store, its own embedded one, named on purpose (a lone indexer may keep one).
+        writing = (
+            {"RAG_STORE_URL": document_store} if document_store else {"RAG_STORE_PATH": str(log_dir / "rag-store")}
+        )
+        specs.append(("rag-indexer", "agent_rag_indexer", {"RAG_INDEXER_PORT": str(free_tcp_port()), **writing}))
     with ExitStack() as stack:
         platform = Platform(
             mode="distributed",

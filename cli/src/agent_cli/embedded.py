@@ -3,10 +3,10 @@
 In-process bus and run-event channel, in-memory state, and the offline model
 served by the same HTTP server under `/offline/v1`. The handler code is the
 same as in the distributed mode; only the transports differ. The vector store is
-on local disk (`RAG_STORE_PATH`) and one client is shared by the indexer, which
-writes it, and the orchestrator, which reads it; the gateway serves the reindex API
-(`/api/reindex`) over the same bus, as it does in the distributed mode. The orchestrator
-reaches the offline model over real HTTP through the `openai` SDK, exactly as
+on local disk (`RAG_STORE_PATH`; or PostgreSQL when `RAG_STORE_URL` names one) and one
+client is shared by the indexer, which writes it, and the orchestrator, which reads it;
+the gateway serves the reindex API (`/api/reindex`) over the same bus, as it does in the
+distributed mode. The orchestrator reaches the offline model over real HTTP through the `openai` SDK, exactly as
 it reaches any OpenAI-compatible endpoint.
 """
 

@@ -18,9 +18,17 @@ PARKING = IndexedDocument(
 )
 
 
+PAYROLL = IndexedDocument(
+    source="globex-hr", doc_id="payroll", title="Payroll", version="v1", updated_at="2026-11-02", chunks=5
+)
+
+
 class ListedIndex:
-    async def documents(self) -> list[IndexedDocument]:
-        return [PARKING]
+    """Two tenants' documents; the store filters by the tenant it is asked for."""
+
+    async def documents(self, tenant: str | None = None) -> list[IndexedDocument]:
+        by_tenant = {"default": [PARKING], "globex": [PAYROLL]}
+        return by_tenant.get(tenant or "", []) if tenant is not None else [PARKING, PAYROLL]
 
 
 @pytest.fixture
@@ -32,8 +40,10 @@ def gateway_beside_an_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         yield client
 
 
-def test_a_gateway_beside_the_index_lists_its_documents(gateway_beside_an_index: TestClient) -> None:
-    listed = gateway_beside_an_index.get("/api/documents")
+def test_a_gateway_beside_the_index_lists_its_callers_tenants_documents(
+    gateway_beside_an_index: TestClient,
+) -> None:
+    listed = gateway_beside_an_index.get("/api/documents")  # the embedded default's caller: tenant `default`
     assert listed.status_code == 200
     assert listed.json() == {"available": True, "documents": [PARKING.model_dump()]}
 

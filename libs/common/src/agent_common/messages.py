@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from agent_common.errors import ErrorInfo
 from agent_common.ids import new_id
 
+# The tenant of a caller whose credential names none (the embedded default's anonymous
+# caller, a JWT without the tenant claim), and of messages from before tenants were carried.
+DEFAULT_TENANT = "default"
+
 
 class BusMessage(BaseModel):
     """What every message on the bus has in common: ids for idempotency and tracing."""
@@ -152,6 +156,9 @@ class ReindexRequested(BusMessage):
 
     source: ReindexSource
     mode: ReindexMode = "incremental"
+    # The tenant of the key that sent it: the documents it indexes (or removes) are that
+    # tenant's, retrieved for its callers only. Older commands have none: the default tenant's.
+    tenant: str = DEFAULT_TENANT
 
     def partition_key(self) -> str:
         # One index's commands run in order (there is one index per platform).

@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 
 from agent_common.errors import PlatformError
 from agent_common.events import Citation
+from agent_common.messages import DEFAULT_TENANT
 from agent_common.rag.context import context_message, fallback
 from agent_common.rag.embeddings import Embedder, build_embedder
 from agent_common.rag.records import ScoredChunk
@@ -75,7 +76,8 @@ def citation_of(marker: int, hit: ScoredChunk) -> Citation:
     return Citation(
         marker=marker,
         title=r.title,
-        source=r.doc_id,
+        # The name the indexer gave it (a path relative to its allowed root), never a server path.
+        source=r.name or r.doc_id,
         version=r.version,
         location=r.location(),
         heading_path=r.heading_path,
@@ -128,19 +130,20 @@ class Retriever:
             documents_only=DocumentsOnly.of(settings),
         )
 
-    async def retrieve(self, question: str) -> Retrieved:
+    async def retrieve(self, question: str, tenant: str = DEFAULT_TENANT) -> Retrieved:
+        """The passages of `tenant`'s documents for `question` (the store filters by tenant)."""
         if _URL.search(question):
             return Retrieved(searched=False)
         try:
-            if await self.store.live_collection() is None:  # nothing indexed yet: no model to load
+            if await self.store.live_version() is None:  # nothing indexed yet: no model to load
                 return Retrieved(searched=False)
-            hits = await self.store.search(await self.embedder.query(question), self.top_k)
+            hits = await self.store.search(await self.embedder.query(question), self.top_k, tenant=tenant)
         except PlatformError as exc:
             # The documents being unreachable must not take chat down: answer without them, loudly.
             log.warning("retrieval failed; answering without documents", extra={"error_code": exc.code.value})
             return Retrieved(searched=False)
-        if not hits:  # nothing indexed yet
-            return Retrieved(searched=False)
+        if not hits:  # an index, but nothing of the caller's tenant in it: nothing covers the question
+            return Retrieved(searched=True)
         best = hits[0].score
         if best < self.threshold:
             log.info("no passage above the threshold", extra={"best_score": round(best, 4)})
@@ -158,9 +161,9 @@ class Retriever:
 
 
 def build_retriever(settings: RagSettings) -> Retriever | None:
-    """The orchestrator process reads the documents from a vector-store server (`RAG_STORE_URL`):
+    """The orchestrator process reads the documents from the shared PostgreSQL store (`RAG_STORE_URL`):
     an embedded store's folder can be open in one process only, the indexer's."""
-    if not settings.store_url:
+    if settings.store_url is None:
         return None
     embedder = build_embedder(settings)
     return Retriever.from_settings(settings, open_store(settings, embedder.dimensions), embedder)
@@ -178,9 +181,10 @@ class Grounding:
 
 
 async def ground(retriever: Retriever, question: str, locale: str | None, tenant: str | None = None) -> Grounding:
-    """The passages for a run's question; for a question they do not cover, nothing (the model
-    answers alone) or, documents-only, the no-match fallback text. Counted by outcome."""
-    retrieved = await retriever.retrieve(question)
+    """The passages of the caller's tenant's documents for a run's question; for a question they do
+    not cover, nothing (the model answers alone) or, documents-only, the no-match fallback text.
+    Counted by outcome. A run with no tenant (an older message) is the default tenant's."""
+    retrieved = await retriever.retrieve(question, tenant or DEFAULT_TENANT)
     if not retrieved.searched:
         RETRIEVALS.labels("skipped").inc()
         return Grounding()

@@ -25,11 +25,13 @@ log = logging.getLogger("agent.rag_indexer")
 Publish = Callable[[ReindexStatus], Awaitable[None]]
 
 
-def records_of(doc: Document, config: ChunkingConfig) -> list[ChunkRecord]:
+def records_of(doc: Document, config: ChunkingConfig, *, tenant: str, name: str) -> list[ChunkRecord]:
     return [
         ChunkRecord(
+            tenant=tenant,
             source=doc.source,
             doc_id=doc.doc_id,
+            name=name,
             title=doc.title,
             version=doc.version,
             last_updated=doc.last_updated,
@@ -118,7 +120,7 @@ class Indexer:
                 existing: dict[str, str] = {}
             else:
                 target = await self.store.ensure_live()
-                existing = await self.store.document_checksums(target, source)
+                existing = await self.store.document_checksums(target, command.tenant, source)
             for candidate in found:
                 outcome = await self._one(command, candidate, target, existing.get(candidate.doc_id))
                 update: dict[str, int] = {"seen": counts.seen + 1}
@@ -135,12 +137,12 @@ class Indexer:
             listed = {c.doc_id for c in found}
             gone = [doc_id for doc_id in existing if doc_id not in listed]
             for doc_id in gone:
-                await self.store.delete_document(target, source, doc_id)
+                await self.store.delete_document(target, command.tenant, source, doc_id)
             counts = counts.model_copy(update={"deleted": len(gone)})
             if command.mode == "full":
-                live = await self.store.live_collection()
-                if live is not None:  # the other sources' documents stay as they are
-                    await self.store.copy_other_sources(source, live, target)
+                live = await self.store.live_version()
+                if live is not None:  # the other sources' (and tenants') documents stay as they are
+                    await self.store.copy_other_sources(command.tenant, source, live, target)
                 await self.store.switch_to(target)
         except PlatformError as exc:
             if command.mode == "full" and target is not None:
@@ -163,12 +165,13 @@ class Indexer:
         await publish(status_of(command, "started", counts, failures, started))
         try:
             # Before the first index there is nothing to remove: every named path names nothing.
-            live = await self.store.live_collection() or ""
-            indexed = await self.store.indexed_documents(live) if live else []
+            live = await self.store.live_version() or ""
+            # The command's tenant's documents only: a key cannot remove another tenant's.
+            indexed = await self.store.indexed_documents(live, command.tenant) if live else []
             named, failures = named_documents(command.source, indexed, self.allowed_roots)
             counts = ReindexCounts(total=len(named), failed=len(failures))
             for source, doc_id in named:
-                await self.store.delete_document(live, source, doc_id)
+                await self.store.delete_document(live, command.tenant, source, doc_id)
                 counts = counts.model_copy(update={"seen": counts.seen + 1, "deleted": counts.deleted + 1})
                 await publish(status_of(command, "progress", counts, failures, started))
         except PlatformError as exc:
@@ -201,23 +204,21 @@ class Indexer:
                 last_updated=loaded.last_updated,
                 language=loaded.language,
             )
-            records = records_of(doc, self.chunking)
+            records = records_of(doc, self.chunking, tenant=command.tenant, name=candidate.name)
             if not records:
                 raise PlatformError(
                     ErrorCode.RAG_DOCUMENT_INVALID, "The document has no text to index.", reason="no_text"
                 )
             vectors = await self.embed(records)
-            if stored_checksum is not None:
-                await self.store.delete_document(target, command.source.name, candidate.doc_id)
-            await self.store.upsert(target, records, vectors)
+            await self.store.upsert(target, records, vectors)  # replaces the document's old chunks
             return len(records)
         except PlatformError as exc:
             if exc.code in (ErrorCode.RAG_STORE_UNAVAILABLE, ErrorCode.RAG_EMBEDDINGS_UNAVAILABLE):
                 raise  # the whole command cannot go on
             return exc.info
 
-    async def _drop_quietly(self, collection: str) -> None:
+    async def _drop_quietly(self, version: str) -> None:
         try:
-            await self.store.drop(collection)
+            await self.store.drop(version)
         except PlatformError:
-            log.warning("could not drop an unfinished index version", extra={"collection": collection})
+            log.warning("could not drop an unfinished index version", extra={"index_version": version})

@@ -63,7 +63,9 @@ class RagIndexer:
             self._handled[command.message_id] = None
             while len(self._handled) > _REMEMBERED:
                 self._handled.popitem(last=False)
-            log.info("reindex started", extra={"source": command.source.name, "mode": command.mode})
+            log.info(
+                "reindex started", extra={"source": command.source.name, "mode": command.mode, "tenant": command.tenant}
+            )
             final = await self.indexer.run(command, self.bus.publish)
             metrics.COMMANDS.labels(final.mode, final.state).inc()
             metrics.DURATION.labels(final.mode).observe(final.elapsed_s)

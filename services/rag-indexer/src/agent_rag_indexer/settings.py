@@ -7,7 +7,14 @@ from pydantic_settings import BaseSettings
 
 from agent_common.rag.roots import SourceRootsSettings
 from agent_common.rag.settings import RagSettings
-from agent_common.settings import BusSettings, MetricsSettings, ObservabilitySettings, TracingSettings, settings_config
+from agent_common.settings import (
+    BusSettings,
+    MetricsSettings,
+    ObservabilitySettings,
+    ProfileSettings,
+    TracingSettings,
+    settings_config,
+)
 from agent_rag_indexer.chunking import ChunkingConfig, Strategy
 
 
@@ -53,6 +60,8 @@ class IndexerConfig:
 
 
 SETTINGS_CLASSES = (
+    # Where RAG_STORE_URL (a secret) is read from, and how strictly.
+    ProfileSettings,
     IndexerSettings,
     SourceRootsSettings,
     RagSettings,

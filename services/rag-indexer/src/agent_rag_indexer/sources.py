@@ -13,7 +13,7 @@ from pathlib import Path
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.messages import InlineDocument, ReindexSource
-from agent_common.rag.roots import path_not_allowed, within
+from agent_common.rag.roots import path_not_allowed, relative_name, within
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_rag_indexer.readers import format_of
 
@@ -32,9 +32,11 @@ class Loaded:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A document to index: its id within the source, and how to read it."""
+    """A document to index: its id within the source, its name for people, and how to read it."""
 
     doc_id: str
+    # What citations show: a file's path relative to its allowed root, an inline document's id.
+    name: str
     fallback_title: str
     load: Callable[[], Loaded]
 
@@ -62,10 +64,10 @@ def _inline(doc: InlineDocument) -> Candidate:
             language=doc.language,
         )
 
-    return Candidate(doc_id=doc.doc_id, fallback_title=doc.title or doc.doc_id, load=load)
+    return Candidate(doc_id=doc.doc_id, name=doc.doc_id, fallback_title=doc.title or doc.doc_id, load=load)
 
 
-def _file(path: Path, fmt: str) -> Candidate:
+def _file(path: Path, fmt: str, roots: Sequence[Path]) -> Candidate:
     def load() -> Loaded:
         try:
             content = path.read_bytes()
@@ -77,7 +79,7 @@ def _file(path: Path, fmt: str) -> Candidate:
         updated = dt.datetime.fromtimestamp(mtime, dt.UTC).isoformat(timespec="seconds")
         return Loaded(content=content, format=fmt, last_updated=updated)
 
-    return Candidate(doc_id=str(path), fallback_title=path.stem, load=load)
+    return Candidate(doc_id=str(path), name=relative_name(path, roots), fallback_title=path.stem, load=load)
 
 
 def _outside(path: str) -> Refused:
@@ -140,5 +142,5 @@ def candidates(source: ReindexSource, allowed_roots: Sequence[Path]) -> tuple[li
             if not within(file.resolve(), allowed_roots):  # a link in the folder to a file outside
                 refused.append(_outside(str(file)))
                 continue
-            found.append(_file(file, fmt))
+            found.append(_file(file, fmt, allowed_roots))
     return found, refused

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent_common.messages import DEFAULT_TENANT
+
 
 class ChunkRecord(BaseModel):
     """One passage as stored (the payload of one vector)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    # The tenant of the key that indexed it: only that tenant's questions retrieve it.
+    tenant: str = DEFAULT_TENANT
     source: str
     doc_id: str
+    # The document as a person names it: a file's path relative to the allowed root it lies
+    # under (never the server's absolute path, which `doc_id` is), or an inline document's id.
+    name: str = ""
     title: str
     version: str
     last_updated: str

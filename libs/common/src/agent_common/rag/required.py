@@ -11,11 +11,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agent_common.rag.settings import RagSettings
+from agent_common.rag.settings import POSTGRES_SCHEMES, RagSettings
 from agent_common.settings import BusSettings
 from agent_common.transports import ConfigurationError
 
 Role = Literal["reader", "writer"]
+
+
+def store_url(rag: RagSettings) -> str | None:
+    """`RAG_STORE_URL`, once it is known to name PostgreSQL; `ConfigurationError` (which never
+    repeats the URL: it may hold a password) for any other URL."""
+    if rag.store_url is None:
+        return None
+    url = rag.store_url.get_secret_value()
+    if not url.startswith(POSTGRES_SCHEMES):
+        raise ConfigurationError(
+            "RAG_STORE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432/db); "
+            "the Qdrant server mode was removed (docs/rag.md#the-vector-store)."
+        )
+    return url
 
 
 def check_shared_store(rag: RagSettings, bus: BusSettings, role: Role) -> None:
@@ -24,11 +38,12 @@ def check_shared_store(rag: RagSettings, bus: BusSettings, role: Role) -> None:
     A writer (the indexer) may keep a local store only when `RAG_STORE_PATH` is set on purpose
     (a lone indexer, a test of the reindex flow); a reader (an orchestrator) never can, since
     the folder is the indexer's."""
+    store_url(rag)
     if not rag.enabled:
         if role == "writer":
             raise ConfigurationError("RAG_ENABLED=false: the rag indexer has no documents to index; do not run it.")
         return
-    if bus.backend != "kafka" or rag.store_url:
+    if bus.backend != "kafka" or rag.store_url is not None:
         return
     if role == "writer" and "store_path" in rag.model_fields_set:
         return

