@@ -61,8 +61,6 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 
-_LIVE = "(SELECT version FROM rag_live WHERE collection = %(collection)s)"
-
 
 async def migrate(conn: psycopg.AsyncConnection[Any], dimensions: int) -> int:
     """Bring the schema to the latest version; the number of migrations applied."""
@@ -259,9 +257,10 @@ class PostgresVectorStore(VectorStore):
 
     async def documents(self, tenant: str | None = None) -> list[IndexedDocument]:
         rows = await self._rows(
-            f"""SELECT source, doc_id, min(record->>'title'), min(record->>'version'),
+            """SELECT source, doc_id, min(record->>'title'), min(record->>'version'),
                        min(record->>'last_updated'), count(*)
-                FROM rag_chunks WHERE collection = %(collection)s AND version = {_LIVE}
+                FROM rag_chunks WHERE collection = %(collection)s
+                AND version = (SELECT version FROM rag_live WHERE collection = %(collection)s)
                 AND (%(tenant)s::text IS NULL OR tenant = %(tenant)s)
                 GROUP BY source, doc_id ORDER BY source, doc_id""",
             {"tenant": tenant},
@@ -273,8 +272,9 @@ class PostgresVectorStore(VectorStore):
 
     async def count(self, version: str | None = None) -> int:
         rows = await self._rows(
-            f"""SELECT count(*) FROM rag_chunks WHERE collection = %(collection)s
-                AND version = coalesce(%(version)s::text, {_LIVE})""",
+            """SELECT count(*) FROM rag_chunks WHERE collection = %(collection)s
+                AND version = coalesce(
+                    %(version)s::text, (SELECT version FROM rag_live WHERE collection = %(collection)s))""",
             {"version": version},
         )
         return int(rows[0][0])
@@ -286,8 +286,9 @@ class PostgresVectorStore(VectorStore):
             # fewer than `limit` left. Iterative scans (pgvector 0.8) go on until `limit` are found.
             await conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
             cursor = await conn.execute(
-                f"""SELECT record, 1 - (embedding <=> %(vector)s) FROM rag_chunks
-                    WHERE collection = %(collection)s AND version = {_LIVE} AND tenant = %(tenant)s
+                """SELECT record, 1 - (embedding <=> %(vector)s) FROM rag_chunks
+                    WHERE collection = %(collection)s AND tenant = %(tenant)s
+                    AND version = (SELECT version FROM rag_live WHERE collection = %(collection)s)
                     ORDER BY embedding <=> %(vector)s LIMIT %(limit)s""",
                 params,
             )
