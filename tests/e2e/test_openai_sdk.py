@@ -228,8 +228,8 @@ def test_refusals_are_in_the_callers_language(embedded_secured: Secured) -> None
     assert "지원하지 않습니다" in refused.value.message
 
 
-def test_a_body_of_the_wrong_shape_raises_unprocessable_entity(alice: openai.OpenAI) -> None:
-    with pytest.raises(openai.UnprocessableEntityError) as refused:
+def test_a_body_of_the_wrong_shape_is_a_bad_request_as_on_openai(alice: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
         alice.chat.completions.create(model="agent", messages=[{"role": "user", "content": "   "}])
     assert (refused.value.code, refused.value.param) == ("INPUT_INVALID", "messages.0.content")
     assert refused.value.body["details"]["fields"][0]["problem"].endswith(  # type: ignore[index]

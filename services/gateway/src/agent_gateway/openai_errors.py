@@ -87,7 +87,8 @@ def _is_json(message: Message) -> bool:
 
 
 class OpenAIErrorShape:
-    """ASGI middleware: the JSON error bodies of `/v1` paths get OpenAI's `type` and `param`.
+    """ASGI middleware: the JSON error bodies of `/v1` paths get OpenAI's `type` and `param`, and a
+    body refused for its shape (the platform's 422) is OpenAI's 400.
 
     It sits outside the body limit, so that refusal is reshaped too. Answers that are not errors,
     streams included, pass through untouched."""
@@ -114,10 +115,13 @@ class OpenAIErrorShape:
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            body = _reshaped(b"".join(chunks), start["status"])
+            # OpenAI answers a body of the wrong shape 400, the SDKs' `BadRequestError`: the
+            # platform's 422 (`INPUT_INVALID`) is that refusal.
+            status = 400 if start["status"] == 422 else start["status"]
+            body = _reshaped(b"".join(chunks), status)
             headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
             headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
+            await send({**start, "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, reshaping)
