@@ -81,3 +81,28 @@ def test_pages_are_kept_for_citations() -> None:
     doc = document([Block("paragraph", "first page text", (), 0, 1), Block("paragraph", "second page", (), 0, 2)])
     chunks = chunk_document(doc, ChunkingConfig("paragraph", size=16, overlap=0))
     assert [c.page for c in chunks] == [1, 2]
+
+
+def long_section() -> list[Block]:
+    path = ("Guide", "Installing on Windows?")
+    return [Block("heading", "Installing on Windows?", path, 2)] + [
+        Block("paragraph", f"Step {i}: " + "download the installer and run it " * 6, path) for i in range(8)
+    ]
+
+
+def test_the_first_piece_of_a_long_section_names_its_heading_once() -> None:
+    chunks = chunk_document(document(long_section()), ChunkingConfig("heading", size=500, overlap=0))
+    assert len(chunks) > 2
+    assert chunks[0].text.count("Installing on Windows?") == 1
+    assert chunks[0].text.startswith("Guide\nInstalling on Windows?\n")
+    for later in chunks[1:]:  # the other pieces are headed by the whole path
+        assert later.text.startswith("Guide > Installing on Windows?\nStep")
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("size", [200, 500, 1200])
+def test_no_chunk_is_longer_than_the_chunk_size_heading_path_included(strategy: str, size: int) -> None:
+    long_paragraph = Block("paragraph", "word " * 400, ("Guide", "Installing on Windows?"))
+    doc = document([*long_section(), long_paragraph, *sections(3, 150)])
+    chunks = chunk_document(doc, ChunkingConfig(strategy, size=size, overlap=size // 6))  # type: ignore[arg-type]
+    assert max(len(c.text) for c in chunks) <= size

@@ -104,7 +104,9 @@ async def test_an_answer_cites_its_passages_over_sse_and_in_the_json(
     assert (first.marker, first.title, first.heading_path) == (1, "Team handbook", ["Team handbook", "Vacation policy"])
     # Named relative to its allowed root: the server's absolute path is not the client's business.
     assert first.source == "handbook.md" and len(first.version) == 12 and "25 days" in first.snippet
-    assert events[-1].citations == events[0].citations  # type: ignore[union-attr]
+    # `citations` lists every passage put in the prompt, `done` those the answer cites: [1] here.
+    assert len(events[0].citations) > 1 and events[-1].citations == events[0].citations[:1]  # type: ignore[union-attr]
+    assert events[-1].retrieval.outcome == "covered"  # type: ignore[union-attr]
     answer = await ask(platform, "When are invoices due?")
     assert answer["answer"].startswith("(offline model) According to your documents [1]:")
     cited = answer["citations"][0]
@@ -147,6 +149,8 @@ async def test_a_question_the_documents_do_not_cover_gets_the_fallback_in_its_la
     assert [e.type for e in events] == ["token", "done"]
     done = events[-1]
     assert done.answer == FALLBACKS[language] and done.citations == [] and done.model == "rag-fallback"  # type: ignore[union-attr]
+    summary = done.retrieval  # type: ignore[union-attr]
+    assert summary.outcome == "fallback" and 0 < summary.best_score < summary.threshold and not summary.near_miss
     # Another tenant of the same platform is answered by the model.
     other = [parse_run_event(e.data) for e in await stream_chat(url, {"message": question}, headers=strict["acme"])]
     assert other[-1].model == "offline-1" and other[-1].answer != FALLBACKS[language]  # type: ignore[union-attr]

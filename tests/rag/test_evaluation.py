@@ -9,17 +9,24 @@ every gold passage in its top 5 on this slice (39 questions) and on the whole FA
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent_rag_indexer.evaluation import labels
 from tests.support.services import require_service
 
+KOREAN = Path(__file__).resolve().parents[2] / "evals" / "rag" / "korean.yaml"
+OFF_TOPIC = KOREAN.with_name("off-topic.yaml")
+HANGUL = re.compile("[\uac00-\ud7a3]")
 SLICE = "general.html,windows.html,installed.html,gui.html"
 HIT_AT_5_FLOOR = 0.95
+# The Korean target on the whole FAQ (docs/rag.md#korean-questions), held on the slice too.
+KOREAN_HIT_AT_5_FLOOR = 0.90
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +55,23 @@ def test_the_labelled_set_is_every_faq_question_with_its_section() -> None:
         assert section.startswith(q.query) and q.key_text in " ".join(section.split())
 
 
+def test_every_faq_question_is_asked_in_korean_too() -> None:
+    questions = labels.build()
+    entries = yaml.safe_load(KOREAN.read_text(encoding="utf-8"))
+    korean = labels.translations_of(entries, questions, "ko")
+    assert [k.question.id for k in korean] == [q.id for q in questions]  # every one, once, in order
+    assert all(HANGUL.search(k.query) for k in korean)
+    assert 0.25 < sum(k.held_out for k in korean) / len(korean) < 0.35
+    off_topic = yaml.safe_load(OFF_TOPIC.read_text(encoding="utf-8"))
+    assert sum(bool(HANGUL.search(q)) for q in off_topic) >= 30 and sum(not HANGUL.search(q) for q in off_topic) >= 30
+
+
+def test_a_korean_wording_of_a_question_the_faq_no_longer_has_fails_loudly() -> None:
+    questions = labels.build()
+    with pytest.raises(ValueError, match="design-001"):
+        labels.translations_of([{"id": "design-001", "en": "Another heading?", "ko": "다른 질문?"}], questions)
+
+
 def test_the_ci_slice_keeps_hit_at_5_above_the_floor(tmp_path: Path) -> None:
     result = rag_eval(
         "--pages", SLICE, "--strategies", "heading", "--out", str(tmp_path), "--min-hit-at-5", str(HIT_AT_5_FLOOR)
@@ -58,7 +82,15 @@ def test_the_ci_slice_keeps_hit_at_5_above_the_floor(tmp_path: Path) -> None:
     assert heading["strategy"] == "heading" and heading["scores"]["questions"] == 39
     assert heading["scores"]["hit_at"]["5"] >= HIT_AT_5_FLOOR
     assert (tmp_path / "rag-eval.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    assert "| `heading` | 50 |" in (tmp_path / "rag-eval.md").read_text()
+    # 52 chunks: 50 before no chunk could outgrow the size with its heading path (two sections split once more).
+    assert "| `heading` | 52 |" in (tmp_path / "rag-eval.md").read_text()
+    # Per language: the slice's 39 questions in English and in Korean, and a held-out part of each.
+    languages = {(r["language"], r["split"]): r for r in report["languages"]}
+    assert set(languages) == {("en", "all"), ("en", "held-out"), ("ko", "all"), ("ko", "held-out")}
+    assert languages["ko", "all"]["scores"]["questions"] == 39 and languages["ko", "all"]["off_topic"] >= 30
+    assert 0 < languages["ko", "held-out"]["scores"]["questions"] < 39
+    assert languages["ko", "all"]["scores"]["hit_at"]["5"] >= KOREAN_HIT_AT_5_FLOOR
+    assert "| ko | all | 39 |" in (tmp_path / "rag-eval.md").read_text()
 
 
 def test_a_hit_at_5_under_the_floor_fails_the_run(tmp_path: Path) -> None:

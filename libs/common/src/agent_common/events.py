@@ -69,6 +69,23 @@ class Citation(BaseModel):
     score: float
 
 
+class RetrievalSummary(BaseModel):
+    """How the question fared against the documents, for a client to tell "not covered" cases apart.
+
+    `outcome`: `covered` (passages in the prompt), `uncovered` (under the threshold: the model
+    answered alone) or `fallback` (under it, documents-only: the platform's no-match answer).
+    `near_miss`: under the threshold by less than `RAG_NEAR_MISS_MARGIN`, an "almost covered"
+    question (rephrase it, or index more) rather than an off-topic one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outcome: Literal["covered", "uncovered", "fallback"]
+    best_score: float
+    threshold: float
+    near_miss: bool = False
+
+
 # The finish reason of an answer cut off at the output limit (OpenAI's name for it).
 FINISH_LENGTH = "length"
 
@@ -113,8 +130,9 @@ class ToolEndEvent(_Event):
 
 
 class CitationsEvent(_Event):
-    """The passages retrieved from the user's documents, numbered as the answer cites them.
-    Sent before the first token of a run that retrieved any."""
+    """The passages retrieved from the user's documents and put in the prompt, numbered as the
+    answer cites them. Sent before the first token of a run that retrieved any, so every one of
+    them: which of them the answer cites is known at the end, in `done`'s `citations`."""
 
     type: Literal["citations"] = "citations"
     citations: list[Citation]
@@ -129,8 +147,12 @@ class DoneEvent(_Event):
     model: str
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
-    # The passages the answer was built from (empty when no documents were used).
+    # The passages the answer cites by their marker ([1]), a subset of the `citations` event's
+    # (empty when no documents were used, or the answer cites none of them).
     citations: list[Citation] = Field(default_factory=list)
+    # How the question fared against the documents (None when nothing was searched: no index, a URL).
+    # Written only when set, so a `done` without it reads the same to a gateway of the version before.
+    retrieval: RetrievalSummary | None = Field(default=None, exclude_if=lambda value: value is None)
     # Why the model stopped: "stop" (the answer is whole), "length" (cut off at the output limit),
     # or what else the model said; None from a run that made no model call (a platform answer).
     finish_reason: str | None = None

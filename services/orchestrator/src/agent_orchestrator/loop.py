@@ -47,7 +47,7 @@ from agent_orchestrator.answer_links import AnswerLinks
 from agent_orchestrator.audience import check_audience
 from agent_orchestrator.conversation import AssistantMessage, ToolDefinition, build_messages, tool_definition
 from agent_orchestrator.model_stream import ChatModel, ModelTurn
-from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, ground
+from agent_orchestrator.retrieval import FALLBACK_MODEL, Retriever, cited, ground
 from agent_orchestrator.run_state import PendingCall, RunState, SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
 from agent_orchestrator.token_stream import token_stream
@@ -112,6 +112,7 @@ class AgentLoop:
             log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
             if self._retriever is not None:
                 grounding = await ground(self._retriever, msg.message, msg.locale, msg.tenant)
+                state.retrieval = grounding.summary
                 if grounding.fallback is not None:  # documents-only, and they do not cover it: the platform answers
                     await self._publish_text(state, grounding.fallback)
                     await self._finish(state, FALLBACK_MODEL)
@@ -315,7 +316,8 @@ class AgentLoop:
             model=model,
             tool_calls=state.tool_calls,
             usage=state.usage,
-            citations=state.citations,
+            citations=cited(state.answer, state.citations),  # every passage retrieved went in `citations`
+            retrieval=state.retrieval,
             finish_reason=state.finish_reason,
             note=finish_note(state.finish_reason, language_of(state.user_message, state.locale)),
         )

@@ -11,6 +11,12 @@ Policy: the documents answer what they cover (passages in the prompt, cited); wh
 do not cover the model answers on its own, uncited, so a platform with documents is still
 a chat assistant ("Hello!"). Only a documents-only caller (`RAG_DOCUMENTS_ONLY`, or its
 tenant in `RAG_DOCUMENTS_ONLY_TENANTS`) gets the platform's no-match fallback instead.
+
+Scoring: the passages come from `agent_common.rag.ranking` (a Korean question searched once
+more with its terms in English, at most two passages per section); the threshold is the
+question's language's (`RAG_SCORE_THRESHOLD`, `RAG_SCORE_THRESHOLD_KO`): Korean questions
+score lower against the same passage. The client is told the best score and whether it was
+a near miss (`done`'s `retrieval`), and `done` cites only the passages the answer cites.
 """
 
 from __future__ import annotations
@@ -18,14 +24,17 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from prometheus_client import Counter, Histogram
 
 from agent_common.errors import PlatformError
-from agent_common.events import Citation
+from agent_common.events import Citation, RetrievalSummary
 from agent_common.messages import DEFAULT_TENANT
-from agent_common.rag.context import context_message, fallback
+from agent_common.rag.context import context_message, fallback, language_of
 from agent_common.rag.embeddings import Embedder, build_embedder
+from agent_common.rag.query_translation import Glossary
+from agent_common.rag.ranking import rank
 from agent_common.rag.records import ScoredChunk
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import VectorStore, open_store
@@ -45,7 +54,7 @@ for _outcome in OUTCOMES:  # exported from start-up, at 0: a first burst shows i
 BEST_SCORE = Histogram(
     "rag_best_score",
     "Cosine similarity of the best passage per question searched (RAG_SCORE_THRESHOLD decides).",
-    buckets=(0.7, 0.75, 0.78, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.95),
+    buckets=(0.7, 0.75, 0.78, 0.8, 0.82, 0.825, 0.83, 0.84, 0.86, 0.88, 0.9, 0.95),
 )
 
 SNIPPET_CHARS = 240
@@ -64,6 +73,9 @@ class Retrieved:
     covered: bool = False
     citations: list[Citation] = field(default_factory=list)
     context: str | None = None
+    # The threshold of the question's language, and whether the best score fell just under it.
+    threshold: float = 0.0
+    near_miss: bool = False
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -113,11 +125,19 @@ class Retriever:
         top_k: int,
         threshold: float,
         documents_only: DocumentsOnly = DocumentsOnly(),
+        korean_threshold: float | None = None,
+        near_miss_margin: float = 0.02,
+        per_section: int = 2,
+        glossary: Glossary | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.top_k = top_k
         self.threshold = threshold
+        self.korean_threshold = korean_threshold
+        self.near_miss_margin = near_miss_margin
+        self.per_section = per_section
+        self.glossary = glossary
         self.documents_only = documents_only
 
     @classmethod
@@ -128,7 +148,17 @@ class Retriever:
             top_k=settings.top_k,
             threshold=settings.score_threshold,
             documents_only=DocumentsOnly.of(settings),
+            korean_threshold=settings.score_threshold_ko,
+            near_miss_margin=settings.near_miss_margin,
+            per_section=settings.max_passages_per_section,
+            glossary=Glossary.load(settings.query_glossary) if settings.query_translation else None,
         )
+
+    def threshold_for(self, question: str) -> float:
+        """Scores depend on the language the question is written in, not on the caller's locale."""
+        if self.korean_threshold is not None and language_of(question) == "ko":
+            return self.korean_threshold
+        return self.threshold
 
     async def retrieve(self, question: str, tenant: str = DEFAULT_TENANT) -> Retrieved:
         """The passages of `tenant`'s documents for `question` (the store filters by tenant)."""
@@ -137,7 +167,15 @@ class Retriever:
         try:
             if await self.store.live_version() is None:  # nothing indexed yet: no model to load
                 return Retrieved(searched=False)
-            hits = await self.store.search(await self.embedder.query(question), self.top_k, tenant=tenant)
+            hits = await rank(
+                self.store,
+                self.embedder,
+                question,
+                self.top_k,
+                tenant=tenant,
+                glossary=self.glossary,
+                per_section=self.per_section,
+            )
         except PlatformError as exc:
             # The documents being unreachable must not take chat down: answer without them, loudly.
             log.warning("retrieval failed; answering without documents", extra={"error_code": exc.code.value})
@@ -145,12 +183,16 @@ class Retriever:
         if not hits:  # an index, but nothing of the caller's tenant in it: nothing covers the question
             return Retrieved(searched=True)
         best = hits[0].score
-        if best < self.threshold:
-            log.info("no passage above the threshold", extra={"best_score": round(best, 4)})
-            return Retrieved(searched=True, best_score=best)
+        threshold = self.threshold_for(question)
+        if best < threshold:
+            near_miss = threshold - best < self.near_miss_margin
+            log.info("no passage above the threshold", extra={"best_score": round(best, 4), "near_miss": near_miss})
+            return Retrieved(searched=True, best_score=best, threshold=threshold, near_miss=near_miss)
         citations = [citation_of(i, hit) for i, hit in enumerate(hits, start=1)]
         context = context_message(citations, [hit.record.text for hit in hits])
-        return Retrieved(searched=True, best_score=best, covered=True, citations=citations, context=context)
+        return Retrieved(
+            searched=True, best_score=best, covered=True, citations=citations, context=context, threshold=threshold
+        )
 
     async def ping(self) -> bool:
         return await self.store.ping()
@@ -178,6 +220,8 @@ class Grounding:
     context: str | None = None
     citations: list[Citation] = field(default_factory=list)
     fallback: str | None = None
+    # For `done`: the best score against the threshold (None when nothing was searched).
+    summary: RetrievalSummary | None = None
 
 
 async def ground(retriever: Retriever, question: str, locale: str | None, tenant: str | None = None) -> Grounding:
@@ -189,11 +233,43 @@ async def ground(retriever: Retriever, question: str, locale: str | None, tenant
         RETRIEVALS.labels("skipped").inc()
         return Grounding()
     BEST_SCORE.observe(retrieved.best_score)
+
+    def summary(outcome: Literal["covered", "uncovered", "fallback"]) -> RetrievalSummary:
+        return RetrievalSummary(
+            outcome=outcome,
+            best_score=round(retrieved.best_score, 4),
+            threshold=retrieved.threshold,
+            near_miss=retrieved.near_miss,
+        )
+
     if not retrieved.covered or retrieved.context is None:
         if retriever.documents_only.applies_to(tenant):
             RETRIEVALS.labels("fallback").inc()
-            return Grounding(fallback=fallback(question, locale))
+            return Grounding(fallback=fallback(question, locale), summary=summary("fallback"))
         RETRIEVALS.labels("uncovered").inc()
-        return Grounding()
+        return Grounding(summary=summary("uncovered"))
     RETRIEVALS.labels("covered").inc()
-    return Grounding(context=retrieved.context, citations=retrieved.citations)
+    return Grounding(context=retrieved.context, citations=retrieved.citations, summary=summary("covered"))
+
+
+# A citation as models write it: [1], [1, 3], [2-4] (a range: every number in it).
+_MARKERS = re.compile(r"\[(\d+(?:\s*[,\u2013-]\s*\d+)*)\]")
+_RANGE = re.compile(r"(\d+)\s*[\u2013-]\s*(\d+)")
+
+
+def cited_markers(answer: str) -> set[int]:
+    """The passage numbers an answer cites: `[1]`, `[1][3]`, `[1, 2]`, `[2-4]`."""
+    found: set[int] = set()
+    for group in _MARKERS.finditer(answer):
+        for part in group.group(1).split(","):
+            if span := _RANGE.fullmatch(part.strip()):
+                found.update(range(int(span.group(1)), int(span.group(2)) + 1))
+            else:
+                found.add(int(part))
+    return found
+
+
+def cited(answer: str, citations: list[Citation]) -> list[Citation]:
+    """The citations the answer cites by marker, in marker order (`done`'s `citations`)."""
+    markers = cited_markers(answer)
+    return [c for c in citations if c.marker in markers]

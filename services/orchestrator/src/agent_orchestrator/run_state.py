@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent_common.events import Citation, ToolCallRecord, ToolEndEvent, Usage
+from agent_common.events import Citation, RetrievalSummary, ToolCallRecord, ToolEndEvent, Usage
 from agent_common.messages import ChatRequested, ToolOutcome
 from agent_common.run_store import RunStates
 from agent_orchestrator.conversation import ChatMessage
@@ -73,6 +73,8 @@ class RunState(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     # Passages of the user's documents put in the prompt, as the answer cites them.
     citations: list[Citation] = Field(default_factory=list)
+    # How the question fared against the documents, for `done` (None: nothing searched).
+    retrieval: RetrievalSummary | None = _ADDED_LATER
     # Why the run's last model call stopped ("stop", "length", "tool_calls"...).
     finish_reason: str | None = _ADDED_LATER
     # Since when (epoch seconds) nobody has received the run's events; None while someone does.

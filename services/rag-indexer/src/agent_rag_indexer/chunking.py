@@ -4,10 +4,12 @@
   blind to structure (the baseline).
 - `paragraph`: whole paragraphs packed up to `size` characters; the last paragraph of a
   chunk is repeated at the start of the next when it is shorter than `overlap`.
-- `heading`: one chunk per section (a heading and the paragraphs under it), the heading
-  path written at its top; a section longer than `size` is packed by paragraphs.
+- `heading`: one chunk per section (a heading and the paragraphs under it); a section longer
+  than `size` is packed by paragraphs, each piece headed by its heading path (the first
+  piece, which begins with the heading itself, by the path above it: never twice).
 
-A paragraph longer than `size` is cut with the `fixed` windows inside every strategy.
+A paragraph longer than `size` is cut with the `fixed` windows inside every strategy, and
+no chunk's text, heading path included, is longer than `size`.
 Every chunk keeps its span in the document's text, the headings above it and its page.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from agent_rag_indexer.documents import Document, PlacedBlock
@@ -82,28 +85,39 @@ def fixed(doc: Document, config: ChunkingConfig) -> list[Chunk]:
     return [_chunk(doc, s, e) for s, e in _windows(doc.text, 0, len(doc.text), config.size, config.overlap)]
 
 
-def _pack(doc: Document, blocks: Sequence[PlacedBlock], config: ChunkingConfig, prefix: str = "") -> list[Chunk]:
-    """Consecutive blocks packed up to `size` characters (long blocks cut into windows)."""
+def _pack(
+    doc: Document,
+    blocks: Sequence[PlacedBlock],
+    config: ChunkingConfig,
+    prefix: Callable[[PlacedBlock], str] = lambda _: "",
+) -> list[Chunk]:
+    """Consecutive blocks packed up to `size` characters with the prefix of the piece's first
+    block in front of them (long blocks cut into windows)."""
     chunks: list[Chunk] = []
     group: list[PlacedBlock] = []
 
+    def room(first: PlacedBlock) -> int:
+        # The heading path is part of the text embedded: it counts against the size.
+        return max(config.size - len(prefix(first)), config.size // 2)
+
     def emit() -> None:
         if group:
-            chunks.append(_chunk(doc, group[0].start, group[-1].end, prefix))
+            chunks.append(_chunk(doc, group[0].start, group[-1].end, prefix(group[0])))
 
     for placed in blocks:
         length = placed.end - placed.start
-        if length > config.size:
+        if length > room(placed):
             emit()
             group = []
-            for s, e in _windows(doc.text, placed.start, placed.end, config.size, config.overlap):
-                chunks.append(_chunk(doc, s, e, prefix))
+            head = prefix(placed)
+            for s, e in _windows(doc.text, placed.start, placed.end, room(placed), config.overlap):
+                chunks.append(_chunk(doc, s, e, head))
             continue
-        if group and placed.end - group[0].start > config.size:
+        if group and placed.end - group[0].start > room(group[0]):
             emit()
             tail = group[-1]
             group = [tail] if tail.end - tail.start <= config.overlap else []
-            if group and placed.end - group[0].start > config.size:
+            if group and placed.end - group[0].start > room(group[0]):
                 group = []
         group.append(placed)
     emit()
@@ -130,9 +144,15 @@ def heading(doc: Document, config: ChunkingConfig) -> list[Chunk]:
         if section[-1].end - first.start <= config.size:
             chunks.append(_chunk(doc, first.start, section[-1].end))
             continue
-        prefix = " > ".join(path) + "\n" if path else ""
-        chunks.extend(_pack(doc, section, config, prefix))
+        chunks.extend(_pack(doc, section, config, partial(_heading_prefix, path, first)))
     return chunks
+
+
+def _heading_prefix(path: tuple[str, ...], heading: PlacedBlock, first: PlacedBlock) -> str:
+    """The heading path written at the top of a piece of a long section; the piece that begins
+    with the section's heading gets the path above it, the heading being its first line already."""
+    shown = path[:-1] if first is heading and heading.block.kind == "heading" else path
+    return " > ".join(shown) + "\n" if shown else ""
 
 
 CHUNKERS: dict[Strategy, Callable[[Document, ChunkingConfig], list[Chunk]]] = {

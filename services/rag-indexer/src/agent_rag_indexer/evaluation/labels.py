@@ -10,8 +10,11 @@ words, is what must reach the prompt for the answer to be built from the right p
 from __future__ import annotations
 
 import json
+import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from agent_rag_indexer.documents import Document, checksum_of, normalise
 from agent_rag_indexer.readers.html import read_html
@@ -105,3 +108,37 @@ def write_jsonl(questions: list[Question], path: Path) -> None:
 
 def read_jsonl(path: Path) -> list[Question]:
     return [Question(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def is_held_out(question_id: str) -> bool:
+    """Three questions in ten, the same ones on every run: tuned on the others, reported apart."""
+    return zlib.crc32(question_id.encode()) % 10 < 3
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A question of the labelled set asked in another language: its wording there, its gold passage."""
+
+    query: str
+    question: Question
+
+    @property
+    def held_out(self) -> bool:
+        return is_held_out(self.question.id)
+
+
+def translations_of(
+    entries: Sequence[dict[str, Any]], questions: Sequence[Question], language: str = "ko"
+) -> list[Translated]:
+    """The wordings (`id`, `en`, `<language>` per entry, as in evals/rag/korean.yaml) of the questions
+    at hand (a slice of the FAQ has fewer). Raises when an `en` is not its question's heading: the FAQ moved."""
+    by_id = {q.id: q for q in questions}
+    found: list[Translated] = []
+    for entry in entries:
+        question = by_id.get(str(entry["id"]))
+        if question is None:
+            continue
+        if question.query != entry["en"]:
+            raise ValueError(f"{entry['id']} is {question.query!r} in the FAQ, not {entry['en']!r}")
+        found.append(Translated(str(entry[language]), question))
+    return found

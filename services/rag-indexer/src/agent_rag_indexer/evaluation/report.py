@@ -26,8 +26,22 @@ class StrategyResult:
 class ThresholdRow:
     threshold: float
     answered: float  # share of FAQ questions whose best passage reaches it
-    refused: float  # share of off-topic questions whose best passage stays under it
-    answered_korean: float | None = None  # share of the Korean wordings whose best passage reaches it
+    refused: float  # share of English off-topic questions whose best passage stays under it
+    answered_korean: float | None = None  # share of the Korean questions whose best passage reaches it
+    refused_korean: float | None = None  # share of Korean off-topic questions whose best passage stays under it
+
+
+@dataclass(frozen=True)
+class LanguageResult:
+    """The questions of one language (all of them, or the held-out ones) on the default strategy's index."""
+
+    language: str
+    split: str
+    scores: Scores
+    threshold: float
+    false_fallbacks: float  # share whose best passage is under the threshold: "not covered", wrongly
+    off_topic: int
+    off_topic_refused: float  # share of that language's off-topic questions under the threshold
 
 
 def table(results: Sequence[StrategyResult]) -> str:
@@ -44,24 +58,33 @@ def table(results: Sequence[StrategyResult]) -> str:
 
 def threshold_table(rows: Sequence[ThresholdRow]) -> str:
     lines = [
-        "| threshold | FAQ questions answered | Korean wordings answered | off-topic questions refused |",
-        "|---:|---:|---:|---:|",
+        "| threshold | English answered | Korean answered | English off-topic refused | Korean off-topic refused |",
+        "|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        korean = f"{r.answered_korean:.3f}" if r.answered_korean is not None else "-"
-        lines.append(f"| {r.threshold:.2f} | {r.answered:.3f} | {korean} | {r.refused:.3f} |")
+
+    def share(value: float | None) -> str:
+        return f"{value:.3f}" if value is not None else "-"
+
+    lines += [
+        f"| {r.threshold:.3f} | {r.answered:.3f} | {share(r.answered_korean)} | {r.refused:.3f}"
+        f" | {share(r.refused_korean)} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
-def korean_table(strategy: str, scores: Scores) -> str:
-    head = "| queries | strategy | " + " | ".join(f"hit@{k}" for k in KS) + " | MRR | inclusion@5 |"
-    rule = "|---|---|" + "---:|" * len(KS) + "---:|---:|"
-    row = (
-        f"| Korean ({scores.questions}) | `{strategy}` | "
-        + " | ".join(f"{scores.hit_at[k]:.3f}" for k in KS)
-        + f" | {scores.mrr:.3f} | {scores.inclusion:.3f} |"
-    )
-    return "\n".join([head, rule, row])
+def language_table(rows: Sequence[LanguageResult]) -> str:
+    lines = [
+        "| questions | split | n | hit@1 | hit@5 | MRR | false fallbacks | threshold | off-topic refused |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.language} | {r.split} | {r.scores.questions} | {r.scores.hit_at[1]:.3f} | {r.scores.hit_at[5]:.3f}"
+        f" | {r.scores.mrr:.3f} | {r.false_fallbacks:.3f} | {r.threshold:.3f}"
+        f" | {r.off_topic_refused:.3f} of {r.off_topic} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
 
 
 def chart(results: Sequence[StrategyResult], path: Path) -> None:
@@ -94,19 +117,19 @@ def write(
     results: Sequence[StrategyResult],
     thresholds: Sequence[ThresholdRow],
     config: dict[str, object],
-    korean: Scores | None = None,
+    languages: Sequence[LanguageResult] = (),
 ) -> str:
     out_dir.mkdir(parents=True, exist_ok=True)
     body = f"# RAG evaluation\n\nCorpus and settings: `{json.dumps(config, ensure_ascii=False)}`\n\n{table(results)}\n"
-    if korean is not None and results:
-        body += f"\n## Korean questions about the English corpus\n\n{korean_table(results[0].strategy, korean)}\n"
+    if languages and results:
+        body += f"\n## Per language (`{results[0].strategy}`)\n\n{language_table(languages)}\n"
     body += f"\n## Score threshold\n\n{threshold_table(thresholds)}\n"
     (out_dir / "rag-eval.md").write_text(body, encoding="utf-8")
     payload = {
         "config": config,
         "results": [{**asdict(r), "chunks_per_s": r.chunks_per_s} for r in results],
         "thresholds": [asdict(t) for t in thresholds],
-        "korean": asdict(korean) if korean is not None else None,
+        "languages": [asdict(r) for r in languages],
     }
     (out_dir / "rag-eval.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
     chart(results, out_dir / "rag-eval.png")

@@ -9,14 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent_common.messages import DEFAULT_TENANT, ReindexCounts, ReindexRequested, ReindexSource, ReindexStatus
+from agent_common.messages import ReindexCounts, ReindexRequested, ReindexSource, ReindexStatus
+from agent_common.rag.context import language_of
 from agent_common.rag.embeddings import Embedder
+from agent_common.rag.query_translation import Glossary
+from agent_common.rag.ranking import rank
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import VectorStore, open_store
 from agent_rag_indexer.chunking import ChunkingConfig, Strategy
-from agent_rag_indexer.evaluation.labels import Question
-from agent_rag_indexer.evaluation.metrics import KS, Scores, includes_key_text, rank_of_gold, summarise
-from agent_rag_indexer.evaluation.report import StrategyResult, ThresholdRow
+from agent_rag_indexer.evaluation.labels import Question, Translated, is_held_out
+from agent_rag_indexer.evaluation.metrics import KS, includes_key_text, rank_of_gold, summarise
+from agent_rag_indexer.evaluation.report import LanguageResult, StrategyResult, ThresholdRow
 from agent_rag_indexer.indexer import Indexer
 
 
@@ -27,9 +30,19 @@ class Evaluation:
     # Best passage score of each FAQ question and each off-topic question (the first strategy's index).
     positive_scores: list[float]
     negative_scores: list[float]
-    # The Korean wordings of FAQ questions, on the first strategy's index (None without any).
-    korean: Scores | None = None
+    # Per language and split (all, held-out), on the first strategy's index.
+    languages: list[LanguageResult] = field(default_factory=list)
     korean_scores: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question as ranked: the rank of its gold passage, whether the prompt would hold its key
+    text, and the best score (what the threshold compares)."""
+
+    rank: int | None
+    included: bool
+    best: float
 
 
 async def _ignore(_: ReindexStatus) -> None:
@@ -73,17 +86,65 @@ def _share_at_least(scores: Sequence[float], t: float) -> float:
 
 
 def threshold_rows(
-    positives: Sequence[float], negatives: Sequence[float], korean: Sequence[float] = ()
+    positives: Sequence[float],
+    negatives: Sequence[float],
+    korean: Sequence[float] = (),
+    korean_negatives: Sequence[float] = (),
 ) -> list[ThresholdRow]:
     return [
         ThresholdRow(
-            threshold=step / 100,
-            answered=_share_at_least(positives, step / 100),
-            refused=1 - _share_at_least(negatives, step / 100),
-            answered_korean=_share_at_least(korean, step / 100) if korean else None,
+            threshold=step / 1000,
+            answered=_share_at_least(positives, step / 1000),
+            refused=1 - _share_at_least(negatives, step / 1000),
+            answered_korean=_share_at_least(korean, step / 1000) if korean else None,
+            refused_korean=1 - _share_at_least(korean_negatives, step / 1000) if korean_negatives else None,
         )
-        for step in range(76, 93)
+        for step in range(780, 881, 5)
     ]
+
+
+def language_result(
+    language: str, split: str, asked: Sequence[Asked], threshold: float, off_topic: Sequence[float]
+) -> LanguageResult:
+    return LanguageResult(
+        language=language,
+        split=split,
+        scores=summarise([a.rank for a in asked], [a.included for a in asked]),
+        threshold=threshold,
+        false_fallbacks=1 - _share_at_least([a.best for a in asked], threshold),
+        off_topic=len(off_topic),
+        off_topic_refused=1 - _share_at_least(off_topic, threshold),
+    )
+
+
+class _Ranker:
+    """Ranks questions on one index the way the orchestrator does (`agent_common.rag.ranking`)."""
+
+    def __init__(self, store: VectorStore, embedder: Embedder, ranking: Ranking) -> None:
+        self.store, self.embedder, self.ranking = store, embedder, ranking
+
+    async def ask(self, query: str, gold: Question | None, glossary: Glossary | None = None) -> Asked:
+        hits = await rank(
+            self.store,
+            self.embedder,
+            query,
+            max(KS),
+            glossary=glossary if glossary is not None else self.ranking.glossary,
+            per_section=self.ranking.per_section,
+        )
+        best = hits[0].score if hits else 0.0
+        if gold is None:
+            return Asked(None, False, best)
+        return Asked(rank_of_gold(hits, gold), includes_key_text(hits, gold), best)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How questions are ranked and judged covered: the platform's settings, or a variant to compare."""
+
+    thresholds: dict[str, float]
+    glossary: Glossary | None = None
+    per_section: int = 2
 
 
 async def evaluate(
@@ -94,49 +155,72 @@ async def evaluate(
     size: int,
     overlap: int,
     embedder: Embedder,
+    ranking: Ranking,
     off_topic: Sequence[str] = (),
-    korean: Sequence[tuple[str, Question]] = (),
+    korean: Sequence[Translated] = (),
 ) -> Evaluation:
-    query_vectors = [await embedder.query(q.query) for q in questions]
-    negative_vectors = [await embedder.query(text) for text in off_topic]
-    korean_vectors = [await embedder.query(text) for text, _ in korean]
-    korean_ranks: list[int | None] = []
-    korean_included: list[bool] = []
-    korean_scores: list[float] = []
     results: list[StrategyResult] = []
-    positives: list[float] = []
-    negatives: list[float] = []
+    english: list[Asked] = []
+    languages: list[LanguageResult] = []
+    korean_asked: list[Asked] = []
+    negatives: dict[str, list[float]] = {"en": [], "ko": []}
     for strategy in strategies:
         with tempfile.TemporaryDirectory(prefix=f"rag-eval-{strategy}-") as folder:
             store = open_store(RagSettings(store_path=folder), embedder.dimensions)
             try:
                 _, seconds = await index_pages(store, embedder, pages, ChunkingConfig(strategy, size, overlap))
                 chunks = await store.count()
-                ranks: list[int | None] = []
-                included: list[bool] = []
-                for question, vector in zip(questions, query_vectors, strict=True):
-                    hits = await store.search(vector, max(KS), tenant=DEFAULT_TENANT)
-                    ranks.append(rank_of_gold(hits, question))
-                    included.append(includes_key_text(hits, question))
-                    if not results:
-                        positives.append(hits[0].score if hits else 0.0)
-                if not results:
-                    for vector in negative_vectors:
-                        hits = await store.search(vector, 1, tenant=DEFAULT_TENANT)
-                        negatives.append(hits[0].score if hits else 0.0)
-                    for (_, gold), vector in zip(korean, korean_vectors, strict=True):
-                        hits = await store.search(vector, max(KS), tenant=DEFAULT_TENANT)
-                        korean_ranks.append(rank_of_gold(hits, gold))
-                        korean_included.append(includes_key_text(hits, gold))
-                        korean_scores.append(hits[0].score if hits else 0.0)
+                ranker = _Ranker(store, embedder, ranking)
+                asked = [await ranker.ask(q.query, q) for q in questions]
+                if not results:  # the default strategy's index: languages, off-topic, thresholds
+                    english = asked
+                    for text in off_topic:
+                        negatives[language_of(text)].append((await ranker.ask(text, None)).best)
+                    korean_asked = [await ranker.ask(k.query, k.question) for k in korean]
+                    languages = await _per_language(ranker, questions, english, korean, korean_asked, negatives)
             finally:
                 await store.close()
-        results.append(StrategyResult(strategy, chunks, round(seconds, 2), summarise(ranks, included)))
+        scores = summarise([a.rank for a in asked], [a.included for a in asked])
+        results.append(StrategyResult(strategy, chunks, round(seconds, 2), scores))
+    positives = [a.best for a in english]
+    korean_scores = [a.best for a in korean_asked]
     return Evaluation(
         results,
-        threshold_rows(positives, negatives, korean_scores),
+        threshold_rows(positives, negatives["en"], korean_scores, negatives["ko"]),
         positives,
-        negatives,
-        summarise(korean_ranks, korean_included) if korean else None,
+        negatives["en"] + negatives["ko"],
+        languages,
         korean_scores,
     )
+
+
+async def _per_language(
+    ranker: _Ranker,
+    questions: Sequence[Question],
+    english: Sequence[Asked],
+    korean: Sequence[Translated],
+    korean_asked: Sequence[Asked],
+    negatives: dict[str, list[float]],
+) -> list[LanguageResult]:
+    """Every question, then the held-out ones; held-out Korean questions are ranked again with a
+    glossary stripped of the terms only they use, as if it had been written without seeing them."""
+    thresholds = ranker.ranking.thresholds
+    held = [is_held_out(q.id) for q in questions]
+    rows = [
+        language_result("en", "all", english, thresholds["en"], negatives["en"]),
+        language_result(
+            "en", "held-out", [a for a, h in zip(english, held, strict=True) if h], thresholds["en"], negatives["en"]
+        ),
+    ]
+    if not korean:
+        return rows
+    rows.append(language_result("ko", "all", korean_asked, thresholds["ko"], negatives["ko"]))
+    glossary = ranker.ranking.glossary
+    stripped = glossary
+    if glossary is not None:
+        seen = set().union(*(glossary.terms_in(k.query) for k in korean if not k.held_out))
+        only_held_out = set().union(*(glossary.terms_in(k.query) for k in korean if k.held_out)) - seen
+        stripped = glossary.without(only_held_out)
+    held_out = [await ranker.ask(k.query, k.question, stripped) for k in korean if k.held_out]
+    rows.append(language_result("ko", "held-out", held_out, thresholds["ko"], negatives["ko"]))
+    return rows
