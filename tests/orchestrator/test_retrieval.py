@@ -165,7 +165,7 @@ def record(chunk_index: int, heading: str, text: str = "Vacation: 25 days a year
 
 
 async def test_one_long_section_fills_at_most_two_of_the_five_passages() -> None:
-    store = VectorStore(AsyncQdrantClient(location=":memory:"), "documents", 2)
+    store = LocalVectorStore(AsyncQdrantClient(location=":memory:"), "documents", 2)
     long_section = [record(i, "Vacation policy") for i in range(4)]
     others = [record(10, "Public holidays"), record(11, "Parental leave")]
     await store.upsert(await store.ensure_live(), [*long_section, *others], [VACATION] * 4 + [[0.95, 0.31]] * 2)
