@@ -20,6 +20,9 @@ command -v amtool >/dev/null || missing_packages+=(prometheus-alertmanager)
 command -v node >/dev/null || missing_packages+=(nodejs)     # the OpenAI JS SDK tests (tests/js), the chat page's build
 command -v npm >/dev/null || missing_packages+=(npm)
 command -v chromium >/dev/null || missing_packages+=(chromium) # the chat page's browser tier (tests/web)
+# Korean glyphs for the browser tier's screenshots (the tests read text, the screenshots are for people).
+CJK_FONT=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+[[ -f $CJK_FONT ]] || missing_packages+=(fonts-noto-cjk)
 FAQ_DIR=/usr/share/doc/python3.11/html/faq
 [[ -f $FAQ_DIR/general.html ]] || missing_packages+=(python3.11-doc)
 
@@ -64,6 +67,11 @@ if command -v npm >/dev/null; then
   fi
 fi
 report chromium chromium "the chat page's browser tier (tests/web)"
+if [[ -f $CJK_FONT ]]; then
+  echo "ensure-system-deps: fonts-noto-cjk: $CJK_FONT"
+else
+  echo "ensure-system-deps: fonts-noto-cjk: missing (Korean text in the browser tier's screenshots shows as boxes)"
+fi
 if [[ -f $FAQ_DIR/general.html ]]; then
   echo "ensure-system-deps: python3.11-doc: $FAQ_DIR"
 else
