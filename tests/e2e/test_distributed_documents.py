@@ -168,3 +168,23 @@ async def test_a_full_reindex_under_questions_never_answers_from_an_empty_or_mix
     first, second = frozenset({"first edition."}), frozenset({"second edition."})
     assert first in editions and second in editions
     assert set(editions) == {first, second}, editions  # never empty, never both editions in one answer
+
+
+def test_a_gateway_of_its_own_lists_the_shared_stores_documents_of_the_callers_tenant(
+    indexed: Platform, keys: dict[str, dict[str, str]], own_services: tuple[KafkaServer, RedisServer]
+) -> None:
+    """The chat page's documents panel: the gateway reads the store the indexer wrote."""
+    assert indexed.documents is not None
+    globex_ops = bearer(create_api_key({"REDIS_URL": own_services[1].url}, "globex-ops", "globex", ["reindex"]))
+    listed = httpx.get(f"{indexed.base_url}/api/documents", headers=keys["acme-ops"], timeout=30)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["available"] is True
+    office = indexed.documents / "office"
+    assert {(d["source"], d["doc_id"]) for d in body["documents"]} == {
+        ("office", str(office / f"parking-{lot}.md")) for lot in LOTS
+    }
+    assert all(d["title"] == "Visitor parking" and d["chunks"] >= 1 for d in body["documents"])
+    other = httpx.get(f"{indexed.base_url}/api/documents", headers=globex_ops, timeout=30)
+    assert other.status_code == 200, other.text
+    assert other.json() == {"available": True, "documents": []}  # another tenant's documents stay unseen

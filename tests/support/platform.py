@@ -117,8 +117,9 @@ def distributed_platform(
 ) -> Iterator[Platform]:
     """The gateway is `gateway` (and `gateway-2`... with `gateways` > 1); clients use a key of `user`.
     With `documents`, a `rag-indexer` runs too, and reindex commands may name that folder only.
-    With `document_store` (a PostgreSQL URL), the indexer writes there and every orchestrator
-    answers from it; without, the orchestrators run without documents (`RAG_ENABLED=false`)."""
+    With `document_store` (a PostgreSQL URL), the indexer writes there, every orchestrator
+    answers from it and every gateway lists it; without, the orchestrators run without
+    documents (`RAG_ENABLED=false`)."""
     ports = {name: free_tcp_port() for name in ("model", "gateway", "tool-runner")}
     roots = {"RAG_INDEXER_ALLOWED_ROOTS": str(documents)} if documents is not None else {}
     common = {
@@ -130,13 +131,16 @@ def distributed_platform(
         "MODEL_BASE_URL": f"http://127.0.0.1:{ports['model']}/v1",
         "LOG_LEVEL": "INFO",
     }
+    # The gateways list the shared store's documents (`/api/documents`) when there is one.
+    listing = {"RAG_STORE_URL": document_store} if document_store else {}
     specs: list[tuple[str, str, dict[str, str]]] = [
         ("offline-model", "agent_offline_model", {"OFFLINE_MODEL_PORT": str(ports["model"])}),
         ("tool-runner", "agent_tool_runner", {"TOOL_RUNNER_PORT": str(ports["tool-runner"])}),
-        ("gateway", "agent_gateway", {"GATEWAY_PORT": str(ports["gateway"])}),
+        ("gateway", "agent_gateway", {"GATEWAY_PORT": str(ports["gateway"]), **listing}),
     ]
     specs += [
-        (f"gateway-{i + 2}", "agent_gateway", {"GATEWAY_PORT": str(free_tcp_port())}) for i in range(gateways - 1)
+        (f"gateway-{i + 2}", "agent_gateway", {"GATEWAY_PORT": str(free_tcp_port()), **listing})
+        for i in range(gateways - 1)
     ]
     # The shared store, or none: the orchestrators then answer without documents, said explicitly.
     reading = {"RAG_STORE_URL": document_store} if document_store else {"RAG_ENABLED": "false"}

@@ -26,6 +26,7 @@ from agent_gateway.api_docs import add_docs_pages
 from agent_gateway.auth import Authenticator
 from agent_gateway.auth.jwt import JwtVerifier
 from agent_gateway.body_limit import BodyLimitMiddleware
+from agent_gateway.document_store import shared_document_store
 from agent_gateway.errors import install_error_handlers
 from agent_gateway.http_tracing import trace_requests
 from agent_gateway.openai_errors import OpenAIErrorShape
@@ -68,10 +69,12 @@ def create_app(
     caller mounts beside the API (the embedded offline model): they make no HTTP spans
     and are not held to the API's body limit, which is sized for one chat message, not
     for a model request carrying a whole conversation. `document_index` is the index a process
-    shares with the gateway (the embedded default's), for `/api/documents` to list."""
+    shares with the gateway (the embedded default's), for `/api/documents` to list; without
+    one, a gateway given `RAG_STORE_URL` lists from that shared store, which it then closes."""
     config = config or GatewayConfig()
     if transports is None:
         check_mode(config.bus, config.redis)
+    own_store = shared_document_store(config.rag) if document_index is None else None
     checks: dict[str, ReadinessCheck] = {}
     board = ReindexBoard()
     if transports is not None:  # the caller starts them: subscribe now, before it does
@@ -86,6 +89,8 @@ def create_app(
             )
             if run_alongside is not None:
                 await stack.enter_async_context(run_alongside)
+            if own_store is not None:  # connected by its first listing, closed after the drain
+                stack.push_async_callback(own_store.close)
             shared = transports or open_transports(
                 config.bus, config.redis, client_id="gateway", keys_file=config.auth.keys_file
             )
@@ -140,7 +145,7 @@ def create_app(
     app.state.settings = config.gateway
     app.state.reindex_board = board
     app.state.source_roots = config.roots.as_written()
-    app.state.documents = document_index
+    app.state.documents = document_index or own_store
     # Outermost first: metrics see every answer, refusals included; the request id and
     # client IP exist before the body limit can refuse.
     app.add_middleware(

@@ -9,6 +9,7 @@ from pydantic import Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from agent_common.rag.roots import SourceRootsSettings
+from agent_common.rag.settings import RagSettings
 from agent_common.settings import (
     BusSettings,
     MetricsSettings,
@@ -143,9 +144,12 @@ class GatewayConfig:
         auth: AuthSettings | None = None,
         limits: RateLimitSettings | None = None,
         roots: SourceRootsSettings | None = None,
+        rag: RagSettings | None = None,
     ) -> None:
         self.gateway = gateway or GatewaySettings()
         self.roots = roots or SourceRootsSettings()
+        # The shared document store's URL and index, for `/api/documents` (document_store.py).
+        self.rag = rag or RagSettings()
         self.auth = auth or AuthSettings()
         self.limits = limits or RateLimitSettings()
         self.bus = bus or BusSettings()
@@ -159,6 +163,7 @@ SETTINGS_CLASSES = (
     AuthSettings,
     RateLimitSettings,
     SourceRootsSettings,
+    RagSettings,
     BusSettings,
     RedisSettings,
     ObservabilitySettings,

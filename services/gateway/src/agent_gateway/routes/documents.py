@@ -2,9 +2,10 @@
 
 Listed from the live index itself (source, id, title, version, updated-at, chunk count), the
 caller's tenant's documents only,
-for callers with the `reindex` scope, like the reindex commands that change it. Only a
-gateway that shares its process with the index can list it (the embedded default); a
-gateway of its own answers `available: false` rather than opening the indexer's store.
+for callers with the `reindex` scope, like the reindex commands that change it. The index
+is the one the gateway shares its process with (the embedded default), or the shared
+PostgreSQL store `RAG_STORE_URL` names (the distributed mode, `document_store.py`); a
+gateway with neither answers `available: false`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ router = APIRouter(prefix="/api")
 
 
 class DocumentList(BaseModel):
-    available: bool = Field(description="False when this gateway cannot see the index (its own process).")
+    available: bool = Field(
+        description="False when this gateway cannot see the index: a process of its own without `RAG_STORE_URL`."
+    )
     documents: list[IndexedDocument]
 
 

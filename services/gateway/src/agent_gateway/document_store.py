@@ -1,0 +1,38 @@
+"""The shared document store a gateway of its own lists `/api/documents` from.
+
+In the distributed mode the indexer writes the PostgreSQL store (`RAG_STORE_URL`) that
+every orchestrator reads; a gateway given the same URL reads it too, for the chat page's
+documents panel, and calls nothing on it but `documents()`. It embeds nothing: the
+vector size the store's schema is made (or checked) with comes from the RAG settings,
+as the embedder the indexer builds from them would report it, and no model is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent_common.rag.embeddings import OFFLINE_DIMENSIONS
+from agent_common.rag.required import store_url
+from agent_common.rag.settings import RagSettings
+
+if TYPE_CHECKING:
+    from agent_common.rag.store import VectorStore
+
+__all__ = ["embedding_dimensions", "shared_document_store"]
+
+
+def embedding_dimensions(rag: RagSettings) -> int:
+    """The vector size of the embedder `RAG_EMBEDDINGS` names, without building it."""
+    return OFFLINE_DIMENSIONS if rag.embeddings == "offline" else rag.embeddings_dimensions
+
+
+def shared_document_store(rag: RagSettings) -> VectorStore | None:
+    """The PostgreSQL store `RAG_STORE_URL` names, not yet connected (it connects on its first
+    listing, so a store that is down never stops the gateway from starting); `None` without
+    one, or with `RAG_ENABLED=false`. Never the local folder: that is the embedded indexer's.
+    A URL that is not PostgreSQL's is a `ConfigurationError`, as in the other services."""
+    if not rag.enabled or store_url(rag) is None:
+        return None
+    from agent_common.rag.store import open_store  # psycopg only for a gateway that lists
+
+    return open_store(rag, embedding_dimensions(rag))
