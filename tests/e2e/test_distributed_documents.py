@@ -25,6 +25,7 @@ from tests.support.services import (
     KafkaServer,
     RedisServer,
     ServiceUnavailable,
+    database_of_its_own,
     require_service,
     start_kafka,
     start_redis,
@@ -72,11 +73,15 @@ def shared(
     root = tmp_path_factory.mktemp("shared-documents")
     write_parking(root / "office", "first")
     log_dir: Path = tmp_path_factory.mktemp("documents-logs")
-    # An index of this module's own in the session's database.
+    # A database of this module's own: the contract suite's stores made theirs with vectors of
+    # another size in the session's, which a store of the offline embedder's size refuses.
     env = {**platform_env(pages_url, log_dir / "unused-keys.json"), "RAG_COLLECTION": f"e2e{uuid.uuid4().hex[:12]}"}
-    with distributed_platform(
-        env, kafka=kafka.bootstrap, redis_url=redis.url, log_dir=log_dir, documents=root, document_store=postgres_url
-    ) as platform:
+    with (
+        database_of_its_own(postgres_url, "e2e") as store_url,
+        distributed_platform(
+            env, kafka=kafka.bootstrap, redis_url=redis.url, log_dir=log_dir, documents=root, document_store=store_url
+        ) as platform,
+    ):
         yield platform
 
 

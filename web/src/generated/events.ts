@@ -15,7 +15,7 @@ export interface Citation {
   score: number;
 }
 
-/** The passages retrieved from the user's documents, numbered as the answer cites them. Sent before the first token of a run that retrieved any. */
+/** The passages retrieved from the user's documents and put in the prompt, numbered as the answer cites them. Sent before the first token of a run that retrieved any, so every one of them: which of them the answer cites is known at the end, in `done`'s `citations`. */
 export interface CitationsEvent {
   request_id: string;
   seq: number;
@@ -24,7 +24,7 @@ export interface CitationsEvent {
 }
 
 export interface DocumentList {
-  /** False when this gateway cannot see the index (its own process). */
+  /** False when this gateway cannot see the index: a process of its own without `RAG_STORE_URL`. */
   available: boolean;
   documents: IndexedDocument[];
 }
@@ -40,6 +40,7 @@ export interface DoneEvent {
   tool_calls: ToolCallRecord[];
   usage: Usage;
   citations: Citation[];
+  retrieval: RetrievalSummary | null;
   finish_reason: string | null;
   note: string | null;
 }
@@ -48,7 +49,7 @@ export interface DoneEvent {
 export type ErrorClass = "user_input" | "tool" | "model" | "infra";
 
 /** Stable machine-readable codes. Never rename one: clients match on them. */
-export type ErrorCode = "INPUT_INVALID" | "INPUT_TOO_LARGE" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONTENT_TYPE_UNSUPPORTED" | "BODY_TOO_LARGE" | "BODY_TIMEOUT" | "AUTH_REQUIRED" | "AUTH_INVALID" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "PERMISSION_DENIED" | "RUN_ABANDONED" | "TOOL_UNKNOWN" | "TOOL_INPUT_INVALID" | "TOOL_URL_NOT_ALLOWED" | "TOOL_TIMEOUT" | "TOOL_RESPONSE_TOO_LARGE" | "TOOL_UPSTREAM_HTTP_ERROR" | "TOOL_UPSTREAM_UNREACHABLE" | "TOOL_CONTENT_TYPE_UNSUPPORTED" | "TOOL_UNAVAILABLE" | "TOOL_CALL_LIMIT" | "MODEL_UNAVAILABLE" | "MODEL_RATE_LIMITED" | "MODEL_TIMEOUT" | "MODEL_BAD_RESPONSE" | "MODEL_STEP_LIMIT" | "MODEL_STREAM_INTERRUPTED" | "MODEL_OVERLOADED" | "MODEL_MISCONFIGURED" | "MODEL_CONTEXT_OVERFLOW" | "RAG_SOURCE_UNREADABLE" | "RAG_FORMAT_UNSUPPORTED" | "RAG_DOCUMENT_INVALID" | "RAG_PATH_NOT_ALLOWED" | "RAG_STORE_UNAVAILABLE" | "RAG_EMBEDDINGS_UNAVAILABLE" | "INFRA_UNAVAILABLE" | "INFRA_TIMEOUT" | "INTERNAL";
+export type ErrorCode = "INPUT_INVALID" | "INPUT_TOO_LARGE" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONTENT_TYPE_UNSUPPORTED" | "BODY_TOO_LARGE" | "BODY_TIMEOUT" | "AUTH_REQUIRED" | "AUTH_INVALID" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "PERMISSION_DENIED" | "PARAMETER_UNSUPPORTED" | "RUN_ABANDONED" | "TOOL_UNKNOWN" | "TOOL_INPUT_INVALID" | "TOOL_URL_NOT_ALLOWED" | "TOOL_TIMEOUT" | "TOOL_RESPONSE_TOO_LARGE" | "TOOL_UPSTREAM_HTTP_ERROR" | "TOOL_UPSTREAM_UNREACHABLE" | "TOOL_CONTENT_TYPE_UNSUPPORTED" | "TOOL_UNAVAILABLE" | "TOOL_CALL_LIMIT" | "MODEL_UNAVAILABLE" | "MODEL_RATE_LIMITED" | "MODEL_TIMEOUT" | "MODEL_BAD_RESPONSE" | "MODEL_STEP_LIMIT" | "MODEL_STREAM_INTERRUPTED" | "MODEL_OVERLOADED" | "MODEL_MISCONFIGURED" | "MODEL_CONTEXT_OVERFLOW" | "RAG_SOURCE_UNREADABLE" | "RAG_FORMAT_UNSUPPORTED" | "RAG_DOCUMENT_INVALID" | "RAG_PATH_NOT_ALLOWED" | "RAG_STORE_UNAVAILABLE" | "RAG_EMBEDDINGS_UNAVAILABLE" | "INFRA_UNAVAILABLE" | "INFRA_TIMEOUT" | "INTERNAL";
 
 /** The run ended with a classified error. Always the last event of a failed run. `partial` is true when tokens had already been sent: the answer shown so far is incomplete and must not be taken for a whole one. */
 export interface ErrorEvent {
@@ -125,6 +126,14 @@ export interface ReindexStatus {
   index_version: string | null;
   error: ErrorInfo | null;
   elapsed_s: number;
+}
+
+/** How the question fared against the documents, for a client to tell "not covered" cases apart. `outcome`: `covered` (passages in the prompt), `uncovered` (under the threshold: the model answered alone) or `fallback` (under it, documents-only: the platform's no-match answer). `near_miss`: under the threshold by less than `RAG_NEAR_MISS_MARGIN`, an "almost covered" question (rephrase it, or index more) rather than an off-topic one. */
+export interface RetrievalSummary {
+  outcome: "covered" | "uncovered" | "fallback";
+  best_score: number;
+  threshold: number;
+  near_miss: boolean;
 }
 
 export type RunEvent = TokenEvent | ToolStartEvent | ToolEndEvent | CitationsEvent | DoneEvent | ErrorEvent;
