@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.support.platform import Platform, create_api_key, distributed_platform
+from tests.support.services import ServiceUnavailable, require_service, start_kafka
 from tests.web.conftest import Screenshot, platform_env
 from tests.web.test_chat_page import ask, settled
 from tests.web.test_keys_and_limits import enter_key
@@ -20,13 +21,28 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
 
 @pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of this module's own: the suite's shared one has other platforms' tool runners in the
+    same consumer groups (the end-to-end tier's, for the whole session), which would take this
+    platform's tool calls and refuse this tier's page server, not on their allowlist."""
+    try:
+        server = start_kafka(tmp_path_factory.mktemp("web-kafka"))
+    except ServiceUnavailable as exc:
+        require_service("Kafka", str(exc))
+    try:
+        yield server.bootstrap
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
 def distributed(
-    pages_url: str, kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    pages_url: str, own_kafka: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
     log_dir = tmp_path_factory.mktemp("web-distributed-logs")
     with distributed_platform(
         platform_env(pages_url, log_dir / "unused-keys.json"),
-        kafka=kafka_bootstrap,
+        kafka=own_kafka,
         redis_url=redis_url,
         log_dir=log_dir,
         orchestrators=1,
