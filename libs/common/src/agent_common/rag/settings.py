@@ -58,7 +58,8 @@ class RagSettings(SecretSettings):
     embeddings_threads: int = Field(default=1, ge=1, le=64)
     """CPU threads of the offline embedder (OpenMP). One by default: with more, a process that shares its
     cores (the event loop, other services) waits on spinning threads, and a question's embedding went
-    from 40 to 600 ms (p50) on a busy 2-core machine ([rag.md](rag.md)). Raise it on a dedicated indexer."""
+    from 40 to 600 ms (p50) on a busy 2-core machine ([rag.md](rag.md)). A dedicated indexer takes more with
+    `RAG_INDEXER_EMBEDDINGS_THREADS`, for its own process only."""
     top_k: int = Field(default=5, ge=1, le=50)
     """Passages retrieved per question and put in the prompt."""
     score_threshold: float = Field(default=DEFAULT_SCORE_THRESHOLD, ge=-1.0, le=1.0)
