@@ -34,7 +34,7 @@ PER_PHASE = 10
 TOKEN_DELAY_MS = 200  # the offline model's pace: a 19-token answer streams for about 4 s
 STALL_MS = 3000  # a model-phase request's call hangs this long before its first token
 SLOW_PAGE_S = 3.0  # a tools-phase request's page takes this long
-GATEWAY_DEADLINE_S = 30  # GATEWAY_REQUEST_TIMEOUT_S of the chaos platforms
+GATEWAY_DEADLINE_S = 50  # GATEWAY_REQUEST_TIMEOUT_S of the chaos platforms: above the tool-result timeout
 TERMINAL = ("done", "error")
 
 
