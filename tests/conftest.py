@@ -20,11 +20,11 @@ from tests.support.services import (
     SKIPPED_TIERS,
     ModelServer,
     ServiceUnavailable,
+    kafka_of_its_own,
+    redis_of_its_own,
     require_service,
-    start_kafka,
     start_model_server,
     start_postgres,
-    start_redis,
 )
 from tests.support.traces import trace_this_process
 
@@ -41,14 +41,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url := os.environ.get("TEST_REDIS_URL"):
         yield url
         return
-    try:
-        server = start_redis(tmp_path_factory.mktemp("redis"))
-    except ServiceUnavailable as exc:
-        require_service("Redis", str(exc))
-    try:
+    with redis_of_its_own(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +50,8 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if bootstrap := os.environ.get("TEST_KAFKA_BOOTSTRAP"):
         yield bootstrap
         return
-    try:
-        server = start_kafka(tmp_path_factory.mktemp("kafka"))
-    except ServiceUnavailable as exc:
-        require_service("Kafka", str(exc))
-    try:
+    with kafka_of_its_own(tmp_path_factory.mktemp("kafka")) as server:
         yield server.bootstrap
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -28,10 +28,8 @@ from tests.support.platform import Platform, bearer, create_api_key, distributed
 from tests.support.services import (
     KafkaServer,
     RedisServer,
-    ServiceUnavailable,
-    require_service,
-    start_kafka,
-    start_redis,
+    kafka_of_its_own,
+    redis_of_its_own,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -42,18 +40,11 @@ TERMINAL = ("done", "error")
 
 @pytest.fixture(scope="module")
 def own_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KafkaServer, RedisServer]]:
-    try:
-        kafka = start_kafka(tmp_path_factory.mktemp("faults-kafka"))
-    except ServiceUnavailable as exc:
-        require_service("Kafka", str(exc))
-    try:
-        redis = start_redis(tmp_path_factory.mktemp("faults-redis"))
-    except ServiceUnavailable as exc:
-        kafka.stop()
-        require_service("Redis", str(exc))
-    yield kafka, redis
-    redis.stop()
-    kafka.stop()
+    with (
+        kafka_of_its_own(tmp_path_factory.mktemp("faults-kafka")) as kafka,
+        redis_of_its_own(tmp_path_factory.mktemp("faults-redis")) as redis,
+    ):
+        yield kafka, redis
 
 
 @pytest.fixture(scope="module")

@@ -326,6 +326,35 @@ def _unprivileged_user() -> str | None:
 
 
 @contextlib.contextmanager
+def kafka_of_its_own(data_dir: Path) -> Iterator[KafkaServer]:
+    """A broker of a test module's own, stopped afterwards: no other platform's consumers share its
+    groups. Skipped, or failed in CI, where the machine cannot run Kafka."""
+    try:
+        server = start_kafka(data_dir)
+    except ServiceUnavailable as exc:
+        require_service("Kafka", str(exc))
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def redis_of_its_own(workdir: Path) -> Iterator[RedisServer]:
+    """A Redis of a test module's own, stopped afterwards; skipped, or failed in CI, without redis-server."""
+    try:
+        server = start_redis(workdir)
+    except ServiceUnavailable as exc:
+        require_service("Redis", str(exc))
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
 def database_of_its_own(server_url: str, prefix: str = "t") -> Iterator[str]:
     """A new database on the server at `server_url`, dropped afterwards: what one test's stores
     create there (a schema of their embedding size, a live version) never meets another's."""

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.support.platform import Platform, create_api_key, distributed_platform
-from tests.support.services import ServiceUnavailable, require_service, start_kafka
+from tests.support.services import kafka_of_its_own
 from tests.web.conftest import Screenshot, platform_env
 from tests.web.test_chat_page import ask, settled
 from tests.web.test_keys_and_limits import enter_key
@@ -25,14 +25,8 @@ def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A broker of this module's own: the suite's shared one has other platforms' tool runners in the
     same consumer groups (the end-to-end tier's, for the whole session), which would take this
     platform's tool calls and refuse this tier's page server, not on their allowlist."""
-    try:
-        server = start_kafka(tmp_path_factory.mktemp("web-kafka"))
-    except ServiceUnavailable as exc:
-        require_service("Kafka", str(exc))
-    try:
+    with kafka_of_its_own(tmp_path_factory.mktemp("web-kafka")) as server:
         yield server.bootstrap
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,31 +1,15 @@
 """Run events over Redis: a replay buffer plus pub/sub, one channel per request.
 
-The keys of one request share a hash tag, so they sit on one Redis Cluster slot:
-
-- `run:{<request_id>}:seq`     the last sequence number given out (INCR);
-- `run:{<request_id>}:events`  the replay buffer: frames `"<seq> <json>"`, capped, with a TTL;
-- `run:{<request_id>}:live`    the pub/sub channel the same frames are published on;
-- `run:{<request_id>}:publishes` a hash: per publishing process, the number of its latest
-  publish with the seq and audience it got; and `ended`, the seq of the run's ending.
+How the events lie in Redis (keys, scripts, frames) is `redis_wire.py`.
 
 Publishing is ONE Lua script (INCR, RPUSH, LTRIM, EXPIRE, PUBLISH), so seq order,
 buffer order and publish order are the same, even when two orchestrator replicas
 publish for one request. It returns the seq and PUBLISH's count of subscribers,
 which is how the publisher learns whether anybody still hears the run (`audience`).
 
-A publish is safe to send twice, as riding through an outage of Redis does
-(`transports/redis_ride_through.py`): the attempt that failed may have been carried
-out. Each process numbers its publishes; the script skips a number it has seen from
-that process for the request and answers what the first one got, so no event is
-buffered or broadcast twice. A process's publishes reach Redis in the order they
-are numbered (one round trip at a time, below), so the latest number is all there is
-to remember. And once a run's ending (`done` or `error`) is published, nothing more
-is: a second writer's ending (another replica taking the run over, the gateway
-giving up on it) is dropped, so a run has exactly one.
-Its calls are group-committed (`group_commit.py`):
-what the process's runs publish while one call is out goes next as one pipeline.
-Each run has one publish at a time in flight (its `TokenStream`), so batching
-never reorders a run's events.
+A publish is safe to send twice (riding through an outage of Redis does), and a run has
+exactly one ending (`redis_wire.py`). Publishes are group-committed (`group_commit.py`);
+each run has one in flight at a time (its `TokenStream`), so batching never reorders it.
 
 Listening shares ONE pub/sub connection per channel object. A reader task owns
 it, hands each frame to the queues of that request's listeners, pings it when it
@@ -63,119 +47,30 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from agent_common.errors import ErrorCode, PlatformError
-from agent_common.events import RunEvent, is_terminal, parse_run_event
+from agent_common.events import RunEvent, is_terminal
 from agent_common.resilience.outages import Outage, OutageTooLong
 from agent_common.run_events.base import RunEventChannel, SequenceTracker
 from agent_common.run_events.group_commit import GroupCommittedScript
+from agent_common.run_events.redis_listeners import WAKE, Listener, Subscription
+from agent_common.run_events.redis_wire import (
+    PUBLISH,
+    RESTORE_SEQ,
+    events_key,
+    live_key,
+    parse_frame,
+    publishes_key,
+    seq_key,
+    text_of,
+)
 from agent_common.tasks import stop_task
 
 log = logging.getLogger("agent.run_events")
 
-# KEYS: seq, events, publishes. ARGV: json, cap, ttl_s, floor, channel, publisher, its publish's
-# number, 1 for an ending. Returns the seq and the subscribers PUBLISH reached; a repeat gets what
-# the first attempt got, an event after the ending the ending's seq and nobody.
-_PUBLISH = """
-local last = redis.call('HGET', KEYS[3], ARGV[6])
-if last then
-  local number, seq, heard = string.match(last, '^(%d+) (%d+) (%d+)$')
-  if number and tonumber(number) >= tonumber(ARGV[7]) then return {tonumber(seq), tonumber(heard)} end
-end
-local ended = redis.call('HGET', KEYS[3], 'ended')
-if ended then return {tonumber(ended), 0} end
-local seq = redis.call('INCR', KEYS[1])
-local floor = tonumber(ARGV[4])
-if seq <= floor then
-  seq = floor + 1
-  redis.call('SET', KEYS[1], seq)
-end
-local frame = seq .. ' ' .. ARGV[1]
-redis.call('RPUSH', KEYS[2], frame)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-local heard = redis.call('PUBLISH', ARGV[5], frame)
-redis.call('HSET', KEYS[3], ARGV[6], ARGV[7] .. ' ' .. seq .. ' ' .. heard)
-if ARGV[8] == '1' then redis.call('HSET', KEYS[3], 'ended', seq) end
-redis.call('EXPIRE', KEYS[3], ARGV[3])
-return {seq, heard}
-"""
-
-# KEYS: seq. ARGV: floor, ttl_s. Puts back a counter a restart without persistence lost.
-_RESTORE_SEQ = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-end
-return current
-"""
-
-_QUEUE_SIZE = 1024  # per listener; beyond it the listener re-reads the buffer instead
 _FLOORS_KEPT = 10_000  # requests whose highest seq this process remembers
 # Reconnecting: quickly while the outage may still be ridden through (a Redis back at 4.1 s
 # of a 5 s bound must be heard before the bound), then calmly once the listeners have been ended.
 _MIN_BACKOFF_S, _RIDING_BACKOFF_S, _MAX_BACKOFF_S = 0.05, 0.25, 2.0
 _RETRY_READ_S = 0.5  # a listener whose buffer read failed tries again after this
-_WAKE = object()  # queue item: look at the listener's flags
-
-
-def _seq_key(request_id: str) -> str:
-    return f"run:{{{request_id}}}:seq"
-
-
-def _events_key(request_id: str) -> str:
-    return f"run:{{{request_id}}}:events"
-
-
-def _live_key(request_id: str) -> str:
-    return f"run:{{{request_id}}}:live"
-
-
-def _publishes_key(request_id: str) -> str:
-    return f"run:{{{request_id}}}:publishes"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _parse_frame(raw: bytes | str) -> RunEvent:
-    data = raw.encode() if isinstance(raw, str) else raw
-    head, sep, body = data.partition(b" ")
-    if not sep or not head.isdigit():
-        raise ValueError("not a run-event frame")
-    return parse_run_event(body).model_copy(update={"seq": int(head)})
-
-
-class _Listener:
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(_QUEUE_SIZE)
-        self.resync = True  # read the buffer (again) before going on: first what came before us
-        self.closed = False
-        self.outage = False  # Redis has been away longer than the bound: give up
-
-    def put(self, event: RunEvent) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.resync = True  # the buffer has what did not fit
-
-    def poke(self, *, closed: bool = False, outage: bool = False) -> None:
-        self.resync = True
-        self.closed = self.closed or closed
-        self.outage = self.outage or outage
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(_WAKE)
-
-
-class _Sub:
-    """One request's subscription, shared by every listener of that request."""
-
-    def __init__(self, request_id: str) -> None:
-        self.request_id = request_id
-        self.listeners: set[_Listener] = set()
-        self.confirmed = asyncio.Event()
-        self.ever_confirmed = False
-        self.sent_on: AbstractConnection | None = None
 
 
 class RedisRunEventChannel(RunEventChannel):
@@ -200,15 +95,15 @@ class RedisRunEventChannel(RunEventChannel):
         # redis-py's pool refuses (MaxConnectionsError) rather than waits beyond its
         # size (100 by default): 1,000 listeners re-reading at once must queue here.
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._publish = GroupCommittedScript(redis, _PUBLISH, self._in_flight)
+        self._publish = GroupCommittedScript(redis, PUBLISH, self._in_flight)
         self._publisher = uuid.uuid4().hex[:12]  # this process, to the publish script
         self._publish_numbers = itertools.count(1)
-        self._restore = redis.register_script(_RESTORE_SEQ)
+        self._restore = redis.register_script(RESTORE_SEQ)
         self._floors: OrderedDict[str, int] = OrderedDict()
         # Subscribers the latest publish of each recent request reached (PUBLISH's count).
         self._heard: OrderedDict[str, int] = OrderedDict()
-        self._subs: dict[str, _Sub] = {}  # live channel name -> subscription
-        self._pending: dict[str, deque[_Sub]] = {}  # SUBSCRIBEs sent, not yet confirmed, in order
+        self._subs: dict[str, Subscription] = {}  # live channel name -> subscription
+        self._pending: dict[str, deque[Subscription]] = {}  # SUBSCRIBEs sent, not yet confirmed, in order
         self._conn: AbstractConnection | None = None  # the reader's, while it is usable
         self._lock = asyncio.Lock()  # orders every write on the reader's connection
         self._task: asyncio.Task[None] | None = None
@@ -221,13 +116,13 @@ class RedisRunEventChannel(RunEventChannel):
 
     async def publish(self, event: RunEvent) -> RunEvent:
         rid = event.request_id
-        keys = [_seq_key(rid), _events_key(rid), _publishes_key(rid)]
+        keys = [seq_key(rid), events_key(rid), publishes_key(rid)]
         args: list[str | int] = [
             event.sse_data(),
             self._buffer_size,
             self._ttl_s,
             self._floors.get(rid, 0),
-            _live_key(rid),
+            live_key(rid),
             self._publisher,
             next(self._publish_numbers),  # numbered as called: the group commit sends them in this order
             1 if is_terminal(event) else 0,
@@ -246,16 +141,16 @@ class RedisRunEventChannel(RunEventChannel):
             return heard
         # Published elsewhere (another replica ran the step before): ask who is subscribed now.
         async with self._in_flight:
-            counts = await self._redis.pubsub_numsub(_live_key(request_id))
+            counts = await self._redis.pubsub_numsub(live_key(request_id))
         return int(counts[0][1]) if counts else 0
 
     async def replay(self, request_id: str, after_seq: int = 0) -> list[RunEvent]:
         events: list[RunEvent] = []
         async with self._in_flight:
-            frames = await self._redis.lrange(_events_key(request_id), 0, -1)
+            frames = await self._redis.lrange(events_key(request_id), 0, -1)
         for raw in frames:
             try:
-                event = _parse_frame(raw)
+                event = parse_frame(raw)
             except ValueError:
                 log.warning("skipping an unreadable run-event frame", extra={"request_id": request_id})
                 continue
@@ -287,11 +182,11 @@ class RedisRunEventChannel(RunEventChannel):
         if self._task is None:
             raise RuntimeError("RedisRunEventChannel.listen() needs start() first")
         self._raise_if_gave_up()
-        listener = _Listener()
-        channel = _live_key(request_id)
+        listener = Listener()
+        channel = live_key(request_id)
         sub = self._subs.get(channel)
         if sub is None:
-            sub = self._subs[channel] = _Sub(request_id)
+            sub = self._subs[channel] = Subscription(request_id)
         sub.listeners.add(listener)
         try:
             # Shielded, as is leaving: a caller cancelled halfway through a write would
@@ -309,7 +204,7 @@ class RedisRunEventChannel(RunEventChannel):
         finally:
             await asyncio.shield(self._leave(sub, listener))
 
-    async def _subscribe(self, channel: str, sub: _Sub) -> None:
+    async def _subscribe(self, channel: str, sub: Subscription) -> None:
         async with self._lock:
             conn = self._conn
             # Without a usable connection the reader subscribes it when it reconnects.
@@ -318,9 +213,9 @@ class RedisRunEventChannel(RunEventChannel):
                 self._pending.setdefault(channel, deque()).append(sub)
                 await self._send(conn, "SUBSCRIBE", channel)
 
-    async def _leave(self, sub: _Sub, listener: _Listener) -> None:
+    async def _leave(self, sub: Subscription, listener: Listener) -> None:
         sub.listeners.discard(listener)
-        channel = _live_key(sub.request_id)
+        channel = live_key(sub.request_id)
         if sub.listeners or self._subs.get(channel) is not sub:
             return
         del self._subs[channel]
@@ -340,7 +235,7 @@ class RedisRunEventChannel(RunEventChannel):
         if self._gave_up and self._outage_bound_s is not None:
             raise OutageTooLong(Outage.REDIS, self._outage_bound_s)
 
-    async def _events(self, request_id: str, listener: _Listener, after_seq: int) -> AsyncIterator[RunEvent]:
+    async def _events(self, request_id: str, listener: Listener, after_seq: int) -> AsyncIterator[RunEvent]:
         tracker = SequenceTracker(after_seq)
         held: RunEvent | None = None  # a live event that showed a gap, kept until the buffer is read
         while True:
@@ -352,7 +247,7 @@ class RedisRunEventChannel(RunEventChannel):
                     # What arrived in order before Redis went away still goes out; then the outage is the end.
                     while not listener.queue.empty():
                         item = listener.queue.get_nowait()
-                        if item is _WAKE:
+                        if item is WAKE:
                             continue
                         if tracker.is_gap(item):
                             break
@@ -383,7 +278,7 @@ class RedisRunEventChannel(RunEventChannel):
                             return
                 continue
             item = await listener.queue.get()
-            if item is _WAKE:
+            if item is WAKE:
                 continue
             if tracker.is_gap(item):
                 held = item
@@ -455,7 +350,7 @@ class RedisRunEventChannel(RunEventChannel):
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for rid, floor in floors:
-                    await self._restore(keys=[_seq_key(rid)], args=[floor, self._ttl_s], client=pipe)
+                    await self._restore(keys=[seq_key(rid)], args=[floor, self._ttl_s], client=pipe)
                 await pipe.execute()
         except (RedisError, OSError, OutageTooLong) as exc:
             log.warning("could not restore run-event seq counters: %s", exc)
@@ -522,7 +417,7 @@ class RedisRunEventChannel(RunEventChannel):
                 continue
             pinged_at = None
             if isinstance(message, list) and len(message) >= 2:
-                self._dispatch(_text(message[0]), _text(message[1]), message)
+                self._dispatch(text_of(message[0]), text_of(message[1]), message)
 
     def _dispatch(self, kind: str, channel: str, message: list[Any]) -> None:
         if kind == "message":
@@ -530,7 +425,7 @@ class RedisRunEventChannel(RunEventChannel):
             if sub is None:
                 return
             try:
-                event = _parse_frame(message[2])
+                event = parse_frame(message[2])
             except ValueError:
                 log.warning("skipping an unreadable run-event frame", extra={"channel": channel})
                 return
