@@ -67,9 +67,9 @@ from agent_common.tasks import stop_task
 log = logging.getLogger("agent.run_events")
 
 _FLOORS_KEPT = 10_000  # requests whose highest seq this process remembers
-# Reconnecting: quickly while the outage may still be ridden through (a Redis back at 4.1 s
-# of a 5 s bound must be heard before the bound), then calmly once the listeners have been ended.
-_MIN_BACKOFF_S, _RIDING_BACKOFF_S, _MAX_BACKOFF_S = 0.05, 0.25, 2.0
+# Reconnecting every quarter second at most: a Redis back at 4.1 s of a 5 s bound must be heard
+# before the bound, and once back after a longer outage, at once (a refused connect costs nothing).
+_MIN_BACKOFF_S, _RIDING_BACKOFF_S = 0.05, 0.25
 _RETRY_READ_S = 0.5  # a listener whose buffer read failed tries again after this
 
 
@@ -111,6 +111,7 @@ class RedisRunEventChannel(RunEventChannel):
         self._down_since: float | None = None  # since when the reader has had no usable connection
         self._give_up: asyncio.TimerHandle | None = None
         self._gave_up = False  # down longer than the bound: listeners raise `OutageTooLong`
+        self._back_again = asyncio.Event()  # set when the subscriber is back after giving up
 
     # -- publishing and reading the buffer ---------------------------------
 
@@ -181,6 +182,11 @@ class RedisRunEventChannel(RunEventChannel):
     async def listen(self, request_id: str, after_seq: int = 0) -> AsyncIterator[AsyncIterator[RunEvent]]:
         if self._task is None:
             raise RuntimeError("RedisRunEventChannel.listen() needs start() first")
+        if self._gave_up:
+            # Redis may be back already, the subscriber a reconnect away (a quarter second at most).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_RIDING_BACKOFF_S + 0.05):
+                    await self._back_again.wait()
         self._raise_if_gave_up()
         listener = Listener()
         channel = live_key(request_id)
@@ -338,7 +344,7 @@ class RedisRunEventChannel(RunEventChannel):
                 with contextlib.suppress(Exception):
                     await conn.disconnect(nowait=True)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _MAX_BACKOFF_S if self._gave_up else _RIDING_BACKOFF_S)
+            backoff = min(backoff * 2, _RIDING_BACKOFF_S)
 
     async def _after_outage(self) -> None:
         """Redis may have restarted: drop idle pooled connections that predate it (each
@@ -386,6 +392,7 @@ class RedisRunEventChannel(RunEventChannel):
             log.info("run-event subscriber has Redis back after %.1fs", away_s, extra={"away_s": round(away_s, 3)})
         self._down_since = None
         self._gave_up = False
+        self._back_again.set()
         if self._give_up is not None:
             self._give_up.cancel()
             self._give_up = None
@@ -396,6 +403,7 @@ class RedisRunEventChannel(RunEventChannel):
         to be confirmed wake up to raise it too. The reader goes on reconnecting."""
         self._give_up = None
         self._gave_up = True
+        self._back_again.clear()
         log.warning("run-event subscriber lost Redis for longer than %gs; ending its listeners", self._outage_bound_s)
         for sub in self._subs.values():
             sub.confirmed.set()
