@@ -138,7 +138,7 @@ class Leases:
         if task is None:  # the renewer cancels this task when the lease is lost: there must be one
             raise RuntimeError("a lease is held from inside a task")
         lease = HeldLease(key)
-        renewer = asyncio.create_task(self._renew(lease, task))
+        renewer = asyncio.create_task(self._renew(lease, task), name=f"lease-renewer:{key}")
         try:
             try:
                 yield lease
