@@ -15,10 +15,10 @@ CANCEL_AGAIN_S = 1.0
 async def stop_task(task: asyncio.Task[None] | None) -> None:
     """Cancel `task` and wait for it to end; its own failure, if it had one, is raised here.
 
-    Cancelled again until it ends: a library can lose a cancellation (on Python 3.11 an
-    `asyncio.timeout` whose deadline passes as the cancel arrives raises `TimeoutError`
-    instead, and a retry loop then carries on). One lost in a lease's renewer kept a
-    finished run "in flight" until its replica's shutdown drain ran out.
+    Cancelled again until it ends: a library can lose a cancellation. Seen in the chaos
+    tier: a lease's renewer cancelled while its Redis command was reconnecting during an
+    outage went on renewing, and kept a finished run "in flight" until its replica's
+    shutdown drain ran out. A second cancellation is logged, so it does not go unseen.
     """
     if task is None:
         return
