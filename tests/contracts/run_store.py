@@ -95,13 +95,16 @@ class RunStoreContract:
         claims = self.store.claims
         msg = request()
         key = run_key(msg)
+        assert await claims.claimed(key) is False
         assert await claim(self.store, msg, "replica-a", 30) is ClaimResult.TAKEN
+        assert await claims.claimed(key) is True
         assert await claim(self.store, msg, "replica-b", 30) is ClaimResult.HELD
         assert 0 < await self.lease_ttl_ms(key) <= 30_000
         assert await claims.renew(key, "replica-b", 30) is False  # not b's to renew
         assert await claims.renew(key, "replica-a", 30) is True
         await claims.finish(key, 3600)
         assert await claim(self.store, msg, "replica-b", 30) is ClaimResult.DONE
+        assert await claims.claimed(key) is True  # done is still taken: nobody else will start it
         assert await claims.renew(key, "replica-a", 30) is False  # done is nobody's
         assert await self.payload_kept(key) is False  # nothing left to take over
 

@@ -55,7 +55,7 @@ def faulty(
     env = {
         **platform_env(pages_url, tmp_path_factory.mktemp("faults-keys") / "unused-keys.json"),
         "GATEWAY_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
-        "ORCHESTRATOR_RUN_LEASE_S": "4",  # under Kafka's 10 s session timeout: a dead replica's lease is gone
+        "ORCHESTRATOR_RUN_LEASE_S": "4",  # under the group's session timeout (20 s): a dead replica's lease goes first
     }
     log_dir: Path = tmp_path_factory.mktemp("faults-logs")
     with distributed_platform(env, kafka=kafka.bootstrap, redis_url=redis.url, log_dir=log_dir) as platform:
@@ -216,8 +216,15 @@ async def test_an_orchestrator_killed_mid_run_leaves_the_run_to_the_others_sweep
     assert events.count("run done") == 1, events
 
 
-async def traffic(platform: Platform, count: int, label: str) -> list[dict[str, Any]]:
-    return list(await asyncio.gather(*(stream(platform, f"{label} {n}: stream me along") for n in range(count))))
+async def traffic(platform: Platform, count: int, label: str) -> asyncio.Future[list[dict[str, Any]]]:
+    """`count` streams, started and each admitted (a loaded machine can take seconds): the fault
+    that follows meets them in flight, never at the door, where their credential may be gone."""
+    admitted: asyncio.Queue[str] = asyncio.Queue()
+    flowing = asyncio.gather(*(stream(platform, f"{label} {n}: stream me along", admitted) for n in range(count)))
+    async with asyncio.timeout(30):
+        for _ in range(count):
+            await admitted.get()
+    return flowing
 
 
 async def test_a_redis_restart_while_traffic_flows_ends_every_request(
@@ -225,8 +232,8 @@ async def test_a_redis_restart_while_traffic_flows_ends_every_request(
 ) -> None:
     _, redis_server = own_services
     queue_fault(faulty, "slow", count=8, delay_ms=150)  # answers take a few seconds to stream
-    flowing = asyncio.create_task(traffic(faulty, 8, "redis"))
-    await asyncio.sleep(1.0)
+    flowing = await traffic(faulty, 8, "redis")
+    await asyncio.sleep(0.5)  # into their answers
     await asyncio.to_thread(redis_server.restart)  # SIGKILL, nothing on disk: every key is gone
     results = await asyncio.wait_for(flowing, REQUEST_TIMEOUT_S + 20)
     for seen in results:
@@ -243,8 +250,8 @@ async def test_a_kafka_restart_while_traffic_flows_ends_every_request(
 ) -> None:
     kafka, _ = own_services
     queue_fault(faulty, "slow", count=8, delay_ms=150)
-    flowing = asyncio.create_task(traffic(faulty, 8, "kafka"))
-    await asyncio.sleep(1.0)
+    flowing = await traffic(faulty, 8, "kafka")
+    await asyncio.sleep(0.5)  # into their answers
     await asyncio.to_thread(kafka.restart)
     results = await asyncio.wait_for(flowing, REQUEST_TIMEOUT_S + 20)
     for seen in results:

@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from agent_common.bus import BusHealth, MemoryBus
-from agent_common.events import ErrorEvent, RunEvent, TokenEvent
+from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent
 from agent_common.messages import BusMessage, ChatRequested
 from agent_common.resilience import Outage, OutageTooLong
 from agent_common.run_events.memory import MemoryRunEventChannel
+from agent_common.run_store import MemoryRunStore, chat_run_key
 from agent_gateway.auth import Caller
 from agent_gateway.run_client import RunClient
 
@@ -89,6 +90,35 @@ async def test_a_run_accepted_while_the_bus_goes_away_ends_at_the_bound_not_the_
     assert ending.fallback and any("\uac00" <= ch <= "\ud7a3" for ch in ending.fallback)  # in Korean
     # Kept where an orchestrator that takes the request late looks before starting it.
     assert [e.type for e in await events.replay(request.request_id)] == ["error"]
+
+
+async def test_a_run_a_replica_has_claimed_is_not_ended_for_the_bus_being_away() -> None:
+    # The broker went after an orchestrator took the request: it is in a slow model call, and its
+    # events come over the event channel, not the bus. The outage is not the gateway's to call.
+    bus, events, store = BrokerAway(publishes=True), MemoryRunEventChannel(), MemoryRunStore()
+    await bus.start()
+    try:
+        async with BusHealth(bus, interval_s=0.1) as health:
+            client = RunClient(
+                bus, events, timeout_s=60, bus_health=health, bus_ride_through_s=0.5, claims=store.claims
+            )
+            request = client.new_request(CALLER, "a slow question", None, "en")
+            await store.claims.claim(chat_run_key(request.message_id), "{}", "replica-a", 30, 60)
+
+            async def answer_after_the_bound() -> None:
+                await asyncio.sleep(1.5)
+                rid = request.request_id
+                await events.publish(TokenEvent(request_id=rid, text="Late but whole.", seq=1))
+                await events.publish(
+                    DoneEvent(request_id=rid, session_id=request.session_id, answer="Late but whole.", model="m", seq=2)
+                )
+
+            answering = asyncio.create_task(answer_after_the_bound())
+            received = await asyncio.wait_for(_follow(client, request), 10)
+            await answering
+    finally:
+        await bus.stop()
+    assert [e.type for e in received] == ["token", "done"], received
 
 
 async def test_a_reachable_bus_leaves_a_slow_run_to_its_deadline() -> None:

@@ -326,11 +326,12 @@ def _unprivileged_user() -> str | None:
 
 
 @contextlib.contextmanager
-def kafka_of_its_own(data_dir: Path) -> Iterator[KafkaServer]:
+def kafka_of_its_own(data_dir: Path, *, advertised_port: int = 0) -> Iterator[KafkaServer]:
     """A broker of a test module's own, stopped afterwards: no other platform's consumers share its
-    groups. Skipped, or failed in CI, where the machine cannot run Kafka."""
+    groups. Skipped, or failed in CI, where the machine cannot run Kafka. `advertised_port`: as
+    for `start_kafka` (a fault proxy in front of it)."""
     try:
-        server = start_kafka(data_dir)
+        server = start_kafka(data_dir, advertised_port=advertised_port)
     except ServiceUnavailable as exc:
         require_service("Kafka", str(exc))
         raise

@@ -113,6 +113,7 @@ def create_app(
             grace_s=config.gateway.run_ending_grace_s,
             bus_health=app.state.bus_health,
             bus_ride_through_s=config.bus.ride_through_s,
+            claims=shared.run_store.claims,
         )
         app.state.bus = shared.bus
         app.state.sessions = shared.sessions

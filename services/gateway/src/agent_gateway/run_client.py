@@ -11,8 +11,10 @@ why (`MODEL_TIMEOUT`, say), and the client sees that code. The gateway's own
 
 An outage ends a run as soon as it outlasts its ride-through bound, with the error
 that names it: a publish that fails past `BUS_RIDE_THROUGH_S`, or a run accepted
-whose events never start while the bus stays unreachable that long (`BusHealth`),
-ends with `bus_unavailable`; the event channel failing ends it with the error it
+whose events never start while the bus stays unreachable that long (`BusHealth`)
+and which no replica has claimed, ends with `bus_unavailable` (a claimed run is past
+the bus: its events come over the event channel, and its replica ends it if it meets
+the outage itself); the event channel failing ends it with the error it
 raised (`redis_unavailable`). The ending is recorded in the run's buffer, so an
 orchestrator that takes the request late finds the run ended and leaves it.
 """
@@ -34,6 +36,7 @@ from agent_common.ids import new_id
 from agent_common.messages import ChatRequested
 from agent_common.resilience import Outage, OutageTooLong, outage_of
 from agent_common.run_events import RunEventChannel, end_run, failure
+from agent_common.run_store import RunClaims, chat_run_key
 from agent_gateway.auth import Caller
 
 log = logging.getLogger("agent.gateway")
@@ -52,8 +55,10 @@ class RunClient:
         grace_s: float = 0.0,
         bus_health: BusHealth | None = None,
         bus_ride_through_s: float = 5.0,
+        claims: RunClaims | None = None,
     ) -> None:
         self._bus = bus
+        self._claims = claims
         self._events = events
         self._bus_health = bus_health
         self._bus_ride_through_s = bus_ride_through_s
@@ -102,7 +107,10 @@ class RunClient:
                 yield await self._end_with(request.request_id, unavailable, language)
                 return
             waits_until = request.deadline_at + self._grace_s
-            async for event in self._until_deadline(request.request_id, events, waits_until, language, watch_bus=True):
+            claim_key = chat_run_key(request.message_id)
+            async for event in self._until_deadline(
+                request.request_id, events, waits_until, language, claim_key=claim_key
+            ):
                 yield event
 
     async def follow(
@@ -147,16 +155,16 @@ class RunClient:
         deadline_at: float,
         language: Language,
         *,
-        watch_bus: bool = False,
+        claim_key: str | None = None,
     ) -> AsyncIterator[RunEvent]:
+        """`claim_key`: the run's, while its request may still be waiting on the bus (until its first event)."""
         saw_tokens = False
         iterator = aiter(events)
-        # Until the run's first event, the request may still be waiting on the bus.
-        waiting_on_bus = watch_bus and self._bus_health is not None
+        waiting_on_bus = claim_key is not None and self._bus_health is not None
         while True:
             try:
-                if waiting_on_bus:
-                    event = await self._first_event(iterator, deadline_at)
+                if waiting_on_bus and claim_key is not None:
+                    event = await self._first_event(iterator, deadline_at, claim_key)
                     waiting_on_bus = False
                 else:
                     remaining = deadline_at - time.time()
@@ -184,13 +192,16 @@ class RunClient:
             if is_terminal(event):
                 return
 
-    async def _first_event(self, iterator: AsyncIterator[RunEvent], deadline_at: float) -> RunEvent:
+    async def _first_event(self, iterator: AsyncIterator[RunEvent], deadline_at: float, claim_key: str) -> RunEvent:
         """The run's first event; `OutageTooLong` (bus) if the bus is unreachable for longer than it
-        rides through before one comes: nothing can take the request until the broker is back."""
+        rides through before one comes and no replica has claimed the request: nothing can take it
+        until the broker is back. A claimed one is left to its deadline (a replica holds it, in a
+        slow model call say; the outage is its replica's to meet)."""
         health = self._bus_health
         if health is None:
             raise RuntimeError("the run's first event is watched only with the bus's health")
         nxt: asyncio.Future[RunEvent] = asyncio.ensure_future(anext(iterator))
+        claimed = False
         try:
             while True:
                 remaining = deadline_at - time.time()
@@ -200,12 +211,23 @@ class RunClient:
                 done, _ = await asyncio.wait({nxt}, timeout=min(remaining, BUS_CHECK_S))
                 if done:
                     return nxt.result()
-                if health.unreachable_for() > self._bus_ride_through_s:
-                    raise OutageTooLong(Outage.BUS, self._bus_ride_through_s)
+                if not claimed and health.unreachable_for() > self._bus_ride_through_s:
+                    claimed = await self._claimed(claim_key)
+                    if not claimed:
+                        raise OutageTooLong(Outage.BUS, self._bus_ride_through_s)
         finally:
             if not nxt.done():
                 nxt.cancel()
                 await asyncio.wait({nxt})  # its generator is closed before the listener is
+
+    async def _claimed(self, claim_key: str) -> bool:
+        if self._claims is None:
+            return False
+        try:
+            return await self._claims.claimed(claim_key)
+        except Exception:  # the run store away too: nothing says a replica has it
+            log.warning("could not ask whether the run was claimed", exc_info=True)
+            return False
 
     async def _end_with(self, request_id: str, error: ErrorInfo, language: Language, partial: bool = False) -> RunEvent:
         """End the client's stream with an error (and its fallback message), recorded in

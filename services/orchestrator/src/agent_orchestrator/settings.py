@@ -73,8 +73,9 @@ class OrchestratorSettings(BaseSettings):
     """On SIGTERM, how long runs in flight get to finish once the consumer has stopped; what still
     runs then is handed to another replica (keep it under the pod's termination grace period)."""
     tool_result_timeout_s: float = Field(default=10.0, gt=0)
-    """How long a run waits for a tool's result before counting it as a `TOOL_TIMEOUT` and going on
-    (longer than the tool's own deadline, so a tool that answers is never cut off)."""
+    """How long a run waits for a tool's result before counting it as a `TOOL_TIMEOUT` and going on.
+    Keep it above the tool's own deadline (`TOOL_HTTP_TIMEOUT_S`) plus `BUS_RIDE_THROUGH_S`, so a
+    tool that answers is never cut off, not even when a broker outage holds its result."""
     log_prompts: bool = False
     """Log the user's message and the answer (first 2,000 characters) with each run. Off by default:
     conversations are personal data; turn it on for debugging, where the logs are protected as such."""

@@ -30,7 +30,7 @@ from faststream.kafka import KafkaBroker
 
 from agent_common.bus.base import Bus
 from agent_common.bus.delivery import HANDLER_RETRIES, Handler, HandlerRetries, M, deliver
-from agent_common.bus.kafka_consumer import PartitionedConsumer
+from agent_common.bus.kafka_consumer import PartitionedConsumer, session_timeout_ms
 from agent_common.bus.kafka_logs import quiet_expected_transients
 from agent_common.bus.lag import Subscription, report_lag
 from agent_common.bus.metrics import export_at_start
@@ -117,6 +117,8 @@ class KafkaBus(Bus):
             client_id=self._client_id,
             concurrency=concurrency,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            # A broker outage under the bound must not cost the group this member (see there).
+            session_timeout_ms=session_timeout_ms(self._ride_through_s, FETCH_MAX_WAIT_MS),
         )
         self._consumers.append(consumer)
         if group is not None:  # lag is a group's: a follower commits nothing

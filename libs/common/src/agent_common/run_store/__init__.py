@@ -14,6 +14,7 @@ from agent_common.run_store.base import (
     SessionTurn,
     ToolDeadlines,
     ToolResults,
+    chat_run_key,
 )
 from agent_common.run_store.memory import MemoryRunStore
 
@@ -26,4 +27,5 @@ __all__ = [
     "SessionTurn",
     "ToolDeadlines",
     "ToolResults",
+    "chat_run_key",
 ]

@@ -16,6 +16,12 @@ class ClaimResult(StrEnum):
     SESSION_BUSY = "session_busy"  # the session's previous turn has not ended: try again later
 
 
+def chat_run_key(message_id: str) -> str:
+    """The key a chat request's run is leased under: one per message, so a duplicate finds it.
+    The orchestrator claims it; the gateway asks whether it is claimed (`RunClaims.claimed`)."""
+    return f"chat:{message_id}"
+
+
 @dataclass(frozen=True)
 class SessionTurn:
     """A session's turn, held by one request's run from its claim to its end."""
@@ -42,6 +48,10 @@ class RunClaims(ABC):
         restart it) for `keep_s`, and gives `turn` to its request for `keep_s` at most, until
         `end_turn`.
         """
+
+    @abstractmethod
+    async def claimed(self, key: str) -> bool:
+        """Whether a replica has taken the work under `key`: it holds the lease, or the work is done."""
 
     @abstractmethod
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:

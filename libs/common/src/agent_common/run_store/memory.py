@@ -52,6 +52,10 @@ class MemoryRunClaims(RunClaims):
             self._turns[turn.session_id] = (now + keep_s, turn.request_id)
         return ClaimResult.TAKEN
 
+    async def claimed(self, key: str) -> bool:
+        self._expire()
+        return key in self._leases
+
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
         self._expire()
         held = self._leases.get(key)

@@ -209,6 +209,10 @@ class RedisRunClaims(RunClaims):
             args.append(turn.request_id)
         return ClaimResult(_text(await self._redis.eval(_CLAIM, len(keys), *keys, *args)))
 
+    async def claimed(self, key: str) -> bool:
+        # The lease key holds its owner while the work runs, then the done marker.
+        return bool(await self._redis.exists(_lease_key(key)))
+
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
         renewed = await self._redis.eval(
             _RENEW, 2, _lease_key(key), LEASES_KEY, owner, _ms(lease_s), key, time.time() + lease_s

@@ -129,7 +129,8 @@ class BackgroundRuns:
             left = None if give_up_at is None else give_up_at - time.monotonic()
             if left is not None and left <= 0:
                 log.warning(
-                    "runs still in flight after the drain; handing them over", extra={"runs": len(self._running)}
+                    "runs still in flight after the drain; handing them over",
+                    extra={"runs": len(self._running), "in_flight": [_where(task) for task in self._running]},
                 )
                 cut = set(self._running)
                 for task in cut:
@@ -208,3 +209,9 @@ def _ids(work: ChatRequested | StepRef) -> dict[str, str]:
     if isinstance(work, ChatRequested):
         return {"request_id": work.request_id, "session_id": work.session_id}
     return {"request_id": work.request_id, "step": str(work.step)}
+
+
+def _where(task: asyncio.Task[None]) -> str:
+    """A run's task and where it waits (`run:<request id>[:<step>] at loop.py:123 < ...`), innermost first."""
+    frames = [f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}" for frame in task.get_stack()]
+    return f"{task.get_name()} at {' < '.join(reversed(frames[-4:]))}"

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent_common.messages import ChatRequested
 from agent_common.resilience import Outage, outage_of, ride_through
-from agent_common.run_store import ClaimResult, RunClaims, SessionTurn
+from agent_common.run_store import ClaimResult, RunClaims, SessionTurn, chat_run_key
 from agent_common.tasks import stop_task
 from agent_orchestrator.run_state import RunState
 
@@ -63,7 +63,7 @@ def keep_s(deadline_at: float) -> float:
 
 def run_key(request: ChatRequested) -> str:
     """The key a chat request's run is leased under: one per message, so a duplicate finds it."""
-    return f"chat:{request.message_id}"
+    return chat_run_key(request.message_id)
 
 
 def step_key(request_id: str, step: int) -> str:
@@ -138,7 +138,7 @@ class Leases:
         if task is None:  # the renewer cancels this task when the lease is lost: there must be one
             raise RuntimeError("a lease is held from inside a task")
         lease = HeldLease(key)
-        renewer = asyncio.create_task(self._renew(lease, task))
+        renewer = asyncio.create_task(self._renew(lease, task), name=f"lease-renewer:{key}")
         try:
             try:
                 yield lease
