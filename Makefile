@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: run web test check lint typecheck security docs-check prompt-eval rag-eval bench install clean
+.PHONY: bench-peers run web test check lint typecheck security docs-check prompt-eval rag-eval bench install clean
 PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_rag_indexer agent_cli
 PRODUCT_CODE := libs/common/src services/*/src cli/src
 
@@ -55,6 +55,12 @@ test: install
 bench: install
 	@scripts/ensure-system-deps.sh
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+## The platform beside the LiteLLM proxy (in a virtual environment of its own) and a bare
+## pass-through proxy, on one shared offline model (bench/results/peers.*); PEERS_ARGS=--quick.
+bench-peers: install
+	@scripts/ensure-system-deps.sh
+	$(VENV)/bin/python -m bench.peers $(PEERS_ARGS)
 
 ## Every gate CI runs before the tests: lint and format, types, security, docs that cannot drift.
 check: lint typecheck security docs-check

@@ -49,11 +49,14 @@ class Running:
 
 
 @contextmanager
-def embedded(work: Path) -> Iterator[Running]:
+def embedded(work: Path, model_base_url: str | None = None) -> Iterator[Running]:
+    """`model_base_url`: a model of its own rather than the built-in offline one (a model shared
+    with other systems, as the peers comparison has it)."""
     port = free_tcp_port()
     env = {
         **os.environ,
         **COMMON_ENV,
+        **({"MODEL_BASE_URL": model_base_url} if model_base_url else {}),
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "AUTH_KEYS_FILE": str(work / "keys.json"),
