@@ -61,7 +61,8 @@ def _utc(seconds: float) -> str:
 
 
 def _count(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    """Prometheus' `increase()` extrapolates to the window's edges: whole numbers are what was counted."""
+    return f"{round(value):d}"
 
 
 class _Note:

@@ -14,12 +14,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import Gauge
 
-__all__ = ["BUILD_INFO", "record_build_info"]
+__all__ = ["BUILD_INFO", "installed_version", "record_build_info"]
 
 BUILD_INFO = Gauge("agent_build_info", "1, labelled with the version of the service this process runs.", ["version"])
 
 
-def _installed_version(service: str) -> str:
+def installed_version(service: str) -> str:
     try:
         return version(f"agent-{service}")
     except PackageNotFoundError:
@@ -28,4 +28,4 @@ def _installed_version(service: str) -> str:
 
 def record_build_info(service: str) -> None:
     """Export the build-info series of `service` (`gateway`, `orchestrator`, ...)."""
-    BUILD_INFO.labels(_installed_version(service)).set(1)
+    BUILD_INFO.labels(installed_version(service)).set(1)
