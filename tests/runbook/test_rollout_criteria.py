@@ -83,7 +83,7 @@ def release_series(
         ('http_requests_total{route="/api/chat", method="POST", status="503"}', c(0, per_step * http_errors)),
         ('http_requests_total{route="/ready", method="GET", status="200"}', c(probes * 2, probes * 2)),
         (
-            'platform_errors_total{origin="http", error_class="infra", code="BUS_UNAVAILABLE"}',
+            'platform_errors_total{origin="http", error_class="infra", code="INFRA_UNAVAILABLE"}',
             c(0, per_step * http_errors),
         ),
         ('platform_errors_total{origin="http", error_class="user_input", code="INPUT_INVALID"}', c(2, 2)),
@@ -183,7 +183,7 @@ def test_no_traffic_is_no_failure(promtool: str, tmp_path: Path) -> None:
         {"series": 'orchestrator_runs_total{outcome="done", error_class=""}', "values": "5x80"},
         {"series": 'http_requests_total{route="/api/chat", method="POST", status="200"}', "values": "5x80"},
         {
-            "series": 'platform_errors_total{origin="http", error_class="infra", code="BUS_UNAVAILABLE"}',
+            "series": 'platform_errors_total{origin="http", error_class="infra", code="INFRA_UNAVAILABLE"}',
             "values": "0x80",
         },
         {"series": 'readiness_probes_total{service="gateway", instance="a", outcome="ready"}', "values": "0x80"},

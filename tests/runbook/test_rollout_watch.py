@@ -34,7 +34,7 @@ class Release:
         self.errors = Counter("platform_errors", "", ["origin", "error_class", "code"], registry=self.registry)
         self.probes = Counter("readiness_probes", "", ["outcome"], registry=self.registry)
         self.runs.labels("error", "infra")
-        self.errors.labels("http", "infra", "BUS_UNAVAILABLE")
+        self.errors.labels("http", "infra", "INFRA_UNAVAILABLE")
         self.probes.labels("not_ready")
 
     def traffic(self) -> None:
@@ -44,7 +44,7 @@ class Release:
             self.runs.labels("error", "infra").inc(failed)
             self.requests.labels("POST", "/api/chat", "200").inc(2 - failed)
             self.requests.labels("POST", "/api/chat", "503").inc(failed)
-            self.errors.labels("http", "infra", "BUS_UNAVAILABLE").inc(failed)
+            self.errors.labels("http", "infra", "INFRA_UNAVAILABLE").inc(failed)
             self.probes.labels("ready").inc()
 
 

@@ -40,7 +40,7 @@ QUERIES = {
     "tool_hosts": "sum(tool_host_breakers_open)",
     "lag": "sum by (group, topic) (kafka_consumer_lag_messages)",
     "down": "up == 0",
-    "deploys": "min by (service, version) (min_over_time(timestamp(agent_build_info)[{since}:15s]))",
+    "deploys": "min by (service, version) (min_over_time(timestamp(agent_build_info)[{since}:]))",
     "pods": "count by (service, version) (agent_build_info)",
 }
 

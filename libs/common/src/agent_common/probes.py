@@ -66,8 +66,11 @@ def probe_routes(
         results = await readiness(checks())
         failing = sorted(name for name, ok in results.items() if not ok)
         READINESS_PROBES.labels("not_ready" if failing else "ready").inc()
-        for name in failing:
-            READINESS_CHECK_FAILURES.labels(name).inc()
+        for name, ok in results.items():
+            # Every check's series from its first probe on, failing or not, for `rate()`.
+            failures = READINESS_CHECK_FAILURES.labels(name)
+            if not ok:
+                failures.inc()
         body: dict[str, object] = {
             "status": "ready" if not failing else "not_ready",
             "service": service,
