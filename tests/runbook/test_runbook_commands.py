@@ -26,7 +26,6 @@ import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -35,6 +34,7 @@ import yaml
 from agent_common import topics
 from agent_common.rag.store.postgres import migrate
 from tests.runbook.conftest import Observed
+from tests.runbook.manifests import PROMETHEUS_OWN, catalogued, containers, pod_labels, resources
 from tests.runbook.runbook_text import (
     OPERATOR_DOCS,
     ROOT,
@@ -52,9 +52,6 @@ from tests.support.services import database_of_its_own
 NAMESPACE = "agent-platform"
 # Labels every series gets from the scrape, not from the process.
 TARGET_LABELS = {"job", "instance", "service"}
-HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
-# Series Prometheus makes itself.
-PROMETHEUS_OWN = {"up", "ALERTS"}
 
 
 def queries() -> list[str]:
@@ -62,17 +59,6 @@ def queries() -> list[str]:
 
 
 # --- PromQL ----------------------------------------------------------------------------------
-
-
-def catalogued(name: str) -> str | None:
-    entries = catalogue()
-    if name in entries or name in PROMETHEUS_OWN:
-        return name
-    for suffix in HISTOGRAM_SUFFIXES:
-        base = name.removesuffix(suffix)
-        if base != name and entries.get(base) and entries[base].type == "histogram":
-            return base
-    return None
 
 
 def test_the_runbook_has_queries_for_every_failure_type() -> None:
@@ -157,31 +143,6 @@ KINDS = {
     "rollout": "Rollout",
     "analysistemplate": "AnalysisTemplate",
 }
-
-
-@cache
-def rendered() -> tuple[dict[str, Any], ...]:
-    done = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "deploy" / "rollouts")], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return tuple(d for d in yaml.safe_load_all(done.stdout) if d)
-
-
-def resources(kind: str) -> dict[str, dict[str, Any]]:
-    found = {d["metadata"]["name"]: d for d in rendered() if d["kind"] == kind}
-    if kind == "Secret":  # made by the External Secrets Operator
-        for external in resources("ExternalSecret").values():
-            found[external["spec"]["target"]["name"]] = external
-    return found
-
-
-def pod_labels() -> list[dict[str, str]]:
-    return [d["spec"]["template"]["metadata"]["labels"] for d in resources("Deployment").values()]
-
-
-def containers(deployment: str) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in resources("Deployment")[deployment]["spec"]["template"]["spec"]["containers"]}
 
 
 def _option(words: list[str], *names: str) -> str | None:
