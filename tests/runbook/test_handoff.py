@@ -7,11 +7,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from agent_cli.handoff import HAND_WRITTEN_SECTIONS
 from agent_common.build_info import installed_version
 from tests.runbook.conftest import Observed
 from tests.support.observability import ROOT
+from tests.support.prometheus import running_prometheus
+from tests.support.web import free_tcp_port
 
 TEMPLATE = ROOT / "docs" / "handoff-template.md"
 
@@ -66,3 +71,31 @@ def test_a_window_prometheus_cannot_read_is_refused_before_asking() -> None:
     done = handoff("--prometheus", "http://127.0.0.1:9", "--since", "an hour")
     assert done.returncode == 2
     assert "not a window such as 30m, 1h or 2d" in done.stderr
+
+
+def test_lag_open_breakers_and_targets_down_are_in_the_note(tmp_path: Path) -> None:
+    """What the embedded default cannot show: a Kafka backlog, an open breaker, a target that is down."""
+    registry = CollectorRegistry()
+    Gauge("kafka_consumer_lag_messages", "", ["group", "topic"], registry=registry).labels(
+        "orchestrator-chat", "chat.requests"
+    ).set(250)
+    breakers = Gauge("circuit_breaker_state", "", ["breaker"], registry=registry)
+    breakers.labels("model:primary").set(2)
+    breakers.labels("model:secondary").set(0)
+    Gauge("tool_host_breakers_open", "", registry=registry).set(3)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    targets = {"orchestrator": f"127.0.0.1:{server.server_port}", "tool-runner": f"127.0.0.1:{free_tcp_port()}"}
+    try:
+        with running_prometheus(tmp_path, targets) as prometheus:
+            prometheus.wait_for("up", lambda s: len(s) == 2)
+            prometheus.wait_for("kafka_consumer_lag_messages", bool)
+            done = handoff("--prometheus", prometheus.url, "--since", "5m")
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert done.returncode == 0, done.stderr
+    assert "| orchestrator-chat | chat.requests | 250 |" in section(done.stdout, "Kafka consumer lag")
+    breakers_text = section(done.stdout, "Circuit breakers")
+    assert "| model:primary | OPEN |" in breakers_text and "| model:secondary | closed |" in breakers_text
+    assert "all tool runners: 3." in breakers_text
+    assert re.search(r"\| tool-runner \| 127\.0\.0\.1:\d+ \|", section(done.stdout, "Targets down"))
