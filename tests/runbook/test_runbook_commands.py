@@ -23,7 +23,6 @@ import io
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -34,7 +33,8 @@ import yaml
 from agent_common import topics
 from agent_common.rag.store.postgres import migrate
 from tests.runbook.conftest import Observed
-from tests.runbook.manifests import PROMETHEUS_OWN, catalogued, containers, pod_labels, resources
+from tests.runbook.kubectl_check import kubectl_problems, option
+from tests.runbook.manifests import PROMETHEUS_OWN, catalogued
 from tests.runbook.runbook_text import (
     OPERATOR_DOCS,
     ROOT,
@@ -49,7 +49,6 @@ from tests.runbook.runbook_text import (
 from tests.support.observability import catalogue, metric_names, rule_groups, selectors
 from tests.support.services import database_of_its_own
 
-NAMESPACE = "agent-platform"
 # Labels every series gets from the scrape, not from the process.
 TARGET_LABELS = {"job", "instance", "service"}
 
@@ -129,102 +128,6 @@ def test_the_alerts_named_are_the_rules_alerts_and_all_of_them() -> None:
 
 # --- kubectl ---------------------------------------------------------------------------------
 
-KINDS = {
-    "deployment": "Deployment",
-    "deployments": "Deployment",
-    "deploy": "Deployment",
-    "hpa": "HorizontalPodAutoscaler",
-    "networkpolicy": "NetworkPolicy",
-    "pdb": "PodDisruptionBudget",
-    "externalsecret": "ExternalSecret",
-    "secret": "Secret",
-    "service": "Service",
-    "svc": "Service",
-    "rollout": "Rollout",
-    "analysistemplate": "AnalysisTemplate",
-}
-
-
-def _option(words: list[str], *names: str) -> str | None:
-    for i, word in enumerate(words):
-        for name in names:
-            if word == name and i + 1 < len(words):
-                return words[i + 1]
-            if word.startswith(f"{name}="):
-                return word.split("=", 1)[1]
-    return None
-
-
-VALUE_OPTIONS = {"-n", "--namespace", "-l", "--selector", "-c", "--container", "-o", "--output", "-k"}
-
-
-def _positional(args: list[str]) -> list[str]:
-    words, skip = [], False
-    for word in args:
-        if skip:
-            skip = False
-        elif word in VALUE_OPTIONS:
-            skip = True
-        elif not word.startswith("-"):
-            words.append(word)
-    return words
-
-
-def kubectl_problems(words: list[str]) -> Iterator[str]:
-    line = " ".join(words)
-    if "--" in words:  # what follows runs in the container
-        words = words[: words.index("--")]
-    args = words[1:]
-    if args[0] in ("kustomize", "apply"):
-        target = _option(words, "-k") or args[1]
-        if not (ROOT / target / "kustomization.yaml").exists():
-            yield f"{line}: no kustomization in {target}"
-        return
-    if _option(words, "-n", "--namespace") != NAMESPACE:
-        yield f"{line}: every command names the namespace {NAMESPACE}"
-    if args[:2] == ["argo", "rollouts"]:
-        name = _positional(args[2:])[-1]
-        if name not in resources("Rollout"):
-            yield f"{line}: no Rollout {name}"
-        return
-    verb, *targets = _positional(args)
-    if verb == "rollout":
-        targets = targets[1:]
-    refs = [tuple(t.split("/", 1)) for t in targets if "/" in t]
-    if not refs and len(targets) > 1 and targets[0] in KINDS:
-        refs.append((targets[0], targets[1]))
-    deployment: str | None = None
-    for kind, name in refs:
-        if name.startswith("<"):
-            continue
-        full = KINDS.get(kind)
-        if full is None:
-            yield f"{line}: unknown kind {kind}"
-        elif name not in resources(full):
-            yield f"{line}: no {full} {name} in deploy/rollouts"
-        elif full == "Deployment":
-            deployment = name
-    if (label := _option(words, "-l", "--selector")) is not None:
-        key, _, value = label.partition("=")
-        if not any(labels.get(key) == value for labels in pod_labels()):
-            yield f"{line}: no pod labelled {label}"
-        deployment = deployment or value
-    if (container := _option(words, "-c", "--container")) is not None:
-        # A pod named by placeholder (`<pod>`): any Deployment's container will do.
-        candidates = [deployment] if deployment else list(resources("Deployment"))
-        if not any(container in containers(d) for d in candidates if d in resources("Deployment")):
-            yield f"{line}: no container {container} in {deployment or 'any Deployment'}"
-    if verb == "port-forward" and deployment:
-        remote = int(targets[-1].split(":")[-1])
-        ports = {p["containerPort"] for c in containers(deployment).values() for p in c.get("ports", [])}
-        if remote not in ports:
-            yield f"{line}: {deployment} has no container port {remote}"
-    if (path := _option(words, "-o")) and (key := re.search(r"\{\.data\.(\w+)\}", path)) and refs:
-        external = resources("Secret").get(refs[0][1], {})
-        keys = {d["secretKey"] for d in external.get("spec", {}).get("data", [])}
-        if key[1] not in keys:
-            yield f"{line}: Secret {refs[0][1]} has no key {key[1]} (it has {sorted(keys)})"
-
 
 def test_every_kubectl_command_names_what_the_manifests_define() -> None:
     commands = shell_commands("kubectl")
@@ -280,8 +183,8 @@ def test_every_agent_command_and_option_exists() -> None:
         if len(path) == 2 and path[1] not in agent_help(path[:1]):
             path = path[:1]
         text = agent_help(path)
-        for option in (w.split("=")[0] for w in words if w.startswith("--")):
-            assert option in text, f"{' '.join(words)}: agent {' '.join(path)} has no {option}"
+        for used in (w.split("=")[0] for w in words if w.startswith("--")):
+            assert used in text, f"{' '.join(words)}: agent {' '.join(path)} has no {used}"
 
 
 # --- redis-cli and psql ----------------------------------------------------------------------
@@ -331,7 +234,7 @@ def test_the_kafka_commands_name_the_platforms_consumer_groups() -> None:
     named = set()
     for words in commands:
         assert {w for w in words if w.startswith("--")} <= CONSUMER_GROUPS_OPTIONS, words
-        group = _option(words, "--group")
+        group = option(words, "--group")
         assert group in groups, f"{' '.join(words)}: {group} is none of {sorted(groups)}"
         named.add(group)
     assert {"orchestrator-chat", "orchestrator-tool-results", "tool-runner"} <= named
