@@ -11,10 +11,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from agent_cli.dead_letters import add_parser as add_dead_letters_parser
+from agent_cli.handoff import add_parser as add_handoff_parser
 from agent_cli.keys import add_parser as add_keys_parser
 from agent_cli.prompt_eval.runner import add_parser as add_prompt_eval_parser
 from agent_cli.rag_eval import add_parser as add_rag_eval_parser
 from agent_cli.reindex import add_parser as add_reindex_parser
+from agent_cli.rollout import add_parser as add_rollout_parser
 from agent_common.asgi_server import PortUnavailable, bind_listener, serve_app
 from agent_common.auth import FileApiKeyStore
 from agent_common.logs import configure_logging
@@ -128,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     add_reindex_parser(commands)
     add_rag_eval_parser(commands)
     add_dead_letters_parser(commands)
+    add_handoff_parser(commands)
+    add_rollout_parser(commands)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code
