@@ -15,7 +15,7 @@ command -v redis-server >/dev/null || missing_packages+=(redis-server)
 command -v java >/dev/null || missing_packages+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing_packages+=(maven)
 command -v curl >/dev/null || missing_packages+=(curl)
-command -v promtool >/dev/null || missing_packages+=(prometheus)
+command -v promtool >/dev/null && command -v prometheus >/dev/null || missing_packages+=(prometheus)
 command -v amtool >/dev/null || missing_packages+=(prometheus-alertmanager)
 command -v node >/dev/null || missing_packages+=(nodejs)     # the OpenAI JS SDK tests (tests/js), the chat page's build
 command -v npm >/dev/null || missing_packages+=(npm)
@@ -45,6 +45,7 @@ report java java "the Kafka tier"
 report maven mvn "the Kafka tier"
 report curl curl "the README's distributed quickstart (tests/docs)"
 report promtool promtool "the alert rule and metrics checks"
+report prometheus prometheus "the runbook's and the game day's real Prometheus (tests/runbook, make gameday)"
 report alertmanager prometheus-alertmanager "the alert routing checks"
 report amtool amtool "the alert routing checks"
 report node node "the OpenAI JavaScript SDK tests (tests/js)"
