@@ -11,7 +11,9 @@ from collections.abc import Callable
 import pytest
 
 from agent_common.bus import MemoryBus
+from agent_common.events import TokenEvent
 from agent_common.messages import ChatRequested
+from agent_common.run_events import memory
 
 
 def chat(session: str, n: int) -> ChatRequested:
@@ -95,3 +97,17 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 async def _append(got: list[str], msg: ChatRequested) -> None:
     got.append(msg.message)
+
+
+async def test_the_embedded_event_channel_forgets_a_run_past_its_time_unless_someone_listens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(memory, "SWEEP_EVERY_S", 0.01)
+    channel = memory.MemoryRunEventChannel(ttl_s=0.05)
+    await channel.publish(TokenEvent(request_id="gone", text="a"))
+    async with channel.listen("heard"):
+        await channel.publish(TokenEvent(request_id="heard", text="b"))
+        await asyncio.sleep(0.1)
+        await channel.publish(TokenEvent(request_id="later", text="c"))  # a publish sweeps
+        assert await channel.replay("gone") == []
+        assert [e.seq for e in await channel.replay("heard")] == [1]

@@ -22,11 +22,17 @@ class _Run:
     listeners: set[asyncio.Queue[RunEvent]] = field(default_factory=set)
 
 
+# How often runs past their time are looked for: a sweep reads every run kept (ten minutes' worth),
+# so one on every published token made each token cost more the busier the platform had been.
+SWEEP_EVERY_S = 1.0
+
+
 class MemoryRunEventChannel(RunEventChannel):
     def __init__(self, buffer_size: int = 10_000, ttl_s: float = 600.0) -> None:
         self._buffer_size = buffer_size
         self._ttl_s = ttl_s
         self._runs: dict[str, _Run] = {}
+        self._next_sweep = 0.0
 
     def _run(self, request_id: str) -> _Run:
         self._expire()
@@ -38,6 +44,9 @@ class MemoryRunEventChannel(RunEventChannel):
 
     def _expire(self) -> None:
         now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_EVERY_S
         for request_id in [k for k, r in self._runs.items() if r.expires_at < now and not r.listeners]:
             del self._runs[request_id]
 
