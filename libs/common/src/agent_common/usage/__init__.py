@@ -4,6 +4,7 @@ keeps entries once per request id (`ledger/`), and the writer that fills it from
 
 from agent_common.usage.entry import (
     ModelCallUsage,
+    ModelRole,
     SpendRecorder,
     ToolCallUsage,
     UsageEntry,
@@ -16,6 +17,7 @@ from agent_common.usage.settings import UsageSettings
 __all__ = [
     "EntryCost",
     "ModelCallUsage",
+    "ModelRole",
     "PriceBook",
     "PriceFileInvalid",
     "SpendRecorder",
