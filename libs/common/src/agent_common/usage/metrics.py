@@ -21,7 +21,8 @@ USAGE_COST = Counter(
 )
 LEDGER_WRITES = Counter(
     "usage_ledger_writes_total",
-    "Usage entries the ledger writer took: `stored`, or `duplicate` (a redelivery, already stored).",
+    "Usage entries the ledger writer took: `stored`; `duplicate` (a redelivery, already stored and counted);"
+    " `counted_late` (stored by a writer that stopped before counting it).",
     ["result"],
 )
 LEDGER_UNAVAILABLE = Counter(
@@ -36,5 +37,5 @@ UNPRICED = Counter(
 
 
 def initialise_series() -> None:
-    for result in ("stored", "duplicate"):
+    for result in ("stored", "duplicate", "counted_late"):
         LEDGER_WRITES.labels(result)

@@ -8,9 +8,12 @@ A store that cannot be reached is tried again with backoff for as long as it tak
 holding the partition (the entries behind it wait in Kafka, in order), never
 dead-lettered: the ledger's outage is not the entry's fault.
 
-Only an entry this delivery stored moves the metrics and is told to the budgets
-(`SpendRecorder`). A process that dies between the write and that call leaves the
-budgets one run short (docs/cost.md#delivery).
+An entry's tokens and cost are counted (the metrics, and the budgets through their
+`SpendRecorder`) once it is stored, then marked counted in the ledger: a redelivery of
+an entry already counted is skipped, and one whose writer died between the write and
+the count is counted then. Only a writer that dies after telling the budgets and before
+the mark tells them twice: the hook gets the request id to recognise it
+(docs/cost.md#delivery).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from agent_common.bus import Bus
 from agent_common.resilience.outages import backoff_s
@@ -30,6 +35,8 @@ from agent_common.usage.prices import PriceBook
 log = logging.getLogger("agent.usage")
 
 LEDGER_BACKOFF_MAX_S = 5.0
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 class LedgerWriter:
@@ -54,11 +61,12 @@ class LedgerWriter:
 
     async def on_usage_recorded(self, message: UsageRecorded) -> None:
         entry = message.entry
-        if not await self._store(entry):
+        stored = await self._held(self.ledger.record, entry)
+        if not stored and await self._held(self.ledger.counted, entry.request_id):
             metrics.LEDGER_WRITES.labels("duplicate").inc()
             log.info("usage entry already stored", extra={"request_id": entry.request_id})
             return
-        metrics.LEDGER_WRITES.labels("stored").inc()
+        metrics.LEDGER_WRITES.labels("stored" if stored else "counted_late").inc()
         cost = self.prices.cost(entry)
         self._count(entry)
         await self._record_spend(
@@ -69,12 +77,14 @@ class LedgerWriter:
             cost=cost.total,
             at=entry.at,
         )
+        await self._held(self.ledger.mark_counted, entry.request_id)
 
-    async def _store(self, entry: UsageEntry) -> bool:
+    async def _held(self, call: Callable[[A], Awaitable[R]], arg: A) -> R:
+        """`call(arg)` on the ledger, tried again with backoff for as long as its store is away."""
         failures = 0
         while True:
             try:
-                return await self.ledger.record(entry)
+                return await call(arg)
             except LedgerUnavailable as exc:
                 failures += 1
                 metrics.LEDGER_UNAVAILABLE.inc()

@@ -1,9 +1,11 @@
 """The ledger's contract: usage entries kept once per request id and read back by month.
 
 `record` is idempotent by request id: an entry delivered twice (a consumer that died
-after the write, before its offset was committed) is stored once, and `record` says
-whether this call stored it, so whoever counts spend counts each run once. Entered as
-an async context manager; a store that cannot be reached raises `LedgerUnavailable`.
+after the write, before its offset was committed) is stored once. Whether its spend was
+counted (metrics, budgets) is kept beside it: `mark_counted` after counting, so a
+redelivery of an entry stored but never counted (the consumer died in between) counts
+it then, and one already counted is skipped. Entered as an async context manager; a
+store that cannot be reached raises `LedgerUnavailable`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ class UsageLedger(ABC):
     @abstractmethod
     async def record(self, entry: UsageEntry) -> bool:
         """Store `entry` unless one with its request id is stored already; True when this call stored it."""
+
+    @abstractmethod
+    async def counted(self, request_id: str) -> bool:
+        """Whether the entry of `request_id` was stored and its spend counted (`mark_counted`)."""
+
+    @abstractmethod
+    async def mark_counted(self, request_id: str) -> None:
+        """Record that the stored entry of `request_id` has had its spend counted."""
 
     @abstractmethod
     async def entries(self, start: datetime.datetime, end: datetime.datetime) -> list[UsageEntry]:

@@ -3,7 +3,7 @@ ledger writer fills and the monthly report reads. It may be the document store's
 
 One table, `usage_entries`: the request id as primary key (`ON CONFLICT DO NOTHING` is
 the idempotent write), the end time and tenant as columns a month's query and an
-operator's SQL can use, and the whole entry as JSON. The table is created at start under
+operator's SQL can use, the whole entry as JSON, and when its spend was counted. The table is created at start under
 an advisory lock, so processes starting together create it once.
 """
 
@@ -32,7 +32,8 @@ SCHEMA = (
         at timestamptz NOT NULL,
         tenant text NOT NULL,
         entry jsonb NOT NULL,
-        stored_at timestamptz NOT NULL DEFAULT now())""",
+        stored_at timestamptz NOT NULL DEFAULT now(),
+        counted_at timestamptz)""",
     "CREATE INDEX IF NOT EXISTS usage_entries_at ON usage_entries (at)",
 )
 
@@ -97,6 +98,21 @@ class PostgresLedger(UsageLedger):
                 (entry.request_id, entry.at, entry.tenant, Jsonb(entry.model_dump(mode="json"))),
             )
             return cursor.rowcount == 1
+
+    async def counted(self, request_id: str) -> bool:
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "SELECT counted_at IS NOT NULL FROM usage_entries WHERE request_id = %s", (request_id,)
+            )
+            row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    async def mark_counted(self, request_id: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute(
+                "UPDATE usage_entries SET counted_at = now() WHERE request_id = %s AND counted_at IS NULL",
+                (request_id,),
+            )
 
     async def entries(self, start: datetime.datetime, end: datetime.datetime) -> list[UsageEntry]:
         async with self._connection() as conn:

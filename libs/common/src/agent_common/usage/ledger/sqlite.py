@@ -26,7 +26,8 @@ SCHEMA = (
         request_id TEXT PRIMARY KEY,
         at TEXT NOT NULL,
         tenant TEXT NOT NULL,
-        entry TEXT NOT NULL)""",
+        entry TEXT NOT NULL,
+        counted INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX IF NOT EXISTS usage_entries_at ON usage_entries (at)",
 )
 
@@ -82,6 +83,18 @@ class SqliteLedger(UsageLedger):
             return cursor.rowcount == 1
 
         return await self._run(insert)
+
+    async def counted(self, request_id: str) -> bool:
+        def select(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT counted FROM usage_entries WHERE request_id = ?", (request_id,)).fetchone()
+            return bool(row and row[0])
+
+        return await self._run(select)
+
+    async def mark_counted(self, request_id: str) -> None:
+        await self._run(
+            lambda conn: conn.execute("UPDATE usage_entries SET counted = 1 WHERE request_id = ?", (request_id,))
+        )
 
     async def entries(self, start: datetime.datetime, end: datetime.datetime) -> list[UsageEntry]:
         def select(conn: sqlite3.Connection) -> list[str]:
