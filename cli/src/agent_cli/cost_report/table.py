@@ -1,0 +1,56 @@
+"""The report for spreadsheets: one CSV, one row per figure, `section` saying which breakdown.
+
+Sections: `total`, `tenant`, `user` (`tenant/user`), `model`, `tool`, `day`, and `share`
+(retries, secondary, errors, tools: their cost and share of the month). Amounts are the
+exact decimals, never rounded."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from agent_cli.cost_report.figures import Line, MonthFigures
+
+COLUMNS = ("month", "section", "key", "runs", "calls", "failed", "prompt_tokens", "completion_tokens", "cost", "share")
+
+
+def render(figures: MonthFigures) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+
+    def line(section: str, row: Line) -> None:
+        writer.writerow(
+            (
+                figures.month,
+                section,
+                row.key,
+                row.runs,
+                row.calls,
+                row.failed,
+                row.prompt_tokens,
+                row.completion_tokens,
+                row.cost,
+                "",
+            )
+        )
+
+    line("total", figures.total)
+    for section, rows in (
+        ("tenant", figures.by_tenant),
+        ("user", figures.by_user),
+        ("model", figures.by_model),
+        ("tool", figures.by_tool),
+        ("day", figures.by_day),
+    ):
+        for row in rows:
+            line(section, row)
+    for key, cost in (
+        ("retries", figures.retry_cost),
+        ("secondary", figures.secondary_cost),
+        ("errors", figures.error_cost),
+        ("tools", figures.tool_cost),
+    ):
+        share = figures.share(cost)
+        writer.writerow((figures.month, "share", key, "", "", "", "", "", cost, "" if share is None else share))
+    return out.getvalue()
