@@ -9,16 +9,17 @@ import asyncio
 import csv
 import datetime
 import random
+import xml.etree.ElementTree as ET
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from agent_cli.cost_report import previous_month
 from agent_cli.main import main
 from agent_common.usage import ModelCallUsage, ToolCallUsage, UsageEntry
 from agent_common.usage.ledger.sqlite import SqliteLedger
+from agent_common.usage.report import previous_month
 
 PRICES = """
 version = "test-2026-11"
@@ -237,8 +238,25 @@ def test_the_report_s_figures_are_the_month_s_sums(
     assert costliest.startswith("| `req_outlier` | globex/dee | 2026-11-30 23:59 |")
     assert "long prompt" in costliest and "6 tool calls" in costliest and "4 steps" in costliest
     assert "ended in error (MODEL_STEP_LIMIT)" in costliest
-    assert "![cost by day and by tenant](cost-report-2026-11.png)" in page
-    assert (out / "cost-report-2026-11.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![cost by day and by tenant](cost-report-2026-11.svg)" in page
+
+    # The chart: one bar per day and model, its exact cost in its title, its height in proportion.
+    svg = ET.fromstring((out / "cost-report-2026-11.svg").read_text())
+    bars = [(r, r.find("{http://www.w3.org/2000/svg}title")) for r in svg.iter("{http://www.w3.org/2000/svg}rect")]
+    day_bars: dict[str, list[tuple[float, Decimal]]] = defaultdict(list)
+    for rect, title in bars:
+        if title is not None and title.text and title.text[:4] == "2026":
+            day, rest = title.text.split(" ", 1)
+            day_bars[day].append((float(rect.get("height", "0")), Decimal(rest.split(": ")[1].split()[0])))
+    model_cost_by_day: dict[str, Decimal] = defaultdict(Decimal)
+    for e in entries:
+        model_cost_by_day[e.at.date().isoformat()] += sum(
+            (call_cost(c, e.at.date()) for c in e.model_calls), Decimal(0)
+        )
+    assert {d: sum((c for _, c in b), Decimal(0)) for d, b in day_bars.items()} == model_cost_by_day
+    tallest = max(model_cost_by_day.values())
+    for day, stack in day_bars.items():
+        assert sum(h for h, _ in stack) == pytest.approx(float(model_cost_by_day[day] / tallest) * 320, abs=0.05)
 
 
 def test_a_model_missing_from_the_price_file_is_named_in_the_report(

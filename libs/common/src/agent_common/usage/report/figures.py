@@ -73,6 +73,8 @@ class MonthFigures:
     error_runs: int = 0
     unpriced: list[str] = field(default_factory=list)
     top_runs: list[ExpensiveRun] = field(default_factory=list)
+    # Each day's model cost by model (`YYYY-MM-DD` -> model -> cost), for the chart.
+    day_models: dict[str, dict[str, Decimal]] = field(default_factory=dict)
 
     def share(self, part: Decimal) -> Decimal | None:
         """`part` as a share of the month's cost (None when the month cost nothing)."""
@@ -111,7 +113,9 @@ def month_figures(month: str, entries: Iterable[UsageEntry], prices: PriceBook) 
             line.estimated_tokens += estimated
             line.failed += entry.outcome == "error"
             line.cost += cost.total
+        day_models = figures.day_models.setdefault(on.isoformat(), defaultdict(Decimal))
         for call in entry.model_calls:
+            day_models[call.model] += prices.call_cost(call, on) or ZERO
             model = models[call.model]
             model.calls += 1
             model.prompt_tokens += call.prompt_tokens

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 
-from agent_cli.cost_report.figures import Line, MonthFigures
+from agent_common.usage.report.figures import Line, MonthFigures
 
 COLUMNS = ("month", "section", "key", "runs", "calls", "failed", "prompt_tokens", "completion_tokens", "cost", "share")
 

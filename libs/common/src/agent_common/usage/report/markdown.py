@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from agent_cli.cost_report.figures import Line, MonthFigures
+from agent_common.usage.report.figures import Line, MonthFigures
 
 TOP_USERS = 20
 

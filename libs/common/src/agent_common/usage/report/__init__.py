@@ -1,10 +1,11 @@
-"""`agent cost-report --month YYYY-MM [--out DIR]`: a month's cost from the usage ledger.
+"""The monthly cost report: a month's cost from the usage ledger, as `agent cost-report`
+runs it on demand and the monthly CronJob (`python -m agent_common.usage.report`, in the
+orchestrator's image) on the 1st.
 
 Reads the ledger the settings name (`USAGE_LEDGER_URL`, else the embedded default's file
 `USAGE_LEDGER_PATH`) and the price file (`USAGE_PRICES_FILE`), and writes three files:
-`cost-report-<month>.md` (for people), `.csv` (every figure, for spreadsheets) and `.png`
-(the chart). Without `--month`, the month before the current one (UTC): what the
-monthly CronJob runs on the 1st. See docs/cost.md.
+`cost-report-<month>.md` (for people), `.csv` (every figure, for spreadsheets) and `.svg`
+(the chart). Without `--month`, the month before the current one (UTC). See docs/cost.md.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import datetime
 import sys
 from pathlib import Path
 
-from agent_cli.cost_report import chart, markdown, table
-from agent_cli.cost_report.figures import MonthFigures, month_figures
 from agent_common.usage import PriceFileInvalid, UsageEntry, UsageSettings, load_prices
 from agent_common.usage.ledger import LedgerUnavailable, month_bounds, open_ledger
+from agent_common.usage.report import chart, markdown, table
+from agent_common.usage.report.figures import MonthFigures, month_figures
 
-__all__ = ["add_parser", "previous_month", "write_report"]
+__all__ = ["add_arguments", "previous_month", "run", "write_report"]
 
 
 def previous_month(month: str) -> str:
@@ -45,11 +46,11 @@ def write_report(
     before = month_figures(previous_month(month), previous, prices)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"cost-report-{month}"
-    png, md, csv = stem.with_suffix(".png"), stem.with_suffix(".md"), stem.with_suffix(".csv")
-    chart.draw(now, entries, prices, png)
-    md.write_text(markdown.render(now, before, png.name), encoding="utf-8")
+    svg, md, csv = stem.with_suffix(".svg"), stem.with_suffix(".md"), stem.with_suffix(".csv")
+    chart.draw(now, svg)
+    md.write_text(markdown.render(now, before, svg.name), encoding="utf-8")
     csv.write_text(table.render(now), encoding="utf-8")
-    return now, [md, csv, png]
+    return now, [md, csv, svg]
 
 
 async def _entries(settings: UsageSettings, month: str) -> tuple[list[UsageEntry], list[UsageEntry], str]:
@@ -57,29 +58,22 @@ async def _entries(settings: UsageSettings, month: str) -> tuple[list[UsageEntry
         return await ledger.month(month), await ledger.month(previous_month(month)), ledger.location
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Write the report `args` asks for (`add_arguments`); the process's exit code."""
     settings = UsageSettings()
     month = args.month or previous_month(datetime.datetime.now(datetime.UTC).strftime("%Y-%m"))
     try:
         entries, previous, where = asyncio.run(_entries(settings, month))
         figures, files = write_report(month, entries, previous, settings, Path(args.out))
     except (LedgerUnavailable, PriceFileInvalid) as exc:
-        print(f"agent cost-report: {exc}", file=sys.stderr)
+        sys.stderr.write(f"cost report: {exc}\n")
         return 1
     cost = markdown.money(figures.total.cost, figures.currency)
-    print(f"{month}: {figures.total.runs} run(s), {cost}, read from {where}", file=sys.stderr)
-    for path in files:
-        print(path)
+    sys.stderr.write(f"{month}: {figures.total.runs} run(s), {cost}, read from {where}\n")
+    sys.stdout.write("".join(f"{path}\n" for path in files))
     return 0
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cmd = commands.add_parser(
-        "cost-report",
-        help="Write a month's cost report (Markdown, CSV, chart) from the usage ledger.",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cmd.add_argument("--month", type=_month, help="YYYY-MM (UTC); default: the previous month.")
-    cmd.add_argument("--out", default="cost-reports", help="Folder to write the files into (default: cost-reports).")
-    cmd.set_defaults(handler=_run)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", type=_month, help="YYYY-MM (UTC); default: the previous month.")
+    parser.add_argument("--out", default="cost-reports", help="Folder to write the files into (default: cost-reports).")
