@@ -227,7 +227,22 @@ def test_the_report_s_figures_are_the_month_s_sums(
     assert Decimal(by["share"]["errors"]["cost"]) == errors
     assert Decimal(by["share"]["errors"]["share"]) == errors / total
 
+    # Expensive paths, counted here from what each synthetic run is made of.
+    took = {
+        "long_prompt": [e for e in entries if any(c.prompt_tokens >= 8000 for c in e.model_calls)],
+        "retries": [e for e in entries if any(c.error for c in e.model_calls)],  # each failed call was tried again
+        "tool_calls": [e for e in entries if len(e.tool_calls) >= 4],
+        "steps": [e for e in entries if e.steps >= 3],
+        "secondary_model": [e for e in entries if any(c.role == "secondary" for c in e.model_calls)],
+    }
+    assert all(took.values())
+    for path, runs in took.items():
+        assert int(by["path"][path]["runs"]) == len(runs), path
+        assert Decimal(by["path"][path]["cost"]) == sum((run_cost(e) for e in runs), Decimal(0)), path
+
     page = (out / "cost-report-2026-11.md").read_text()
+    (long_prompt,) = [line for line in page.splitlines() if line.startswith("| long_prompt |")]
+    assert long_prompt.startswith("| long_prompt | 1 |") and "`req_outlier`" in long_prompt
     before = sum((run_cost(e) for e in october), Decimal(0))
     change = (total - before) * 100 / before
     assert "# Cost report 2026-11" in page and "test-2026-11" in page
@@ -236,7 +251,7 @@ def test_the_report_s_figures_are_the_month_s_sums(
     assert f"| runs | {len(entries)} | {len(october)} |" in page
     costliest = page.split("## The costliest runs, and why")[1].splitlines()[4]
     assert costliest.startswith("| `req_outlier` | globex/dee | 2026-11-30 23:59 |")
-    assert "long prompt" in costliest and "6 tool calls" in costliest and "4 steps" in costliest
+    assert "a prompt of 60000 tokens" in costliest and "6 tool calls" in costliest and "4 steps" in costliest
     assert "ended in error (MODEL_STEP_LIMIT)" in costliest
     assert "![cost by day and by tenant](cost-report-2026-11.svg)" in page
 

@@ -100,6 +100,7 @@ async def test_a_redelivered_entry_is_stored_and_counted_once(ledger: SqliteLedg
     cost_before = sample("usage_cost_total", tenant="writer-tenant", model="m-writer")
     tool_before = sample("usage_cost_total", tenant="writer-tenant", model="tool:http_get")
     duplicates_before = sample("usage_ledger_writes_total", result="duplicate")
+    steps_before = sample("usage_expensive_runs_total", path="steps")
     try:
         one = entry("req_writer_once")
         await bus.publish(UsageRecorded.of(one))
@@ -125,6 +126,8 @@ async def test_a_redelivered_entry_is_stored_and_counted_once(ledger: SqliteLedg
         tool_before + 0.01
     )
     assert sample("usage_ledger_writes_total", result="duplicate") == duplicates_before + 1
+    # A plain run: no expensive path counted for it.
+    assert sample("usage_expensive_runs_total", path="steps") == steps_before
 
 
 async def test_an_entry_stored_by_a_writer_that_died_before_counting_it_is_counted_on_redelivery(
@@ -193,3 +196,41 @@ async def test_an_unreachable_ledger_holds_the_entry_until_it_is_back(ledger: Sq
         await bus.stop()
     assert [e.request_id for e in await ledger.month("2026-11")] == ["req_writer_held"]
     assert bus.dead_letters == []  # never parked: the ledger's outage is not the entry's fault
+
+
+async def test_an_unpriced_model_is_counted_and_named_once_in_the_log(
+    ledger: SqliteLedger, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = sample("usage_unpriced_total")
+    bus = MemoryBus()
+    handled = handled_by(LedgerWriter(ledger, PRICES), bus)
+    await bus.start()
+    try:
+        for n in range(2):
+            mystery = entry(f"req_unpriced_{n}").model_copy(
+                update={"model_calls": [ModelCallUsage(model="mystery-model", prompt_tokens=10)], "tool_calls": []}
+            )
+            await bus.publish(UsageRecorded.of(mystery))
+        for _ in range(2):
+            await asyncio.wait_for(handled.get(), WAIT_S)
+    finally:
+        await bus.stop()
+    assert sample("usage_unpriced_total") == before + 2
+    named = [r for r in caplog.records if r.getMessage().startswith("no price for this model or tool")]
+    assert [r.model for r in named] == ["mystery-model"]  # type: ignore[attr-defined]
+
+
+async def test_a_run_on_an_expensive_path_is_counted_on_it_once(ledger: SqliteLedger) -> None:
+    before = sample("usage_expensive_runs_total", path="tool_calls")
+    busy = entry("req_many_tools").model_copy(update={"tool_calls": [ToolCallUsage(tool="http_get", ok=True)] * 5})
+    bus = MemoryBus()
+    handled = handled_by(LedgerWriter(ledger, PRICES), bus)
+    await bus.start()
+    try:
+        await bus.publish(UsageRecorded.of(busy))
+        await bus.publish(UsageRecorded.of(busy))
+        for _ in range(2):
+            await asyncio.wait_for(handled.get(), WAIT_S)
+    finally:
+        await bus.stop()
+    assert sample("usage_expensive_runs_total", path="tool_calls") == before + 1

@@ -108,7 +108,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         model=model,
         settings=orchestrator_settings,
         retriever=Retriever.from_settings(rag, store, embedder),
-        ledger_writer=LedgerWriter(ledger, load_prices(usage.prices_file)),
+        ledger_writer=LedgerWriter(ledger, load_prices(usage.prices_file), thresholds=usage.path_thresholds()),
     )
     orchestrator.register()
     tool_runner = ToolRunner(bus, ToolSettings(), ToolRunnerSettings().concurrency)

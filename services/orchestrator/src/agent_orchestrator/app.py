@@ -49,7 +49,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             settings=service,
             retriever=retriever,
             link_hosts=config.answer_link_hosts(),
-            ledger_writer=LedgerWriter(ledger, prices) if ledger is not None else None,
+            ledger_writer=LedgerWriter(ledger, prices, thresholds=config.usage.path_thresholds()) if ledger else None,
         )
         orchestrator.register()
         async with AsyncExitStack() as stack:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
+from agent_common.usage.paths import PATHS
+
 USAGE_TOKENS = Counter(
     "usage_tokens_total",
     "Tokens the stored usage entries used, by tenant, model and kind (`prompt` or `completion`).",
@@ -29,13 +31,23 @@ LEDGER_UNAVAILABLE = Counter(
     "usage_ledger_unavailable_total",
     "Ledger writes that failed because its store was unreachable (each is tried again, the entry held).",
 )
+# Not by model: a name the price file lacks is whatever a provider reports; the log names it.
 UNPRICED = Counter(
     "usage_unpriced_total",
-    "Model calls and tool calls stored with no price on their date (counted as costing nothing), by model.",
-    ["model"],
+    "Model calls and tool calls stored with no price in the price file on their date (counted as costing nothing).",
+)
+
+
+EXPENSIVE_RUNS = Counter(
+    "usage_expensive_runs_total",
+    "Stored runs that took an expensive path: long_prompt, retries, tool_calls, steps, secondary_model "
+    "(a run may take several).",
+    ["path"],
 )
 
 
 def initialise_series() -> None:
     for result in ("stored", "duplicate", "counted_late"):
         LEDGER_WRITES.labels(result)
+    for path in PATHS:
+        EXPENSIVE_RUNS.labels(path)

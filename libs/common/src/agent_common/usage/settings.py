@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 
 from agent_common.settings import SecretSettings, settings_config
+from agent_common.usage.paths import PathThresholds
 
 
 class UsageSettings(SecretSettings):
@@ -26,3 +27,13 @@ class UsageSettings(SecretSettings):
     prices_file: Path | None = None
     """The price file (TOML, docs/cost.md#prices) an operator edits. Unset: the built-in one, which
     prices only the offline model (at zero)."""
+    long_prompt_tokens: int = Field(default=8000, ge=1)
+    """A model call whose prompt has at least this many tokens puts its run on the `long_prompt`
+    expensive path (docs/cost.md#expensive-paths)."""
+    many_tool_calls: int = Field(default=4, ge=1)
+    """A run with at least this many tool calls is on the `tool_calls` expensive path."""
+    many_steps: int = Field(default=3, ge=1)
+    """A run with at least this many model steps is on the `steps` expensive path."""
+
+    def path_thresholds(self) -> PathThresholds:
+        return PathThresholds(self.long_prompt_tokens, self.many_tool_calls, self.many_steps)

@@ -30,6 +30,7 @@ from agent_common.topics import USAGE_ENTRIES
 from agent_common.usage import metrics
 from agent_common.usage.entry import SpendRecorder, UsageEntry, UsageRecorded, record_no_spend
 from agent_common.usage.ledger.base import LedgerUnavailable, UsageLedger
+from agent_common.usage.paths import PathThresholds, expensive_paths
 from agent_common.usage.prices import PriceBook
 
 log = logging.getLogger("agent.usage")
@@ -46,12 +47,15 @@ class LedgerWriter:
         prices: PriceBook,
         record_spend: SpendRecorder = record_no_spend,
         *,
+        thresholds: PathThresholds | None = None,
         backoff_max_s: float = LEDGER_BACKOFF_MAX_S,
     ) -> None:
         self.ledger = ledger
         self.prices = prices
+        self.thresholds = thresholds or PathThresholds()
         self._record_spend = record_spend
         self._backoff_max_s = backoff_max_s
+        self._unpriced_seen: set[str] = set()
         metrics.initialise_series()
 
     def register(self, bus: Bus, *, concurrency: int = 1) -> None:
@@ -92,19 +96,27 @@ class LedgerWriter:
                     log.warning("usage ledger unavailable; the entry is held and retried", extra={"error": str(exc)})
                 await asyncio.sleep(backoff_s(failures, max_s=self._backoff_max_s))
 
+    def _unpriced(self, name: str) -> None:
+        metrics.UNPRICED.inc()
+        if name not in self._unpriced_seen:  # once per name and process: the fix is one edit of the price file
+            self._unpriced_seen.add(name)
+            log.warning("no price for this model or tool: counted as costing nothing", extra={"model": name})
+
     def _count(self, entry: UsageEntry) -> None:
+        for path in expensive_paths(entry, self.thresholds):
+            metrics.EXPENSIVE_RUNS.labels(path).inc()
         on = entry.at.astimezone(datetime.UTC).date()
         for call in entry.model_calls:
             metrics.USAGE_TOKENS.labels(entry.tenant, call.model, "prompt").inc(call.prompt_tokens)
             metrics.USAGE_TOKENS.labels(entry.tenant, call.model, "completion").inc(call.completion_tokens)
             cost = self.prices.call_cost(call, on)
             if cost is None:
-                metrics.UNPRICED.labels(call.model).inc()
+                self._unpriced(call.model)
             else:
                 metrics.USAGE_COST.labels(entry.tenant, call.model).inc(float(cost))
         for tool_call in entry.tool_calls:
             price = self.prices.tool_price(tool_call.tool, on)
             if price is None:
-                metrics.UNPRICED.labels(f"tool:{tool_call.tool}").inc()
+                self._unpriced(f"tool:{tool_call.tool}")
             else:
                 metrics.USAGE_COST.labels(entry.tenant, f"tool:{tool_call.tool}").inc(float(price.per_call))

@@ -42,8 +42,8 @@ def write_report(
 ) -> tuple[MonthFigures, list[Path]]:
     """The month's figures, and the files written into `out` (created if need be)."""
     prices = load_prices(settings.prices_file)
-    now = month_figures(month, entries, prices)
-    before = month_figures(previous_month(month), previous, prices)
+    now = month_figures(month, entries, prices, settings.path_thresholds())
+    before = month_figures(previous_month(month), previous, prices, settings.path_thresholds())
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"cost-report-{month}"
     svg, md, csv = stem.with_suffix(".svg"), stem.with_suffix(".md"), stem.with_suffix(".csv")

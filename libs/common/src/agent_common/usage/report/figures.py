@@ -9,7 +9,6 @@ entry's date, so a corrected price file corrects the report; amounts stay `Decim
 from __future__ import annotations
 
 import datetime
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,13 +16,11 @@ from decimal import Decimal
 
 from agent_common.usage import PriceBook, UsageEntry
 from agent_common.usage.ledger import month_bounds
+from agent_common.usage.paths import PATHS, PathThresholds, expensive_paths
 
 ZERO = Decimal(0)
 TOP_RUNS = 10
-# What makes a run an expensive path's example (docs/cost.md#expensive-paths).
-LONG_PROMPT_FACTOR = 3  # a call's prompt this many times the month's median
-MANY_TOOL_CALLS = 4
-MANY_STEPS = 3
+TOP_OFFENDERS = 5  # per expensive path
 
 
 @dataclass
@@ -56,6 +53,16 @@ class ExpensiveRun:
 
 
 @dataclass
+class PathLine:
+    """An expensive path over the month: the runs that took it, what they cost, the costliest of them."""
+
+    path: str
+    runs: int = 0
+    cost: Decimal = ZERO
+    top: list[tuple[str, Decimal]] = field(default_factory=list)  # (request id, cost), costliest first
+
+
+@dataclass
 class MonthFigures:
     month: str
     currency: str
@@ -73,6 +80,7 @@ class MonthFigures:
     error_runs: int = 0
     unpriced: list[str] = field(default_factory=list)
     top_runs: list[ExpensiveRun] = field(default_factory=list)
+    paths: list[PathLine] = field(default_factory=list)  # in `PATHS` order
     # Each day's model cost by model (`YYYY-MM-DD` -> model -> cost), for the chart.
     day_models: dict[str, dict[str, Decimal]] = field(default_factory=dict)
 
@@ -81,7 +89,9 @@ class MonthFigures:
         return part / self.total.cost if self.total.cost else None
 
 
-def month_figures(month: str, entries: Iterable[UsageEntry], prices: PriceBook) -> MonthFigures:
+def month_figures(
+    month: str, entries: Iterable[UsageEntry], prices: PriceBook, thresholds: PathThresholds | None = None
+) -> MonthFigures:
     start, end = month_bounds(month)
     entries = [e for e in entries if start <= e.at < end]
     total = Line("total")
@@ -139,7 +149,9 @@ def month_figures(month: str, entries: Iterable[UsageEntry], prices: PriceBook) 
     figures.by_tool = _ranked(tools)
     figures.by_day = list(days.values())
     figures.unpriced = sorted(unpriced)
-    figures.top_runs = _expensive(costs)
+    thresholds = thresholds or PathThresholds()
+    figures.top_runs = _expensive(costs, thresholds)
+    figures.paths = _paths(costs, thresholds)
     return figures
 
 
@@ -154,33 +166,33 @@ def _ranked(lines: dict[str, Line]) -> list[Line]:
     return sorted(lines.values(), key=lambda line: (-line.cost, -line.tokens, line.key))
 
 
-def _expensive(costs: Sequence[tuple[UsageEntry, Decimal]]) -> list[ExpensiveRun]:
-    """The month's costliest runs (by cost, then tokens), each with what made it so."""
-    prompts = [c.prompt_tokens for entry, _ in costs for c in entry.model_calls if c.prompt_tokens]
-    median_prompt = statistics.median(prompts) if prompts else 0
+def _expensive(costs: Sequence[tuple[UsageEntry, Decimal]], thresholds: PathThresholds) -> list[ExpensiveRun]:
+    """The month's costliest runs (by cost, then tokens), each with the expensive paths it took."""
     top = sorted(costs, key=lambda pair: (-pair[1], -pair[0].tokens, pair[0].request_id))[:TOP_RUNS]
     return [
         ExpensiveRun(
-            entry.request_id, entry.tenant, entry.user_id, entry.at, entry.tokens, cost, why(entry, median_prompt)
+            entry.request_id, entry.tenant, entry.user_id, entry.at, entry.tokens, cost, why(entry, thresholds)
         )
         for entry, cost in top
     ]
 
 
-def why(entry: UsageEntry, median_prompt: float) -> list[str]:
-    """The expensive paths a run took (docs/cost.md#expensive-paths)."""
-    reasons: list[str] = []
-    longest = max((c.prompt_tokens for c in entry.model_calls), default=0)
-    if median_prompt and longest >= LONG_PROMPT_FACTOR * median_prompt:
-        reasons.append(f"long prompt ({longest} tokens, {longest / median_prompt:.0f}x the median)")
-    if retries := sum(1 for c in entry.model_calls if c.error is not None):
-        reasons.append(f"{retries} failed model call(s)")
-    if len(entry.tool_calls) >= MANY_TOOL_CALLS:
-        reasons.append(f"{len(entry.tool_calls)} tool calls")
-    if entry.steps >= MANY_STEPS:
-        reasons.append(f"{entry.steps} steps")
-    if any(c.role == "secondary" for c in entry.model_calls):
-        reasons.append("secondary model")
+def _paths(costs: Sequence[tuple[UsageEntry, Decimal]], thresholds: PathThresholds) -> list[PathLine]:
+    lines = {path: PathLine(path) for path in PATHS}
+    for entry, cost in costs:
+        for path in expensive_paths(entry, thresholds):
+            line = lines[path]
+            line.runs += 1
+            line.cost += cost
+            line.top.append((entry.request_id, cost))
+    for line in lines.values():
+        line.top = sorted(line.top, key=lambda pair: (-pair[1], pair[0]))[:TOP_OFFENDERS]
+    return list(lines.values())
+
+
+def why(entry: UsageEntry, thresholds: PathThresholds) -> list[str]:
+    """What made a run expensive, for people: its paths, and an error ending (its cost bought no answer)."""
+    reasons = list(expensive_paths(entry, thresholds).values())
     if entry.outcome == "error":
         reasons.append(f"ended in error ({entry.error_code})")
     return reasons

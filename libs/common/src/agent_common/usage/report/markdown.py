@@ -97,6 +97,18 @@ def render(now: MonthFigures, before: MonthFigures, chart: str | None) -> str:
     )
     days = [f"| {d.key} | {d.runs} | {d.tokens} | {money(d.cost, c)} |" for d in now.by_day]
     parts.append("## Day by day\n\n| day | runs | tokens | cost |\n|---|---:|---:|---:|\n" + "\n".join(days) + "\n")
+    paths = [
+        f"| {p.path} | {p.runs} | {percent(Decimal(p.runs) / now.total.runs if now.total.runs else None)} | "
+        f"{money(p.cost, c)} | {', '.join(f'`{rid}` ({money(cost, c)})' for rid, cost in p.top) or '-'} |"
+        for p in now.paths
+    ]
+    parts.append(
+        "## Expensive paths\n\nRuns that took a path that makes a run cost more (docs/cost.md#expensive-paths); "
+        "a run may take several, so the rows overlap.\n\n"
+        "| path | runs | share of runs | cost of those runs | costliest (request ids) |\n|---|---:|---:|---:|---|\n"
+        + "\n".join(paths)
+        + "\n"
+    )
     top = [
         f"| `{r.request_id}` | {r.tenant}/{r.user_id} | {r.at:%Y-%m-%d %H:%M} | {r.tokens} | {money(r.cost, c)} | "
         f"{'; '.join(r.why) or '-'} |"

@@ -1,6 +1,7 @@
 """The report for spreadsheets: one CSV, one row per figure, `section` saying which breakdown.
 
-Sections: `total`, `tenant`, `user` (`tenant/user`), `model`, `tool`, `day`, and `share`
+Sections: `total`, `tenant`, `user` (`tenant/user`), `model`, `tool`, `day`, `path` (the
+expensive paths: runs that took each and their cost), and `share`
 (retries, secondary, errors, tools: their cost and share of the month). Amounts are the
 exact decimals, never rounded."""
 
@@ -45,6 +46,8 @@ def render(figures: MonthFigures) -> str:
     ):
         for row in rows:
             line(section, row)
+    for path in figures.paths:
+        writer.writerow((figures.month, "path", path.path, path.runs, "", "", "", "", path.cost, ""))
     for key, cost in (
         ("retries", figures.retry_cost),
         ("secondary", figures.secondary_cost),
