@@ -150,3 +150,23 @@ def test_a_wrong_price_file_is_refused_naming_the_file_and_the_entry(tmp_path: P
 def test_a_missing_price_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(PriceFileInvalid, match="cannot read the price file"):
         load_prices(tmp_path / "nowhere.toml")
+
+
+def test_a_dated_snapshot_the_provider_reports_has_its_family_s_price(prices_file: Path) -> None:
+    book = load_prices(prices_file)
+    day = datetime.date(2026, 11, 20)
+    assert book.model_price("gpt-x-2024-08-06", day) == book.model_price("gpt-x", day)
+    assert book.model_price("gpt-x-mini-20250101", day) == book.model_price("gpt-x-mini", day)
+    assert book.model_price("gpt-x-turbo", day) is None  # another model, not a snapshot: unpriced
+
+
+def test_an_orchestrator_with_a_broken_price_file_refuses_to_start(tmp_path: Path) -> None:
+    from agent_common.transports import ConfigurationError
+    from agent_common.usage import UsageSettings
+    from agent_orchestrator.app import create_app
+    from agent_orchestrator.settings import OrchestratorConfig
+
+    broken = tmp_path / "prices.toml"
+    broken.write_text('version = "1"\n[[models.m]]\nfrom = 2026-01-01\ninput_per_million = 1\noutput_per_million = "1"')
+    with pytest.raises(ConfigurationError, match=r"prices\.toml.*decimal string"):
+        create_app(OrchestratorConfig(usage=UsageSettings(prices_file=broken)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -23,15 +24,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agent_common.transports.base import ConfigurationError
 from agent_common.usage.entry import ModelCallUsage, UsageEntry
 
 MILLION = Decimal(1_000_000)
+# A model name ending in a release date: `-2024-08-06`, `-20241022`, `-0125`.
+_SNAPSHOT = re.compile(r"(.+?)-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})")
 
 ZERO = Decimal(0)
 
 
-class PriceFileInvalid(ValueError):
-    """The price file cannot be read as prices: says which file and which entry."""
+class PriceFileInvalid(ConfigurationError):
+    """The price file cannot be read as prices: says which file and which entry (a process
+    refuses to start with it: exit 2, one line)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,12 @@ class PriceBook:
     tools: dict[str, list[ToolPrice]] = field(default_factory=dict)
 
     def model_price(self, model: str, on: datetime.date) -> ModelPrice | None:
-        return _valid_on(self.models.get(model, []), on)
+        """The price of `model` on `on`; a dated snapshot a provider reports (`gpt-4o-2024-08-06`,
+        `claude-3-5-sonnet-20241022`) has its family's price when the file names only the family."""
+        prices = self.models.get(model)
+        if prices is None and (snapshot := _SNAPSHOT.fullmatch(model)) is not None:
+            prices = self.models.get(snapshot.group(1))
+        return _valid_on(prices or [], on)
 
     def tool_price(self, tool: str, on: datetime.date) -> ToolPrice | None:
         return _valid_on(self.tools.get(tool, []), on)
