@@ -1,17 +1,22 @@
 """deploy/k8s's monthly cost report: a CronJob on the 1st that runs the report module in
 the orchestrator's image, with the settings, price file, ledger secret and volume it reads
-and writes, and a NetworkPolicy that lets it reach the ledger's database and nothing else."""
+and writes, and a NetworkPolicy that lets it reach the ledger's database and nothing else;
+and the component that sends the reports to S3-compatible storage instead."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import PurePosixPath
+import os
+import shutil
+import subprocess
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agent_common.usage import load_prices
 from agent_common.usage.report import add_arguments
-from tests.deploy import service_secret_env, unknown_env
+from tests.deploy import service_secret_env, unknown_env, yaml_files
 from tests.deploy.k8s import K8S, LABEL, config_maps, container, kustomization, of_kind
+from tests.support.services import require_service
 
 CRONJOB = "cost-report"
 
@@ -112,3 +117,46 @@ def test_its_network_policy_reaches_the_ledger_s_database_only() -> None:
     (rule,) = spec["egress"]
     assert rule["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "postgres"}}}]
     assert [p["port"] for p in rule["ports"]] == [5432]
+
+
+# ---- the object-storage variant (deploy/k8s-components/cost-report-to-s3) -----------------
+
+
+def render_with_s3(tmp_path: Path) -> list[dict[str, Any]]:
+    """The base with the component, as an overlay would build it (`kubectl kustomize`)."""
+    if shutil.which("kubectl") is None:
+        require_service("kubectl", "kubectl is not installed")
+    component = K8S.parent / "k8s-components" / "cost-report-to-s3"
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [{os.path.relpath(K8S, tmp_path)}]\ncomponents: [{os.path.relpath(component, tmp_path)}]\n"
+    )
+    done = subprocess.run(["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml_files.load_all(done.stdout) if d]
+
+
+def test_the_s3_component_uploads_the_report_written_by_the_same_command(tmp_path: Path) -> None:
+    docs = render_with_s3(tmp_path)
+    kinds = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    assert ("PersistentVolumeClaim", "cost-reports") not in kinds
+    pod = kinds[("CronJob", CRONJOB)]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (report,) = pod["initContainers"]
+    assert report["command"] == job_container()["command"]  # the base's command, unchanged
+    (upload,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    out = report["command"][report["command"].index("--out") + 1]
+    (written,) = [m for m in report["volumeMounts"] if m["mountPath"] == out]
+    (read,) = [m for m in upload["volumeMounts"] if m["name"] == written["name"]]
+    assert "emptyDir" in volumes[written["name"]] and read["readOnly"]
+    assert upload["command"] == ["aws", "s3", "cp", "--recursive", read["mountPath"], "$(COST_REPORT_S3_URL)"]
+    (settings,) = [s["configMapRef"]["name"] for s in upload["envFrom"]]
+    assert kinds[("ConfigMap", settings)]["data"]["COST_REPORT_S3_URL"].startswith("s3://")
+    # Credentials: the ServiceAccount's IAM role, or a mounted file; never a variable.
+    account = kinds[("ServiceAccount", pod["serviceAccountName"])]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    assert not [e for e in upload.get("env", []) if "SECRET" in e["name"] or "KEY" in e["name"]]
+    assert upload["securityContext"]["readOnlyRootFilesystem"] and upload["resources"]["limits"]
+    assert "@sha256:" in upload["image"]
+    egress = kinds[("NetworkPolicy", CRONJOB)]["spec"]["egress"]
+    assert [p["port"] for rule in egress for p in rule["ports"]] == [5432, 443]
