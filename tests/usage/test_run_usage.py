@@ -221,3 +221,19 @@ async def test_the_run_s_done_does_not_wait_for_its_usage_entry(offline: str) ->
     finally:
         await bus.stop()
         await model.close()
+
+
+async def test_a_call_the_open_breaker_never_sent_is_no_line(offline: str) -> None:
+    model = resilient(f"{offline}/v1", attempts=1, breaker_min_calls=1, breaker_open_s=60)
+    runs = Runs(model)
+    await runs.bus.start()
+    try:
+        queue_fault(offline, "server_error")
+        _, failed = await runs.run("the call that opens the breaker")
+        _, refused = await runs.run("refused at once")
+    finally:
+        await runs.bus.stop()
+        await model.close()
+    assert [(c.error, c.prompt_tokens) for c in failed.model_calls] == [(ErrorCode.MODEL_UNAVAILABLE.value, 0)]
+    assert refused.outcome == "error" and refused.error_code == ErrorCode.MODEL_UNAVAILABLE.value
+    assert refused.model_calls == []

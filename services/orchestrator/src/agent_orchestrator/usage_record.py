@@ -74,9 +74,13 @@ def failed_calls(
 ) -> list[ModelCallUsage]:
     """The lines of a step that failed with `error`: its failed calls, the last one charged the
     text it had streamed. A step stopped from outside the model (nobody listening, an outage)
-    is one line for the call it stopped, on `model`."""
-    if not attempts or attempts[-1].error != error.value:
+    is one more line for the call it stopped, on `model`, when that call had cost anything;
+    a call never sent (the breaker open) is none."""
+    stopped_outside = not attempts or attempts[-1].error != error.value
+    if stopped_outside and (streamed or error in PROMPT_READ):
         attempts = [*attempts, FailedAttempt(model, "primary", 1, error.value)]
+    if not attempts:
+        return []
     last = len(attempts) - 1
     return [_failed(a, messages, tools, step, streamed if i == last else "") for i, a in enumerate(attempts)]
 
