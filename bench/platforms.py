@@ -61,6 +61,7 @@ def embedded(work: Path, model_base_url: str | None = None) -> Iterator[Running]
         "PORT": str(port),
         "AUTH_KEYS_FILE": str(work / "keys.json"),
         "RAG_STORE_PATH": str(work / "rag"),
+        "USAGE_LEDGER_PATH": str(work / "usage.sqlite3"),
     }
     log = (work / "embedded.log").open("wb")
     proc = subprocess.Popen(

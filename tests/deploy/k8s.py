@@ -14,6 +14,8 @@ from tests.deploy import (
 
 K8S = REPO / "deploy" / "k8s"
 LABEL = "app.kubernetes.io/name"
+# ConfigMaps that are files a pod mounts, not settings: the price file (docs/cost.md).
+FILE_CONFIG_MAPS = {"usage-prices"}
 
 
 @cache
@@ -41,6 +43,8 @@ def config_maps() -> dict[str, dict[str, str]]:
         name: {str(k): str(v) for k, v in (d.get("data") or {}).items()} for name, d in of_kind("ConfigMap").items()
     }
     for generator in kustomization().get("configMapGenerator") or []:
+        if generator["name"] in FILE_CONFIG_MAPS:
+            continue
         data: dict[str, str] = {}
         for literal in generator.get("literals") or []:
             key, sep, value = literal.partition("=")
@@ -51,7 +55,7 @@ def config_maps() -> dict[str, dict[str, str]]:
                 if line.strip() and not line.lstrip().startswith("#"):
                     key, _, value = line.partition("=")
                     data[key.strip()] = value
-        assert not generator.get("files"), "settings are variables, not files"
+        assert not generator.get("files"), f"{generator['name']}: settings are variables, not files"
         maps[generator["name"]] = data
     return maps
 

@@ -19,6 +19,7 @@ def test_every_panel_queries_the_provisioned_prometheus() -> None:
         "agent-model-tools",
         "agent-security",
         "agent-kafka",
+        "agent-cost",
     }
     for name, board in boards.items():
         assert board["panels"], name
@@ -44,6 +45,10 @@ def test_the_promised_views_are_there() -> None:
     for event in ("auth_failed", "rate_limited", "tool_url_refused"):
         assert event in exprs["security.json"]
     assert metric_names(exprs["kafka.json"]) == {"kafka_consumer_lag_messages"}
+    cost = exprs["cost.json"]
+    assert {"usage_cost_total", "usage_tokens_total", "budget_used_ratio"} <= metric_names(cost)
+    assert "sum by (model)" in cost and "sum by (tenant)" in cost and "topk(10, sum by (tenant)" in cost
+    assert "user" not in " ".join(t for t in cost.split() if "by" in t or "{" in t)  # never per user
 
 
 def test_metric_names_leave_out_functions_labels_groupings_and_durations() -> None:

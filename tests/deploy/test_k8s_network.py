@@ -40,6 +40,7 @@ DNS = ("kube-system", "kube-dns")
 SECRET_ADDRESSES = {
     "REDIS_URL": "redis://redis-master.redis.svc.cluster.local:6379/0",
     "RAG_STORE_URL": "postgresql://agent@documents-rw.postgres.svc.cluster.local:5432/documents",
+    "USAGE_LEDGER_URL": "postgresql://agent@documents-rw.postgres.svc.cluster.local:5432/usage",
 }
 INTERNET = ("internet", None)
 # The ports http_get may fetch from by default (TOOL_HTTP_ALLOWED_PORTS).

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.platform import Platform, bearer, create_api_key, distributed_platform, embedded_platform
+from tests.support.services import database_of_its_own
 from tests.support.traces import TraceCollector, exporting_to, trace_collector
 from tests.support.web import PAGES_BIG_BYTES, free_tcp_port, pages_app, serve_in_thread
 
@@ -86,17 +87,23 @@ def distributed(
     pages_url: str,
     kafka_bootstrap: str,
     redis_url: str,
+    postgres_url: str,
     traces: TraceCollector,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Platform]:
     log_dir: Path = tmp_path_factory.mktemp("distributed-logs")
-    with distributed_platform(
-        {**platform_env(pages_url, log_dir / "unused-keys.json"), **exporting_to(traces)},
-        kafka=kafka_bootstrap,
-        redis_url=redis_url,
-        log_dir=log_dir,
-        documents=documents_root(tmp_path_factory.mktemp("distributed-docs")),
-    ) as platform:
+    # The usage ledger in a database of its own on the session's PostgreSQL.
+    with (
+        database_of_its_own(postgres_url, prefix="usage") as ledger_url,
+        distributed_platform(
+            {**platform_env(pages_url, log_dir / "unused-keys.json"), **exporting_to(traces)},
+            kafka=kafka_bootstrap,
+            redis_url=redis_url,
+            log_dir=log_dir,
+            documents=documents_root(tmp_path_factory.mktemp("distributed-docs")),
+            ledger_url=ledger_url,
+        ) as platform,
+    ):
         yield platform
 
 

@@ -50,8 +50,13 @@ def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator
     from agent_gateway.settings import GatewayConfig, GatewaySettings
 
     port = free_tcp_port()
-    # Each platform its own vector-store folder: an embedded store is opened by one client only.
-    env = {"RAG_STORE_PATH": tempfile.mkdtemp(prefix="rag-store-"), **env}
+    # Each platform its own vector-store folder: an embedded store is opened by one client only;
+    # and its own usage ledger, never the checkout's `.data/`.
+    env = {
+        "RAG_STORE_PATH": tempfile.mkdtemp(prefix="rag-store-"),
+        "USAGE_LEDGER_PATH": str(Path(tempfile.mkdtemp(prefix="usage-ledger-")) / "usage.sqlite3"),
+        **env,
+    }
     # Settings are read from the environment while the app is built, and only then:
     # the environment is restored before the tests run, so it leaks into no other test.
     with patched_env(env):
@@ -114,12 +119,14 @@ def distributed_platform(
     user: str = "e2e-user",
     documents: Path | None = None,
     document_store: str | None = None,
+    ledger_url: str | None = None,
 ) -> Iterator[Platform]:
     """The gateway is `gateway` (and `gateway-2`... with `gateways` > 1); clients use a key of `user`.
     With `documents`, a `rag-indexer` runs too, and reindex commands may name that folder only.
     With `document_store` (a PostgreSQL URL), the indexer writes there, every orchestrator
     answers from it and every gateway lists it; without, the orchestrators run without
-    documents (`RAG_ENABLED=false`)."""
+    documents (`RAG_ENABLED=false`). With `ledger_url` (PostgreSQL), the orchestrators store
+    the runs' usage entries there; without, the entries wait on `usage.entries`."""
     ports = {name: free_tcp_port() for name in ("model", "gateway", "tool-runner")}
     roots = {"RAG_INDEXER_ALLOWED_ROOTS": str(documents)} if documents is not None else {}
     common = {
@@ -144,6 +151,8 @@ def distributed_platform(
     ]
     # The shared store, or none: the orchestrators then answer without documents, said explicitly.
     reading = {"RAG_STORE_URL": document_store} if document_store else {"RAG_ENABLED": "false"}
+    if ledger_url is not None:
+        reading["USAGE_LEDGER_URL"] = ledger_url
     specs += [
         (f"orchestrator-{i + 1}", "agent_orchestrator", {"ORCHESTRATOR_PORT": str(free_tcp_port()), **reading})
         for i in range(orchestrators)

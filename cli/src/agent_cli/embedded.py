@@ -26,6 +26,9 @@ from agent_common.sessions import SessionBounds
 from agent_common.settings import ModelSettings, TracingSettings, production_profile
 from agent_common.tracing import configure_tracing
 from agent_common.transports import open_transports
+from agent_common.usage import UsageSettings, load_prices
+from agent_common.usage.ledger import open_ledger
+from agent_common.usage.writer import LedgerWriter
 from agent_gateway.app import create_app as create_gateway
 from agent_gateway.settings import GatewayConfig
 from agent_offline_model.app import create_app as create_offline_model
@@ -94,6 +97,9 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         batch_size=rag.embeddings_batch_size,
     )
     indexer.register()
+    # The usage ledger in a file (`USAGE_LEDGER_PATH`), or PostgreSQL when `USAGE_LEDGER_URL` names one.
+    usage = UsageSettings()
+    ledger = open_ledger(usage)
     orchestrator = Orchestrator(
         bus=bus,
         events=transports.run_events,
@@ -102,6 +108,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         model=model,
         settings=orchestrator_settings,
         retriever=Retriever.from_settings(rag, store, embedder),
+        ledger_writer=LedgerWriter(ledger, load_prices(usage.prices_file), thresholds=usage.path_thresholds()),
     )
     orchestrator.register()
     tool_runner = ToolRunner(bus, ToolSettings(), ToolRunnerSettings().concurrency)
@@ -115,6 +122,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
             await stack.enter_async_context(tool_runner.running())
             await stack.enter_async_context(indexer.running())  # the embedder and the vector store
             stack.push_async_callback(model.close)
+            await stack.enter_async_context(ledger)
             await stack.enter_async_context(transports)
             await stack.enter_async_context(orchestrator.running())
             yield

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from agent_cli.cost_report import add_parser as add_cost_report_parser
 from agent_cli.dead_letters import add_parser as add_dead_letters_parser
 from agent_cli.handoff import add_parser as add_handoff_parser
 from agent_cli.keys import add_parser as add_keys_parser
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     add_dead_letters_parser(commands)
     add_handoff_parser(commands)
     add_rollout_parser(commands)
+    add_cost_report_parser(commands)
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

@@ -44,9 +44,11 @@ def embedded_env(pages: PageServer) -> dict[str, str]:
     """The embedded platform's allowlist names the page server's 127.0.0.1 only, so `localhost`
     is off the list; loopback is a private address, so private networks are opened explicitly.
     Its document index is an empty one of its own: the cases are about the platform, not
-    about whatever was indexed in this folder."""
+    about whatever was indexed in this folder; its usage goes to a ledger of its own, never
+    counted as this folder's platform's."""
     return {
         "RAG_STORE_PATH": tempfile.mkdtemp(prefix="prompt-eval-rag-"),
+        "USAGE_LEDGER_PATH": str(Path(tempfile.mkdtemp(prefix="prompt-eval-usage-")) / "usage.sqlite3"),
         "TOOL_HTTP_ALLOWLIST": ALLOWED_HOST,
         "TOOL_HTTP_ALLOWED_PORTS": str(httpx.URL(pages.base_url).port),
         "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS": "true",

@@ -31,5 +31,16 @@ RAG_REINDEX = Topic("rag.reindex", partitions=3, consumer_group="rag-indexer")
 RAG_STATUS = Topic("rag.status", partitions=3, consumer_group="")
 # Messages no handler could take: read by operators (and replayed by hand), never by a service.
 DEAD_LETTERS = Topic("dead.letters", partitions=1, consumer_group="operators")
+# One usage entry per run, keyed by request id, stored by the ledger writer the orchestrator hosts
+# (docs/cost.md). Its rate is the runs' rate, a small share of `chat.requests`'s traffic.
+USAGE_ENTRIES = Topic("usage.entries", partitions=6, consumer_group="ledger")
 
-ALL_TOPICS: tuple[Topic, ...] = (CHAT_REQUESTS, TOOL_CALLS, TOOL_RESULTS, RAG_REINDEX, RAG_STATUS, DEAD_LETTERS)
+ALL_TOPICS: tuple[Topic, ...] = (
+    CHAT_REQUESTS,
+    TOOL_CALLS,
+    TOOL_RESULTS,
+    RAG_REINDEX,
+    RAG_STATUS,
+    DEAD_LETTERS,
+    USAGE_ENTRIES,
+)

@@ -12,6 +12,9 @@ from agent_common.probes import ReadinessCheck, probe_routes
 from agent_common.rag.required import check_shared_store
 from agent_common.sessions import SessionBounds
 from agent_common.transports import check_mode, open_transports
+from agent_common.usage import load_prices
+from agent_common.usage.ledger import open_ledger, writes_ledger
+from agent_common.usage.writer import LedgerWriter
 from agent_orchestrator.resilient_model import ResilientModel
 from agent_orchestrator.retrieval import build_retriever
 from agent_orchestrator.service import Orchestrator
@@ -22,6 +25,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
     config = config or OrchestratorConfig()
     check_mode(config.bus, config.redis)
     check_shared_store(config.rag, config.bus, "reader")
+    prices = load_prices(config.usage.prices_file)  # a broken price file stops the start, naming what is wrong
     checks: dict[str, ReadinessCheck] = {}
 
     @asynccontextmanager
@@ -35,6 +39,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
         )
         model = ResilientModel.from_settings(config.model, config.resilience, config.secondary)
         retriever = build_retriever(config.rag) if config.rag.enabled else None
+        ledger = open_ledger(config.usage) if writes_ledger(config.usage, config.bus) else None
         orchestrator = Orchestrator(
             bus=transports.bus,
             events=transports.run_events,
@@ -44,6 +49,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             settings=service,
             retriever=retriever,
             link_hosts=config.answer_link_hosts(),
+            ledger_writer=LedgerWriter(ledger, prices, thresholds=config.usage.path_thresholds()) if ledger else None,
         )
         orchestrator.register()
         async with AsyncExitStack() as stack:
@@ -52,10 +58,12 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
                 serving_metrics(service.host, config.metrics.port_for(service.port))
             )
             # Left in reverse: stop consuming and drain the runs, stop the bus and the channel,
-            # close the pool, then the model's and the document store's clients.
+            # close the pool, then the ledger, the model's and the document store's clients.
             if retriever is not None:
                 stack.push_async_callback(retriever.close)
             stack.push_async_callback(model.close)
+            if ledger is not None:  # connected before the bus delivers, closed after it has stopped
+                await stack.enter_async_context(ledger)
             await stack.enter_async_context(transports)
             await stack.enter_async_context(orchestrator.running())
             checks.update(orchestrator.readiness_checks())

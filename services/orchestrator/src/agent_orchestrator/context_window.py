@@ -142,3 +142,9 @@ def _message_tokens(message: ChatMessage) -> int:
 
 def _tools_tokens(tools: Sequence[ToolDefinition]) -> int:
     return estimate_tokens(orjson.dumps(list(tools)).decode()) if tools else 0
+
+
+def prompt_tokens(messages: Sequence[ChatMessage], tools: Sequence[ToolDefinition]) -> int:
+    """The estimate of a prompt's tokens, as the trimming counts them: what the usage ledger
+    records for a call whose provider sent no `usage`."""
+    return sum(_message_tokens(m) for m in messages) + _tools_tokens(tools)

@@ -52,6 +52,7 @@ from agent_orchestrator.run_state import PendingCall, RunState, SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
 from agent_orchestrator.token_stream import token_stream
 from agent_orchestrator.tool_call_limits import ToolCallLimits, dispatched_so_far
+from agent_orchestrator.usage_record import UsagePublisher, answered_calls, failed_calls, usage_entry
 
 log = logging.getLogger("agent.orchestrator")
 
@@ -93,6 +94,8 @@ class AgentLoop:
         self._tool_definitions = self.openai_tools(self._tools)
         self._retriever = retriever
         self._link_hosts = list(link_hosts)  # links and images in answers may point there (`answer_links.py`)
+        # Each run's usage entry, sent once the run has ended (`usage_record.py`).
+        self.usage = UsagePublisher(bus)
 
     @staticmethod
     def openai_tools(specs: Mapping[str, ToolSpec]) -> list[ToolDefinition]:
@@ -196,6 +199,7 @@ class AgentLoop:
             await self._saved.delete(state.request_id)
 
         await ride_through(end, self._saved.ttl_s(state), only=Outage.REDIS)
+        self.usage.publish(usage_entry(state, error=error.code))
         metrics.RUNS.labels("error", error.error_class.value).inc()
         record_error(error, "run")
         log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})
@@ -207,21 +211,34 @@ class AgentLoop:
         return None if cap is None else cap - state.usage.completion_tokens
 
     async def _call_model(self, state: RunState, max_tokens: int | None) -> ModelTurn:
-        # Text that comes while a token is being published goes out with the next one (`token_stream.py`).
-        async with (
-            token_stream(partial(self._publish_text, state)) as tokens,
-            self._model.stream(
-                state.messages, self._tools_offered(state), state.deadline_at, max_tokens=max_tokens
-            ) as response,
-        ):
-            # Links and images to untrusted hosts are made inert before anyone sees or stores them.
-            links = AnswerLinks(self._link_hosts)
-            async for delta in response:
-                if shown := links.feed(delta.text):
-                    await tokens.send(shown)
-            if rest := links.close():
-                await tokens.send(rest)
+        tools = self._tools_offered(state)
+        streamed: list[str] = []  # the call's text so far: what a call that fails is charged for
+        response: object = None
+        try:
+            # Text that comes while a token is being published goes out with the next one (`token_stream.py`).
+            async with (
+                token_stream(partial(self._publish_text, state)) as tokens,
+                self._model.stream(state.messages, tools, state.deadline_at, max_tokens=max_tokens) as response,
+            ):
+                # Links and images to untrusted hosts are made inert before anyone sees or stores them.
+                links = AnswerLinks(self._link_hosts)
+                async for delta in response:
+                    streamed.append(delta.text)
+                    if shown := links.feed(delta.text):
+                        await tokens.send(shown)
+                if rest := links.close():
+                    await tokens.send(rest)
+        except Exception as exc:
+            code = exc.code if isinstance(exc, PlatformError) else ErrorCode.INTERNAL
+            # A resilient model's stream keeps the calls that failed on the way; a bare one has none.
+            attempts = getattr(response, "failed_attempts", [])
+            calls = failed_calls(
+                attempts, code, self._model.model, state.messages, tools, state.step, "".join(streamed)
+            )
+            state.model_calls = [*(state.model_calls or []), *calls]
+            raise
         turn = response.turn()
+        state.model_calls = [*(state.model_calls or []), *answered_calls(turn, state.messages, tools, state.step)]
         if turn.time_to_first_token_s is not None:
             metrics.MODEL_TTFT.labels(self._model.model).observe(turn.time_to_first_token_s)
         metrics.MODEL_TOKENS.labels(self._model.model, "input").inc(turn.usage.prompt_tokens)
@@ -323,6 +340,7 @@ class AgentLoop:
         )
         await end_run(self._events, done)
         await self._saved.delete(state.request_id)
+        self.usage.publish(usage_entry(state))
         metrics.RUNS.labels("done", "").inc()
         log.info(
             "run done",

@@ -256,6 +256,7 @@ class ProviderStream:
                 completion_tokens=chunk.usage.completion_tokens,
                 total_tokens=chunk.usage.total_tokens,
             )
+            self._turn.usage_reported = True
         deltas: list[TextDelta] = []
         for choice in chunk.choices:
             if choice.delta.content:

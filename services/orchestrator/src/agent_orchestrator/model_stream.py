@@ -35,6 +35,17 @@ class ToolCallRequest:
     arguments_json: str
 
 
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A call to an endpoint that failed within a step (then retried, handed to the secondary,
+    or failing the step): kept so that the usage ledger shows what retries cost."""
+
+    model: str
+    role: str  # "primary" or "secondary"
+    attempt: int  # 1 for the endpoint's first call of the step
+    error: str  # the error code
+
+
 @dataclass
 class ModelTurn:
     """What one model call produced."""
@@ -43,8 +54,14 @@ class ModelTurn:
     tool_calls: list[ToolCallRequest] = field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
+    # Whether the provider sent `usage` (else the ledger estimates the call's tokens).
+    usage_reported: bool = False
     model: str = ""
     time_to_first_token_s: float | None = None
+    # Which endpoint answered, its attempt number, and the calls that failed before it in this step.
+    role: str = "primary"
+    attempt: int = 1
+    failed_attempts: list[FailedAttempt] = field(default_factory=list)
 
 
 class ModelStream(Protocol):

@@ -25,7 +25,7 @@ from agent_common.settings import ModelSettings
 from agent_orchestrator import metrics
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
 from agent_orchestrator.model_client import ModelClient
-from agent_orchestrator.model_stream import ModelStream, ModelTurn, StreamNotRead, TextDelta
+from agent_orchestrator.model_stream import FailedAttempt, ModelStream, ModelTurn, StreamNotRead, TextDelta
 from agent_orchestrator.settings import ModelResilienceSettings, SecondaryModelSettings
 
 log = logging.getLogger("agent.orchestrator.model")
@@ -163,6 +163,8 @@ class ResilientStream:
         self._deadline_at = deadline_at
         self._max_tokens = max_tokens
         self._turn: ModelTurn | None = None
+        # Every call of this step that failed, in order (the ledger counts what retries cost).
+        self.failed_attempts: list[FailedAttempt] = []
         self._deltas = self._stream()
 
     def __aiter__(self) -> AsyncIterator[TextDelta]:
@@ -179,11 +181,12 @@ class ResilientStream:
     async def _stream(self) -> AsyncGenerator[TextDelta, None]:
         last: PlatformError | None = None
         for index, endpoint in enumerate(self._endpoints):
+            role = "secondary" if index else "primary"
             if index:
                 metrics.MODEL_FALLBACKS.labels(endpoint.client.model).inc()
                 log.warning("trying the secondary model", extra={"after": last.code.value if last else None})
             try:
-                attempt = await self._until_first_text(endpoint)
+                attempt = await self._until_first_text(endpoint, role)
             except PlatformError as exc:
                 if exc.code not in NEXT_ENDPOINT:
                     raise
@@ -197,22 +200,31 @@ class ResilientStream:
                             yield delta
                     except PlatformError as exc:
                         _record(endpoint, exc)
+                        self._failed(endpoint, role, attempt.number, exc)
                         raise
                 self._turn = attempt.response.turn()
+                self._turn.role, self._turn.attempt = role, attempt.number
+                self._turn.failed_attempts = list(self.failed_attempts)
             _record(endpoint, None)
             return
         raise last or PlatformError(ErrorCode.MODEL_UNAVAILABLE, "No model endpoint answered.")
 
-    async def _until_first_text(self, endpoint: Endpoint) -> _Attempt:
+    def _failed(self, endpoint: Endpoint, role: str, number: int, exc: PlatformError) -> None:
+        self.failed_attempts.append(FailedAttempt(endpoint.client.model, role, number, exc.code.value))
+
+    async def _until_first_text(self, endpoint: Endpoint, role: str) -> _Attempt:
         """The endpoint's stream up to its first text (or its end), with retries: until then,
         nothing reached the client."""
         model = endpoint.client.model
+        number = 0
 
         async def once() -> _Attempt:
+            nonlocal number
+            number += 1
             try:
                 endpoint.breaker.before_call()
             except BreakerOpen as exc:
-                raise ModelCircuitOpen(exc.retry_in_s) from exc
+                raise ModelCircuitOpen(exc.retry_in_s) from exc  # not called: costs nothing, not recorded
             stack = AsyncExitStack()
             try:
                 response = await stack.enter_async_context(
@@ -224,8 +236,9 @@ class ResilientStream:
                 await stack.__aexit__(type(exc), exc, exc.__traceback__)
                 if isinstance(exc, PlatformError):
                     _record(endpoint, exc)
+                    self._failed(endpoint, role, number, exc)
                 raise
-            return _Attempt(stack, response, deltas, first)
+            return _Attempt(stack, response, deltas, first, number)
 
         def retryable(exc: BaseException) -> bool:
             # Not an open breaker: it would refuse again at once.
@@ -250,6 +263,7 @@ class _Attempt:
     response: ModelStream
     deltas: AsyncIterator[TextDelta]
     first: TextDelta | None
+    number: int  # the endpoint's attempt number in this step
 
 
 def _record(endpoint: Endpoint, failure: PlatformError | None) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agent_common.events import Citation, RetrievalSummary, ToolCallRecord, ToolEndEvent, Usage
 from agent_common.messages import ChatRequested, ToolOutcome
 from agent_common.run_store import RunStates
+from agent_common.usage import ModelCallUsage
 from agent_orchestrator.conversation import ChatMessage
 
 log = logging.getLogger("agent.orchestrator.runs")
@@ -79,6 +80,10 @@ class RunState(BaseModel):
     finish_reason: str | None = _ADDED_LATER
     # Since when (epoch seconds) nobody has received the run's events; None while someone does.
     unheard_since: float | None = _ADDED_LATER
+    # When the gateway accepted the turn (epoch seconds), for the usage entry's duration.
+    started_at: float | None = _ADDED_LATER
+    # Every model call so far, one line each (retries apart), for the usage entry (`usage_record.py`).
+    model_calls: list[ModelCallUsage] | None = _ADDED_LATER
 
     @classmethod
     def for_request(cls, msg: ChatRequested, messages: list[ChatMessage] | None = None, answer: str = "") -> RunState:
@@ -91,6 +96,7 @@ class RunState(BaseModel):
             locale=msg.locale,
             tenant=msg.tenant,
             deadline_at=msg.deadline_at,
+            started_at=msg.created_at,
             messages=messages or [],
             answer=answer,
         )

@@ -16,6 +16,7 @@ from agent_common.run_events import RunEventChannel
 from agent_common.run_store import RunStore
 from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
+from agent_common.usage.writer import LedgerWriter
 from agent_orchestrator import metrics
 from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_stream import ChatModel
@@ -32,6 +33,9 @@ from agent_orchestrator.retrieval import Retriever
 from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings, ToolHostSettings
 
+# How long a stopping replica waits for the usage entries still being published.
+USAGE_DRAIN_S = 5.0
+
 
 class Orchestrator:
     def __init__(
@@ -45,8 +49,11 @@ class Orchestrator:
         settings: OrchestratorSettings,
         retriever: Retriever | None = None,
         link_hosts: Sequence[str] | None = None,
+        ledger_writer: LedgerWriter | None = None,
     ) -> None:
         self.bus = bus
+        # The usage ledger's consumer, hosted here: this process has the bus and the database server.
+        self.ledger_writer = ledger_writer
         self.events = events
         self.runs = runs
         self.model = model
@@ -105,6 +112,8 @@ class Orchestrator:
             group=TOOL_RESULTS.consumer_group,
             concurrency=concurrency,
         )
+        if self.ledger_writer is not None:
+            self.ledger_writer.register(self.bus)
 
     async def start(self) -> None:
         """Background work that is not a bus handler: the sweeps for overdue tool results and lost runs."""
@@ -118,6 +127,7 @@ class Orchestrator:
             await sweep.stop()
         await self.bus.stop_consuming()
         await self.background_runs.drain(self.settings.drain_s)
+        await self.loop.usage.drain(USAGE_DRAIN_S)  # the ended runs' usage entries, while the bus still publishes
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Orchestrator]:

@@ -21,6 +21,7 @@ from agent_common.settings import (
     comma_separated,
     settings_config,
 )
+from agent_common.usage.settings import UsageSettings
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer in the language of the user's message "
@@ -181,6 +182,7 @@ class OrchestratorConfig:
         secondary: SecondaryModelSettings | None = None,
         rag: RagSettings | None = None,
         tool_hosts: ToolHostSettings | None = None,
+        usage: UsageSettings | None = None,
     ) -> None:
         self.service = service or OrchestratorSettings()
         self.bus = bus or BusSettings()
@@ -192,6 +194,7 @@ class OrchestratorConfig:
         self.secondary = secondary or SecondaryModelSettings()
         self.rag = rag or RagSettings()
         self.tool_hosts = tool_hosts or ToolHostSettings()
+        self.usage = usage or UsageSettings()
 
     def answer_link_hosts(self) -> list[str]:
         """The hosts an answer may link: the tool allowlist's and the answer-link hosts."""
@@ -211,4 +214,5 @@ SETTINGS_CLASSES = (
     ProfileSettings,
     RagSettings,
     ToolHostSettings,
+    UsageSettings,
 )
