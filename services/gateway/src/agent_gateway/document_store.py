@@ -52,8 +52,9 @@ def source_roots(as_written: Sequence[Path]) -> list[Path]:
 
 
 def shown_doc_id(doc_id: str, roots: Sequence[Path]) -> str:
-    """A document's id as a caller may see it: a file (an absolute path) relative to the deepest
+    """A document's id as a caller may see it: a file's (an absolute path) relative to the deepest
     allowed root it lies under, as the indexer names it for citations (`relative_name`; its
-    file name alone when no root holds it any more); an inline document's id as it is."""
+    file name alone when no root holds it any more); an inline document's id as it is, unless
+    it reads as an absolute path too: then the same rule, so no such path is ever listed."""
     path = Path(doc_id)
     return relative_name(path, roots) if path.is_absolute() else doc_id
