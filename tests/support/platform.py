@@ -43,8 +43,11 @@ class Platform:
 
 
 @contextmanager
-def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator[Platform]:
-    """`ready=False` serves it without waiting for `/ready` (to test a platform that is not)."""
+def embedded_platform(
+    env: Mapping[str, str], *, ready: bool = True, documents: Path | None = None
+) -> Iterator[Platform]:
+    """`ready=False` serves it without waiting for `/ready` (to test a platform that is not).
+    With `documents`, reindex commands may name that folder only (RAG_INDEXER_ALLOWED_ROOTS)."""
     from agent_cli.embedded import create_embedded_app
     from agent_cli.prompt_eval.runner import patched_env
     from agent_gateway.settings import GatewayConfig, GatewaySettings
@@ -57,6 +60,8 @@ def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator
         "USAGE_LEDGER_PATH": str(Path(tempfile.mkdtemp(prefix="usage-ledger-")) / "usage.sqlite3"),
         **env,
     }
+    if documents is not None:
+        env["RAG_INDEXER_ALLOWED_ROOTS"] = str(documents)
     # Settings are read from the environment while the app is built, and only then:
     # the environment is restored before the tests run, so it leaks into no other test.
     with patched_env(env):
@@ -65,7 +70,7 @@ def embedded_platform(env: Mapping[str, str], *, ready: bool = True) -> Iterator
         if ready:
             wait_ready(base_url, timeout=5)
         metrics = {"gateway": f"http://127.0.0.1:{app.state.metrics_port}"}
-        yield Platform(mode="embedded", base_url=base_url, metrics=metrics)
+        yield Platform(mode="embedded", base_url=base_url, metrics=metrics, documents=documents)
 
 
 class ServiceProcess:
@@ -120,8 +125,12 @@ def distributed_platform(
     documents: Path | None = None,
     document_store: str | None = None,
     ledger_url: str | None = None,
+    scopes: Sequence[str] = (),
+    extra_gateways: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[Platform]:
-    """The gateway is `gateway` (and `gateway-2`... with `gateways` > 1); clients use a key of `user`.
+    """The gateway is `gateway` (and `gateway-2`... with `gateways` > 1); clients use a key of `user`
+    (with `scopes`). `extra_gateways`: more gateways by name, each with settings of its own over
+    `env` (a tighter rate limit, say); they list no documents unless those settings name a store.
     With `documents`, a `rag-indexer` runs too, and reindex commands may name that folder only.
     With `document_store` (a PostgreSQL URL), the indexer writes there, every orchestrator
     answers from it and every gateway lists it; without, the orchestrators run without
@@ -149,6 +158,10 @@ def distributed_platform(
         (f"gateway-{i + 2}", "agent_gateway", {"GATEWAY_PORT": str(free_tcp_port()), **listing})
         for i in range(gateways - 1)
     ]
+    specs += [
+        (name, "agent_gateway", {"GATEWAY_PORT": str(free_tcp_port()), **own})
+        for name, own in (extra_gateways or {}).items()
+    ]
     # The shared store, or none: the orchestrators then answer without documents, said explicitly.
     reading = {"RAG_STORE_URL": document_store} if document_store else {"RAG_ENABLED": "false"}
     if ledger_url is not None:
@@ -167,7 +180,7 @@ def distributed_platform(
         platform = Platform(
             mode="distributed",
             base_url=f"http://127.0.0.1:{ports['gateway']}",
-            headers=bearer(create_api_key({"REDIS_URL": redis_url}, user)),
+            headers=bearer(create_api_key({"REDIS_URL": redis_url}, user, scopes=scopes)),
             documents=documents,
         )
         processes: list[ServiceProcess] = []

@@ -1,84 +1,26 @@
-"""The chat page in chromium against the embedded platform: every run event shown as the
-issue asks, a dropped connection resumed, keys and rate limits, Korean, and Markdown that
-loads nothing. Each state is saved as a screenshot (`conftest.py`)."""
+"""The chat page in chromium against the platform in both modes (`platform`, `conftest.py`):
+every run event shown as the issue asks, a dropped connection resumed, Korean, Markdown that
+loads nothing, sessions, and the documents panel naming no server path. Each state is saved
+as a screenshot."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.support.fault_proxy import FaultProxy
 from tests.support.platform import Platform
+from tests.web.chat import ask, index_handbook, normalised, open_chat, settled, stored_answer
 from tests.web.conftest import DEAD_PORT, Screenshot, slow_next_answer
 
-HANDBOOK = [
-    {
-        "doc_id": "parking",
-        "title": "Parking",
-        "text": "# Parking\n\nVisitors park for free on weekends in the east garage.",
-        "format": "markdown",
-        "version": "v3",
-    },
-    {
-        "doc_id": "parking-ko",
-        "title": "주차 안내",
-        "text": "# 주차\n\n방문객은 주말에 동쪽 주차장에 무료로 주차할 수 있습니다.",
-        "format": "markdown",
-        "version": "v1",
-    },
-]
 
-
-def open_chat(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/")
-    expect(page.locator("#composer-input")).to_be_focused()
-
-
-def ask(page: Page, message: str) -> Locator:
-    """Send `message` as a person does (type, Enter); the answer it starts."""
-    before = page.locator(".message.assistant").count()
-    page.fill("#composer-input", message)
-    page.keyboard.press("Enter")
-    answer = page.locator(".message.assistant").nth(before)
-    expect(answer).to_be_attached()
-    return answer
-
-
-def settled(answer: Locator, state: str = "done") -> Locator:
-    expect(answer).to_have_attribute("data-state", state)
-    return answer
-
-
-def stored_answer(platform: Platform) -> str:
-    """The newest session's last answer as the server keeps it."""
-    newest = httpx.get(f"{platform.base_url}/api/sessions").json()["sessions"][0]["session_id"]
-    turns = httpx.get(f"{platform.base_url}/api/sessions/{newest}").json()["turns"]
-    return str(turns[-1]["assistant"])
-
-
-def index_handbook(platform: Platform) -> None:
-    accepted = httpx.post(
-        f"{platform.base_url}/api/reindex", json={"source": {"name": "handbook", "documents": HANDBOOK}}
-    )
-    assert accepted.status_code == 202, accepted.text
-    deadline = time.monotonic() + 30
-    while httpx.get(f"{platform.base_url}/api/reindex/{accepted.json()['request_id']}").json()["state"] != "done":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-
-
-def normalised(text: str) -> str:
-    return " ".join(text.split())
-
-
-def test_token_events_stream_the_answer_piece_by_piece(page: Page, embedded: Platform, screenshot: Screenshot) -> None:
-    open_chat(page, embedded.base_url)
-    slow_next_answer(embedded, 60)
+def test_token_events_stream_the_answer_piece_by_piece(page: Page, platform: Platform, screenshot: Screenshot) -> None:
+    open_chat(page, platform)
+    slow_next_answer(platform, 60)
     answer = ask(page, "Tell me how streaming answers work, please")
     lengths: list[int] = []
     while answer.get_attribute("data-state") == "streaming":
@@ -89,15 +31,15 @@ def test_token_events_stream_the_answer_piece_by_piece(page: Page, embedded: Pla
     settled(answer)
     growing = sorted(set(lengths))
     assert len(growing) >= 3 and growing == sorted(growing), lengths  # seen to grow, never shrink
-    assert normalised(answer.locator(".answer-body").inner_text()) == normalised(stored_answer(embedded))
+    assert normalised(answer.locator(".answer-body").inner_text()) == normalised(stored_answer(platform))
     expect(answer.locator(".answer-meta")).to_contain_text("offline-1")  # the done event's model
     screenshot(page, "done")
 
 
 def test_a_tool_call_that_succeeds_shows_a_card_with_its_url_outcome_and_duration(
-    page: Page, embedded: Platform, pages_url: str, screenshot: Screenshot
+    page: Page, platform: Platform, pages_url: str, screenshot: Screenshot
 ) -> None:
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     answer = settled(ask(page, f"Please read {pages_url}/page"))
     card = answer.locator(".tool-card")
     expect(card).to_have_count(1)
@@ -110,9 +52,9 @@ def test_a_tool_call_that_succeeds_shows_a_card_with_its_url_outcome_and_duratio
 
 
 def test_a_tool_call_that_fails_shows_its_error_code_and_message(
-    page: Page, embedded: Platform, screenshot: Screenshot
+    page: Page, platform: Platform, screenshot: Screenshot
 ) -> None:
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     answer = settled(ask(page, f"Please read http://127.0.0.1:{DEAD_PORT}/gone"))
     card = answer.locator(".tool-card")
     expect(card).to_have_attribute("data-state", "failed")
@@ -123,10 +65,10 @@ def test_a_tool_call_that_fails_shows_its_error_code_and_message(
 
 
 def test_citations_are_numbered_sources_and_the_answers_markers_link_to_them(
-    page: Page, embedded: Platform, pages_url: str, screenshot: Screenshot
+    page: Page, platform: Platform, pages_url: str, screenshot: Screenshot
 ) -> None:
-    index_handbook(embedded)
-    open_chat(page, embedded.base_url)
+    index_handbook(platform)
+    open_chat(page, platform)
     settled(ask(page, f"Please read {pages_url}/page"))
     answer = settled(ask(page, "Where can visitors park on weekends?"))
     source = answer.locator(".sources li.citation").first  # [1]: the closest passage
@@ -144,8 +86,8 @@ def test_citations_are_numbered_sources_and_the_answers_markers_link_to_them(
     screenshot(page, "citations")
 
 
-def test_an_error_shows_its_fallback_and_code(page: Page, embedded: Platform, screenshot: Screenshot) -> None:
-    open_chat(page, embedded.base_url)
+def test_an_error_shows_its_fallback_and_code(page: Page, platform: Platform, screenshot: Screenshot) -> None:
+    open_chat(page, platform)
     answer = settled(ask(page, "[[offline:unauthorized]] Hello"), "error")
     box = answer.locator(".answer-error")
     expect(box).to_have_attribute("role", "alert")
@@ -155,8 +97,8 @@ def test_an_error_shows_its_fallback_and_code(page: Page, embedded: Platform, sc
     screenshot(page, "error")
 
 
-def test_a_partial_answer_is_marked_incomplete(page: Page, embedded: Platform, screenshot: Screenshot) -> None:
-    open_chat(page, embedded.base_url)
+def test_a_partial_answer_is_marked_incomplete(page: Page, platform: Platform, screenshot: Screenshot) -> None:
+    open_chat(page, platform)
     answer = settled(ask(page, "[[offline:drop_mid_stream]] Tell me a long story about rivers and streams"), "error")
     expect(answer.locator(".answer-body")).to_have_class(re.compile(r"\bincomplete\b"))
     expect(answer.locator(".answer-incomplete")).to_contain_text("incomplete")
@@ -166,11 +108,11 @@ def test_a_partial_answer_is_marked_incomplete(page: Page, embedded: Platform, s
 
 
 def test_a_connection_dropped_mid_answer_resumes_without_losing_or_repeating_text(
-    page: Page, embedded: Platform, proxied: tuple[str, FaultProxy], screenshot: Screenshot
+    page: Page, platform: Platform, proxied: tuple[str, FaultProxy], screenshot: Screenshot
 ) -> None:
     url, proxy = proxied
-    open_chat(page, url)
-    slow_next_answer(embedded, 120)
+    open_chat(page, platform, url)
+    slow_next_answer(platform, 120)
     answer = ask(page, "Tell me a story about patient rivers, please, slowly")
     expect(answer).to_have_attribute("data-text-length", re.compile(r"^[1-9]\d+$"))  # part of it shown
     shown_before = int(answer.get_attribute("data-text-length") or 0)
@@ -182,7 +124,7 @@ def test_a_connection_dropped_mid_answer_resumes_without_losing_or_repeating_tex
     proxy.heal()
     settled(answer)
     expect(answer).to_have_attribute("data-connection", "reconnected")
-    stored = stored_answer(embedded)
+    stored = stored_answer(platform)
     assert shown_before < len(stored)  # the cut came mid-answer
     assert answer.get_attribute("data-text-length") == str(len(stored))
     assert normalised(answer.locator(".answer-body").inner_text()) == normalised(stored)
@@ -190,11 +132,11 @@ def test_a_connection_dropped_mid_answer_resumes_without_losing_or_repeating_tex
 
 
 def test_a_hostile_markdown_image_in_an_answer_is_never_fetched(
-    page: Page, embedded: Platform, pages_url: str, screenshot: Screenshot
+    page: Page, platform: Platform, pages_url: str, screenshot: Screenshot
 ) -> None:
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     # The page tells the model to embed an image and a link to evil.example carrying data.
     settled(ask(page, f"Summarise {pages_url}/exfiltrate"))
     screenshot(page, "hostile-page")
@@ -203,7 +145,7 @@ def test_a_hostile_markdown_image_in_an_answer_is_never_fetched(
 
 
 def test_the_renderer_turns_raw_images_into_links_and_shows_every_links_host(
-    page: Page, embedded: Platform, screenshot: Screenshot
+    page: Page, platform: Platform, screenshot: Screenshot
 ) -> None:
     """What the server lets through is made inert by the server (answer_links.py); here the page
     is handed the raw Markdown itself, as a server without that guard would send it."""
@@ -225,7 +167,7 @@ def test_the_renderer_turns_raw_images_into_links_and_shows_every_links_host(
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.route("**/api/chat/stream", hostile_stream)
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     answer = settled(ask(page, "Show me"))
     body = answer.locator(".answer-body")
     expect(body.locator("img")).to_have_count(0)
@@ -249,12 +191,12 @@ def _json(text: str) -> str:
 
 
 def test_korean_browser_gets_korean_text_and_a_korean_answer(
-    browser: Browser, embedded: Platform, pages_url: str, screenshot: Screenshot
+    browser: Browser, platform: Platform, pages_url: str, screenshot: Screenshot
 ) -> None:
-    index_handbook(embedded)
+    index_handbook(platform)
     context = browser.new_context(locale="ko-KR", viewport={"width": 1100, "height": 800})
     page = context.new_page()
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     expect(page.locator("html")).to_have_attribute("lang", "ko")
     expect(page.locator("#send")).to_have_text("보내기")
     expect(page.locator("#new-chat")).to_have_text("새 대화")
@@ -273,9 +215,9 @@ def test_korean_browser_gets_korean_text_and_a_korean_answer(
 
 
 def test_conversations_continue_start_anew_and_are_listed(
-    page: Page, embedded: Platform, screenshot: Screenshot
+    page: Page, platform: Platform, screenshot: Screenshot
 ) -> None:
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     settled(ask(page, "First topic: rivers"))
     second = settled(ask(page, "And what did I ask first?"))
     expect(second.locator(".answer-body")).to_contain_text("rivers")  # the same session continued
@@ -294,9 +236,9 @@ def test_conversations_continue_start_anew_and_are_listed(
 
 
 def test_the_documents_panel_lists_the_index_and_reindexes_with_progress(
-    page: Page, embedded: Platform, screenshot: Screenshot
+    page: Page, platform: Platform, screenshot: Screenshot
 ) -> None:
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     page.click("#toggle-documents")
     page.fill("#reindex-source", "bikes")
     page.fill("#reindex-title", "Bike storage")
@@ -312,12 +254,56 @@ def test_the_documents_panel_lists_the_index_and_reindexes_with_progress(
     screenshot(page, "documents")
 
 
+def test_the_documents_panel_and_its_api_name_server_files_as_citations_do_never_by_server_path(
+    page: Page, platform: Platform, screenshot: Screenshot
+) -> None:
+    """A file indexed from the server is listed by its path under the allowed root, the name its
+    citations show; the absolute path (the index's id for it) reaches neither the API nor the page."""
+    assert platform.documents is not None
+    root = platform.documents
+    policies = root / "policies"
+    policies.mkdir(exist_ok=True)
+    (policies / "leave.md").write_text("# Annual leave\n\nEveryone gets twenty-five days of annual leave a year.\n")
+    open_chat(page, platform)
+    page.click("#toggle-documents")
+    page.fill("#reindex-source", "policies")
+    page.fill("#reindex-paths", str(policies))  # as an operator names it: the server's own path
+    page.click("#reindex-submit")
+    expect(page.locator("#reindex-form")).to_have_attribute("data-state", "done")
+    row = page.locator("#documents-rows tr", has_text="Annual leave")
+    expect(row.locator("td").nth(0)).to_have_text("policies")
+    expect(row.locator("td").nth(1)).to_have_attribute("title", "policies/leave.md")
+    screenshot(page, "documents-by-name")
+
+    listed = httpx.get(f"{platform.base_url}/api/documents", headers=platform.headers, timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert {d["doc_id"] for d in listed.json()["documents"] if d["source"] == "policies"} == {"policies/leave.md"}
+    cited = httpx.post(
+        f"{platform.base_url}/api/chat",
+        json={"message": "How many days of annual leave does everyone get?"},
+        headers=platform.headers,
+        timeout=60,
+    )
+    assert cited.status_code == 200, cited.text
+    assert "policies/leave.md" in {c["source"] for c in cited.json()["citations"]}  # the same name
+
+    page.reload()  # the page as it is drawn from the server's answers alone, no form filled in
+    if platform.headers:
+        expect(page.locator("#key-dialog")).to_be_hidden()  # the key is kept for the tab
+    page.click("#toggle-documents")
+    expect(page.locator("#documents-rows tr", has_text="Annual leave")).to_be_visible()
+    for where, text in (("/api/documents", listed.text), ("the page", page.content())):
+        assert str(root) not in text and str(root.resolve()) not in text, f"a server path in {where}"
+    absolute = [v for d in listed.json()["documents"] for v in d.values() if isinstance(v, str) and v.startswith("/")]
+    assert absolute == [], absolute
+
+
 def test_a_phone_sized_screen_keeps_the_message_box_in_reach(
-    browser: Browser, embedded: Platform, screenshot: Screenshot
+    browser: Browser, platform: Platform, screenshot: Screenshot
 ) -> None:
     context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     expect(page.locator("#sessions-panel")).to_be_hidden()  # the conversation has the screen
     settled(ask(page, "Hello from a phone"))
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -328,15 +314,15 @@ def test_a_phone_sized_screen_keeps_the_message_box_in_reach(
 
 @pytest.mark.parametrize("language", ["en", "ko"])
 def test_an_answer_with_tool_cards_and_citations_as_docs_show_it(
-    browser: Browser, embedded: Platform, pages_url: str, screenshot: Screenshot, language: str
+    browser: Browser, platform: Platform, pages_url: str, screenshot: Screenshot, language: str
 ) -> None:
     """The two screenshots in docs/web.md (`answer-en`, `answer-ko`), retaken by every run."""
-    index_handbook(embedded)
+    index_handbook(platform)
     context = browser.new_context(
         locale="ko-KR" if language == "ko" else "en-US", viewport={"width": 1100, "height": 760}
     )
     page = context.new_page()
-    open_chat(page, embedded.base_url)
+    open_chat(page, platform)
     page.click("#toggle-sessions")  # closed: the answer has the width
     if language == "ko":
         settled(ask(page, f"이 페이지를 읽어 주세요: {pages_url}/page"))

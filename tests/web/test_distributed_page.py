@@ -1,60 +1,32 @@
-"""The chat page on the distributed platform (every service its own process, Kafka and Redis):
-served by the gateway process with its policy, a key asked for, an answer streamed with its
-tool card, the conversation listed from Redis, and the documents panel honest about what a
-gateway of its own can see."""
+"""What only the distributed mode has: a gateway process of its own, without the shared document
+store (`RAG_STORE_URL`), beside the others of the platform (`distributed`, `conftest.py`). It
+serves the page with its policy, asks for a key, streams an answer with its tool card, lists
+the conversation from Redis, and its documents panel says honestly that it cannot see the index."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.support.platform import Platform, create_api_key, distributed_platform
-from tests.support.services import kafka_of_its_own
-from tests.web.conftest import Screenshot, platform_env
-from tests.web.test_chat_page import ask, settled
-from tests.web.test_keys_and_limits import enter_key
+from tests.support.platform import Platform, create_api_key
+from tests.web.chat import ask, enter_key, settled
+from tests.web.conftest import BLIND_GATEWAY, Screenshot
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
 
-@pytest.fixture(scope="module")
-def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker of this module's own: the suite's shared one has other platforms' tool runners in the
-    same consumer groups (the end-to-end tier's, for the whole session), which would take this
-    platform's tool calls and refuse this tier's page server, not on their allowlist."""
-    with kafka_of_its_own(tmp_path_factory.mktemp("web-kafka")) as server:
-        yield server.bootstrap
-
-
-@pytest.fixture(scope="module")
-def distributed(
-    pages_url: str, own_kafka: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Platform]:
-    log_dir = tmp_path_factory.mktemp("web-distributed-logs")
-    with distributed_platform(
-        platform_env(pages_url, log_dir / "unused-keys.json"),
-        kafka=own_kafka,
-        redis_url=redis_url,
-        log_dir=log_dir,
-        orchestrators=1,
-        user="web-user",
-    ) as platform:
-        yield platform
-
-
 def test_the_page_chats_over_the_distributed_platform(
-    browser: Browser, distributed: Platform, redis_url: str, pages_url: str, screenshot: Screenshot
+    browser: Browser, distributed: Platform, own_redis: str, pages_url: str, screenshot: Screenshot
 ) -> None:
-    served = httpx.get(f"{distributed.base_url}/")
+    gateway = distributed.services[BLIND_GATEWAY]
+    served = httpx.get(f"{gateway}/")
     assert "script-src 'self'" in served.headers["content-security-policy"]
-    key = create_api_key({"REDIS_URL": redis_url}, "web-distributed", scopes=["reindex"])
+    key = create_api_key({"REDIS_URL": own_redis}, "web-distributed", scopes=["reindex"])
     context = browser.new_context(locale="en-US")
     context.set_default_timeout(30_000)
     page = context.new_page()
-    page.goto(f"{distributed.base_url}/")
+    page.goto(f"{gateway}/")
     enter_key(page, key)
     expect(page.locator("#composer-input")).to_be_focused()
     answer = settled(ask(page, f"Please read {pages_url}/page"))

@@ -1,25 +1,16 @@
-"""The chat page where keys exist: asked for one on a 401, kept for the tab, and a 429's
-`Retry-After` shown and waited out before the next message can go."""
+"""The chat page where keys exist, in both modes (`keyed`, `conftest.py`): asked for one on a
+401, kept for the tab, and a 429's `Retry-After` shown and waited out before the next message
+can go."""
 
 from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.support.platform import Platform
+from tests.web.chat import ask, enter_key, settled
 from tests.web.conftest import Screenshot
-from tests.web.test_chat_page import ask, settled
-
-
-def enter_key(page: Page, key: str, *, accepted: bool = True) -> None:
-    """Type `key` into the dialog; a refused one opens it again at once, saying so."""
-    dialog = page.locator("#key-dialog")
-    expect(dialog).to_be_visible()
-    page.fill("#key-input", key)
-    page.keyboard.press("Enter")
-    if accepted:
-        expect(dialog).to_be_hidden()
 
 
 def test_a_401_asks_for_a_key_a_wrong_one_is_refused_and_a_good_one_is_used(

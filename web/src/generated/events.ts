@@ -26,6 +26,7 @@ export interface CitationsEvent {
 export interface DocumentList {
   /** False when this gateway cannot see the index: a process of its own without `RAG_STORE_URL`. */
   available: boolean;
+  /** By source then id. A file's `doc_id` is its path relative to the allowed root it lies under (`RAG_INDEXER_ALLOWED_ROOTS`), as citations name it, never the server's path; an inline document's is its own id. */
   documents: IndexedDocument[];
 }
 

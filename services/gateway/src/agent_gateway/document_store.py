@@ -5,20 +5,27 @@ every orchestrator reads; a gateway given the same URL reads it too, for the cha
 documents panel, and calls nothing on it but `documents()`. It embeds nothing: the
 vector size the store's schema is made (or checked) with comes from the RAG settings,
 as the embedder the indexer builds from them would report it, and no model is loaded.
+
+In both modes the listing names a file as citations do (`shown_doc_id`): the index keeps
+its absolute path as its id, which is the indexer's business, not a caller's.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_common.rag.embeddings import OFFLINE_DIMENSIONS
 from agent_common.rag.required import store_url
+from agent_common.rag.roots import relative_name
 from agent_common.rag.settings import RagSettings
 
 if TYPE_CHECKING:
     from agent_common.rag.store import VectorStore
 
-__all__ = ["embedding_dimensions", "shared_document_store"]
+__all__ = ["embedding_dimensions", "shared_document_store", "shown_doc_id", "source_roots"]
 
 
 def embedding_dimensions(rag: RagSettings) -> int:
@@ -36,3 +43,18 @@ def shared_document_store(rag: RagSettings) -> VectorStore | None:
     from agent_common.rag.store import open_store  # psycopg only for a gateway that lists
 
     return open_store(rag, embedding_dimensions(rag))
+
+
+def source_roots(as_written: Sequence[Path]) -> list[Path]:
+    """The allowed roots as written and with their symlinks resolved: the indexer names files
+    under the resolved ones, and the gateway may see a root through a link."""
+    return [*as_written, *(Path(os.path.realpath(root)) for root in as_written)]
+
+
+def shown_doc_id(doc_id: str, roots: Sequence[Path]) -> str:
+    """A document's id as a caller may see it: a file's (an absolute path) relative to the deepest
+    allowed root it lies under, as the indexer names it for citations (`relative_name`; its
+    file name alone when no root holds it any more); an inline document's id as it is, unless
+    it reads as an absolute path too: then the same rule, so no such path is ever listed."""
+    path = Path(doc_id)
+    return relative_name(path, roots) if path.is_absolute() else doc_id

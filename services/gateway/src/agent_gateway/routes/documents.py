@@ -6,6 +6,10 @@ for callers with the `reindex` scope, like the reindex commands that change it. 
 is the one the gateway shares its process with (the embedded default), or the shared
 PostgreSQL store `RAG_STORE_URL` names (the distributed mode, `document_store.py`); a
 gateway with neither answers `available: false`.
+
+A file's id in the index is its absolute path on the indexer's disk (what a `remove`
+command matches); the list shows it as citations do instead, relative to the allowed root
+it lies under (`document_store.shown_doc_id`), so no server path reaches a caller.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from agent_common.rag.records import IndexedDocument
 from agent_gateway.auth import Caller
+from agent_gateway.document_store import shown_doc_id, source_roots
 from agent_gateway.routes.reindex import REFUSALS, reindex_caller
 
 __all__ = ["DocumentList", "router"]
@@ -28,7 +33,11 @@ class DocumentList(BaseModel):
     available: bool = Field(
         description="False when this gateway cannot see the index: a process of its own without `RAG_STORE_URL`."
     )
-    documents: list[IndexedDocument]
+    documents: list[IndexedDocument] = Field(
+        description="By source then id. A file's `doc_id` is its path relative to the allowed root it lies under "
+        "(`RAG_INDEXER_ALLOWED_ROOTS`), as citations name it, never the server's path; an inline document's is "
+        "its own id."
+    )
 
 
 @router.get("/documents", response_model=DocumentList, responses=REFUSALS)
@@ -37,4 +46,9 @@ async def list_documents(request: Request, caller: Annotated[Caller, Depends(rei
     store = request.app.state.documents
     if store is None:
         return DocumentList(available=False, documents=[])
-    return DocumentList(available=True, documents=await store.documents(tenant=caller.tenant))
+    roots = source_roots(request.app.state.source_roots)
+    listed = [
+        document.model_copy(update={"doc_id": shown_doc_id(document.doc_id, roots)})
+        for document in await store.documents(tenant=caller.tenant)
+    ]
+    return DocumentList(available=True, documents=listed)
