@@ -78,6 +78,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
             orchestrator_settings.session_max_tokens,
         ),
         keys_file=config.auth.keys_file,
+        budgets_file=config.budgets.file,
     )
     bus = transports.bus
     model = ResilientModel.from_settings(

@@ -1,0 +1,115 @@
+"""Where a caller stands against its budgets, and what is told when it nears or passes one.
+
+Both the gateway (before a turn, to refuse it at 100 %) and the ledger writer (after a run's
+spend is recorded) come here, so the gauge and the once-a-period warning follow spend
+whichever side sees it first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from prometheus_client import Gauge
+
+from agent_common.budgets.base import Budget, BudgetStore, SpendSnapshot
+from agent_common.budgets.periods import month_of, period_end
+from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
+
+__all__ = ["BUDGET_USED_RATIO", "BUDGET_WARN_RATIO", "BudgetUse", "SpendRecorder", "standing"]
+
+log = logging.getLogger("agent.budgets")
+
+# Tenants only, never keys or users: the series stay as few as the budgets an operator set.
+BUDGET_USED_RATIO = Gauge(
+    "budget_used_ratio", "Share of the tenant's monthly budget spent this month (1 = all of it).", ["tenant"]
+)
+BUDGET_WARN_RATIO = Gauge(
+    "budget_warn_ratio", "The share of the tenant's monthly budget at which operators are warned.", ["tenant"]
+)
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """One budget and what was spent against it in the period."""
+
+    budget: Budget
+    used: Decimal | int
+    ratio: float
+    period: str
+
+    @property
+    def exceeded(self) -> bool:
+        return self.ratio >= 1
+
+    @property
+    def nearly_spent(self) -> bool:
+        return self.ratio >= self.budget.warn_at
+
+    @property
+    def resets_at(self) -> dt.datetime:
+        return period_end(self.period)
+
+
+def _uses(budgets: list[Budget], spend: SpendSnapshot, period: str) -> list[BudgetUse]:
+    uses = []
+    for budget in budgets:
+        spent = spend.tenant if budget.key_id is None else spend.key
+        if spent is not None:
+            uses.append(BudgetUse(budget, budget.used(spent), budget.used_ratio(spent), period))
+    return uses
+
+
+async def _observe(store: BudgetStore, uses: list[BudgetUse]) -> None:
+    """The gauge for tenant budgets; one warning a period for any budget past its warn share."""
+    for use in uses:
+        budget = use.budget
+        if budget.key_id is None:
+            BUDGET_USED_RATIO.labels(budget.tenant).set(use.ratio)
+            BUDGET_WARN_RATIO.labels(budget.tenant).set(budget.warn_at)
+        if use.nearly_spent and await store.first_warning(budget.scope, use.period):
+            record_security_event(SecurityEvent.BUDGET, SecurityReason.BUDGET_WARN_SHARE)
+            log.warning(
+                "budget nearly spent",
+                extra={
+                    "budget": budget.scope,
+                    "period": use.period,
+                    "unit": budget.unit,
+                    "used": str(use.used),
+                    "limit": str(budget.limit),
+                    "warn_at": budget.warn_at,
+                },
+            )
+
+
+async def standing(store: BudgetStore, tenant: str, key_id: str | None, at: dt.datetime) -> list[BudgetUse]:
+    """The caller's budgets and their use this period (none without a budget: one read)."""
+    budgets = await store.applying(tenant, key_id)
+    if not budgets:
+        return []
+    period = month_of(at)
+    uses = _uses(budgets, await store.spent(tenant, key_id, period), period)
+    await _observe(store, uses)
+    return uses
+
+
+class SpendRecorder:
+    """The ledger writer's hook: `record_spend` after each new usage entry is stored."""
+
+    def __init__(self, store: BudgetStore) -> None:
+        self._store = store
+
+    async def record_spend(
+        self, *, request_id: str, tenant: str, key_id: str | None, tokens: int, cost: Decimal, at: dt.datetime
+    ) -> None:
+        """Count one run's spend against its tenant and key, once per request id."""
+        period = month_of(at)
+        totals = await self._store.record(
+            request_id=request_id, tenant=tenant, key_id=key_id, tokens=tokens, cost=cost, period=period
+        )
+        if totals is None:
+            return  # a redelivered entry, counted already
+        budgets = await self._store.applying(tenant, key_id)
+        await _observe(self._store, _uses(budgets, totals, period))
