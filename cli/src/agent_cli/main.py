@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from agent_cli.budgets import add_parser as add_budgets_parser
 from agent_cli.dead_letters import add_parser as add_dead_letters_parser
 from agent_cli.keys import add_parser as add_keys_parser
 from agent_cli.prompt_eval.runner import add_parser as add_prompt_eval_parser
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("--port", type=int, help="Port to listen on (default: $PORT, $GATEWAY_PORT or 8000).")
     run_cmd.set_defaults(handler=run)
     add_keys_parser(commands)
+    add_budgets_parser(commands)
     add_prompt_eval_parser(commands)
     add_reindex_parser(commands)
     add_rag_eval_parser(commands)

@@ -8,7 +8,7 @@ where a caller stands, the gauge and the warning, and the ledger's `record_spend
 from agent_common.budgets.base import Budget, BudgetStore, Spend, SpendSnapshot
 from agent_common.budgets.memory import MemoryBudgetStore
 from agent_common.budgets.periods import month_of, period_end, seconds_until_reset
-from agent_common.budgets.standing import BudgetUse, SpendRecorder, standing
+from agent_common.budgets.standing import BudgetUse, SpendCounter, standing
 
 __all__ = [
     "Budget",
@@ -16,7 +16,7 @@ __all__ = [
     "BudgetUse",
     "MemoryBudgetStore",
     "Spend",
-    "SpendRecorder",
+    "SpendCounter",
     "SpendSnapshot",
     "month_of",
     "period_end",

@@ -18,7 +18,7 @@ from agent_common.budgets.base import Budget, BudgetStore, SpendSnapshot
 from agent_common.budgets.periods import month_of, period_end
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 
-__all__ = ["BUDGET_USED_RATIO", "BUDGET_WARN_RATIO", "BudgetUse", "SpendRecorder", "standing"]
+__all__ = ["BUDGET_USED_RATIO", "BUDGET_WARN_RATIO", "BudgetUse", "SpendCounter", "standing"]
 
 log = logging.getLogger("agent.budgets")
 
@@ -95,7 +95,7 @@ async def standing(store: BudgetStore, tenant: str, key_id: str | None, at: dt.d
     return uses
 
 
-class SpendRecorder:
+class SpendCounter:
     """The ledger writer's hook: `record_spend` after each new usage entry is stored."""
 
     def __init__(self, store: BudgetStore) -> None:
