@@ -9,26 +9,59 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from prometheus_client import Gauge
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from agent_common.budgets.base import Budget, BudgetStore, SpendSnapshot
 from agent_common.budgets.periods import month_of, period_end
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 
-__all__ = ["BUDGET_USED_RATIO", "BUDGET_WARN_RATIO", "BudgetUse", "SpendCounter", "standing"]
+__all__ = ["BUDGET_GAUGES", "BudgetUse", "SpendCounter", "standing"]
 
 log = logging.getLogger("agent.budgets")
 
-# Tenants only, never keys or users: the series stay as few as the budgets an operator set.
-BUDGET_USED_RATIO = Gauge(
-    "budget_used_ratio", "Share of the tenant's monthly budget spent this month (1 = all of it).", ["tenant"]
-)
-BUDGET_WARN_RATIO = Gauge(
-    "budget_warn_ratio", "The share of the tenant's monthly budget at which operators are warned.", ["tenant"]
-)
+
+class BudgetGauges(Collector):
+    """`budget_used_ratio{tenant}` and `budget_warn_ratio{tenant}`, for tenant budgets only (never keys
+    or users: the series stay as few as the budgets an operator set).
+
+    A collector rather than a `Gauge`: a ratio last seen in a month that has ended reads 0 at the
+    next scrape, so a tenant idle since the 1st does not keep last month's alert firing."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[str, float, float]] = {}  # tenant -> (period, used ratio, warn share)
+
+    def observe(self, tenant: str, period: str, ratio: float, warn_at: float) -> None:
+        last = self._last.get(tenant)
+        if last is None or period >= last[0]:  # a late entry of an earlier month does not set it back
+            self._last[tenant] = (period, ratio, warn_at)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        month = month_of(dt.datetime.now(dt.UTC))
+        used = GaugeMetricFamily(
+            "budget_used_ratio",
+            "Share of the tenant's monthly budget spent this month (1 = all of it).",
+            labels=["tenant"],
+        )
+        warn = GaugeMetricFamily(
+            "budget_warn_ratio",
+            "The share of the tenant's monthly budget at which operators are warned.",
+            labels=["tenant"],
+        )
+        for tenant, (period, ratio, warn_at) in sorted(self._last.items()):
+            used.add_metric([tenant], ratio if period == month else 0.0)
+            warn.add_metric([tenant], warn_at)
+        yield used
+        yield warn
+
+
+BUDGET_GAUGES = BudgetGauges()
+REGISTRY.register(BUDGET_GAUGES)
 
 
 @dataclass(frozen=True)
@@ -67,8 +100,7 @@ async def _observe(store: BudgetStore, uses: list[BudgetUse]) -> None:
     for use in uses:
         budget = use.budget
         if budget.key_id is None:
-            BUDGET_USED_RATIO.labels(budget.tenant).set(use.ratio)
-            BUDGET_WARN_RATIO.labels(budget.tenant).set(budget.warn_at)
+            BUDGET_GAUGES.observe(budget.tenant, use.period, use.ratio, budget.warn_at)
         if use.nearly_spent and await store.first_warning(budget.scope, use.period):
             record_security_event(SecurityEvent.BUDGET, SecurityReason.BUDGET_WARN_SHARE)
             log.warning(
