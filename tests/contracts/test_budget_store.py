@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from agent_common.budgets import Budget, BudgetStore, MemoryBudgetStore, Spend
+from agent_common.budgets import Budget, BudgetStore, MemoryBudgetStore, Spend, period_end
 from agent_common.budgets.redis import RedisBudgetStore
-from tests.contracts.budget_store import BudgetStoreContract, test_a_budget_is_in_dollars_or_in_tokens
+from tests.contracts.budget_store import THIS_MONTH, BudgetStoreContract, test_a_budget_is_in_dollars_or_in_tokens
 
 __all__ = ["test_a_budget_is_in_dollars_or_in_tokens"]
 
@@ -36,17 +36,17 @@ class TestRedisBudgetStore(BudgetStoreContract):
 
 async def test_the_file_is_shared_by_the_command_line_and_a_running_server(tmp_path: Path) -> None:
     server, command_line = MemoryBudgetStore(tmp_path / "b.json"), MemoryBudgetStore(tmp_path / "b.json")
-    await server.record(request_id="r1", tenant="acme", key_id=None, tokens=5, cost=Decimal("1"), period="2026-12")
+    await server.record(request_id="r1", tenant="acme", key_id=None, tokens=5, cost=Decimal("1"), period=THIS_MONTH)
     await command_line.set(Budget(tenant="acme", monthly_usd=Decimal("3")))
     assert [b.scope for b in await server.applying("acme", None)] == ["acme"]
-    assert (await command_line.spent("acme", None, "2026-12")).tenant == Spend(Decimal("1"), 5)
+    assert (await command_line.spent("acme", None, THIS_MONTH)).tenant == Spend(Decimal("1"), 5)
 
 
 @pytest.mark.redis
 async def test_counters_expire_after_their_month_and_a_margin(empty_redis_db: Redis) -> None:
     store = RedisBudgetStore(empty_redis_db)
-    await store.record(request_id="r1", tenant="acme", key_id=None, tokens=5, cost=Decimal("1"), period="2026-11")
-    expiry = await empty_redis_db.expiretime("budget:{acme}:spend:2026-11")
-    counted = await empty_redis_db.expiretime("budget:{acme}:counted:2026-11")
-    # 2026-12-01T00:00Z plus 35 days
-    assert expiry == counted == 1796083200 + 35 * 86400
+    await store.record(request_id="r1", tenant="acme", key_id=None, tokens=5, cost=Decimal("1"), period=THIS_MONTH)
+    expiry = await empty_redis_db.expiretime(f"budget:{{acme}}:spend:{THIS_MONTH}")
+    counted = await empty_redis_db.expiretime(f"budget:{{acme}}:counted:{THIS_MONTH}")
+    # 00:00 UTC on the 1st of next month, plus 35 days
+    assert expiry == counted == int(period_end(THIS_MONTH).timestamp()) + 35 * 86400

@@ -75,6 +75,9 @@ class RedisBudgetStore(BudgetStore):
         self._redis = redis
         self._record = redis.register_script(_RECORD)
         self._warn = redis.register_script(_WARN)
+        # Warnings this process knows were given: a budget past its warn share costs no round trip
+        # per turn after its first (a handful of budgets a month).
+        self._warned: set[tuple[str, str]] = set()
 
     async def set(self, budget: Budget) -> None:
         await self._redis.hset(_BUDGETS, budget.scope, budget.model_dump_json())
@@ -105,8 +108,12 @@ class RedisBudgetStore(BudgetStore):
         return None if totals is None else _snapshot(totals, key_id)
 
     async def first_warning(self, scope: str, period: str) -> bool:
+        if (scope, period) in self._warned:
+            return False
         tenant = scope.split("/", 1)[0]
-        return bool(await self._warn(keys=[_key(tenant, "warned", period)], args=[scope, _expiry(period)]))
+        first = bool(await self._warn(keys=[_key(tenant, "warned", period)], args=[scope, _expiry(period)]))
+        self._warned.add((scope, period))
+        return first
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
