@@ -34,12 +34,12 @@ class Stream:
     error: str = ""
 
 
-async def platform_stream(client: httpx.AsyncClient, base_url: str, n: int) -> Stream:
+async def platform_stream(client: httpx.AsyncClient, base_url: str, n: int, question: str = QUESTION) -> Stream:
     started = time.perf_counter()
     arrivals: list[float] = []
     try:
         async with aconnect_sse(
-            client, "POST", f"{base_url}/api/chat/stream", json={"message": f"{QUESTION} ({n})"}
+            client, "POST", f"{base_url}/api/chat/stream", json={"message": f"{question} ({n})"}
         ) as source:
             if source.response.status_code != 200:
                 return Stream(ok=False, error=f"HTTP {source.response.status_code}")
@@ -91,10 +91,11 @@ def _timed(started: float, arrivals: list[float]) -> Stream:
 
 
 async def run_level(
-    kind: str, url: str, concurrency: int, requests: int, headers: dict[str, str]
+    kind: str, url: str, concurrency: int, requests: int, headers: dict[str, str], question: str = QUESTION
 ) -> tuple[list[Stream], float]:
     """`requests` streams of `kind` (`platform`, `openai`: `url` is the platform's; `baseline`: the
-    model's `/v1`), `concurrency` at a time; returns them and the wall time they took."""
+    model's `/v1`), `concurrency` at a time; returns them and the wall time they took. `question`:
+    the platform's message (one with a URL makes a tool call)."""
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
     timeout = httpx.Timeout(120, connect=30)
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -103,7 +104,7 @@ async def run_level(
     results: list[Stream] = []
     async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
         streams: dict[str, Callable[[httpx.AsyncClient, int], Awaitable[Stream]]] = {
-            "platform": lambda client, n: platform_stream(client, url, n),
+            "platform": lambda client, n: platform_stream(client, url, n, question),
             "openai": lambda client, n: openai_stream(client, f"{url}/v1", n, "agent"),
             "baseline": lambda client, n: openai_stream(client, url, n, "offline-1"),
         }

@@ -145,3 +145,21 @@ def metrics_port(name: str) -> int | None:
         return None
     value = container_env(name).get("METRICS_PORT")
     return int(value) if value else listen_port(name) + 1000
+
+
+def scaled_object_for(name: str) -> dict[str, Any] | None:
+    """KEDA's ScaledObject of a Deployment (KEDA makes and owns its HorizontalPodAutoscaler)."""
+    for scaled in of_kind("ScaledObject").values():
+        ref = scaled["spec"]["scaleTargetRef"]
+        if ref.get("kind", "Deployment") == "Deployment" and ref["name"] == name:
+            return scaled
+    return None
+
+
+def replica_bounds(name: str) -> tuple[int, int] | None:
+    """(min, max) replicas of a Deployment's autoscaler, an HPA or a KEDA ScaledObject; None without one."""
+    if hpa := hpa_for(name):
+        return int(hpa["spec"]["minReplicas"]), int(hpa["spec"]["maxReplicas"])
+    if scaled := scaled_object_for(name):
+        return int(scaled["spec"].get("minReplicaCount", 0)), int(scaled["spec"]["maxReplicaCount"])
+    return None

@@ -38,6 +38,8 @@ from tests.deploy.k8s import (
     metrics_port,
     of_kind,
     pod_spec,
+    replica_bounds,
+    scaled_object_for,
     service_dir,
 )
 from tests.support.services import require_service
@@ -255,11 +257,16 @@ def disruption_budgets(name: str) -> list[dict[str, object]]:
 @pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_every_deployment_autoscales_or_says_why_not(name: str) -> None:
     reason = (deployment(name)["metadata"].get("annotations") or {}).get(NO_AUTOSCALER, "")
-    hpa = hpa_for(name)
-    assert bool(hpa) != bool(reason.strip()), f"{name}: an HPA, or a reason in the annotation {NO_AUTOSCALER}"
-    if hpa:
-        spec = hpa["spec"]
-        assert 1 <= spec["minReplicas"] <= spec["maxReplicas"]
+    bounds = replica_bounds(name)
+    assert bool(bounds) != bool(reason.strip()), (
+        f"{name}: an HPA or a KEDA ScaledObject, or a reason in the annotation {NO_AUTOSCALER}"
+    )
+    assert not (hpa_for(name) and scaled_object_for(name)), f"{name}: two autoscalers fight over its count"
+    if bounds:
+        # Only KEDA scales to zero (an HPA's floor is one replica); a Deployment it scales leaves it the count.
+        floor = 0 if scaled_object_for(name) else 1
+        assert floor <= bounds[0] <= bounds[1]
+        assert "replicas" not in deployment(name)["spec"], f"{name}: `replicas` fights the autoscaler on every apply"
 
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
@@ -269,17 +276,19 @@ def test_every_deployment_has_a_disruption_budget_or_says_why_not(name: str) -> 
     assert len(budgets) == (0 if reason.strip() else 1), (
         f"{name}: one PodDisruptionBudget, or a reason in the annotation {NO_DISRUPTION_BUDGET}"
     )
-    hpa = hpa_for(name)
-    if budgets and hpa:
+    bounds = replica_bounds(name)
+    if budgets and bounds:
         # a budget that needs every pod blocks node drains
-        assert budgets[0]["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]  # type: ignore[index]
+        assert budgets[0]["spec"]["minAvailable"] < bounds[0]  # type: ignore[operator]
 
 
 def test_consumers_never_scale_past_their_partitions() -> None:
     from agent_common.topics import TOOL_CALLS
 
-    hpa = hpa_for("tool-runner")
-    assert hpa and hpa["spec"]["maxReplicas"] <= TOOL_CALLS.partitions
+    # The tool runner scales on its lag with KEDA's Kafka scaler (docs/sizing.md), which adds no consumer
+    # a partition could not keep busy.
+    bounds = replica_bounds("tool-runner")
+    assert bounds and bounds[1] <= TOOL_CALLS.partitions
 
 
 # ---- images: from a registry, pinned by digest ---------------------------------------------------

@@ -33,13 +33,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Series no service exports at start: `up` is Prometheus's own; the Kafka lag gauge is the
 # distributed mode's (a gauge, so it has no first-burst problem); tenants are created by
-# operators, so their chat-request series, and their usage's, appear with their first request.
+# operators, so their chat-request series, and their usage's, appear with their first request, and
+# their budget gauges with their budget's first check (gauges: no first-burst problem).
 NOT_AT_START = {
     "up",
     "kafka_consumer_lag_messages",
     "gateway_chat_requests_total",
     "usage_tokens_total",
     "usage_cost_total",
+    "budget_used_ratio",
+    "budget_warn_ratio",
 }
 # Labels Prometheus adds per scrape target, and the model's name (a setting).
 TARGET_LABELS = {"job", "instance", "service", "model"}

@@ -7,7 +7,9 @@ metric a dashboard panel or an alert rule reads is really there."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 
 import httpx
@@ -99,10 +101,25 @@ def referenced_names() -> dict[str, set[str]]:
     return used
 
 
+def set_budget(redis_url: str, tenant: str) -> None:
+    """A budget far above the traffic's spend, as an operator sets one: the budget gauges, which exist for
+    tenants with a budget only, appear with the tenant's first turn."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_cli.main", "budgets", "set", "--tenant", tenant, "--monthly-usd", "100000"],
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.fixture(scope="module")
-def exports(distributed: Platform, pages_url: str, indexer: str) -> dict[str, str]:
+def exports(distributed: Platform, pages_url: str, indexer: str, redis_url: str) -> dict[str, str]:
     """Each service's `/metrics` after the traffic, once every series a dashboard or rule reads has appeared
     (the consumer-lag gauge is refreshed every few seconds, so it is polled for, with a deadline)."""
+    set_budget(redis_url, "default")  # the tenant of the platform's key
     run_traffic(distributed, pages_url)
     # Every replica: a run (and so its model retry) is handled by whichever orchestrator took it.
     urls = {name: distributed.metrics_url(name) for name in distributed.services if name not in NOT_OURS}

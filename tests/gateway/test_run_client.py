@@ -91,3 +91,13 @@ def test_a_chat_request_carries_the_callers_tenant_and_old_messages_without_one_
     old = request.model_dump(mode="json")
     del old["tenant"]  # as a gateway from before the field published it
     assert ChatRequested.model_validate(old).tenant is None
+
+
+def test_a_chat_request_carries_the_callers_api_key_id_for_the_ledger() -> None:
+    client = RunClient(MemoryBus(), MemoryRunEventChannel(), timeout_s=5)
+    with_key = Caller(user_id="u1", tenant="t1", method="api_key", key_id="0123456789ab")
+    assert client.new_request(with_key, "hello", None, None).key_id == "0123456789ab"
+    assert client.new_request(CALLER, "hello", None, None).key_id is None
+    old = client.new_request(with_key, "hello", None, None).model_dump(mode="json")
+    del old["key_id"]  # as a gateway from before the field published it
+    assert ChatRequested.model_validate(old).key_id is None

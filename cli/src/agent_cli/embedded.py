@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from agent_common.budgets import SpendCounter
 from agent_common.rag.embeddings import build_embedder
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import open_store
@@ -81,6 +82,7 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
             orchestrator_settings.session_max_tokens,
         ),
         keys_file=config.auth.keys_file,
+        budgets_file=config.budgets.file,
     )
     bus = transports.bus
     model = ResilientModel.from_settings(
@@ -108,7 +110,13 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
         model=model,
         settings=orchestrator_settings,
         retriever=Retriever.from_settings(rag, store, embedder),
-        ledger_writer=LedgerWriter(ledger, load_prices(usage.prices_file), thresholds=usage.path_thresholds()),
+        ledger_writer=LedgerWriter(
+            ledger,
+            load_prices(usage.prices_file),
+            # The budgets the gateway checks: the same store, in this process.
+            record_spend=SpendCounter(transports.budgets).record_spend,
+            thresholds=usage.path_thresholds(),
+        ),
     )
     orchestrator.register()
     tool_runner = ToolRunner(bus, ToolSettings(), ToolRunnerSettings().concurrency)

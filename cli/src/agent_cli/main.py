@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from agent_cli.budgets import add_parser as add_budgets_parser
 from agent_cli.cost_report import add_parser as add_cost_report_parser
 from agent_cli.dead_letters import add_parser as add_dead_letters_parser
 from agent_cli.handoff import add_parser as add_handoff_parser
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("--port", type=int, help="Port to listen on (default: $PORT, $GATEWAY_PORT or 8000).")
     run_cmd.set_defaults(handler=run)
     add_keys_parser(commands)
+    add_budgets_parser(commands)
     add_prompt_eval_parser(commands)
     add_reindex_parser(commands)
     add_rag_eval_parser(commands)

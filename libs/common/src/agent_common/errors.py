@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
     PARAMETER_UNSUPPORTED = "PARAMETER_UNSUPPORTED"
     RUN_ABANDONED = "RUN_ABANDONED"
     # tool
@@ -86,6 +87,8 @@ ERROR_CLASS_OF: dict[ErrorCode, ErrorClass] = {
     ErrorCode.RATE_LIMITED: ErrorClass.USER_INPUT,
     ErrorCode.TOO_MANY_STREAMS: ErrorClass.USER_INPUT,
     ErrorCode.PERMISSION_DENIED: ErrorClass.USER_INPUT,
+    # The tenant's or the key's monthly budget is spent: refused before any model call.
+    ErrorCode.BUDGET_EXCEEDED: ErrorClass.USER_INPUT,
     # A field of OpenAI's API the platform does not do (client tools, n > 1, JSON output): `/v1` only.
     ErrorCode.PARAMETER_UNSUPPORTED: ErrorClass.USER_INPUT,
     # Nobody failed: the client left and did not come back, so the run was stopped.
@@ -134,6 +137,7 @@ HTTP_STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_STREAMS: 429,
     ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.BUDGET_EXCEEDED: 429,
     ErrorCode.RAG_PATH_NOT_ALLOWED: 403,
     ErrorCode.MODEL_RATE_LIMITED: 503,
     ErrorCode.MODEL_TIMEOUT: 504,

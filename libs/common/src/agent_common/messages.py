@@ -56,6 +56,8 @@ class ChatRequested(BusMessage):
     deadline_at: float
     # The caller's tenant, for its limits (the output cap). Optional: older messages have none.
     tenant: str | None = None
+    # The caller's API key id (None for a JWT or anonymous caller), for the usage ledger and the key's budget.
+    key_id: str | None = None
 
     def partition_key(self) -> str:
         # One session's turns stay in order: they land on the same partition.

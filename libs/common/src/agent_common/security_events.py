@@ -24,6 +24,7 @@ class SecurityEvent(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     INPUT_REJECTED = "input_rejected"
     TOOL_URL_REFUSED = "tool_url_refused"
+    BUDGET = "budget"
 
 
 class SecurityReason(StrEnum):
@@ -62,6 +63,9 @@ class SecurityReason(StrEnum):
     PRIVATE_ADDRESS = "private"
     SPECIAL_PURPOSE_ADDRESS = "special_purpose"
     METADATA_ADDRESS = "metadata"
+    # budget: a tenant's or key's monthly budget
+    BUDGET_WARN_SHARE = "warn_share"  # past its warn share: once a period per budget
+    BUDGET_SPENT = "spent"  # a chat turn refused with BUDGET_EXCEEDED
 
 
 # Which reasons each event is recorded with: the series exported at 0 from start-up.
@@ -99,6 +103,7 @@ REASONS_OF: dict[SecurityEvent, tuple[SecurityReason, ...]] = {
         SecurityReason.SPECIAL_PURPOSE_ADDRESS,
         SecurityReason.METADATA_ADDRESS,
     ),
+    SecurityEvent.BUDGET: (SecurityReason.BUDGET_WARN_SHARE, SecurityReason.BUDGET_SPENT),
 }
 
 SECURITY_EVENTS = Counter(

@@ -4,6 +4,7 @@ keys is throttled like anything else."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -12,6 +13,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_common.auth import Scope
+from agent_common.budgets import BudgetStore, BudgetUse, seconds_until_reset, standing
 from agent_common.errors import ErrorCode
 from agent_common.logs import bind_ids
 from agent_common.rate_limits import StreamSlots
@@ -30,6 +32,15 @@ PERMISSION_DENIED = Localized(
     "This credential may not do that: it needs the `{scope}` scope (`agent keys create --scope {scope}`).",
     "이 인증 정보로는 할 수 없는 작업입니다: `{scope}` 권한이 필요합니다 (`agent keys create --scope {scope}`).",
 )
+BUDGET_EXCEEDED = Localized(
+    "The monthly budget of {whom} is spent ({used} of {limit} {unit}); it resets at {resets_at} UTC.",
+    "{whom}의 월 예산을 모두 사용했습니다 ({limit} {unit} 중 {used}). {resets_at} UTC에 초기화됩니다.",
+)
+BUDGET_WHOM = {
+    "tenant": Localized("tenant {tenant}", "테넌트 {tenant}"),
+    "key": Localized("this API key", "이 API 키"),
+}
+BUDGET_UNITS = {"usd": Localized("USD", "달러"), "tokens": Localized("tokens", "토큰")}
 TOO_MANY_STREAMS = Localized(
     "Too many open streams ({limit}); close one and try again.",
     "열린 스트림이 너무 많습니다 (최대 {limit}개). 하나를 닫고 다시 시도해 주세요.",
@@ -52,6 +63,7 @@ class Admission:
     authenticator: Authenticator
     limits: RequestLimits
     streams: StreamSlots
+    budgets: BudgetStore
 
 
 def _admission(request: Request) -> Admission:
@@ -100,6 +112,42 @@ async def acquire_stream(request: Request, caller: Caller, stream_id: str) -> St
             limit=slots.limit,
         )
     return slots
+
+
+async def check_budget(request: Request, caller: Caller, locale: str | None) -> None:
+    """Refuse a chat turn with 429 `BUDGET_EXCEEDED` once the caller's tenant or key has spent its month."""
+    now = dt.datetime.now(dt.UTC)
+    uses = await standing(_admission(request).budgets, caller.tenant, caller.key_id, now)
+    spent = [use for use in uses if use.exceeded]
+    if spent:
+        record_security_event(SecurityEvent.BUDGET, SecurityReason.BUDGET_SPENT, user_id=caller.user_id)
+        raise _refuse_budget(spent[0], locale, seconds_until_reset(now))
+
+
+def _refuse_budget(use: BudgetUse, locale: str | None, retry_after: int) -> Refused:
+    budget = use.budget
+    scope = "tenant" if budget.key_id is None else "key"
+    resets_at = use.resets_at.strftime("%Y-%m-%d %H:%M")
+    message = BUDGET_EXCEEDED.for_locale(locale).format(
+        whom=BUDGET_WHOM[scope].for_locale(locale).format(tenant=budget.tenant),
+        used=use.used,
+        limit=budget.limit,
+        unit=BUDGET_UNITS[budget.unit].for_locale(locale),
+        resets_at=resets_at,
+    )
+    return Refused(
+        ErrorCode.BUDGET_EXCEEDED,
+        message,
+        headers={"Retry-After": str(retry_after)},
+        scope=scope,
+        tenant=budget.tenant,
+        key_id=budget.key_id,
+        unit=budget.unit,
+        limit=str(budget.limit),
+        used=str(use.used),
+        resets_at=use.resets_at.isoformat().replace("+00:00", "Z"),
+        retry_after=retry_after,
+    )
 
 
 def user_key(caller: Caller) -> str:

@@ -92,7 +92,11 @@ def create_app(
             if own_store is not None:  # connected by its first listing, closed after the drain
                 stack.push_async_callback(own_store.close)
             shared = transports or open_transports(
-                config.bus, config.redis, client_id="gateway", keys_file=config.auth.keys_file
+                config.bus,
+                config.redis,
+                client_id="gateway",
+                keys_file=config.auth.keys_file,
+                budgets_file=config.budgets.file,
             )
             _share(app, shared)  # asks for what it needs before its own transports start it
             if transports is None:
@@ -126,6 +130,7 @@ def create_app(
             authenticator=authenticator,
             limits=RequestLimits(config.limits, shared.request_limiter),
             streams=shared.stream_slots(config.limits.streams_per_user, config.gateway.request_timeout_s + 60),
+            budgets=shared.budgets,
         )
         app.state.ownership = Ownership(
             shared.owners,

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent_common.errors import ErrorInfo
+from agent_common.errors import ErrorCode, ErrorInfo
 from agent_gateway.openai_schemas import OpenAIError, OpenAIErrorType
 
 OPENAI_PREFIX = "/v1"
@@ -62,9 +62,12 @@ def _param(details: dict[str, object]) -> str | None:
 
 
 def openai_error(info: ErrorInfo, status: int | None = None) -> OpenAIError:
+    # A spent budget is what OpenAI calls an exhausted quota: 429 with type `insufficient_quota`,
+    # which clients tell apart from a rate limit (not worth retrying before the budget resets).
+    spent = info.code is ErrorCode.BUDGET_EXCEEDED
     return OpenAIError(
         message=info.message,
-        type=error_type(status or info.http_status),
+        type="insufficient_quota" if spent else error_type(status or info.http_status),
         param=_param(info.details),
         code=info.code,
         error_class=info.error_class,

@@ -260,7 +260,12 @@ class ModelList(BaseModel):
 
 
 OpenAIErrorType = Literal[
-    "invalid_request_error", "authentication_error", "permission_error", "rate_limit_error", "server_error"
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "rate_limit_error",
+    "insufficient_quota",
+    "server_error",
 ]
 
 

@@ -89,6 +89,7 @@ class RunClient:
             locale=locale,
             deadline_at=time.time() + self._timeout_s - self._grace_s,
             tenant=caller.tenant,
+            key_id=caller.key_id,
         )
 
     async def submit(self, request: ChatRequested) -> AsyncGenerator[RunEvent, None]:

@@ -131,6 +131,17 @@ class RateLimitSettings(BaseSettings):
     """Server-Sent Event streams one user may hold open at once."""
 
 
+class BudgetSettings(BaseSettings):
+    """Monthly budgets per tenant and per API key (`agent budgets set`); a chat turn past one is refused
+    `BUDGET_EXCEEDED`. With `REDIS_URL` set, budgets and spend live in Redis, exact across replicas."""
+
+    model_config = settings_config("BUDGETS_")
+
+    file: Path = Path(".agent/budgets.json")
+    """Where budgets and the month's spend live without Redis (the embedded default), so that
+    `agent budgets set` reaches a running `agent run`."""
+
+
 class GatewayConfig:
     """Every setting the gateway process reads, grouped by concern."""
 
@@ -145,12 +156,14 @@ class GatewayConfig:
         limits: RateLimitSettings | None = None,
         roots: SourceRootsSettings | None = None,
         rag: RagSettings | None = None,
+        budgets: BudgetSettings | None = None,
     ) -> None:
         self.gateway = gateway or GatewaySettings()
         self.roots = roots or SourceRootsSettings()
         # The shared document store's URL and index, for `/api/documents` (document_store.py).
         self.rag = rag or RagSettings()
         self.auth = auth or AuthSettings()
+        self.budgets = budgets or BudgetSettings()
         self.limits = limits or RateLimitSettings()
         self.bus = bus or BusSettings()
         self.redis = redis or RedisSettings()
@@ -161,6 +174,7 @@ class GatewayConfig:
 SETTINGS_CLASSES = (
     GatewaySettings,
     AuthSettings,
+    BudgetSettings,
     RateLimitSettings,
     SourceRootsSettings,
     RagSettings,

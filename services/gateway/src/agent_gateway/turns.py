@@ -1,5 +1,5 @@
 """Admitting a chat turn, whichever API it came by (`/api/chat`, `/v1/chat/completions`):
-the message's checks, in the caller's language, and the claims on its session and run."""
+the message's checks, in the caller's language, its budget, and the claims on its session and run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from agent_common.errors import ErrorCode, PlatformError
 from agent_common.ids import new_id
 from agent_common.messages import ChatRequested
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
+from agent_gateway.admission import check_budget
 from agent_gateway.auth import Caller
 from agent_gateway.localized import Localized
 from agent_gateway.metrics import CHAT_REQUESTS
@@ -58,6 +59,7 @@ async def admit_turn(
     """Checks a turn may start and claims its session and run for the caller."""
     _check_not_blank(body, locale)
     _check_length(body, request, locale)
+    await check_budget(request, caller, locale)  # before any claim: a refused turn leaves nothing behind
     CHAT_REQUESTS.labels(caller.tenant, caller.method).inc()
     submitted = runs.new_request(
         caller, body.message, body.session_id, locale, request_id=request_context(request.scope).request_id

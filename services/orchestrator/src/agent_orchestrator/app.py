@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 
+from agent_common.budgets import SpendCounter
 from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
 from agent_common.rag.required import check_shared_store
@@ -49,7 +50,15 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             settings=service,
             retriever=retriever,
             link_hosts=config.answer_link_hosts(),
-            ledger_writer=LedgerWriter(ledger, prices, thresholds=config.usage.path_thresholds()) if ledger else None,
+            ledger_writer=LedgerWriter(
+                ledger,
+                prices,
+                # Each new entry's spend counts against its tenant's and key's budgets, in Redis.
+                record_spend=SpendCounter(transports.budgets).record_spend,
+                thresholds=config.usage.path_thresholds(),
+            )
+            if ledger
+            else None,
         )
         orchestrator.register()
         async with AsyncExitStack() as stack:

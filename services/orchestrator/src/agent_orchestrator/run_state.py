@@ -63,6 +63,8 @@ class RunState(BaseModel):
     locale: str | None = None
     # The caller's tenant, whose output cap applies (None: the model's cap alone).
     tenant: str | None = _ADDED_LATER
+    # The caller's API key, whose budget the run's spend counts against (None: not a key's).
+    key_id: str | None = _ADDED_LATER
     deadline_at: float
     # The conversation sent to the model so far, in the chat-completions message format.
     messages: list[ChatMessage]
@@ -95,6 +97,7 @@ class RunState(BaseModel):
             user_message=msg.message,
             locale=msg.locale,
             tenant=msg.tenant,
+            key_id=msg.key_id,
             deadline_at=msg.deadline_at,
             started_at=msg.created_at,
             messages=messages or [],

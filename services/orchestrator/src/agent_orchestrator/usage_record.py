@@ -118,6 +118,7 @@ def usage_entry(state: RunState, *, error: ErrorCode | None = None, ended_at: fl
         tenant=state.tenant or DEFAULT_TENANT,
         user_id=state.user_id,
         session_id=state.session_id,
+        api_key_id=state.key_id,
         at=datetime.datetime.fromtimestamp(ended_at, datetime.UTC),
         model_calls=list(state.model_calls or []),
         tool_calls=[

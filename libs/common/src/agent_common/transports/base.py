@@ -1,7 +1,7 @@
 """What a process can ask its transports for, and their life cycle as one `async with`.
 
 A process builds its components from a `Transports` (the bus, the run-event
-channel, the stores, the rate-limit primitives), then enters it: entering starts
+channel, the stores, the rate-limit primitives, the budgets), then enters it: entering starts
 what was asked for (the run-event channel, then the bus), leaving stops it in
 reverse and closes the Redis pool last. What a process never asks for is never
 built, so a tool runner opens no pub/sub connection.
@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Self
 
 from agent_common.auth import ApiKeyStore
+from agent_common.budgets import BudgetStore
 from agent_common.bus import Bus
 from agent_common.rate_limits import RequestLimiter, StreamSlots
 from agent_common.run_events import RunEventChannel
@@ -56,6 +57,11 @@ class Transports(ABC):
         return self._open_request_limiter()
 
     @cached_property
+    def budgets(self) -> BudgetStore:
+        """Budgets and the month's spend: the gateway's admission and the ledger writer share them."""
+        return self._open_budgets()
+
+    @cached_property
     def run_store(self) -> RunStore:
         """Where runs are kept between steps, shared by the orchestrator's replicas."""
         return self._open_run_store()
@@ -90,6 +96,9 @@ class Transports(ABC):
 
     @abstractmethod
     def _open_run_store(self) -> RunStore: ...
+
+    @abstractmethod
+    def _open_budgets(self) -> BudgetStore: ...
 
     async def aclose(self) -> None:
         """Release the connections (the Redis pool); the bus and the channel are stopped before."""

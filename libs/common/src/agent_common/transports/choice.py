@@ -31,19 +31,21 @@ def open_transports(
     client_id: str,
     sessions: SessionBounds | None = None,
     keys_file: Path | None = None,
+    budgets_file: Path | None = None,
 ) -> Transports:
     """The transports the settings ask for; enter the result to start them (`async with`).
 
     `bus=None` is an in-process bus; `redis=None` is a process that shares no state
     (the tool runner, the indexer) or the embedded default: its state stays in memory.
-    Given Redis settings, Kafka without `REDIS_URL` is a configuration error.
+    Given Redis settings, Kafka without `REDIS_URL` is a configuration error. Without Redis, API
+    keys and budgets live in `keys_file` and `budgets_file` (budgets in memory without one).
     """
     if bus is not None and redis is not None:
         check_mode(bus, redis)
     bounds = sessions or SessionBounds()
     carrier = _bus(bus, client_id)
     if redis is None or redis.url is None:
-        return MemoryTransports(carrier, sessions=bounds, keys_file=keys_file)
+        return MemoryTransports(carrier, sessions=bounds, keys_file=keys_file, budgets_file=budgets_file)
     from agent_common.transports.redis import RedisTransports, redis_client
 
     return RedisTransports(carrier, redis_client(redis), sessions=bounds)

@@ -1,7 +1,7 @@
 """The embedded default's transports: one process, everything in memory.
 
 The bus is in-process unless the settings say Kafka (a tool runner or indexer
-over Kafka shares no state, so it needs no Redis); API keys are a local file.
+over Kafka shares no state, so it needs no Redis); API keys and budgets are local files.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent_common.auth import ApiKeyStore, FileApiKeyStore
+from agent_common.budgets import BudgetStore, MemoryBudgetStore
 from agent_common.bus import Bus
 from agent_common.rate_limits import MemoryRequestLimiter, MemoryStreamSlots, RequestLimiter, StreamSlots
 from agent_common.run_events import MemoryRunEventChannel, RunEventChannel
@@ -19,9 +20,12 @@ from agent_common.transports.base import ConfigurationError, Transports
 
 
 class MemoryTransports(Transports):
-    def __init__(self, bus: Bus, *, sessions: SessionBounds, keys_file: Path | None = None) -> None:
+    def __init__(
+        self, bus: Bus, *, sessions: SessionBounds, keys_file: Path | None = None, budgets_file: Path | None = None
+    ) -> None:
         super().__init__(bus, sessions=sessions)
         self._keys_file = keys_file
+        self._budgets_file = budgets_file
 
     @property
     def api_keys_location(self) -> str:
@@ -53,3 +57,7 @@ class MemoryTransports(Transports):
 
     def _open_run_store(self) -> RunStore:
         return MemoryRunStore()
+
+    def _open_budgets(self) -> BudgetStore:
+        # In a file when given one, so that `agent budgets set` reaches a running `agent run`.
+        return MemoryBudgetStore(self._budgets_file)

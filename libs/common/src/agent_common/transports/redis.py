@@ -12,6 +12,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from agent_common.auth import ApiKeyStore
 from agent_common.auth.redis_store import RedisApiKeyStore
+from agent_common.budgets import BudgetStore
+from agent_common.budgets.redis import RedisBudgetStore
 from agent_common.bus import Bus
 from agent_common.rate_limits import RequestLimiter, StreamSlots
 from agent_common.rate_limits.redis import RedisRequestLimiter, RedisStreamSlots
@@ -90,6 +92,9 @@ class RedisTransports(Transports):
     def _open_run_store(self) -> RunStore:
         ride = self._ride_through
         return RedisRunStore(self.redis, recent_outage=None if ride is None else ride.outage_within)
+
+    def _open_budgets(self) -> BudgetStore:
+        return RedisBudgetStore(self.redis)
 
     async def aclose(self) -> None:
         await self.redis.aclose()

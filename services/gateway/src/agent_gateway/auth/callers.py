@@ -39,6 +39,8 @@ class Caller:
     method: Literal["api_key", "jwt", "anonymous"]
     # Privileges beyond chatting: the key's, or the token's `AUTH_JWT_SCOPE_CLAIM`.
     scopes: frozenset[Scope] = field(default_factory=frozenset)
+    # The API key's id, for the key's own budget; None for a JWT or anonymous caller.
+    key_id: str | None = None
 
 
 class Authenticator:
@@ -69,7 +71,11 @@ class Authenticator:
             if record is None:
                 raise self._refuse(ErrorCode.AUTH_INVALID, SecurityReason.UNKNOWN_KEY, AUTH_INVALID, locale)
             return Caller(
-                user_id=record.user_id, tenant=record.tenant, method="api_key", scopes=frozenset(record.scopes)
+                user_id=record.user_id,
+                tenant=record.tenant,
+                method="api_key",
+                scopes=frozenset(record.scopes),
+                key_id=record.key_id,
             )
         if self._jwt is not None and credential.count(".") == 2:
             try:

@@ -1,0 +1,138 @@
+"""The embedded default's budgets: in memory, kept in a file when given one.
+
+The file lets `agent budgets set` (another process) change the budgets of a running
+`agent run`, as the key file does for keys; the period's spend is in it too, so a
+restart forgets nothing. Every change re-reads the file under an exclusive lock, so
+the command line and the server never overwrite each other's writes. Without a file
+(tests) the state lives only in the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from agent_common.budgets.base import Budget, BudgetStore, Spend, SpendSnapshot, scope_of, to_nanos
+from agent_common.budgets.periods import counters_expire_at
+
+
+class _Period(BaseModel):
+    # scope -> [nano-dollars, tokens]
+    spend: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    counted: list[str] = Field(default_factory=list)
+    warned: list[str] = Field(default_factory=list)
+
+
+class _State(BaseModel):
+    budgets: dict[str, Budget] = Field(default_factory=dict)
+    periods: dict[str, _Period] = Field(default_factory=dict)
+
+
+class MemoryBudgetStore(BudgetStore):
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._state = _State()
+        self._seen: tuple[int, int] | None = None  # the file's (mtime, size) when `_state` was read
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[_State]:
+        """The current state, saved when the block ends without an error."""
+        if self._path is None:
+            yield self._state
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._path.with_name(self._path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = self._read()
+            self._seen = None  # changed in place below: parsed afresh next time, whatever happens
+            yield state
+            self._write(state)
+
+    def _reading(self) -> _State:
+        return self._state if self._path is None else self._read()
+
+    def _read(self) -> _State:
+        """The file's state, parsed again only when the file changed (admission reads it per turn)."""
+        assert self._path is not None
+        try:
+            stat = self._path.stat()
+        except FileNotFoundError:
+            self._state, self._seen = _State(), None
+            return self._state
+        if (stat.st_mtime_ns, stat.st_size) != self._seen:
+            self._state = _State.model_validate_json(self._path.read_bytes())
+            self._seen = (stat.st_mtime_ns, stat.st_size)
+        return self._state
+
+    def _write(self, state: _State) -> None:
+        assert self._path is not None
+        now = dt.datetime.now(dt.UTC)
+        state.periods = {p: v for p, v in state.periods.items() if counters_expire_at(p) > now}
+        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".budgets-")  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(state.model_dump_json().encode())
+            os.replace(tmp, self._path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def set(self, budget: Budget) -> None:
+        with self._changing() as state:
+            state.budgets[budget.scope] = budget
+
+    async def remove(self, tenant: str, key_id: str | None = None) -> bool:
+        with self._changing() as state:
+            return state.budgets.pop(scope_of(tenant, key_id), None) is not None
+
+    async def budgets(self, tenant: str | None = None) -> list[Budget]:
+        budgets = self._reading().budgets.values()
+        chosen = [b for b in budgets if tenant is None or b.tenant == tenant]
+        return sorted(chosen, key=lambda b: (b.tenant, b.key_id is not None, b.key_id or ""))
+
+    async def applying(self, tenant: str, key_id: str | None) -> list[Budget]:
+        budgets = self._reading().budgets
+        scopes = [scope_of(tenant, None)] + ([] if key_id is None else [scope_of(tenant, key_id)])
+        return [budgets[s] for s in scopes if s in budgets]
+
+    async def spent(self, tenant: str, key_id: str | None, period: str) -> SpendSnapshot:
+        return _snapshot(self._reading().periods.get(period, _Period()), tenant, key_id)
+
+    async def record(
+        self, *, request_id: str, tenant: str, key_id: str | None, tokens: int, cost: Decimal, period: str
+    ) -> SpendSnapshot | None:
+        with self._changing() as state:
+            month = state.periods.setdefault(period, _Period())
+            if request_id in month.counted:
+                return None
+            month.counted.append(request_id)
+            nanos = to_nanos(cost)
+            for scope in [scope_of(tenant, None)] + ([] if key_id is None else [scope_of(tenant, key_id)]):
+                before = month.spend.get(scope, (0, 0))
+                month.spend[scope] = (before[0] + nanos, before[1] + tokens)
+            return _snapshot(month, tenant, key_id)
+
+    async def first_warning(self, scope: str, period: str) -> bool:
+        with self._changing() as state:
+            month = state.periods.setdefault(period, _Period())
+            if scope in month.warned:
+                return False
+            month.warned.append(scope)
+            return True
+
+
+def _snapshot(month: _Period, tenant: str, key_id: str | None) -> SpendSnapshot:
+    def spend(scope: str) -> Spend:
+        return Spend.of(*month.spend.get(scope, (0, 0)))
+
+    return SpendSnapshot(
+        tenant=spend(scope_of(tenant, None)), key=None if key_id is None else spend(scope_of(tenant, key_id))
+    )
