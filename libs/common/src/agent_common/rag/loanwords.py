@@ -158,9 +158,13 @@ def render(question: str, words: dict[str, str]) -> str | None:
         run = match.group(0)
         for end in range(len(run), 1, -1):  # two syllables at least: one is too often a native word
             key = hangul_key(run[:end])
-            if _enough(key) and key in words and (end == len(run) or run[end:] in PARTICLES):
-                changed = True
-                return f" {words[key]} {run[end:]}"
+            if not (_enough(key) and key in words and (end == len(run) or run[end:] in PARTICLES)):
+                continue
+            # A particle that is a bare vowel (파이썬에도) leaves the key as it is: keep it a particle.
+            while end > 2 and hangul_key(run[: end - 1]) == key and run[end - 1 :] in PARTICLES:
+                end -= 1
+            changed = True
+            return f" {words[key]} {run[end:]}"
         return run
 
     rendered = _HANGUL_RUN.sub(replace, question)
