@@ -84,9 +84,11 @@ def test_the_ci_slice_keeps_hit_at_5_above_the_floor(tmp_path: Path) -> None:
     assert (tmp_path / "rag-eval.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     # 52 chunks: 50 before no chunk could outgrow the size with its heading path (two sections split once more).
     assert "| `heading` | 52 |" in (tmp_path / "rag-eval.md").read_text()
-    # Per language: the slice's 39 questions in English and in Korean, and a held-out part of each.
+    # Per language: the slice's 39 questions in English and in Korean, and a held-out part of each;
+    # the Korean ones held out fold by fold too, every question once.
     languages = {(r["language"], r["split"]): r for r in report["languages"]}
-    assert set(languages) == {("en", "all"), ("en", "held-out"), ("ko", "all"), ("ko", "held-out")}
+    assert set(languages) == {("en", "all"), ("en", "held-out"), ("ko", "all"), ("ko", "held-out"), ("ko", "10-fold")}
+    assert languages["ko", "10-fold"]["scores"]["questions"] == 39
     assert languages["ko", "all"]["scores"]["questions"] == 39 and languages["ko", "all"]["off_topic"] >= 30
     assert 0 < languages["ko", "held-out"]["scores"]["questions"] < 39
     assert languages["ko", "all"]["scores"]["hit_at"]["5"] >= KOREAN_HIT_AT_5_FLOOR
