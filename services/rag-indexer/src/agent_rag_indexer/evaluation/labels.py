@@ -110,9 +110,14 @@ def read_jsonl(path: Path) -> list[Question]:
     return [Question(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def fold(question_id: str, folds: int = 10) -> int:
+    """The question's fold, the same on every run."""
+    return zlib.crc32(question_id.encode()) % folds
+
+
 def is_held_out(question_id: str) -> bool:
     """Three questions in ten, the same ones on every run: tuned on the others, reported apart."""
-    return zlib.crc32(question_id.encode()) % 10 < 3
+    return fold(question_id) < 3
 
 
 @dataclass(frozen=True)
