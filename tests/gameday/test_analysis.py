@@ -39,15 +39,11 @@ def test_the_template_is_read_with_its_args_and_durations_scaled() -> None:
     assert "[4s]" in metric.query and "[2m]" not in metric.query  # 2m / 30, no fewer than four scrapes
 
 
-def test_a_missing_arg_is_named() -> None:
-    template = TEMPLATE.read_text().replace("      value: canary\n", "")
-    path = Path(__file__).parent / "fixtures" / "no-default.yaml"
-    try:
-        path.write_text(template)
-        with pytest.raises(ValueError, match="args.canary-hash"):
-            load_metrics(path)
-    finally:
-        path.unlink()
+def test_a_missing_arg_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "no-default.yaml"
+    path.write_text(TEMPLATE.read_text().replace("      value: canary\n", ""))
+    with pytest.raises(ValueError, match=r"args\.canary-hash"):
+        load_metrics(path)
 
 
 async def test_a_failing_canary_is_rolled_back_at_its_second_failure() -> None:
@@ -80,9 +76,7 @@ async def test_a_query_that_keeps_answering_nothing_is_an_error_that_rolls_back(
 async def test_neither_condition_holding_is_inconclusive(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text(
-        TEMPLATE.read_text()
-        .replace("result[0] >= 0.05", "result[0] >= 0.5")
-        .replace("count: 6", "count: 3")
+        TEMPLATE.read_text().replace("result[0] >= 0.05", "result[0] >= 0.5").replace("count: 6", "count: 3")
     )
     query, _ = prometheus_answering([0.2])
     verdict = await analyse(load_metrics(path, time_scale=SCALE), query, window_s=30)
