@@ -209,8 +209,10 @@ def monitoring(workdir: Path, webhook_url: str, *, time_scale: float = 1, scrape
     am_config = workdir / "alertmanager.yml"
     routing = scaled_alertmanager_config(time_scale, webhook_url)
     am_config.write_text(yaml.safe_dump(routing, sort_keys=False))
+    root = routing["route"]
+    # A child route without its own group_wait inherits its parent's.
     group_wait_s = max(
-        parse_duration(r.get("group_wait", "30s")) for r in [routing["route"], *routing["route"].get("routes", [])]
+        parse_duration(r.get("group_wait", root.get("group_wait", "30s"))) for r in [root, *root.get("routes", [])]
     )
     rule_file = RULES if time_scale == 1 else workdir / "rules-scaled.yml"
     if time_scale != 1:

@@ -124,8 +124,9 @@ def open_platform(
             "OFFLINE_MODEL_TOKEN_DELAY_MS": str(TOKEN_DELAY_MS),
             "TOOL_HTTP_TIMEOUT_S": str(TOOL_TIMEOUT_S),
             "ORCHESTRATOR_TOOL_RESULT_TIMEOUT_S": "20",
-            # Few runs at once per replica, so a spike saturates one (the HPA scenario).
-            "ORCHESTRATOR_MAX_RUNS": "6",
+            # Few runs at once per replica, so a spike saturates one (the HPA scenario): runs queue,
+            # and the replica's CPU, what its HorizontalPodAutoscaler reads, rises with them.
+            "ORCHESTRATOR_MAX_RUNS": "16",
             "MODEL_API_KEY": MODEL_KEY,
             "OFFLINE_MODEL_API_KEY": MODEL_KEY,
             "MODEL_SECONDARY_BASE_URL": f"http://127.0.0.1:{secondary_port}/v1",

@@ -117,16 +117,26 @@ async def _run(day: GameDayPlatform, options: Options) -> GameDay:
         )
         for name in options.scenarios:
             say(f"gameday: {name}...")
-            if name in RELEASES:
-                release = Release(options.analysis_template, options.analysis_args, healthy=name == "release-healthy")
-                outcome = await run_release(ctx, release)
-            else:
-                outcome = await run_fault(ctx, SCENARIOS[name](ctx))
+            try:
+                if name in RELEASES:
+                    healthy = name == "release-healthy"
+                    outcome = await run_release(ctx, Release(options.analysis_template, options.analysis_args, healthy))
+                else:
+                    outcome = await run_fault(ctx, SCENARIOS[name](ctx))
+            except Exception as exc:  # one broken scenario is a failed one; the day and its report go on
+                outcome = broken(name, exc)
             say(f"gameday: {name}: {'pass' if outcome.passed else 'FAIL ' + '; '.join(outcome.failures)}")
             outcomes.append(outcome)
+            # What is known so far, written after each scenario: a day cut short keeps its report.
+            write_report(options.results, outcomes, list(traffic.samples), baseline, started, _setup(day, options))
     for outcome in outcomes:
         settle(outcome, traffic.samples)
-    setup = {
+    paths = write_report(options.results, outcomes, traffic.samples, baseline, started, _setup(day, options))
+    return GameDay(outcomes, paths)
+
+
+def _setup(day: GameDayPlatform, options: Options) -> dict[str, object]:
+    return {
         "scenarios": list(options.scenarios),
         "time_scale": options.time_scale,
         "scrape_interval_s": day.monitoring.scrape_s,
@@ -135,9 +145,15 @@ async def _run(day: GameDayPlatform, options: Options) -> GameDay:
         "recovery_window_s": options.recovery_window_s,
         "cores": os.cpu_count(),
         "python": host.python_version(),
+        "analysis_template": str(options.analysis_template),
     }
-    paths = write_report(options.results, outcomes, traffic.samples, baseline, started, setup)
-    return GameDay(outcomes, paths)
+
+
+def broken(name: str, exc: Exception) -> Outcome:
+    now = time.time()
+    client = {"requests": 0, "affected": 0, "errors_by_code": {}, "fallbacks_shown": 0, "lost": 0}
+    failure = f"the scenario itself failed: {type(exc).__name__}: {exc}"
+    return Outcome(name, "(did not run to its end)", now, now, None, [], None, client, now, [failure])
 
 
 def say(line: str) -> None:

@@ -34,23 +34,26 @@ __all__ = ["SCENARIOS", "hold_bound"]
 
 ROOT = Path(__file__).resolve().parents[1]
 ORCHESTRATOR_MANIFEST = ROOT / "deploy" / "k8s" / "orchestrator.yaml"
-SPIKE_CLIENTS = 30
+SPIKE_CLIENTS = 40
 HPA_TOLERANCE = 0.1  # the controller's default: a ratio within 10% of 1 changes nothing
 
 
 def hold_bound(ctx: RunContext, names: tuple[str, ...]) -> float:
-    """How long a fault is held at most: the quickest of its alerts' rules given time to fire
-    (its `for:` and longest window, a few evaluations, Alertmanager's group wait), and half again."""
-    rules = ctx.day.monitoring.rules()
-    waits = [
-        parse_duration(rule.get("for", "0s")) + max((parse_duration(w) for w in _windows(rule["expr"])), default=0)
-        for group in rules["groups"]
-        for rule in group["rules"]
-        if rule.get("alert") in names
-    ]
-    if not waits:
-        raise ValueError(f"no alert rule named {names}")
-    return (min(waits) + 4 * ctx.day.monitoring.scrape_s + ctx.day.monitoring.group_wait_s) * 1.5
+    """How long a fault is held at most: each of its alerts given the time its quickest rule
+    (warning or critical) needs to fire (`for:` and longest window, a few evaluations,
+    Alertmanager's group wait), and half again."""
+    rules = [rule for group in ctx.day.monitoring.rules()["groups"] for rule in group["rules"]]
+    quickest = []
+    for name in names:
+        waits = [
+            parse_duration(rule.get("for", "0s")) + max((parse_duration(w) for w in _windows(rule["expr"])), default=0)
+            for rule in rules
+            if rule.get("alert") == name
+        ]
+        if not waits:
+            raise ValueError(f"no alert rule named {name}")
+        quickest.append(min(waits))
+    return (max(quickest) + 4 * ctx.day.monitoring.scrape_s + ctx.day.monitoring.group_wait_s) * 1.5
 
 
 def _windows(expr: str) -> list[str]:
@@ -171,10 +174,12 @@ def hpa_spike(ctx: RunContext) -> Fault:
     state: dict[str, Any] = {"scaled_at": None, "readings": []}
 
     async def begin() -> None:
-        second.proc.terminate()  # a graceful drain, as a rolled pod's: its runs are handed over
-        await asyncio.to_thread(second.proc.wait, 60)
+        # Out of discovery first, as a pod being deleted is, so its end is no `up == 0`.
         day.retired.add("orchestrator-2")
         day.publish_targets()
+        await asyncio.sleep(3 * monitoring.scrape_s)
+        second.proc.terminate()  # a graceful drain, as a rolled pod's: its runs are handed over
+        await asyncio.to_thread(second.proc.wait, 60)
         await ctx.traffic.spike(SPIKE_CLIENTS)
 
     async def detect(began: float) -> Detection | None:
@@ -221,14 +226,15 @@ def hpa_spike(ctx: RunContext) -> Fault:
 def model_failing(ctx: RunContext) -> Fault:
     expects = ("CircuitBreakerOpen", "ModelCallsFailing")
     faults_url = f"{ctx.day.platform.services['offline-model']}/admin/faults"
+    key = {"authorization": f"Bearer {MODEL_KEY}"}  # the provider's admin API wants its key too
 
     async def begin() -> None:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(headers=key) as client:
             response = await client.post(faults_url, json={"kind": "server_error", "count": 10_000})
             response.raise_for_status()
 
     async def end() -> None:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(headers=key) as client:
             (await client.delete(faults_url)).raise_for_status()
 
     return Fault(
