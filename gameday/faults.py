@@ -116,12 +116,14 @@ async def run_fault(ctx: RunContext, fault: Fault) -> Outcome:
     still_active = await _quiet(ctx, fault.expects)
     began = time.time()
     await fault.begin()
+    # Held from the moment it is in place: a rollout or a restart that puts it there takes a while.
+    in_place = time.time()
     detection: Detection | None = None
-    while time.time() - began < fault.max_hold_s:
+    while time.time() - in_place < fault.max_hold_s:
         detection = detection or _firing_detection(ctx, fault.expects, began)
         if detection is None and fault.detect is not None:
             detection = await fault.detect(began)
-        if detection is not None and time.time() - began >= fault.min_hold_s:
+        if detection is not None and time.time() - in_place >= fault.min_hold_s:
             break
         await asyncio.sleep(1)
     await fault.end()

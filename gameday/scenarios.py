@@ -93,12 +93,16 @@ def network_redis(ctx: RunContext) -> Fault:
     )
 
 
+ROLLED_FIRST = ("orchestrator-1",)
+
+
 def _roll_orchestrators(ctx: RunContext, key: str) -> Callable[[], Any]:
-    """A rollout after the Secret changed: each orchestrator in turn drained (SIGTERM) and
-    started again with `key`, the next one only once this one is ready."""
+    """A rollout after the Secret changed, as far as its first replica: drained (SIGTERM) and
+    started again with `key`. A rolling update replaces one pod at a time (maxSurge 1); the
+    first one answering 401s is when the alert must fire and the rollout be undone."""
 
     def roll() -> None:
-        for name in ("orchestrator-1", "orchestrator-2"):
+        for name in ROLLED_FIRST:
             process = ctx.day.platform.processes[name]
             process.proc.terminate()
             process.proc.wait(60)
@@ -112,8 +116,8 @@ def secret_rotated(ctx: RunContext) -> Fault:
     expects = ("ModelMisconfigured",)
     return Fault(
         "secret-rotated",
-        "the model key in the orchestrators' Secret rotated to a wrong value and rolled out (the provider"
-        " answers 401); rolled back to the right key once detected",
+        "the model key in the orchestrators' Secret rotated to a wrong value and rolled out to the first"
+        " replica (the provider answers it 401); rolled back to the right key once detected",
         expects,
         _roll_orchestrators(ctx, "rotated-" + MODEL_KEY),
         _roll_orchestrators(ctx, MODEL_KEY),
