@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: bench-peers run web test check lint typecheck security docs-check prompt-eval rag-eval bench install clean
+.PHONY: bench-peers run web test check lint typecheck security docs-check prompt-eval rag-eval bench gameday install clean
 PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_rag_indexer agent_cli
 PRODUCT_CODE := libs/common/src services/*/src cli/src
 
@@ -62,6 +62,13 @@ bench-peers: install
 	@scripts/ensure-system-deps.sh
 	$(VENV)/bin/python -m bench.peers $(PEERS_ARGS)
 
+## The quarterly game day (docs/gameday.md): the distributed platform under steady traffic, a real
+## Prometheus and Alertmanager on the project's rules, every failure scenario in turn; the report in
+## gameday/results/ (GAMEDAY_RESULTS_DIR). GAMEDAY_ARGS=--short for the test tier's two scenarios.
+gameday: install
+	@scripts/ensure-system-deps.sh
+	$(VENV)/bin/python -m gameday $(GAMEDAY_ARGS)
+
 ## Every gate CI runs before the tests: lint and format, types, security, docs that cannot drift.
 check: lint typecheck security docs-check
 
@@ -72,6 +79,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
 	$(VENV)/bin/mypy bench
+	$(VENV)/bin/mypy gameday
 
 security: install
 	$(VENV)/bin/bandit -q -r $(PRODUCT_CODE)

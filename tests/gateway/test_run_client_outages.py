@@ -12,6 +12,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from prometheus_client import REGISTRY
+
 from agent_common.bus import BusHealth, MemoryBus
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent
 from agent_common.messages import BusMessage, ChatRequested
@@ -70,6 +72,20 @@ async def test_a_publish_failing_past_the_bound_ends_the_run_with_bus_unavailabl
     assert ending.error.code.value == "INFRA_UNAVAILABLE" and ending.error.details["reason"] == "bus_unavailable"
     assert ending.fallback  # the user is told something, in their language
     assert [e.type for e in await events.replay(request.request_id)] == ["error"]
+
+
+async def test_a_run_the_gateway_ends_itself_counts_as_a_run_error() -> None:
+    # Nothing reaches an orchestrator while the broker is away: only the gateway can count these,
+    # and the run error alerts (InfraErrors) read this counter.
+    def infra_unavailable() -> float:
+        labels = {"origin": "run", "error_class": "infra", "code": "INFRA_UNAVAILABLE"}
+        return REGISTRY.get_sample_value("platform_errors_total", labels) or 0.0
+
+    before = infra_unavailable()
+    client = RunClient(BrokerAway(publishes=False), MemoryRunEventChannel(), timeout_s=60)
+    request = client.new_request(CALLER, "anyone there?", None, "en")
+    _ending(await asyncio.wait_for(_follow(client, request), 5))
+    assert infra_unavailable() == before + 1
 
 
 async def test_a_run_accepted_while_the_bus_goes_away_ends_at_the_bound_not_the_deadline() -> None:

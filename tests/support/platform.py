@@ -92,10 +92,18 @@ class ServiceProcess:
         self.proc.kill()
         self.proc.wait()
 
-    def respawn(self) -> None:
-        """Start the service again with the same settings, its output appended to the same log."""
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The settings it runs with: its whole environment."""
+        return self._env
+
+    def respawn(self, settings: Mapping[str, str] | None = None) -> None:
+        """Start the service again, its output appended to the same log: with the same settings,
+        or with `settings` changed from now on (a rotated Secret, a new release)."""
         if self.proc.poll() is None:
             self.kill()
+        if settings:
+            self._env = {**self._env, **settings}
         self.proc = self._spawn()
 
     def tail(self, lines: int = 40) -> str:

@@ -2,8 +2,10 @@
 
 `origin` says who counted it: `http` is the gateway, for each error body it
 answers; `run` is the orchestrator, for each run that ends in an error event
-(streamed or not). A failed non-streaming run is therefore counted once as
-`run` and once as `http`: sum one origin at a time. Every label is a closed
+(streamed or not), and the gateway, for a run it ends itself (its request could
+not be published, the bus stayed away, the deadline passed, its events were
+lost). A failed non-streaming run is therefore counted once as `run` and once
+as `http`: sum one origin at a time. Every label is a closed
 set (`http`/`run`, `ErrorClass`, `ErrorCode`), so the series stay bounded, and
 each service exports all of its origin's at 0 from start-up (`initialise_series`).
 """

@@ -199,6 +199,7 @@ def _initialise_series(app: FastAPI) -> None:
         ]
     )
     error_metrics.initialise_series("http")
+    error_metrics.initialise_series("run")  # the runs the gateway ends itself (`run_client.py`)
     refused_here = set(security_events.SecurityEvent) - {security_events.SecurityEvent.TOOL_URL_REFUSED}
     security_events.initialise_series(*sorted(refused_here))
 

@@ -29,6 +29,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 from agent_common.bus import Bus, BusHealth
+from agent_common.error_metrics import record_error
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.events import RunEvent, is_terminal
 from agent_common.fallback import Language, language_of
@@ -235,6 +236,9 @@ class RunClient:
         the run's buffer too so a client that reconnects sees the same ending
         (`agent_common.run_events.endings`, as the orchestrator ends runs)."""
         ending = failure(request_id, error, language, partial=partial)
+        # No orchestrator ends this run (none took it, or none is heard): counted here, or an outage
+        # that keeps requests from the orchestrators would be invisible to the run error alerts.
+        record_error(error, "run")
         try:
             return await end_run(self._events, ending)
         except Exception:

@@ -1,0 +1,283 @@
+"""The game day's scenarios, by name, each a `Fault` over the running platform:
+
+- network: the broker, then Redis, unreachable (the fault proxy resets every connection);
+- Secret: the model key in the orchestrators' Secret rotated to a wrong value and rolled out
+  (the provider, checking its key, answers 401), rolled back once detected;
+- Pod: an orchestrator, then the tool runner, killed with SIGKILL and restarted once detected
+  (a crash-looping pod's restart back-off);
+- HPA: one orchestrator left, a spike saturates it, and a second replica is added when the
+  metric the HorizontalPodAutoscaler reads (deploy/k8s/orchestrator.yaml) crosses its target;
+- external API: the model answers 5xx (breaker, secondary model), a tool upstream hangs.
+
+The bad release, judged by the rollout analysis, is `release.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from gameday.durations import parse_duration, scale_windows
+from gameday.faults import Detection, Fault, RunContext
+from gameday.platform import MODEL_KEY
+from tests.support.platform import wait_ready
+
+__all__ = ["SCENARIOS", "hold_bound"]
+
+ROOT = Path(__file__).resolve().parents[1]
+ORCHESTRATOR_MANIFEST = ROOT / "deploy" / "k8s" / "orchestrator.yaml"
+SPIKE_CLIENTS = 40
+HPA_TOLERANCE = 0.1  # the controller's default: a ratio within 10% of 1 changes nothing
+
+
+def hold_bound(ctx: RunContext, names: tuple[str, ...]) -> float:
+    """How long a fault is held at most: each of its alerts given the time its quickest rule
+    (warning or critical) needs to fire (`for:` and longest window, a few evaluations,
+    Alertmanager's group wait), and half again."""
+    rules = [rule for group in ctx.day.monitoring.rules()["groups"] for rule in group["rules"]]
+    quickest = []
+    for name in names:
+        waits = [
+            parse_duration(rule.get("for", "0s")) + max((parse_duration(w) for w in _windows(rule["expr"])), default=0)
+            for rule in rules
+            if rule.get("alert") == name
+        ]
+        if not waits:
+            raise ValueError(f"no alert rule named {name}")
+        quickest.append(min(waits))
+    return (max(quickest) + 4 * ctx.day.monitoring.scrape_s + ctx.day.monitoring.group_wait_s) * 1.5
+
+
+def _windows(expr: str) -> list[str]:
+    return re.findall(r"\[(\d+[smhdw])(?::\w+)?\]", expr)
+
+
+def _in_thread(action: Callable[[], Any]) -> Callable[[], Any]:
+    async def run() -> None:
+        await asyncio.to_thread(action)
+
+    return run
+
+
+def network_kafka(ctx: RunContext) -> Fault:
+    expects = ("InfraErrors", "GatewayServerErrors")
+    proxy = ctx.day.kafka_proxy
+    return Fault(
+        "network-kafka",
+        "every connection to the Kafka broker reset (fault proxy)",
+        expects,
+        _in_thread(proxy.cut),
+        _in_thread(proxy.heal),
+        hold_bound(ctx, expects),
+    )
+
+
+def network_redis(ctx: RunContext) -> Fault:
+    expects = ("InfraErrors", "GatewayServerErrors")
+    proxy = ctx.day.redis_proxy
+    return Fault(
+        "network-redis",
+        "every connection to Redis reset (fault proxy)",
+        expects,
+        _in_thread(proxy.cut),
+        _in_thread(proxy.heal),
+        hold_bound(ctx, expects),
+    )
+
+
+ROLLED_FIRST = ("orchestrator-1",)
+
+
+def _roll_orchestrators(ctx: RunContext, key: str) -> Callable[[], Any]:
+    """A rollout after the Secret changed, as far as its first replica: drained (SIGTERM) and
+    started again with `key`. A rolling update replaces one pod at a time (maxSurge 1); the
+    first one answering 401s is when the alert must fire and the rollout be undone."""
+
+    def roll() -> None:
+        for name in ROLLED_FIRST:
+            process = ctx.day.platform.processes[name]
+            process.proc.terminate()
+            process.proc.wait(60)
+            process.respawn({"MODEL_API_KEY": key})
+            wait_ready(ctx.day.platform.services[name], process)
+
+    return _in_thread(roll)
+
+
+def secret_rotated(ctx: RunContext) -> Fault:
+    expects = ("ModelMisconfigured",)
+    return Fault(
+        "secret-rotated",
+        "the model key in the orchestrators' Secret rotated to a wrong value and rolled out to the first"
+        " replica (the provider answers it 401); rolled back to the right key once detected",
+        expects,
+        _roll_orchestrators(ctx, "rotated-" + MODEL_KEY),
+        _roll_orchestrators(ctx, MODEL_KEY),
+        hold_bound(ctx, expects),
+    )
+
+
+def _pod_killed(ctx: RunContext, name: str, scenario: str) -> Fault:
+    expects = ("ServiceDown",)
+    process = ctx.day.platform.processes[name]
+
+    def restart() -> None:
+        process.respawn()
+        wait_ready(ctx.day.platform.services[name], process)
+
+    return Fault(
+        scenario,
+        f"{name} killed with SIGKILL, restarted once detected",
+        expects,
+        _in_thread(process.kill),
+        _in_thread(restart),
+        hold_bound(ctx, expects),
+    )
+
+
+def pod_orchestrator(ctx: RunContext) -> Fault:
+    return _pod_killed(ctx, "orchestrator-1", "pod-orchestrator")
+
+
+def pod_tool_runner(ctx: RunContext) -> Fault:
+    return _pod_killed(ctx, "tool-runner", "pod-tool-runner")
+
+
+def autoscaling_policy() -> tuple[float, float, int]:
+    """What the orchestrator's HPA reads: (the CPU request in cores, the target utilisation in
+    percent, the most replicas), from deploy/k8s/orchestrator.yaml."""
+    docs = [d for d in yaml.safe_load_all(ORCHESTRATOR_MANIFEST.read_text()) if isinstance(d, dict)]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    request = str(container["resources"]["requests"]["cpu"])
+    cores = float(request[:-1]) / 1000 if request.endswith("m") else float(request)
+    target = next(m for m in hpa["spec"]["metrics"] if m["type"] == "Resource" and m["resource"]["name"] == "cpu")
+    return cores, float(target["resource"]["target"]["averageUtilization"]), int(hpa["spec"]["maxReplicas"])
+
+
+def hpa_spike(ctx: RunContext) -> Fault:
+    """One orchestrator left (the other drained away); the spike; the HPA's CPU arithmetic
+    (desired = ceil(current x utilisation / target)) adds the second back when it says so."""
+    day, monitoring = ctx.day, ctx.day.monitoring
+    second = day.platform.processes["orchestrator-2"]
+    cores, target, _ = autoscaling_policy()
+    window = scale_windows("[1m]", monitoring.time_scale, floor_s=4 * monitoring.scrape_s)
+    utilisation = (
+        f'sum(rate(process_cpu_seconds_total{{job="agent-platform",service="orchestrator"}}{window}))'
+        f' / count(up{{job="agent-platform",service="orchestrator"}} == 1) / {cores} * 100'
+    )
+    state: dict[str, Any] = {"scaled_at": None, "readings": []}
+
+    async def begin() -> None:
+        # Out of discovery first, as a pod being deleted is, so its end is no `up == 0`.
+        day.retired.add("orchestrator-2")
+        day.publish_targets()
+        await asyncio.sleep(3 * monitoring.scrape_s)
+        second.proc.terminate()  # a graceful drain, as a rolled pod's: its runs are handed over
+        await asyncio.to_thread(second.proc.wait, 60)
+        await ctx.traffic.spike(SPIKE_CLIENTS)
+
+    async def detect(began: float) -> Detection | None:
+        if state["scaled_at"] is not None:
+            return Detection("HPA scale-up", "policy", state["scaled_at"])
+        vector = await asyncio.to_thread(monitoring.query, utilisation)
+        if not vector:
+            return None
+        value = float(vector[0]["value"][1])
+        state["readings"].append((round(time.time() - began, 1), round(value, 1)))
+        # desired = ceil(current x utilisation / target), left alone within the HPA's 10% tolerance.
+        if math.isnan(value) or value / target <= 1 + HPA_TOLERANCE:
+            return None
+        scaled_at = state["scaled_at"] = time.time()
+        second.respawn()
+        await asyncio.to_thread(wait_ready, day.platform.services["orchestrator-2"], second)
+        day.retired.discard("orchestrator-2")
+        day.publish_targets()
+        return Detection("HPA scale-up", "policy", scaled_at)
+
+    async def end() -> None:
+        await ctx.traffic.spike(0)
+        if second.proc.poll() is not None:  # never scaled up: the day goes on with two
+            second.respawn()
+            await asyncio.to_thread(wait_ready, day.platform.services["orchestrator-2"], second)
+            day.retired.discard("orchestrator-2")
+            day.publish_targets()
+
+    spike_s = max(20.0, 120 / monitoring.time_scale)
+    fault = Fault(
+        "hpa-spike",
+        f"{SPIKE_CLIENTS} more clients on one orchestrator; HPA target {target:.0f}% of {cores:g} CPU",
+        (),
+        begin,
+        end,
+        max_hold_s=max(spike_s, 300 / monitoring.time_scale, 60),
+        detect=detect,
+        min_hold_s=spike_s,
+        details={"hpa_cpu_utilisation_percent": state["readings"]},
+    )
+    return fault
+
+
+def model_failing(ctx: RunContext) -> Fault:
+    expects = ("CircuitBreakerOpen", "ModelCallsFailing")
+    faults_url = f"{ctx.day.platform.services['offline-model']}/admin/faults"
+    key = {"authorization": f"Bearer {MODEL_KEY}"}  # the provider's admin API wants its key too
+
+    async def begin() -> None:
+        async with httpx.AsyncClient(headers=key) as client:
+            response = await client.post(faults_url, json={"kind": "server_error", "count": 10_000})
+            response.raise_for_status()
+
+    async def end() -> None:
+        async with httpx.AsyncClient(headers=key) as client:
+            (await client.delete(faults_url)).raise_for_status()
+
+    return Fault(
+        "model-5xx",
+        "the model provider answers HTTP 500 to every call (the secondary is up)",
+        expects,
+        begin,
+        end,
+        hold_bound(ctx, expects),
+    )
+
+
+def tool_upstream_hangs(ctx: RunContext) -> Fault:
+    expects = ("ToolTimeoutRateHigh", "ToolCallsFailing", "ToolHostBreakerOpen")
+    upstream = ctx.day.upstream
+
+    async def begin() -> None:
+        upstream.hanging = True
+
+    async def end() -> None:
+        upstream.hanging = False
+
+    return Fault(
+        "tool-upstream-hangs",
+        "the page the tool reads never answers (past the tool runner's timeout)",
+        expects,
+        begin,
+        end,
+        hold_bound(ctx, expects),
+    )
+
+
+SCENARIOS: dict[str, Callable[[RunContext], Fault]] = {
+    "network-kafka": network_kafka,
+    "network-redis": network_redis,
+    "secret-rotated": secret_rotated,
+    "pod-orchestrator": pod_orchestrator,
+    "pod-tool-runner": pod_tool_runner,
+    "hpa-spike": hpa_spike,
+    "model-5xx": model_failing,
+    "tool-upstream-hangs": tool_upstream_hangs,
+}
