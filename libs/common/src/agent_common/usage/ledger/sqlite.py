@@ -3,8 +3,11 @@ process that runs everything and read by `agent cost-report`.
 
 SQLite rather than a JSON-lines file: `INSERT OR IGNORE` on the request id is the
 idempotent write, a month is an indexed range query, and a reader (the report) and the
-writer (the running platform) can share the file safely (WAL). Calls go to a worker
-thread, one at a time, so the event loop never waits on the disk.
+writer (the running platform) can share the file safely (WAL). Calls go to one worker
+thread of the ledger's own, in order, so the event loop never waits on the disk; closing
+goes there too, after whatever is still running. A caller cancelled mid-call does not stop
+its statement: were the connection closed from another thread meanwhile, SQLite would
+crash the process (it did, at a platform's shutdown).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import datetime
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,7 +46,8 @@ class SqliteLedger(UsageLedger):
         self.path = path
         self.location = str(path)
         self._conn: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()  # one statement at a time on the one connection
+        # One thread, first come first served: one statement at a time on the one connection.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ledger")
 
     async def open(self) -> None:
         await self._run(lambda conn: None)
@@ -64,14 +69,16 @@ class SqliteLedger(UsageLedger):
             except sqlite3.Error as exc:
                 raise LedgerUnavailable(self.location, str(exc)) from exc
 
-        async with self._lock:
-            return await asyncio.to_thread(call)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
     async def close(self) -> None:
-        async with self._lock:
+        def close() -> None:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+        # Queued behind every statement sent before, even one whose caller has gone.
+        await asyncio.get_running_loop().run_in_executor(self._thread, close)
 
     async def record(self, entry: UsageEntry) -> bool:
         row = (entry.request_id, _stamp(entry.at), entry.tenant, entry.model_dump_json())
