@@ -12,19 +12,18 @@ statement that searches, so each search sees one version whole.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
 from pgvector import Vector
 from pgvector.psycopg import register_vector_async
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from agent_common.errors import ErrorCode, PlatformError
+from agent_common.postgres_pool import LazyPool
 from agent_common.rag.records import ChunkRecord, IndexedDocument, ScoredChunk
 from agent_common.rag.store.base import VectorStore, without_credentials
 
@@ -91,50 +90,23 @@ async def migrate(conn: psycopg.AsyncConnection[Any], dimensions: int) -> int:
 
 class PostgresVectorStore(VectorStore):
     def __init__(self, url: str, collection: str, dimensions: int, *, pool_size: int = 10) -> None:
-        self._url = url
         self.location = without_credentials(url)
         self.collection = collection
         self.dimensions = dimensions
-        self._pool_size = pool_size
-        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
-        self._opening = asyncio.Lock()
+
+        async def migrated(conn: psycopg.AsyncConnection[Any]) -> None:
+            await migrate(conn, dimensions)
+
+        self._pool = LazyPool(
+            url, size=pool_size, migrate=migrated, unavailable=self.unavailable, configure=register_vector_async
+        )
 
     async def open(self) -> None:
-        await self._ready()
+        await self._pool.ready()
 
-    async def _ready(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
-        async with self._opening:
-            if self._pool is not None:
-                return self._pool
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, connect_timeout=10
-                ) as conn:
-                    await migrate(conn, self.dimensions)
-                pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-                    self._url,
-                    min_size=1,
-                    max_size=self._pool_size,
-                    kwargs={"autocommit": True},
-                    configure=register_vector_async,
-                    timeout=10,
-                    open=False,
-                )
-                await pool.open(wait=True, timeout=10)
-            except (psycopg.Error, OSError) as exc:
-                raise self.unavailable(exc) from exc
-            self._pool = pool
-            return pool
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    def _connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         """A pooled connection; what fails while it is used is `RAG_STORE_UNAVAILABLE`."""
-        pool = await self._ready()
-        try:
-            async with pool.connection() as conn:
-                yield conn
-        except (psycopg.Error, OSError) as exc:
-            raise self.unavailable(exc) from exc
+        return self._pool.connection()
 
     async def _rows(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         async with self._connection() as conn:
@@ -304,6 +276,4 @@ class PostgresVectorStore(VectorStore):
         return True
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._pool.close()

@@ -9,16 +9,14 @@ an advisory lock, so processes starting together create it once.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
+from agent_common.postgres_pool import LazyPool
 from agent_common.rag.store.base import without_credentials
 from agent_common.usage.entry import UsageEntry
 from agent_common.usage.ledger.base import LedgerUnavailable, UsageLedger
@@ -38,57 +36,31 @@ SCHEMA = (
 )
 
 
+async def _create_table(conn: psycopg.AsyncConnection[Any]) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for statement in SCHEMA:
+            await conn.execute(statement)
+
+
 class PostgresLedger(UsageLedger):
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
-        self._url = url
         self.location = without_credentials(url)
-        self._pool_size = pool_size
-        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
-        self._opening = asyncio.Lock()
+        self._pool = LazyPool(
+            url,
+            size=pool_size,
+            migrate=_create_table,
+            unavailable=lambda exc: LedgerUnavailable(self.location, type(exc).__name__),
+        )
 
     async def open(self) -> None:
-        await self._ready()
+        await self._pool.ready()
 
-    async def _ready(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
-        async with self._opening:
-            if self._pool is not None:
-                return self._pool
-            try:
-                async with (
-                    await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=10) as conn,
-                    conn.transaction(),
-                ):
-                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    for statement in SCHEMA:
-                        await conn.execute(statement)
-                pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-                    self._url,
-                    min_size=1,
-                    max_size=self._pool_size,
-                    kwargs={"autocommit": True},
-                    timeout=10,
-                    open=False,
-                )
-                await pool.open(wait=True, timeout=10)
-            except (psycopg.Error, OSError) as exc:
-                raise LedgerUnavailable(self.location, type(exc).__name__) from exc
-            self._pool = pool
-            return pool
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        pool = await self._ready()
-        try:
-            async with pool.connection() as conn:
-                yield conn
-        except (psycopg.Error, OSError) as exc:
-            raise LedgerUnavailable(self.location, type(exc).__name__) from exc
+    def _connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return self._pool.connection()
 
     async def close(self) -> None:
-        async with self._opening:
-            if self._pool is not None:
-                await self._pool.close()
-                self._pool = None
+        await self._pool.close()
 
     async def record(self, entry: UsageEntry) -> bool:
         async with self._connection() as conn:
