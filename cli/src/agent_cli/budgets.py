@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
 
-from agent_common.budgets import Budget, BudgetStore, month_of, period_end
+from agent_common.budgets import Budget, BudgetStore, Spend, month_of, period_end
 from agent_common.budgets.base import valid_name
 from agent_common.settings import RedisSettings
 from agent_common.transports import open_transports
@@ -86,8 +86,8 @@ async def _show(args: argparse.Namespace) -> int:
         print("scope\tunit\tlimit\tused\tused_%\twarn_at\tresets_at")
         for b in budgets:
             spent = await store.spent(b.tenant, b.key_id, period)
-            spend = spent.tenant if b.key_id is None else spent.key
-            assert spend is not None
+            # A key's budget reads the key's spend: none yet is nothing spent.
+            spend = spent.tenant if b.key_id is None else (spent.key or Spend.of(0, 0))
             used = b.used(spend)
             resets = period_end(period).strftime("%Y-%m-%dT%H:%MZ")
             print(f"{b.scope}\t{b.unit}\t{b.limit}\t{used}\t{b.used_ratio(spend):.1%}\t{b.warn_at:.0%}\t{resets}")

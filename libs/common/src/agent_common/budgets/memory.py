@@ -45,42 +45,41 @@ class MemoryBudgetStore(BudgetStore):
     @contextlib.contextmanager
     def _changing(self) -> Iterator[_State]:
         """The current state, saved when the block ends without an error."""
-        if self._path is None:
+        path = self._path
+        if path is None:
             yield self._state
             return
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._path.with_name(self._path.name + ".lock"), "a") as lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            state = self._read()
+            state = self._read(path)
             self._seen = None  # changed in place below: parsed afresh next time, whatever happens
             yield state
-            self._write(state)
+            self._write(path, state)
 
     def _reading(self) -> _State:
-        return self._state if self._path is None else self._read()
+        return self._state if self._path is None else self._read(self._path)
 
-    def _read(self) -> _State:
+    def _read(self, path: Path) -> _State:
         """The file's state, parsed again only when the file changed (admission reads it per turn)."""
-        assert self._path is not None
         try:
-            stat = self._path.stat()
+            stat = path.stat()
         except FileNotFoundError:
             self._state, self._seen = _State(), None
             return self._state
         if (stat.st_mtime_ns, stat.st_size) != self._seen:
-            self._state = _State.model_validate_json(self._path.read_bytes())
+            self._state = _State.model_validate_json(path.read_bytes())
             self._seen = (stat.st_mtime_ns, stat.st_size)
         return self._state
 
-    def _write(self, state: _State) -> None:
-        assert self._path is not None
+    def _write(self, path: Path, state: _State) -> None:
         now = dt.datetime.now(dt.UTC)
         state.periods = {p: v for p, v in state.periods.items() if counters_expire_at(p) > now}
-        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".budgets-")  # mode 0600
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".budgets-")  # mode 0600
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(state.model_dump_json().encode())
-            os.replace(tmp, self._path)
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
