@@ -86,3 +86,18 @@ async def test_a_host_answering_500_is_cut_off(upstream: str, upstream_port: int
         assert error_code(await fetch(executor, f"{upstream}/page")) == ErrorCode.TOOL_UNAVAILABLE
     finally:
         await ctx.aclose()
+
+
+async def test_a_host_that_hangs_is_cut_off_like_one_that_fails(upstream: str, upstream_port: int) -> None:
+    # The call's deadline cuts a hanging host off from outside the fetch: that must count against
+    # its breaker as a failure does, or a hang never opens it (found by the game day).
+    ctx = ToolContext.create(settings_for(upstream_port, http_timeout_s=0.5, http_retry_attempts=1))
+    executor = Executor(ctx)
+    try:
+        for _ in range(5):
+            assert error_code(await fetch(executor, f"{upstream}/stall")) == ErrorCode.TOOL_TIMEOUT
+        refused = await fetch(executor, f"{upstream}/stall")
+        assert error_code(refused) == ErrorCode.TOOL_UNAVAILABLE  # refused at once, not waited for again
+        assert refused.error is not None and refused.error.details["reason"] == "circuit_open"
+    finally:
+        await ctx.aclose()

@@ -12,6 +12,7 @@ spec's output limit with a marker that says so.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -105,6 +106,11 @@ async def _with_breaker(
             breaker.record_failure()
         else:
             breaker.record_success()  # the host answered; the page or the request was the problem
+        raise
+    except asyncio.CancelledError:
+        # The call's deadline cut it off from outside (the executor's): the host did not answer in
+        # time, which counts as a failure; were it not counted, a host that hangs would never open it.
+        breaker.record_failure()
         raise
     breaker.record_success()
     return hop
