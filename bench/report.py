@@ -50,10 +50,13 @@ def print_table(report: dict[str, Any]) -> None:
                         + ", ".join(f"{k} {v}" for k, v in waits.items())
                     )
     _print_openai_table(report)
-    if rag := report.get("rag"):
+    for store, rag in (report.get("rag") or {}).items():
+        if "unavailable" in rag:
+            print(f"rag ({store}): not measured: {rag['unavailable']}")
+            continue
         retrieval = rag["retrieval_ms"]
         print(
-            f"rag: {rag['documents_indexed']} pages, {rag['chunks']} chunks ({rag['chunking']}) indexed in "
+            f"rag ({store}): {rag['documents_indexed']} pages, {rag['chunks']} chunks ({rag['chunking']}) indexed in "
             f"{rag['index_seconds']} s: {rag['documents_per_s']} pages/s, {rag['chunks_per_s']} chunks/s; "
             f"retrieval over {rag['questions']} questions p50 {retrieval['p50']} ms, p95 {retrieval['p95']} ms, "
             f"p99 {retrieval['p99']} ms"

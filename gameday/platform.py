@@ -1,7 +1,8 @@
 """The game day's platform: the distributed mode as separate processes (gateway, two
 orchestrators, tool runner, RAG indexer, offline model, and a second offline model as the
 secondary endpoint) over a real Kafka and a real Redis, each behind the chaos tier's fault
-proxy, with a tool upstream that can hang; and Prometheus and Alertmanager watching it.
+proxy, and (but in the short run) a real PostgreSQL holding the shared document store and
+the usage ledger; a tool upstream that can hang; and Prometheus and Alertmanager watching it.
 
 Everything is entered in one `ExitStack` and left in reverse: `open_platform(...)`."""
 
@@ -19,7 +20,14 @@ from gameday.upstream import Upstream
 from tests.chaos.conftest import chaos_env, stop_together
 from tests.support.fault_proxy import FaultProxy, running_in_thread
 from tests.support.platform import Platform, ServiceProcess, distributed_platform, wait_ready
-from tests.support.services import KafkaServer, RedisServer, start_kafka, start_redis
+from tests.support.services import (
+    KafkaServer,
+    RedisServer,
+    database_of_its_own,
+    start_kafka,
+    start_postgres,
+    start_redis,
+)
 from tests.support.web import free_tcp_port, serve_in_thread
 
 __all__ = ["MODEL_KEY", "GameDayPlatform", "open_platform"]
@@ -90,7 +98,9 @@ def like_module(name: str) -> str:
 def open_platform(
     workdir: Path, *, time_scale: float, scrape_s: float, indexer: bool = True
 ) -> Iterator[GameDayPlatform]:
-    """`indexer=False` leaves the RAG indexer out (the short run: one process less to start)."""
+    """`indexer=False` leaves the RAG indexer out, and PostgreSQL with it (the short run: fewer
+    processes to start); otherwise the indexer and the orchestrators share a real PostgreSQL
+    document store, and the usage ledger is a database beside it."""
     log_dir = workdir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -134,8 +144,15 @@ def open_platform(
             "LOG_LEVEL": "WARNING",
         }
         documents = workdir / "documents" if indexer else None
+        store_url = ledger_url = None
         if documents is not None:
             documents.mkdir(exist_ok=True)
+            # The whole day runs on the distributed mode's own stores: the shared document store and
+            # the usage ledger, each a database on a real PostgreSQL (the short run does without).
+            postgres = start_postgres()
+            stack.callback(postgres.stop)
+            store_url = stack.enter_context(database_of_its_own(postgres.url, prefix="documents"))
+            ledger_url = stack.enter_context(database_of_its_own(postgres.url, prefix="usage"))
         running = stack.enter_context(
             distributed_platform(
                 env,
@@ -144,6 +161,8 @@ def open_platform(
                 log_dir=log_dir,
                 orchestrators=2,
                 documents=documents,
+                document_store=store_url,
+                ledger_url=ledger_url,
             )
         )
         stack.callback(stop_together, running)
