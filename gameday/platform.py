@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gameday.alerts import Notifications, webhook_receiver
 from gameday.monitoring import Monitoring, Target, monitoring, scraped_services
+from gameday.policy import autoscaling_policy
 from gameday.upstream import Upstream
 from tests.chaos.conftest import chaos_env, stop_together
 from tests.support.fault_proxy import FaultProxy, running_in_thread
@@ -134,9 +135,9 @@ def open_platform(
             "OFFLINE_MODEL_TOKEN_DELAY_MS": str(TOKEN_DELAY_MS),
             "TOOL_HTTP_TIMEOUT_S": str(TOOL_TIMEOUT_S),
             "ORCHESTRATOR_TOOL_RESULT_TIMEOUT_S": "20",
-            # Few runs at once per replica, so a spike saturates one (the HPA scenario): runs queue,
-            # and the replica's CPU, what its HorizontalPodAutoscaler reads, rises with them.
-            "ORCHESTRATOR_MAX_RUNS": "16",
+            # The deployment's cap on runs per replica, as its HorizontalPodAutoscaler's policy assumes
+            # (the HPA scenario: a spike fills one replica's slots, and runs queue in Kafka).
+            "ORCHESTRATOR_MAX_RUNS": str(autoscaling_policy().max_runs),
             "MODEL_API_KEY": MODEL_KEY,
             "OFFLINE_MODEL_API_KEY": MODEL_KEY,
             "MODEL_SECONDARY_BASE_URL": f"http://127.0.0.1:{secondary_port}/v1",

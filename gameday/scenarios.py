@@ -23,17 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from gameday.durations import parse_duration, scale_windows
 from gameday.faults import Detection, Fault, RunContext
 from gameday.platform import MODEL_KEY
+from gameday.policy import autoscaling_policy
 from tests.support.platform import wait_ready
 
 __all__ = ["SCENARIOS", "hold_bound"]
 
 ROOT = Path(__file__).resolve().parents[1]
-ORCHESTRATOR_MANIFEST = ROOT / "deploy" / "k8s" / "orchestrator.yaml"
 SPIKE_CLIENTS = 40
 HPA_TOLERANCE = 0.1  # the controller's default: a ratio within 10% of 1 changes nothing
 
@@ -151,30 +150,25 @@ def pod_tool_runner(ctx: RunContext) -> Fault:
     return _pod_killed(ctx, "tool-runner", "pod-tool-runner")
 
 
-def autoscaling_policy() -> tuple[float, float, int]:
-    """What the orchestrator's HPA reads: (the CPU request in cores, the target utilisation in
-    percent, the most replicas), from deploy/k8s/orchestrator.yaml."""
-    docs = [d for d in yaml.safe_load_all(ORCHESTRATOR_MANIFEST.read_text()) if isinstance(d, dict)]
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
-    hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    request = str(container["resources"]["requests"]["cpu"])
-    cores = float(request[:-1]) / 1000 if request.endswith("m") else float(request)
-    target = next(m for m in hpa["spec"]["metrics"] if m["type"] == "Resource" and m["resource"]["name"] == "cpu")
-    return cores, float(target["resource"]["target"]["averageUtilization"]), int(hpa["spec"]["maxReplicas"])
-
-
 def hpa_spike(ctx: RunContext) -> Fault:
-    """One orchestrator left (the other drained away); the spike; the HPA's CPU arithmetic
-    (desired = ceil(current x utilisation / target)) adds the second back when it says so."""
+    """One orchestrator left (the other drained away); the spike; the HPA's arithmetic over each
+    metric its policy reads (desired = ceil(current x value / target), the largest wins: runs in
+    flight per replica, CPU utilisation) adds the second back when it says so."""
     day, monitoring = ctx.day, ctx.day.monitoring
     second = day.platform.processes["orchestrator-2"]
-    cores, target, _ = autoscaling_policy()
+    policy = autoscaling_policy()
     window = scale_windows("[1m]", monitoring.time_scale, floor_s=4 * monitoring.scrape_s)
-    utilisation = (
-        f'sum(rate(process_cpu_seconds_total{{job="agent-platform",service="orchestrator"}}{window}))'
-        f' / count(up{{job="agent-platform",service="orchestrator"}} == 1) / {cores} * 100'
-    )
+    replicas = 'count(up{job="agent-platform",service="orchestrator"} == 1)'
+    metrics: dict[str, tuple[str, float]] = {}
+    if policy.runs_target is not None:
+        runs = f'sum(orchestrator_runs_in_flight{{job="agent-platform",service="orchestrator"}}) / {replicas}'
+        metrics["runs in flight per replica"] = (runs, policy.runs_target)
+    if policy.cpu_target_percent is not None:
+        cpu = (
+            f'sum(rate(process_cpu_seconds_total{{job="agent-platform",service="orchestrator"}}{window}))'
+            f" / {replicas} / {policy.cpu_request_cores} * 100"
+        )
+        metrics["CPU utilisation %"] = (cpu, policy.cpu_target_percent)
     state: dict[str, Any] = {"scaled_at": None, "readings": []}
 
     async def begin() -> None:
@@ -189,13 +183,16 @@ def hpa_spike(ctx: RunContext) -> Fault:
     async def detect(began: float) -> Detection | None:
         if state["scaled_at"] is not None:
             return Detection("HPA scale-up", "policy", state["scaled_at"])
-        vector = await asyncio.to_thread(monitoring.query, utilisation)
-        if not vector:
+        ratios: dict[str, float] = {}
+        for name, (query, target) in metrics.items():
+            vector = await asyncio.to_thread(monitoring.query, query)
+            if vector and not math.isnan(value := float(vector[0]["value"][1])):
+                ratios[name] = value / target
+        if not ratios:
             return None
-        value = float(vector[0]["value"][1])
-        state["readings"].append((round(time.time() - began, 1), round(value, 1)))
-        # desired = ceil(current x utilisation / target), left alone within the HPA's 10% tolerance.
-        if math.isnan(value) or value / target <= 1 + HPA_TOLERANCE:
+        state["readings"].append((round(time.time() - began, 1), {k: round(v, 2) for k, v in ratios.items()}))
+        # Left alone while every ratio is within the controller's 10% tolerance of 1.
+        if max(ratios.values()) <= 1 + HPA_TOLERANCE:
             return None
         scaled_at = state["scaled_at"] = time.time()
         second.respawn()
@@ -215,14 +212,15 @@ def hpa_spike(ctx: RunContext) -> Fault:
     spike_s = max(20.0, 120 / monitoring.time_scale)
     fault = Fault(
         "hpa-spike",
-        f"{SPIKE_CLIENTS} more clients on one orchestrator; HPA target {target:.0f}% of {cores:g} CPU",
+        f"{SPIKE_CLIENTS} more clients on one orchestrator (its cap: {policy.max_runs} runs); the HPA's targets: "
+        + ", ".join(f"{name} {target:g}" for name, (_, target) in metrics.items()),
         (),
         begin,
         end,
         max_hold_s=max(spike_s, 300 / monitoring.time_scale, 60),
         detect=detect,
         min_hold_s=spike_s,
-        details={"hpa_cpu_utilisation_percent": state["readings"]},
+        details={"hpa_ratios": state["readings"]},
     )
     return fault
 
