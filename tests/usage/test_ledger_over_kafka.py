@@ -109,5 +109,6 @@ async def test_a_writer_killed_after_its_write_loses_nothing_and_counts_nothing_
 
     assert sorted(seen) == sorted([crashed.request_id, twice.request_id, twice.request_id])
     assert sorted(e.request_id for e in stored if e.request_id in mine) == sorted(mine)  # each once
-    # The crashed writer stored its entry but never counted it: the redelivery did, once.
-    assert sorted(told) == sorted(mine)
+    # The crashed writer stored its entry but never counted it: the redelivery did, once. (The topic
+    # is the session broker's: its new group also reads other tests' platforms' entries; not ours.)
+    assert sorted(request_id for request_id in told if request_id in mine) == sorted(mine)
