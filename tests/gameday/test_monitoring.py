@@ -14,6 +14,7 @@ import yaml
 
 from gameday.durations import parse_duration, scale_duration, scale_windows
 from gameday.monitoring import RULES, scaled_alertmanager_config, scaled_rules, scraped_services
+from tests.support.services import require_service
 
 
 def test_durations_scale_as_prometheus_writes_them() -> None:
@@ -41,7 +42,8 @@ def test_the_scaled_rules_are_the_same_alerts_with_every_wait_divided(tmp_path: 
         assert "[5m]" not in after["expr"] and "[10m]" not in after["expr"] and "[15m]" not in after["expr"]
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool is not installed")
+        require_service("Prometheus", "promtool is not installed")
+        return
     path = tmp_path / "rules.yml"
     path.write_text(yaml.safe_dump(scaled))
     checked = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False)
@@ -56,7 +58,8 @@ def test_alertmanager_keeps_its_routes_and_notifies_the_game_days_webhook(tmp_pa
     assert urls == ["http://127.0.0.1:1/hook/on-call-pager", "http://127.0.0.1:1/hook/team-channel"]
     amtool = shutil.which("amtool")
     if amtool is None:
-        pytest.skip("amtool is not installed")
+        require_service("Alertmanager", "amtool is not installed")
+        return
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(scaled_alertmanager_config(30, "http://127.0.0.1:1/hook")))
     checked = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
