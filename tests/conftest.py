@@ -15,9 +15,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.distribution import distribute
 from tests.support.llama_server import MODEL_ALIAS
 from tests.support.services import (
-    SKIPPED_TIERS,
+    TIER_SKIPPED,
     ModelServer,
     ServiceUnavailable,
     kafka_of_its_own,
@@ -113,6 +114,18 @@ def amtool() -> str:
     return _system_tool("amtool", "prometheus-alertmanager")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by shared fixture, which the sort keeps
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    distribute(items)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for tier, reason in SKIPPED_TIERS.items():
+    # Read from the skip reports, not from this process's state: under xdist the skips happen in
+    # the workers, and only their reports reach the process that prints the summary.
+    skipped_tiers: dict[str, str] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        if isinstance(longrepr, tuple) and (found := TIER_SKIPPED.search(str(longrepr[2]))):
+            skipped_tiers.setdefault(found["tier"], found["reason"])
+    for tier, reason in skipped_tiers.items():
         terminalreporter.write_line(f"SKIPPED TIER: {tier}: {reason}", yellow=True, bold=True)

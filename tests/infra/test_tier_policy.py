@@ -28,7 +28,9 @@ def run_kafka_tier(path: str, ci: bool) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "TEST_KAFKA_BOOTSTRAP")}
     env.update(PATH=path, **({"CI": "true"} if ci else {}))
     return subprocess.run(
-        [sys.executable, "-m", "pytest", KAFKA_TESTS, "-q", "-p", "no:cacheprovider"],
+        # Over two workers, as `make test` runs it: the skips happen in the workers, the summary in the
+        # process that started them.
+        [sys.executable, "-m", "pytest", KAFKA_TESTS, "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup"],
         cwd=ROOT,
         env=env,
         capture_output=True,

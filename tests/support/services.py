@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,14 +42,14 @@ class ServiceUnavailable(Exception):
 
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SKIPPED_TIERS: dict[str, str] = {}
+# A tier's skip reason, as `require_service` words it: the run's summary lists the skipped tiers from it.
+TIER_SKIPPED = re.compile(r"(?:^|: )(?P<tier>[^:]+?) tier skipped: (?P<reason>.+)")
 
 
 def require_service(tier: str, reason: str) -> None:
     """Skip the tests that need an unavailable service, saying why; in CI, fail them."""
     if IN_CI:
         pytest.fail(f"{tier} tier cannot run in CI: {reason}", pytrace=False)
-    SKIPPED_TIERS[tier] = reason
     pytest.skip(f"{tier} tier skipped: {reason}")
 
 

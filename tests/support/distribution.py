@@ -1,0 +1,59 @@
+"""How the suite splits over pytest-xdist's workers (`make test` runs `TEST_WORKERS`, two by default).
+
+Most of the suite's time is spent waiting (an outage's length, a timeout, a broker's start), not
+computing, so two workers on two cores take about half as long. The units of work:
+
+- A tier whose conftest starts something once for the whole tier (a session- or package-scoped
+  fixture: e2e's platforms, the web and chaos tiers' platforms, the runbook's Prometheus) is one
+  unit, so that it starts once, on one worker. Found by reading the conftest, so a new shared
+  fixture is grouped without anyone remembering to.
+- Every other test file is a unit of its own (module-scoped fixtures stay on one worker).
+
+Units are queued slowest first (longest job first: the workers then end close together), in the
+order of `SLOWEST_TIERS`, measured with `--durations`; xdist's own reorder (by test count) is
+turned off for it (`--no-loadscope-reorder`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+
+# The tiers whose units take longest, slowest first (docs/testing.md, "The suite's time").
+SLOWEST_TIERS = ("chaos", "e2e", "gameday", "web", "common", "usage", "runbook", "rag", "docs")
+
+_SHARED_FIXTURE = re.compile(r"@pytest\.fixture\([^)]*scope=\"(?:session|package)\"")
+
+
+@cache
+def shares_fixtures(tier: str) -> bool:
+    """Whether the tier's conftest starts something once for the whole tier."""
+    conftest = TESTS / tier / "conftest.py"
+    return conftest.is_file() and bool(_SHARED_FIXTURE.search(conftest.read_text(encoding="utf-8")))
+
+
+def unit_of(item: pytest.Item) -> str:
+    """The unit of work the item belongs to: its tier when the tier shares fixtures, else its file."""
+    relative = item.path.resolve().relative_to(TESTS)
+    tier = relative.parts[0] if len(relative.parts) > 1 else ""
+    return tier if tier and shares_fixtures(tier) else relative.as_posix()
+
+
+def queue_rank(item: pytest.Item) -> int:
+    """Where the item's unit goes in the queue: the slowest tiers first, in `SLOWEST_TIERS` order."""
+    tier = item.path.resolve().relative_to(TESTS).parts[0]
+    return SLOWEST_TIERS.index(tier) if tier in SLOWEST_TIERS else len(SLOWEST_TIERS)
+
+
+def distribute(items: list[pytest.Item]) -> None:
+    """Mark each item with its unit (xdist's `loadgroup` keeps a group on one worker) and queue the
+    slowest tiers first. The sort is stable: within a tier, pytest's own order (which groups the
+    tests of a parametrized shared fixture together) is kept."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(unit_of(item)))
+    items.sort(key=queue_rank)
