@@ -44,7 +44,9 @@ def the_pages_port(pages_url: str) -> int:
         ("/picture.png", "TOOL_CONTENT_TYPE_UNSUPPORTED"),
         ("/redirect?to=http://169.254.169.254/latest/meta-data/", "TOOL_URL_NOT_ALLOWED"),
         ("/redirect?to=http://localhost/page", "TOOL_URL_NOT_ALLOWED"),
-        (f"http://127.0.0.1:{DEAD_PORT}/", "TOOL_UPSTREAM_UNREACHABLE"),
+        # The port is filled in at run time: a test's id must not change between collections (xdist's
+        # workers each collect, and refuse to run when they disagree).
+        ("http://127.0.0.1:{dead_port}/", "TOOL_UPSTREAM_UNREACHABLE"),
         ("http://nowhere.invalid/", "TOOL_UPSTREAM_UNREACHABLE"),
         ("http://2130706433/", "TOOL_URL_NOT_ALLOWED"),
     ],
@@ -52,7 +54,7 @@ def the_pages_port(pages_url: str) -> int:
 async def test_each_failed_fetch_reaches_the_client_classified(
     platform: Platform, pages_url: str, target: str, code: str
 ) -> None:
-    url = pages_url + target if target.startswith("/") else target
+    url = pages_url + target if target.startswith("/") else target.format(dead_port=DEAD_PORT)
     tool_events, done = await tool_run(platform, f"What does {url} say?")
     start = tool_events[0]
     assert isinstance(start, ToolStartEvent) and start.tool == "http_get"
