@@ -5,8 +5,10 @@ answer may be a 5xx, and every answer must match the schema it claims
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +22,16 @@ from tests.support.platform import create_api_key, embedded_platform
 
 
 def _embedded_schema() -> dict[str, Any]:
-    """The schema the embedded platform serves at /openapi.json (the same app object, not served yet)."""
+    """The schema the embedded platform serves at /openapi.json (the same app object, not served yet).
+
+    Built at collection, so on a scratch folder: every process collecting the suite (each xdist
+    worker; a `make run` beside it) would otherwise open, and lock, the default `.data/` store."""
     from agent_cli.embedded import create_embedded_app
 
-    document: dict[str, Any] = create_embedded_app().openapi()
+    with tempfile.TemporaryDirectory(prefix="fuzz-schema-") as scratch, pytest.MonkeyPatch.context() as env:
+        env.setenv("RAG_STORE_PATH", str(Path(scratch) / "rag"))
+        env.setenv("USAGE_LEDGER_PATH", str(Path(scratch) / "usage.sqlite3"))
+        document: dict[str, Any] = create_embedded_app().openapi()
     return document
 
 
