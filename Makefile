@@ -9,7 +9,7 @@ VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # pytest-xdist workers for `make test` (tests/support/distribution.py): the suite mostly waits, so two
-# workers halve its time on two cores. TEST_WORKERS=0 runs it in one process.
+# workers take much less time on two cores. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
@@ -51,7 +51,7 @@ web: install
 ## Install what the tests need, start real Redis and Kafka where the machine allows, run the suite.
 test: install
 	@scripts/ensure-system-deps.sh
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## What the pipeline adds to a model's stream, in both modes (bench/results/: JSON and a chart);
 ## BENCH_ARGS=--quick for a short run. Never part of the tests: figures depend on the machine.

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.distribution import distribute
+from tests.support.distribution import SuiteScheduling, queue_slowest_first
 from tests.support.llama_server import MODEL_ALIAS
 from tests.support.services import (
     TIER_SKIPPED,
@@ -114,9 +114,14 @@ def amtool() -> str:
     return _system_tool("amtool", "prometheus-alertmanager")
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> SuiteScheduling:
+    """Under xdist (`make test`), a tier that starts something once for itself runs on one worker."""
+    return SuiteScheduling(config, log)  # type: ignore[arg-type]  # xdist's `Producer`, untyped here
+
+
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by shared fixture, which the sort keeps
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    distribute(items)
+    queue_slowest_first(items)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

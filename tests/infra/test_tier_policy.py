@@ -30,7 +30,7 @@ def run_kafka_tier(path: str, ci: bool) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         # Over two workers, as `make test` runs it: the skips happen in the workers, the summary in the
         # process that started them.
-        [sys.executable, "-m", "pytest", KAFKA_TESTS, "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup"],
+        [sys.executable, "-m", "pytest", KAFKA_TESTS, "-q", "-p", "no:cacheprovider", "-n", "2"],
         cwd=ROOT,
         env=env,
         capture_output=True,

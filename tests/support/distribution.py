@@ -1,13 +1,18 @@
 """How the suite splits over pytest-xdist's workers (`make test` runs `TEST_WORKERS`, two by default).
 
 Most of the suite's time is spent waiting (an outage's length, a timeout, a broker's start), not
-computing, so two workers on two cores take about half as long. The units of work:
+computing, so two workers on two cores take much less time than one. The units of work:
 
 - A tier whose conftest starts something once for the whole tier (a session- or package-scoped
   fixture: e2e's platforms, the web and chaos tiers' platforms, the runbook's Prometheus) is one
   unit, so that it starts once, on one worker. Found by reading the conftest, so a new shared
   fixture is grouped without anyone remembering to.
 - Every other test file is a unit of its own (module-scoped fixtures stay on one worker).
+
+A scheduler of the suite's own (`SuiteScheduling`, from `pytest_xdist_make_scheduler`) groups by
+unit, from the test's id alone. Not `xdist_group` marks: `--dist loadgroup` reads them by
+rewriting test ids, which pytest 9.2 no longer lets it do, and then silently groups nothing
+(pytest-xdist#1386).
 
 Units are queued slowest first (longest job first: the workers then end close together), in the
 order of `SLOWEST_TIERS`, measured with `--durations`; xdist's own reorder (by test count) is
@@ -21,6 +26,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -37,11 +43,20 @@ def shares_fixtures(tier: str) -> bool:
     return conftest.is_file() and bool(_SHARED_FIXTURE.search(conftest.read_text(encoding="utf-8")))
 
 
-def unit_of(item: pytest.Item) -> str:
-    """The unit of work the item belongs to: its tier when the tier shares fixtures, else its file."""
-    relative = item.path.resolve().relative_to(TESTS)
-    tier = relative.parts[0] if len(relative.parts) > 1 else ""
-    return tier if tier and shares_fixtures(tier) else relative.as_posix()
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to, from its id (`tests/<tier>/<file>.py::<name>`): its tier
+    when the tier shares fixtures, else its file."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    tier = parts[1] if len(parts) > 2 and parts[0] == TESTS.name else ""
+    return f"{TESTS.name}/{tier}" if tier and shares_fixtures(tier) else path
+
+
+class SuiteScheduling(LoadScopeScheduling):
+    """xdist's scope scheduler with the suite's units as its scopes: a unit runs whole on one worker."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return unit_of(nodeid)
 
 
 def queue_rank(item: pytest.Item) -> int:
@@ -50,10 +65,7 @@ def queue_rank(item: pytest.Item) -> int:
     return SLOWEST_TIERS.index(tier) if tier in SLOWEST_TIERS else len(SLOWEST_TIERS)
 
 
-def distribute(items: list[pytest.Item]) -> None:
-    """Mark each item with its unit (xdist's `loadgroup` keeps a group on one worker) and queue the
-    slowest tiers first. The sort is stable: within a tier, pytest's own order (which groups the
-    tests of a parametrized shared fixture together) is kept."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(unit_of(item)))
+def queue_slowest_first(items: list[pytest.Item]) -> None:
+    """The slowest tiers first. The sort is stable: within a tier, pytest's own order (which groups
+    the tests of a parametrized shared fixture together) is kept."""
     items.sort(key=queue_rank)
