@@ -99,8 +99,14 @@ def test_a_squatted_request_id_stays_beside_the_runs_own_in_the_gateways_log(
     assert chat_as(embedded_secured, embedded_secured.bob, chosen).json()["request_id"] == chosen
     with caplog.at_level(logging.INFO, logger="agent.gateway"):
         own = chat_as(embedded_secured, embedded_secured.alice, chosen).json()["request_id"]
+        # The access line is written once the answer has been sent, so it may follow the reply.
+        deadline = time.monotonic() + 10
+        while True:
+            beside = [vars(r) for r in caplog.records if getattr(r, "client_request_id", None) == chosen]
+            if len(beside) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     assert own != chosen
-    beside = [vars(r) for r in caplog.records if getattr(r, "client_request_id", None) == chosen]
     # The line saying why, and the request's access line, both under the run's own id.
     assert {r["request_id"] for r in beside} == {own} and len(beside) >= 2, caplog.text
 
