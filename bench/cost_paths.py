@@ -45,12 +45,16 @@ import httpx
 import yaml
 
 from agent_common.rag.embeddings import OfflineEmbedder
+from agent_common.rag.ranking import rank
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import open_store
+from agent_common.token_estimate import estimate_tokens
 from agent_common.usage import UsageEntry, UsageSettings, load_prices
 from agent_common.usage.ledger import open_ledger
 from agent_common.usage.report.figures import month_figures
-from agent_rag_indexer.evaluation.labels import build, faq_pages, read_page
+from agent_orchestrator.retrieval import Retriever, passage_tokens, within_prompt_budget
+from agent_rag_indexer.evaluation.labels import build, faq_pages, read_page, translations_of
+from agent_rag_indexer.evaluation.metrics import includes_key_text, rank_of_gold
 from agent_rag_indexer.evaluation.runner import index_pages
 from agent_rag_indexer.settings import IndexerSettings
 from bench.stats import percentile
@@ -78,6 +82,7 @@ FAULTS: list[tuple[str, int, dict[str, Any]]] = [
     ("drop_mid_stream", 1, {}),
 ]
 FAULT_REPEATS = 4
+PASSAGE_BUDGETS: tuple[int | None, ...] = (None, 600, 800, 900, 1000, 1100, 1200)
 
 
 @dataclass
@@ -89,14 +94,19 @@ class Sent:
     status: int
     turn: int = 0  # the turn of a long session (1 is its first)
     cited: bool = False
-    covered: bool = False
+    turn_tokens: int = 0  # the estimated size of the turn the session keeps: the message and its answer
+
+
+Fault = tuple[str, int, dict[str, Any]]
+# A request of the mix: (path, message, session key, turn, fault queued before it).
+Job = tuple[str, str, str | None, int, Fault | None]
 
 
 @dataclass
 class Mix:
-    """The requests, in the order they are sent: (path, message, session key, turn, fault)."""
+    """The requests, in the order they are sent."""
 
-    jobs: list[tuple[str, str, str | None, int, tuple[str, int, dict[str, Any]] | None]] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
 
 
 def traffic(seed: int, pages_url: str) -> Mix:
@@ -108,11 +118,11 @@ def traffic(seed: int, pages_url: str) -> Mix:
         p.strip() for page in faq_pages() for p in read_page(page).text.split("\n\n") if 300 <= len(p.strip()) <= 2000
     ]
     mix = Mix()
-    sessions: list[list[tuple[str, str, str | None, int, None]]] = []
+    sessions: list[list[Job]] = []
     for number in range(SESSIONS):
         turns = rng.randint(20, 40)
         key = f"long-{number}"
-        messages = []
+        messages: list[Job] = []
         for turn in range(1, turns + 1):
             roll = rng.random()
             if roll < 0.35:  # a pasted passage, asked about
@@ -128,7 +138,7 @@ def traffic(seed: int, pages_url: str) -> Mix:
         live = [s for s in sessions if s]
         chosen = rng.choice(live)
         mix.jobs.append(chosen.pop(0))
-    others: list[tuple[str, str, str | None, int, tuple[str, int, dict[str, Any]] | None]] = []
+    others: list[Job] = []
     others += [("rag-en", q, None, 0, None) for q in rng.sample(english, RAG_QUESTIONS // 2)]
     others += [("rag-ko", q, None, 0, None) for q in rng.sample(korean, RAG_QUESTIONS // 2)]
     others += [("tool", f"What does {pages_url}/page say? ({n})", None, 0, None) for n in range(TOOL_QUESTIONS)]
@@ -142,16 +152,53 @@ def traffic(seed: int, pages_url: str) -> Mix:
     return mix
 
 
-async def index_faq(folder: Path) -> None:
-    """The Python FAQ in the embedded store's folder, before the platform opens it (one process at a time)."""
+async def index_faq(folder: Path) -> dict[str, Any]:
+    """The Python FAQ in the embedded store's folder, before the platform opens it (one process at a
+    time); and, while it is open here, what each passage budget keeps of every FAQ question's passages."""
     settings = RagSettings(store_path=str(folder))
     embedder = OfflineEmbedder(settings.embeddings_threads)
     store = open_store(settings, embedder.dimensions)
     try:
         await index_pages(store, embedder, faq_pages(), IndexerSettings().chunking(), source="python-faq")
+        return await passage_budgets(Retriever.from_settings(settings, store, embedder))
     finally:
         await store.close()
         await embedder.close()
+
+
+async def passage_budgets(retriever: Retriever) -> dict[str, Any]:
+    """For every FAQ question, English and Korean, ranked as the orchestrator ranks: the passages'
+    tokens, and whether the gold passage (and its key text: `make rag-eval`'s inclusion) is among
+    those the prompt is built from, with all `RAG_TOP_K` and under each budget."""
+    questions = build()
+    korean = translations_of(yaml.safe_load(KOREAN.read_text(encoding="utf-8")), questions, "ko")
+    asked = [(q.query, q) for q in questions] + [(t.query, t.question) for t in korean]
+    ranked = []
+    for text, question in asked:
+        hits = await rank(
+            retriever.store,
+            retriever.embedder,
+            text,
+            retriever.top_k,
+            glossary=retriever.glossary,
+            per_section=retriever.per_section,
+        )
+        if hits and hits[0].score >= retriever.threshold_for(text):  # only covered questions get passages
+            ranked.append((hits, question))
+    figures: dict[str, Any] = {"questions": len(asked), "covered": len(ranked)}
+    for budget in PASSAGE_BUDGETS:
+        kept = [(within_prompt_budget(hits, budget), q) for hits, q in ranked]
+        figures[str(budget or f"all {retriever.top_k}")] = {
+            "passage_tokens": _tokens([sum(passage_tokens(h.record) for h in k) for k, _ in kept]),
+            "passages_mean": round(sum(len(k) for k, _ in kept) / max(len(kept), 1), 2),
+            "gold_in_prompt_pct": _pct(sum(rank_of_gold(k, q) is not None for k, q in kept), len(kept)),
+            "key_text_in_prompt_pct": _pct(sum(includes_key_text(k, q, len(k)) for k, q in kept), len(kept)),
+        }
+    return figures
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
 
 
 @contextmanager
@@ -212,10 +259,9 @@ def send(client: httpx.Client, base: str, mix: Mix) -> list[Sent]:
             client.delete(f"{base}/offline/admin/faults")  # what the run did not use up goes
         if key is not None and "session_id" in data:
             sessions[key] = data["session_id"]
-        citations = data.get("citations") or []
-        sent.append(
-            Sent(path, data.get("request_id"), response.status_code, turn, cited=bool(citations), covered="[1]" in str(data.get("answer", "")))
-        )
+        size = estimate_tokens(message) + estimate_tokens(str(data.get("answer", "")))
+        cited = bool(data.get("citations"))
+        sent.append(Sent(path, data.get("request_id"), response.status_code, turn, cited, size))
     return sent
 
 
@@ -289,6 +335,7 @@ def figures(sent: list[Sent], entries: list[UsageEntry]) -> dict[str, Any]:
         "failed_model_calls_by_code": dict(sorted(failed.items())),
         "expensive_paths": {p.path: {"runs": p.runs, "cost": str(p.cost)} for p in report.paths},
         "by_path": table,
+        "session_turn_tokens": _tokens([s.turn_tokens for s in sent if s.path == "session"]),
         "quality": {
             "rag_questions": len(rag),
             "rag_answers_citing": sum(s.cited for s in rag),
@@ -301,13 +348,13 @@ def figures(sent: list[Sent], entries: list[UsageEntry]) -> dict[str, Any]:
 async def measure(seed: int, overrides: dict[str, str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as folder, serve_in_thread(pages_app()) as pages_url:
         work = Path(folder)
-        await index_faq(work / "rag")
+        passages = await index_faq(work / "rag")
         mix = traffic(seed, pages_url)
         started = time.perf_counter()
         with platform(work, pages_url, overrides) as base, httpx.Client(timeout=120) as client:
             sent = send(client, base, mix)
             entries = await read_ledger(work / "usage.sqlite3", len(sent))
-        result = figures(sent, entries)
+        result = {**figures(sent, entries), "passages_by_budget": passages}
         result["seconds"] = round(time.perf_counter() - started, 1)
         return result
 
