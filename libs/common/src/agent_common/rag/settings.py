@@ -68,7 +68,7 @@ class RagSettings(SecretSettings):
     `RAG_INDEXER_EMBEDDINGS_THREADS`, for its own process only."""
     top_k: int = Field(default=5, ge=1, le=50)
     """Passages retrieved per question and put in the prompt."""
-    prompt_tokens: int = Field(default=900, ge=50)
+    prompt_tokens: int = Field(default=1000, ge=50)
     """Estimated tokens of retrieved passages put in the prompt at most: of the `RAG_TOP_K`, the best-ranked
     that fit, in rank order (the best always, however long). Passages are the largest part of a grounded
     prompt, and the ones ranked last are the least often cited ([cost.md](cost.md#what-the-platform-trims))."""
