@@ -174,7 +174,7 @@ async def test_the_passages_in_the_prompt_are_the_best_ranked_that_fit_the_passa
     everything = await Retriever(passages, RankedEmbedder(), top_k=5, threshold=0.8).retrieve("vacation?")
     assert [c.marker for c in everything.citations] == [1, 2, 3, 4, 5]
     budget = int(passage_tokens(passage_record(1)) * 2.5)
-    retriever = Retriever.from_settings(RagSettings(top_k=5, prompt_tokens=budget), passages, RankedEmbedder())  # type: ignore[arg-type]
+    retriever = Retriever.from_settings(RagSettings(top_k=5, prompt_tokens=budget), passages, RankedEmbedder())
     capped = await retriever.retrieve("vacation?")
     assert capped.context is not None
     sent = parse_passages(capped.context)

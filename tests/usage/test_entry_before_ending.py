@@ -1,18 +1,21 @@
 """A replica that dies as its run ends loses no usage entry: the entry is on the bus before the
 run's ending, and the replica that takes the run over sends one again, which the ledger stores
-once. Two replicas on the embedded mode's real bus and run store, the ledger writer on a SQLite
-ledger, against the offline model over HTTP."""
+once. Two replicas sharing a run store, the ledger writer on a SQLite ledger, against the offline
+model over HTTP, over the embedded mode's bus and over a real Kafka."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
-from agent_common.bus import MemoryBus
+from agent_common.bus import Bus, MemoryBus
+from agent_common.bus.kafka import KafkaBus
 from agent_common.events import ErrorEvent, RunEvent, TokenEvent, is_terminal
 from agent_common.messages import ChatRequested
 from agent_common.run_events import MemoryRunEventChannel
@@ -31,7 +34,7 @@ from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
 from tests.support.web import serve_in_thread
 
-WAIT_S = 10
+WAIT_S = 30  # a new Kafka group's first assignment takes seconds
 PRICES = load_prices()  # the built-in file: the offline model at zero
 
 
@@ -43,11 +46,11 @@ class DyingAtTheEnding(MemoryRunEventChannel):
         super().__init__()
         self.dying = asyncio.Event()
 
-    async def publish(self, event: RunEvent) -> None:
+    async def publish(self, event: RunEvent) -> RunEvent:
         if is_terminal(event) and not self.dying.is_set():
             self.dying.set()
             await asyncio.Event().wait()  # cancelled with the replica
-        await super().publish(event)
+        return await super().publish(event)
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +65,33 @@ async def ledger(tmp_path: Path) -> AsyncIterator[SqliteLedger]:
         yield ledger
 
 
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def buses(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Bus, Bus]]:
+    """The bus the replicas publish on, and the one the ledger writer consumes from (the same
+    object in the embedded mode; two clients of one Kafka cluster, as processes have)."""
+    if request.param == "memory":
+        bus = MemoryBus(partitions=1)
+        yield bus, bus
+        return
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    run = uuid.uuid4().hex[:8]
+    yield KafkaBus(bootstrap, client_id=f"replicas-{run}"), KafkaBus(bootstrap, client_id=f"ledger-{run}")
+
+
 async def test_a_replica_that_dies_as_its_run_ends_loses_no_entry_and_the_takeover_s_is_not_counted_twice(
-    offline: str, ledger: SqliteLedger
+    offline: str, ledger: SqliteLedger, buses: tuple[Bus, Bus]
 ) -> None:
-    bus = MemoryBus(partitions=1)
+    bus, consumer = buses
+    request_id = f"req_dies_at_ending_{uuid.uuid4().hex[:8]}"
     stored: asyncio.Queue[str] = asyncio.Queue()
     writer = LedgerWriter(ledger, PRICES, record_no_spend)
 
     async def write(message: UsageRecorded) -> None:
-        await writer.on_usage_recorded(message)
-        stored.put_nowait(message.request_id)
+        if message.request_id == request_id:  # a Kafka group of its own reads other tests' entries too
+            await writer.on_usage_recorded(message)
+            stored.put_nowait(message.request_id)
 
-    bus.subscribe(UsageRecorded, write, group="ledger")
+    consumer.subscribe(UsageRecorded, write, group=f"ledger-{request_id}")
     events = DyingAtTheEnding()
     store = MemoryRunStore()
     sessions = MemorySessionStore(max_turns=5, ttl_s=60)
@@ -90,10 +108,14 @@ async def test_a_replica_that_dies_as_its_run_ends_loses_no_entry_and_the_takeov
         )
         for model in models
     ]
-    await bus.start()
-    try:
+    async with AsyncExitStack() as stack:
+        for started in {id(b): b for b in (bus, consumer)}.values():
+            await started.start()
+            stack.push_async_callback(started.stop)
+        for model in models:
+            stack.push_async_callback(model.close)
         request = ChatRequested(
-            request_id="req_dies_at_ending", session_id="s", user_id="u", message="hi", deadline_at=time.time() + 30
+            request_id=request_id, session_id="s", user_id="u", message="hi", deadline_at=time.time() + 30
         )
         first = asyncio.create_task(loops[0].start(request))
         await asyncio.wait_for(events.dying.wait(), WAIT_S)
@@ -114,10 +136,6 @@ async def test_a_replica_that_dies_as_its_run_ends_loses_no_entry_and_the_takeov
         assert [e.request_id for e in entries] == [request.request_id]
         # The one kept is the dead replica's, with the model call it made and was billed for.
         assert entries[0].outcome == "done" and entries[0].prompt_tokens > 0
-    finally:
-        await bus.stop()
-        for model in models:
-            await model.close()
 
 
 def datetime_month() -> str:
