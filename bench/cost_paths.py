@@ -15,10 +15,13 @@ a time so that each queued provider fault hits the run it is meant for:
 Then the ledger is read and priced with the shipped price file (`deploy/k8s/prices.toml`; the
 offline model reports itself as `gpt-4o`, so its tokens are priced as that model's) and the
 real monthly report's figures are computed from it. Tokens are the offline model's `usage`: a
-deterministic count, so two runs with one seed give the same figures on any machine.
+deterministic count, so two runs with one seed give the same figures on any machine. Beside
+them, what each passage budget (`RAG_PROMPT_TOKENS`) keeps of every FAQ question's passages,
+gold passage included (`passages_by_budget`), measured on the index before the platform opens it.
 
-python -m bench.cost_paths                          # bench/results/cost-paths.json
-python -m bench.cost_paths --label before --env ORCHESTRATOR_PROMPT_HISTORY_TOKENS=100000
+python -m bench.cost_paths                          # bench/results/cost-paths.json, label `current`
+python -m bench.cost_paths --label untrimmed --env ORCHESTRATOR_PROMPT_HISTORY_TOKENS=100000 \
+    --env RAG_PROMPT_TOKENS=100000                  # the prompts as they were before the budgets
 """
 
 from __future__ import annotations
