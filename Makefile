@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: bench-peers run web test check lint typecheck security docs-check prompt-eval rag-eval bench gameday install clean
+.PHONY: bench-cost bench-peers run web test check lint typecheck security docs-check prompt-eval rag-eval bench gameday install clean
 PACKAGES := agent_common agent_gateway agent_orchestrator agent_tool_runner agent_offline_model agent_rag_indexer agent_cli
 PRODUCT_CODE := libs/common/src services/*/src cli/src
 
@@ -58,6 +58,14 @@ test: install
 bench: install
 	@scripts/ensure-system-deps.sh
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+## What the platform's own paths make a run cost: a seeded traffic mix (long sessions, RAG in Korean and
+## English, tools, provider faults) through the embedded platform, priced from its usage ledger
+## (bench/results/cost-paths.json, docs/cost.md); BENCH_COST_ARGS="--label before --env KEY=VALUE".
+## Its own target: its figures are tokens and money, the same on any machine for one seed, where
+## `make bench`'s are latency and CPU.
+bench-cost: install
+	$(VENV)/bin/python -m bench.cost_paths $(BENCH_COST_ARGS)
 
 ## The platform beside the LiteLLM proxy (in a virtual environment of its own) and a bare
 ## pass-through proxy, on one shared offline model (bench/results/peers.*); PEERS_ARGS=--quick.

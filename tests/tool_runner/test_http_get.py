@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import orjson
 import pytest
@@ -66,6 +67,21 @@ async def test_a_name_that_does_not_resolve_is_unreachable(executor: Executor) -
     # Told apart from a refused connection: an operator reading the log sees a DNS problem.
     assert outcome.error is not None and outcome.error.details["reason"] == "dns"
     assert "not found (DNS)" in outcome.error.message
+
+
+async def test_a_name_that_does_not_resolve_is_looked_up_once_never_retried(
+    executor: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+
+    async def no_such_name(host: str, *_: object, **__: object) -> list[object]:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_name)
+    outcome = await fetch(executor, "http://nowhere.allowed.test/")
+    assert outcome.error is not None and outcome.error.details["reason"] == "dns"
+    assert lookups == ["nowhere.allowed.test"]  # TOOL_HTTP_RETRY_ATTEMPTS is 2: a lost connection is tried again
 
 
 async def test_a_stalled_upstream_times_out_at_the_deadline(executor: Executor, upstream: str) -> None:

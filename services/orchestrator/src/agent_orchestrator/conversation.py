@@ -16,6 +16,7 @@ from pydantic import Field
 from typing_extensions import TypedDict
 
 from agent_common.sessions import Turn
+from agent_common.sessions.base import within_budget
 from agent_common.tools import ToolSpec
 
 
@@ -79,9 +80,18 @@ def tool_definition(spec: ToolSpec) -> ToolDefinition:
 CUT_OFF_MARKER = "[This answer was cut off at the output limit; it is incomplete.]"
 
 
-def build_messages(system_prompt: str, history: list[Turn], user_message: str) -> list[ChatMessage]:
-    """What the model is sent at a run's start: the system prompt, the session's history, the new turn."""
+def build_messages(
+    system_prompt: str, history: list[Turn], user_message: str, history_tokens: int | None = None
+) -> list[ChatMessage]:
+    """What the model is sent at a run's start: the system prompt, the session's history, the new turn.
+
+    With `history_tokens`, only the newest turns whose estimated size fits it are sent, whole
+    (the newest always, however long): every step of the run pays for the history again, and
+    the oldest turns of a long session are the ones an answer needs least. The session keeps
+    them all (its own caps): what the user sees of their conversation does not change."""
     messages: list[ChatMessage] = [{"role": "system", "content": system_prompt}]
+    if history and history_tokens is not None:
+        history = within_budget(history, len(history), history_tokens)
     for turn in history:
         messages.append({"role": "user", "content": turn.user})
         answer = f"{turn.assistant}\n\n{CUT_OFF_MARKER}" if turn.truncated else turn.assistant

@@ -94,8 +94,8 @@ class AgentLoop:
         self._tool_definitions = self.openai_tools(self._tools)
         self._retriever = retriever
         self._link_hosts = list(link_hosts)  # links and images in answers may point there (`answer_links.py`)
-        # Each run's usage entry, sent once the run has ended (`usage_record.py`).
-        self.usage = UsagePublisher(bus)
+        # Each run's usage entry, sent just before the run's ending (`usage_record.py`).
+        self.usage = UsagePublisher(bus, settings.usage_entry_wait_s)
 
     @staticmethod
     def openai_tools(specs: Mapping[str, ToolSpec]) -> list[ToolDefinition]:
@@ -111,7 +111,9 @@ class AgentLoop:
         state = RunState.for_request(msg)
         try:
             history = await self._sessions.history(msg.session_id)
-            state.messages = build_messages(self._settings.system_prompt, history, msg.message)
+            state.messages = build_messages(
+                self._settings.system_prompt, history, msg.message, self._settings.prompt_history_tokens
+            )
             log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
             if self._retriever is not None:
                 grounding = await ground(self._retriever, msg.message, msg.locale, msg.tenant)
@@ -193,13 +195,13 @@ class AgentLoop:
         the run over and ends it as lost."""
         language = language_of(state.user_message, state.locale)
         ending = failure(state.request_id, error, language, partial=bool(state.answer))
+        await self.usage.publish(usage_entry(state, error=error.code))  # before the ending: none lost
 
         async def end() -> None:
             await end_run(self._events, ending)
             await self._saved.delete(state.request_id)
 
         await ride_through(end, self._saved.ttl_s(state), only=Outage.REDIS)
-        self.usage.publish(usage_entry(state, error=error.code))
         metrics.RUNS.labels("error", error.error_class.value).inc()
         record_error(error, "run")
         log.warning("run failed", extra={"error_code": error.code.value, "error_class": error.error_class.value})
@@ -338,9 +340,9 @@ class AgentLoop:
             finish_reason=state.finish_reason,
             note=finish_note(state.finish_reason, language_of(state.user_message, state.locale)),
         )
+        await self.usage.publish(usage_entry(state))  # before the ending: a replica dying in between loses none
         await end_run(self._events, done)
         await self._saved.delete(state.request_id)
-        self.usage.publish(usage_entry(state))
         metrics.RUNS.labels("done", "").inc()
         log.info(
             "run done",

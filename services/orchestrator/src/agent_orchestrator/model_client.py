@@ -39,7 +39,7 @@ from agent_common.tracing import tracer
 from agent_orchestrator.context_window import fit_to_window, reported_window
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
 from agent_orchestrator.model_chunks import StreamChunk
-from agent_orchestrator.model_errors import classified, interrupted, no_first_token, too_slow
+from agent_orchestrator.model_errors import classified, interrupted, interrupted_by, no_first_token, too_slow
 from agent_orchestrator.model_stream import ModelTurn, StreamNotRead, TextDelta, ToolCallRequest
 
 # How long an idle connection to the model is kept for the next call: under the 5 s that
@@ -290,7 +290,7 @@ def _interrupted_on_error() -> Iterator[None]:
     try:
         yield
     except openai.APIError as exc:
-        raise interrupted() from exc
+        raise interrupted_by(exc) from exc
 
 
 def _read(data: object) -> StreamChunk:

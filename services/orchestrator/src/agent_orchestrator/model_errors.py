@@ -11,7 +11,16 @@ Which family a failure is in decides what happens next (`resilient_model.py`):
   `MODEL_TIMEOUT` for an answer that did not finish): retried, and counted
   against the breaker;
 - too long (`MODEL_CONTEXT_OVERFLOW`): the prompt does not fit the model's
-  context window; retrying it unchanged fails again.
+  context window; retrying it unchanged fails again;
+- refused (`MODEL_BAD_RESPONSE`: any other 4xx, 400, 413, 422, a content filter):
+  the request itself is at fault; never retried.
+
+What a retry cannot fix is never classified as busy or failing, however it comes:
+a 429 that says the account's quota is spent (`insufficient_quota`) is
+misconfigured, not busy; an error event inside the stream (no HTTP status) is
+read by its `code` and `type`, as vLLM and OpenAI write them (`"code": 400`,
+`invalid_request_error`, `content_filter`), and only an error that names no
+client fault is failing. Each is named in tests/orchestrator/test_model_retries.py.
 
 Every refusal is logged with the upstream status and the provider's error type
 and code, never its message: some providers quote the request in it.
@@ -34,6 +43,21 @@ _OVERFLOW_CODES = frozenset({"context_length_exceeded", "exceed_context_size_err
 _OVERFLOW_PHRASES = ("exceeds the available context size", "maximum context length", "context length exceeded")
 _BUSY_STATUSES = frozenset({503, 529})  # 529: "overloaded" of some hosted APIs
 _MISCONFIGURED_STATUSES = frozenset({401, 403, 404, 405})  # 405: a base URL that is not the API's
+# A 429 that no wait fixes: the account's quota or credit is spent (OpenAI's, and proxies that copy it).
+_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"})
+# A provider's safety system refused the prompt (OpenAI, Azure OpenAI): the same prompt is refused again.
+_CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "responsible_ai_policy_violation"})
+# Error types of an error event inside a stream, by the HTTP status the same error has outside one.
+_CLIENT_ERROR_TYPES = {
+    "invalid_request_error": 400,
+    "badrequesterror": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "notfounderror": 404,
+    "request_too_large": 413,
+    "unprocessableentityerror": 422,
+}
 
 
 @contextmanager
@@ -61,6 +85,23 @@ def refusal(status: int | None, exc: openai.APIError) -> PlatformError:
         return PlatformError(
             ErrorCode.MODEL_CONTEXT_OVERFLOW, "The conversation is longer than the model's context window."
         )
+    codes = _codes(exc)
+    if codes & _CONTENT_FILTER_CODES:
+        return PlatformError(
+            ErrorCode.MODEL_BAD_RESPONSE,
+            "The model's provider refused the request (content filter).",
+            status=status,
+            reason="content_filter",
+        )
+    if codes & _QUOTA_CODES:
+        return PlatformError(
+            ErrorCode.MODEL_MISCONFIGURED,
+            "The model endpoint's account has no quota left.",
+            status=status,
+            reason="insufficient_quota",
+        )
+    if status is None:
+        status = _status_in_body(exc)
     if status == 429:
         retry_after = exc.response.headers.get("retry-after") if isinstance(exc, openai.APIStatusError) else None
         return PlatformError(
@@ -80,6 +121,30 @@ def refusal(status: int | None, exc: openai.APIError) -> PlatformError:
     if status is None or status >= 500:
         return PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model failed to answer.", status=status)
     return PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model refused the request.", status=status)
+
+
+def _codes(exc: openai.APIError) -> set[str]:
+    """The provider's error `code` and `type`, lower-cased."""
+    return {str(value).lower() for value in (exc.code, exc.type) if value}
+
+
+def _status_in_body(exc: openai.APIError) -> int | None:
+    """The HTTP status an error event inside a stream stands for: its `code` when that is one (vLLM
+    writes `"code": 400`), else its `type`'s; None when it names no client fault (then it is failing)."""
+    code = exc.code if exc.code is not None else (exc.body.get("code") if isinstance(exc.body, dict) else None)
+    if isinstance(code, int) or (isinstance(code, str) and code.isdigit()):
+        number = int(code)
+        return number if 400 <= number < 600 else None
+    return next((_CLIENT_ERROR_TYPES[c] for c in _codes(exc) if c in _CLIENT_ERROR_TYPES), None)
+
+
+def interrupted_by(exc: openai.APIError) -> PlatformError:
+    """An error event after the stream's first chunk: a refusal when it names a client fault (a content
+    filter, an invalid request: the same request fails again), else the answer cut short."""
+    error = refusal(None, exc)
+    if error.code in (ErrorCode.MODEL_UNAVAILABLE, ErrorCode.MODEL_OVERLOADED, ErrorCode.MODEL_RATE_LIMITED):
+        return interrupted()
+    return error
 
 
 def is_context_overflow(exc: openai.APIError) -> bool:

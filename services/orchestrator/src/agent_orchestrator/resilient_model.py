@@ -3,7 +3,8 @@ circuit breaker, a secondary endpoint tried when the first stays unavailable.
 
 A model step is retried only when a retry can help (a busy endpoint: 429, 503
 or no first token, honouring `Retry-After`; a failing one: other 5xx, lost
-connections, unfinished answers) and only while nothing of its answer has
+connections, unfinished answers; never a refusal, a spent quota or a content
+filter, however they come: `model_errors.py`) and only while nothing of its answer has
 reached the client: once tokens were sent, a failure ends the run with an error
 that says the answer is incomplete, never a silent restart. Only failing counts
 against the endpoint's breaker (`model_errors.py` says which failure is which).

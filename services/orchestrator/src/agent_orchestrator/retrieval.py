@@ -12,6 +12,11 @@ do not cover the model answers on its own, uncited, so a platform with documents
 a chat assistant ("Hello!"). Only a documents-only caller (`RAG_DOCUMENTS_ONLY`, or its
 tenant in `RAG_DOCUMENTS_ONLY_TENANTS`) gets the platform's no-match fallback instead.
 
+Capping: the passages go into the prompt in rank order while their estimated tokens fit
+`RAG_PROMPT_TOKENS` (the best one always): `RAG_TOP_K` long chunks would otherwise make
+every grounded prompt, and every later step and turn that carries it, pay for passages
+ranked too low to be cited.
+
 Scoring: the passages come from `agent_common.rag.ranking` (a Korean question searched once
 more with its terms in English, at most two passages per section); the threshold is the
 question's language's (`RAG_SCORE_THRESHOLD`, `RAG_SCORE_THRESHOLD_KO`): Korean questions
@@ -35,9 +40,10 @@ from agent_common.rag.context import context_message, fallback, language_of
 from agent_common.rag.embeddings import Embedder, build_embedder
 from agent_common.rag.query_translation import Glossary
 from agent_common.rag.ranking import rank
-from agent_common.rag.records import ScoredChunk
+from agent_common.rag.records import ChunkRecord, ScoredChunk
 from agent_common.rag.settings import RagSettings
 from agent_common.rag.store import VectorStore, open_store
+from agent_common.token_estimate import estimate_tokens
 
 log = logging.getLogger("agent.orchestrator.retrieval")
 
@@ -129,6 +135,7 @@ class Retriever:
         near_miss_margin: float = 0.02,
         per_section: int = 2,
         glossary: Glossary | None = None,
+        prompt_tokens: int | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -139,6 +146,7 @@ class Retriever:
         self.per_section = per_section
         self.glossary = glossary
         self.documents_only = documents_only
+        self.prompt_tokens = prompt_tokens
 
     @classmethod
     def from_settings(cls, settings: RagSettings, store: VectorStore, embedder: Embedder) -> Retriever:
@@ -152,6 +160,7 @@ class Retriever:
             near_miss_margin=settings.near_miss_margin,
             per_section=settings.max_passages_per_section,
             glossary=Glossary.load(settings.query_glossary) if settings.query_translation else None,
+            prompt_tokens=settings.prompt_tokens,
         )
 
     def threshold_for(self, question: str) -> float:
@@ -188,6 +197,7 @@ class Retriever:
             near_miss = threshold - best < self.near_miss_margin
             log.info("no passage above the threshold", extra={"best_score": round(best, 4), "near_miss": near_miss})
             return Retrieved(searched=True, best_score=best, threshold=threshold, near_miss=near_miss)
+        hits = within_prompt_budget(hits, self.prompt_tokens)
         citations = [citation_of(i, hit) for i, hit in enumerate(hits, start=1)]
         context = context_message(citations, [hit.record.text for hit in hits])
         return Retrieved(
@@ -200,6 +210,27 @@ class Retriever:
     async def close(self) -> None:
         await self.embedder.close()
         await self.store.close()
+
+
+def within_prompt_budget(hits: list[ScoredChunk], budget: int | None) -> list[ScoredChunk]:
+    """The best-ranked `hits` whose passages fit `budget` estimated tokens together, in rank order
+    (the best always, however long): the passages the prompt is built from."""
+    if budget is None:
+        return hits
+    kept, used = hits[:1], passage_tokens(hits[0].record) if hits else 0
+    for hit in hits[1:]:
+        used += passage_tokens(hit.record)
+        if used > budget:
+            break
+        kept.append(hit)
+    return kept
+
+
+def passage_tokens(record: ChunkRecord) -> int:
+    """A passage's estimated size in the prompt: its text and its heading line (`context_message`)."""
+    return estimate_tokens(record.text) + estimate_tokens(
+        f"[99] {record.title} ({record.location()}, {record.name or record.doc_id}, version {record.version})"
+    )
 
 
 def build_retriever(settings: RagSettings) -> Retriever | None:

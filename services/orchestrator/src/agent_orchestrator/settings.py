@@ -63,6 +63,17 @@ class OrchestratorSettings(BaseSettings):
     session_max_tokens: int = Field(default=6000, ge=100)
     """Estimated tokens of history kept per session (user and assistant text); the oldest turns are
     dropped first, the newest always kept. Bounds Redis memory and every prompt's history."""
+    prompt_history_tokens: int = Field(default=1500, ge=100)
+    """Estimated tokens of the session's history sent to the model with each question: the newest turns
+    that fit, whole (the newest always), the oldest left out. The session still keeps
+    `ORCHESTRATOR_SESSION_MAX_TOKENS` (what the user sees of the conversation); this bounds what every
+    prompt pays for it; at `ORCHESTRATOR_SESSION_MAX_TOKENS` or more, every prompt has the whole stored history
+    ([cost.md](cost.md#what-the-platform-trims))."""
+    usage_entry_wait_s: float = Field(default=1.0, ge=0)
+    """How long a run's ending waits for its usage entry to be on the bus (published before the ending, so
+    a replica that dies in between loses no entry: [cost.md](cost.md#delivery)). A broker that acknowledges
+    takes milliseconds; past this wait (a broker away) the ending goes out and the entry follows on its own.
+    0: never wait (an entry can then be lost with its replica)."""
     run_state_ttl_s: int = Field(default=900, ge=60)
     """Seconds a run's state outlives its deadline, so late tool results still find it."""
     run_lease_s: float = Field(default=10.0, gt=0)
@@ -116,8 +127,9 @@ class ModelResilienceSettings(BaseSettings):
     model_config = settings_config("MODEL_RETRY_")
 
     attempts: int = Field(default=3, ge=1, le=10)
-    """Calls per model step at most, the first included; only 429, 5xx, timeouts and lost
-    connections are retried, and never once tokens of the answer have reached the client."""
+    """Calls per model step at most, the first included; only 429 (not a spent quota), 5xx, timeouts and
+    lost connections are retried, never a refusal (4xx, a content filter, an error event that names a
+    client fault), and never once tokens of the answer have reached the client."""
     backoff_s: float = Field(default=0.5, gt=0)
     """Base of the exponential backoff with full jitter between attempts."""
     backoff_max_s: float = Field(default=8.0, gt=0)

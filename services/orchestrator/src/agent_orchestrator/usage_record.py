@@ -1,5 +1,5 @@
-"""A run's usage entry: built from its state when the run ends, sent to `usage.entries`
-after its ending, never before it.
+"""A run's usage entry: built from its state when the run ends, and sent to `usage.entries`
+just before its ending (`done` or `error`) is published.
 
 Each model call of the run is one line of the entry, recorded as the step that made it
 returns (so the lines travel with the run's saved state to whichever replica continues
@@ -9,8 +9,14 @@ call that failed it. A call that failed before the provider read the prompt (bus
 unreachable, refused) costs nothing; one that failed later (no first token, cut off,
 unreadable) is counted at the estimate of its prompt and of the text it had streamed.
 
-Publishing is a task of its own: the run's `done` never waits for the bus. The tasks
-still out when the orchestrator stops are awaited (bounded) before the bus goes.
+Before the ending, so that a replica that dies between the two loses no entry: until its
+ending is published the run is not over, and the replica that takes it over ends it and sends
+an entry again, under the same request id, which the ledger stores once (the first, which has
+the dead replica's calls). The ending waits for the bus's acknowledgement at most
+`ORCHESTRATOR_USAGE_ENTRY_WAIT_S` (a Kafka round trip, a few milliseconds): a broker away must
+not hold the answer, so past it the entry goes on in a task of its own, and only then can a
+replica that dies lose it. The tasks still out when the orchestrator stops are awaited
+(bounded) before the bus goes.
 """
 
 from __future__ import annotations
@@ -133,17 +139,21 @@ def usage_entry(state: RunState, *, error: ErrorCode | None = None, ended_at: fl
 
 
 class UsagePublisher:
-    """Sends usage entries to `usage.entries` in tasks of their own (the bus rides through a
-    broker outage; the run must not wait for that)."""
+    """Sends usage entries to `usage.entries` in tasks of their own, waiting for each at most
+    `wait_s` (the bus rides through a broker outage; the run's ending must not wait for that)."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, wait_s: float = 1.0) -> None:
         self._bus = bus
+        self._wait_s = wait_s
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def publish(self, entry: UsageEntry) -> None:
+    async def publish(self, entry: UsageEntry) -> None:
+        """Send `entry`; return once the bus has it, or after `wait_s` with the send still going on."""
         task = asyncio.create_task(self._send(entry), name=f"usage:{entry.request_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self._wait_s > 0:
+            await asyncio.wait({task}, timeout=self._wait_s)  # never cancels it: the send goes on
 
     async def _send(self, entry: UsageEntry) -> None:
         try:

@@ -68,6 +68,10 @@ class RagSettings(SecretSettings):
     `RAG_INDEXER_EMBEDDINGS_THREADS`, for its own process only."""
     top_k: int = Field(default=5, ge=1, le=50)
     """Passages retrieved per question and put in the prompt."""
+    prompt_tokens: int = Field(default=1000, ge=50)
+    """Estimated tokens of retrieved passages put in the prompt at most: of the `RAG_TOP_K`, the best-ranked
+    that fit, in rank order (the best always, however long). Passages are the largest part of a grounded
+    prompt, and the ones ranked last are the least often cited ([cost.md](cost.md#what-the-platform-trims))."""
     score_threshold: float = Field(default=DEFAULT_SCORE_THRESHOLD, ge=-1.0, le=1.0)
     """Cosine similarity the best passage must reach for the documents to count as covering the
     question; below it the model answers without passages (or, documents-only, the platform answers

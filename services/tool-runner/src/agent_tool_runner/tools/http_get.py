@@ -76,11 +76,12 @@ def _host_failed(exc: BaseException) -> bool:
 
 def _worth_retrying(exc: BaseException) -> bool:
     """What a second try may fix within the deadline: a lost connection, 429, 502-504 (not a
-    timeout, which used the deadline up, and not a 500, which is usually the page's own bug)."""
+    timeout, which used the deadline up, not a 500, which is usually the page's own bug, and not
+    a name that does not resolve: the resolver has already asked again, and caches the answer)."""
     if not isinstance(exc, PlatformError):
         return False
     if exc.code is ErrorCode.TOOL_UPSTREAM_UNREACHABLE:
-        return True
+        return exc.info.details.get("reason") != "dns"
     return exc.code is ErrorCode.TOOL_UPSTREAM_HTTP_ERROR and exc.info.details.get("status") in RETRYABLE_STATUS
 
 
