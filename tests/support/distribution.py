@@ -31,7 +31,7 @@ from xdist.scheduler import LoadScopeScheduling
 TESTS = Path(__file__).resolve().parents[1]
 
 # The tiers whose units take longest, slowest first (docs/testing.md, "The suite's time").
-SLOWEST_TIERS = ("chaos", "e2e", "gameday", "web", "common", "usage", "runbook", "rag", "docs")
+SLOWEST_TIERS = ("e2e", "web", "chaos", "common", "gameday", "rag", "runbook", "budgets", "docs", "usage")
 
 _SHARED_FIXTURE = re.compile(r"@pytest\.fixture\([^)]*scope=\"(?:session|package)\"")
 
