@@ -1,0 +1,37 @@
+"""The suite's split over xdist's workers (tests/support/distribution.py): a tier that starts
+something once for itself runs on one worker, so it starts once; other files are units of their own.
+If the grouping silently stopped (as xdist's own `loadgroup` did under pytest 9.2), the tiers'
+platforms would start once per worker and their tests could interleave."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.distribution import shares_fixtures, unit_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_tier_sharing_fixtures_is_one_unit_and_any_other_file_its_own() -> None:
+    assert shares_fixtures("e2e") and shares_fixtures("chaos") and not shares_fixtures("gateway")
+    assert unit_of("tests/e2e/test_a.py::test_x[embedded]") == unit_of("tests/e2e/test_b.py::test_y") == "tests/e2e"
+    assert unit_of("tests/gateway/test_a.py::test_x") != unit_of("tests/gateway/test_b.py::test_x")
+    assert unit_of("tests/gateway/test_a.py::test_x") == unit_of("tests/gateway/test_a.py::test_y[1]")
+
+
+def test_two_files_of_a_tier_sharing_fixtures_run_on_one_worker() -> None:
+    files = ["tests/tool_runner/test_allowlist.py", "tests/tool_runner/test_ssrf_guard.py"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *files, "-n", "2", "-v", "-p", "no:cacheprovider", "-k", "empty or special"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+    ran = re.findall(r"^\[(gw\d)\] .*PASSED (tests/tool_runner/\S+?)::", result.stdout, re.MULTILINE)
+    assert {path for _, path in ran} == set(files), result.stdout
+    assert len({worker for worker, _ in ran}) == 1, result.stdout
