@@ -15,7 +15,9 @@ from agent_gateway.rate_limits import LimitExceeded
 UNKNOWN_KEY = f"agk_{'0' * 12}_{secrets.token_urlsafe(32)}"
 
 
-def test_the_key_is_read_while_the_ip_is_counted(anonymous_gateway: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_key_is_read_while_the_ip_is_counted(
+    anonymous_gateway: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     admission = anonymous_gateway.app.state.admission  # type: ignore[attr-defined]
     key_read = asyncio.Event()
     overlapped: list[bool] = []

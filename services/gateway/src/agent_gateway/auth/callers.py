@@ -73,7 +73,7 @@ class Authenticator:
         authorization: str | None,
         locale: str | None,
         *,
-        looked_up: ApiKeyRecord | None | KeyLookup = KeyLookup.NOT_DONE,
+        looked_up: ApiKeyRecord | KeyLookup | None = KeyLookup.NOT_DONE,
     ) -> Caller:
         """The caller, or `Refused` with 401 `AUTH_REQUIRED` / `AUTH_INVALID`. `looked_up`: what
         `look_up_key` found for the same header, when it was read already."""

@@ -6,10 +6,11 @@ its attempt id beside the owner for a while (`...:owner:claim`), so its repeat i
 id is the caller's new one, not one the caller used before.
 
 Each owner's list of sessions is a sorted set, `owned:{<owner>}:session`, scored by the
-time of the latest claim (runs are not listed: `LISTED_KINDS`). It is written after the claim, not in its script: the two keys live in
-different cluster slots. A member whose owner record expired or changed is dropped
-when the list is read, so the list never shows what the owner no longer owns. Writing it
-twice is writing it once (ZADD of the same member, trims and expiries).
+time of the latest claim (runs are not listed: `LISTED_KINDS`). It is written after the
+claim, not in its script: the two keys live in different cluster slots. A member whose
+owner record expired or changed is dropped when the list is read, so the list never shows
+what the owner no longer owns. Writing it twice is writing it once (ZADD of the same
+member, trims and expiries).
 """
 
 from __future__ import annotations
