@@ -46,6 +46,7 @@ class Running:
     admin_url: str  # its fault admin endpoint
     headers: dict[str, str]
     pids: dict[str, int] = field(default_factory=dict)
+    redis_url: str | None = None  # the distributed mode's Redis, for counting its commands
 
 
 @contextmanager
@@ -98,6 +99,7 @@ def distributed(work: Path, orchestrators: int) -> Iterator[Running]:
                 f"{model}/admin/faults",
                 platform.headers,
                 {name: process.proc.pid for name, process in platform.processes.items()} | infrastructure,
+                redis_url=redis.url,
             )
     finally:
         redis.stop()

@@ -40,6 +40,14 @@ class OwnerStoreContract:
         assert await owners.claim_new("run", rid, "t/bob", 60) is False
         assert await owners.owner_of("run", rid) == "t/alice"
 
+    async def test_runs_are_owned_but_never_listed(self, owners: OwnerStore) -> None:
+        alice = f"t/alice-{uuid.uuid4().hex}"
+        claimed, named = new_id(), new_id()
+        assert await owners.claim("run", claimed, alice, 60) is True
+        assert await owners.claim_new("run", named, alice, 60) is True
+        assert await owners.owned_by("run", claimed, alice) and await owners.owned_by("run", named, alice)
+        assert await owners.owned("run", alice) == []
+
     async def test_sessions_and_runs_are_kept_apart(self, owners: OwnerStore) -> None:
         same = new_id()
         await owners.claim("session", same, "t/alice", 60)

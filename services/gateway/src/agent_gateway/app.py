@@ -20,6 +20,7 @@ from agent_common.http_metrics import HttpMetricsMiddleware
 from agent_common.messages import ReindexStatus
 from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
+from agent_common.start_up_heap import start_up_heap_frozen
 from agent_common.transports import Transports, check_mode, open_transports
 from agent_gateway.admission import Admission
 from agent_gateway.api_docs import add_docs_pages
@@ -105,6 +106,7 @@ def create_app(
             await stack.enter_async_context(app.state.bus_health)
             if await app.state.admission.authenticator.anonymous_allowed():
                 log.warning(ANONYMOUS_WARNING)
+            await stack.enter_async_context(start_up_heap_frozen())  # last: all of start-up is in it
             yield
 
     def _share(app: FastAPI, shared: Transports) -> None:

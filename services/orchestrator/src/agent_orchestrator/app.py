@@ -12,6 +12,7 @@ from agent_common.metrics_server import serving_metrics
 from agent_common.probes import ReadinessCheck, probe_routes
 from agent_common.rag.required import check_shared_store
 from agent_common.sessions import SessionBounds
+from agent_common.start_up_heap import start_up_heap_frozen
 from agent_common.transports import check_mode, open_transports
 from agent_common.usage import load_prices
 from agent_common.usage.ledger import open_ledger, writes_ledger
@@ -76,6 +77,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             await stack.enter_async_context(transports)
             await stack.enter_async_context(orchestrator.running())
             checks.update(orchestrator.readiness_checks())
+            await stack.enter_async_context(start_up_heap_frozen())  # last: all of start-up is in it
             yield
 
     return Starlette(routes=probe_routes("orchestrator", lambda: checks), lifespan=lifespan)

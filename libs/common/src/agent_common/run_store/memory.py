@@ -19,12 +19,35 @@ from agent_common.run_store.base import (
 _DONE = "\x00done"
 
 
-def _expire(*stores: dict[Any, tuple[float, Any]]) -> None:
-    """Drop the entries whose time ran out (each value is `(expiry, what is kept)`)."""
-    now = time.monotonic()
-    for entries in stores:
-        for key in [k for k, (exp, _) in entries.items() if exp < now]:
-            del entries[key]
+# Expired entries are swept out at most this often; each read checks its own entry's expiry. A
+# sweep on every call walked every run of the kept window (an hour of finished runs) per claim.
+SWEEP_EVERY_S = 1.0
+
+
+class _Sweeper:
+    """Drops the entries whose time ran out (each value is `(expiry, what is kept)`), at most once
+    every `SWEEP_EVERY_S`: memory tracks live entries, and no call pays for all of them."""
+
+    def __init__(self) -> None:
+        self._next_at = 0.0
+
+    def __call__(self, *stores: dict[Any, tuple[float, Any]]) -> None:
+        now = time.monotonic()
+        if now < self._next_at:
+            return
+        self._next_at = now + SWEEP_EVERY_S
+        for entries in stores:
+            for key in [k for k, (exp, _) in entries.items() if exp < now]:
+                del entries[key]
+
+
+def _live(entries: dict[Any, tuple[float, Any]], key: Any) -> tuple[float, Any] | None:
+    """The entry under `key` unless its time ran out (then it is dropped)."""
+    entry = entries.get(key)
+    if entry is not None and entry[0] < time.monotonic():
+        del entries[key]
+        return None
+    return entry
 
 
 class MemoryRunClaims(RunClaims):
@@ -32,18 +55,19 @@ class MemoryRunClaims(RunClaims):
         self._leases: dict[str, tuple[float, str]] = {}  # key -> (expiry, owner or "done")
         self._payloads: dict[str, tuple[float, str]] = {}  # lease key -> (expiry, what a takeover needs)
         self._turns: dict[str, tuple[float, str]] = {}  # session id -> (expiry, request id)
+        self._sweep = _Sweeper()
 
     def _expire(self) -> None:
-        _expire(self._leases, self._payloads, self._turns)
+        self._sweep(self._leases, self._payloads, self._turns)
 
     async def claim(
         self, key: str, payload: str, owner: str, lease_s: float, keep_s: float, turn: SessionTurn | None = None
     ) -> ClaimResult:
         self._expire()
-        held = self._leases.get(key)
+        held = _live(self._leases, key)
         if held is not None:
             return ClaimResult.DONE if held[1] == _DONE else ClaimResult.HELD
-        if turn is not None and self._turns.get(turn.session_id, (0.0, turn.request_id))[1] != turn.request_id:
+        if turn is not None and (_live(self._turns, turn.session_id) or (0.0, turn.request_id))[1] != turn.request_id:
             return ClaimResult.SESSION_BUSY
         now = time.monotonic()
         self._leases[key] = (now + lease_s, owner)
@@ -54,11 +78,11 @@ class MemoryRunClaims(RunClaims):
 
     async def claimed(self, key: str) -> bool:
         self._expire()
-        return key in self._leases
+        return _live(self._leases, key) is not None
 
     async def renew(self, key: str, owner: str, lease_s: float) -> bool:
         self._expire()
-        held = self._leases.get(key)
+        held = _live(self._leases, key)
         if held is not None and held[1] != owner:
             return False
         self._leases[key] = (time.monotonic() + lease_s, owner)
@@ -69,32 +93,34 @@ class MemoryRunClaims(RunClaims):
         self._payloads.pop(key, None)
 
     async def abandon(self, key: str, owner: str) -> None:
-        if self._leases.get(key, (0.0, ""))[1] == owner:
+        if (_live(self._leases, key) or (0.0, ""))[1] == owner:
             del self._leases[key]
 
     async def take_expired(self, owner: str, lease_s: float, limit: int) -> list[tuple[str, str]]:
         self._expire()
         # A kept payload whose lease is gone is work nobody renews (no index needed in memory).
-        expired = [key for key in self._payloads if key not in self._leases][:limit]
+        expired = [key for key in list(self._payloads) if _live(self._payloads, key) and not _live(self._leases, key)]
+        expired = expired[:limit]
         for key in expired:
             self._leases[key] = (time.monotonic() + lease_s, owner)
         return [(key, self._payloads[key][1]) for key in expired]
 
     async def end_turn(self, session_id: str, request_id: str) -> None:
-        if self._turns.get(session_id, (0.0, ""))[1] == request_id:
+        if (_live(self._turns, session_id) or (0.0, ""))[1] == request_id:
             del self._turns[session_id]
 
 
 class MemoryRunStates(RunStates):
     def __init__(self) -> None:
         self._states: dict[str, tuple[float, str]] = {}
+        self._sweep = _Sweeper()
 
     async def save(self, request_id: str, state_json: str, ttl_s: float) -> None:
         self._states[request_id] = (time.monotonic() + ttl_s, state_json)
 
     async def load(self, request_id: str) -> str | None:
-        _expire(self._states)
-        entry = self._states.get(request_id)
+        self._sweep(self._states)
+        entry = _live(self._states, request_id)
         return entry[1] if entry else None
 
     async def delete(self, request_id: str) -> None:
@@ -104,12 +130,13 @@ class MemoryRunStates(RunStates):
 class MemoryToolResults(ToolResults):
     def __init__(self) -> None:
         self._results: dict[tuple[str, int], tuple[float, dict[str, str]]] = {}
+        self._sweep = _Sweeper()
 
     async def record(
         self, request_id: str, step: int, call_id: str, outcome_json: str, expected: int, ttl_s: float
     ) -> tuple[bool, bool]:
-        _expire(self._results)
-        _, results = self._results.setdefault((request_id, step), (0.0, {}))
+        self._sweep(self._results)
+        _, results = _live(self._results, (request_id, step)) or (0.0, {})
         self._results[(request_id, step)] = (time.monotonic() + ttl_s, results)  # each result renews it, as in Redis
         if call_id in results:
             return False, False
@@ -117,8 +144,8 @@ class MemoryToolResults(ToolResults):
         return True, len(results) == expected
 
     async def of_step(self, request_id: str, step: int) -> dict[str, str]:
-        _expire(self._results)
-        entry = self._results.get((request_id, step))
+        self._sweep(self._results)
+        entry = _live(self._results, (request_id, step))
         return dict(entry[1]) if entry else {}
 
 

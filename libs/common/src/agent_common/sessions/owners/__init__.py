@@ -1,6 +1,6 @@
 """Who owns a session or a run: one interface, an in-process and a Redis store."""
 
-from agent_common.sessions.owners.base import MAX_LISTED, Kind, Owned, OwnerStore
+from agent_common.sessions.owners.base import LISTED_KINDS, MAX_LISTED, Kind, Owned, OwnerStore
 from agent_common.sessions.owners.memory import MemoryOwnerStore
 
-__all__ = ["MAX_LISTED", "Kind", "MemoryOwnerStore", "Owned", "OwnerStore"]
+__all__ = ["LISTED_KINDS", "MAX_LISTED", "Kind", "MemoryOwnerStore", "Owned", "OwnerStore"]

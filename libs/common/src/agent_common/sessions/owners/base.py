@@ -7,7 +7,9 @@ learns that someone else's session exists.
 
 Each owner's sessions are listed too (`owned`), newest claim first, for a page
 that shows a user their conversations; the list is kept beside the owner
-records, expires with them, and is held to them when read.
+records, expires with them, and is held to them when read. Runs are not listed:
+nothing reads such a list, and keeping it cost every turn a write (in Redis, a
+round trip of its own).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Literal
 
 Kind = Literal["session", "run"]
 
+# What `owned` lists: a caller's sessions; a run is only ever looked up by its id.
+LISTED_KINDS: frozenset[Kind] = frozenset({"session"})
 # The sessions listed per owner at most: the newest are kept.
 MAX_LISTED = 200
 
@@ -46,4 +50,5 @@ class OwnerStore(ABC):
 
     @abstractmethod
     async def owned(self, kind: Kind, owner: str) -> list[Owned]:
-        """What `owner` still owns of `kind`, by the latest claim, newest first (at most `MAX_LISTED`)."""
+        """What `owner` still owns of `kind`, by the latest claim, newest first (at most `MAX_LISTED`);
+        always empty for a kind not in `LISTED_KINDS`."""

@@ -5,11 +5,12 @@ command again): `claim` sets or refreshes the caller's own ownership, and `claim
 its attempt id beside the owner for a while (`...:owner:claim`), so its repeat is told the
 id is the caller's new one, not one the caller used before.
 
-Each owner's list is a sorted set, `owned:{<owner>}:<kind>`, scored by the time of the
-latest claim. It is written after the claim, not in its script: the two keys live in
-different cluster slots. A member whose owner record expired or changed is dropped
-when the list is read, so the list never shows what the owner no longer owns. Writing it
-twice is writing it once (ZADD of the same member, trims and expiries).
+Each owner's list of sessions is a sorted set, `owned:{<owner>}:session`, scored by the
+time of the latest claim (runs are not listed: `LISTED_KINDS`). It is written after the
+claim, not in its script: the two keys live in different cluster slots. A member whose
+owner record expired or changed is dropped when the list is read, so the list never shows
+what the owner no longer owns. Writing it twice is writing it once (ZADD of the same
+member, trims and expiries).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from redis.asyncio import Redis
 
 from agent_common.resilience.retried_writes import ATTEMPT_KEPT_S, attempt_id
-from agent_common.sessions.owners.base import MAX_LISTED, Kind, Owned, OwnerStore
+from agent_common.sessions.owners.base import LISTED_KINDS, MAX_LISTED, Kind, Owned, OwnerStore
 
 # KEYS: owner key. ARGV: owner, ttl_ms. 1 when the caller owns it (now or already), 0 otherwise.
 _CLAIM = """
@@ -67,6 +68,8 @@ class RedisOwnerStore(OwnerStore):
         return claimed
 
     async def _list(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> None:
+        if kind not in LISTED_KINDS:
+            return
         key = _owned_key(kind, owner)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {item_id: time.time()})
@@ -77,6 +80,8 @@ class RedisOwnerStore(OwnerStore):
             await pipe.execute()
 
     async def owned(self, kind: Kind, owner: str) -> list[Owned]:
+        if kind not in LISTED_KINDS:
+            return []
         key = _owned_key(kind, owner)
         listed: list[tuple[bytes | str, float]] = await self._redis.zrevrange(  # type: ignore[assignment]
             key, 0, MAX_LISTED - 1, withscores=True
