@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
 from agent_common.budgets import Budget, MemoryBudgetStore, Spend, SpendCounter, month_of, period_end
+from agent_common.budgets.memory import COUNTED_KEPT
 
 AT = dt.datetime(2026, 11, 30, 23, 59, 59, tzinfo=dt.UTC)
 
@@ -79,3 +81,18 @@ async def test_a_ratio_of_a_month_that_has_ended_reads_zero() -> None:
         request_id="req_3", tenant="pied-piper", key_id=None, tokens=1, cost=Decimal(0), at=AT
     )
     assert used_ratio("pied-piper") == pytest.approx(0.3)  # a late November entry does not set it back
+
+
+async def test_the_embedded_file_keeps_the_newest_ids_only_and_stays_small(tmp_path: Path) -> None:
+    """Each run's spend rewrites the file: a month of runs must not make it, and every write, grow."""
+    path = tmp_path / "budgets.json"
+    counter = SpendCounter(MemoryBudgetStore(path))
+    for n in range(COUNTED_KEPT):
+        await record(counter, f"req_{n:06d}", cost="0.001", at=AT)
+    full = path.stat().st_size
+    for n in range(COUNTED_KEPT, COUNTED_KEPT + 500):
+        await record(counter, f"req_{n:06d}", cost="0.001", at=AT)
+    await record(counter, f"req_{COUNTED_KEPT + 499:06d}", cost="0.001", at=AT)  # the newest, redelivered
+    spent = await MemoryBudgetStore(path).spent("hooli", "k1", "2026-11")
+    assert spent.tenant == Spend(Decimal("0.001") * (COUNTED_KEPT + 500), 10 * (COUNTED_KEPT + 500))
+    assert path.stat().st_size <= full + 16  # the totals' digits, not another id

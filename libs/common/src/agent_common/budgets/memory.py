@@ -5,6 +5,12 @@ The file lets `agent budgets set` (another process) change the budgets of a runn
 restart forgets nothing. Every change re-reads the file under an exclusive lock, so
 the command line and the server never overwrite each other's writes. Without a file
 (tests) the state lives only in the process.
+
+Each run's spend rewrites the file, so what it holds stays bounded: of the request ids
+counted (the idempotency), only the newest `COUNTED_KEPT`. A redelivered entry in the
+embedded default comes from its own in-process bus (a run taken over, a publish retried),
+seconds after the first, never thousands of runs later; keeping the month's every id made
+the file, and each run's write, grow all month (3 MB at 100,000 runs). Redis keeps them all.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from pydantic import BaseModel, Field
 
 from agent_common.budgets.base import Budget, BudgetStore, Spend, SpendSnapshot, scope_of, to_nanos
 from agent_common.budgets.periods import counters_expire_at
+
+COUNTED_KEPT = 2_000  # the newest request ids kept for the idempotency (about 80 KB of file)
 
 
 class _Period(BaseModel):
@@ -113,6 +121,7 @@ class MemoryBudgetStore(BudgetStore):
             if request_id in month.counted:
                 return None
             month.counted.append(request_id)
+            del month.counted[:-COUNTED_KEPT]
             nanos = to_nanos(cost)
             for scope in [scope_of(tenant, None)] + ([] if key_id is None else [scope_of(tenant, key_id)]):
                 before = month.spend.get(scope, (0, 0))
