@@ -30,9 +30,7 @@ import argparse
 import asyncio
 import datetime
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,8 +58,8 @@ from agent_rag_indexer.evaluation.labels import build, faq_pages, read_page, tra
 from agent_rag_indexer.evaluation.metrics import includes_key_text, rank_of_gold
 from agent_rag_indexer.evaluation.runner import index_pages
 from agent_rag_indexer.settings import IndexerSettings
+from bench.platforms import embedded_process
 from bench.stats import percentile
-from tests.support.platform import wait_ready
 from tests.support.web import free_tcp_port, pages_app, serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,13 +206,7 @@ def _pct(part: int, whole: int) -> float:
 def platform(work: Path, pages_url: str, overrides: dict[str, str]) -> Iterator[str]:
     port = free_tcp_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "AUTH_KEYS_FILE": str(work / "keys.json"),
-        "RAG_STORE_PATH": str(work / "rag"),
-        "USAGE_LEDGER_PATH": str(work / "usage.sqlite3"),
+    settings = {
         "USAGE_PRICES_FILE": str(PRICES),
         "OFFLINE_MODEL_NAME": PRICED_AS,
         "MODEL_NAME": PRICED_AS,
@@ -234,15 +226,8 @@ def platform(work: Path, pages_url: str, overrides: dict[str, str]) -> Iterator[
         "LOG_FORMAT": "json",
         **overrides,
     }
-    log = (work / "embedded.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "agent_cli.main", "run"], env=env, stdout=log, stderr=log)
-    try:
-        wait_ready(base, timeout=180)
+    with embedded_process(work, port, settings):
         yield base
-    finally:
-        proc.terminate()  # drains: the usage entries still out are published before the bus stops
-        proc.wait(60)
-        log.close()
 
 
 def send(client: httpx.Client, base: str, mix: Mix) -> list[Sent]:

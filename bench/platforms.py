@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,34 +50,42 @@ class Running:
 
 
 @contextmanager
-def embedded(work: Path, model_base_url: str | None = None) -> Iterator[Running]:
-    """`model_base_url`: a model of its own rather than the built-in offline one (a model shared
-    with other systems, as the peers comparison has it)."""
-    port = free_tcp_port()
+def embedded_process(work: Path, port: int, settings: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`agent run` on `port`, its keys and stores under `work`, `settings` on top; stopped at exit
+    with SIGTERM, so it drains (the usage entries still out are published before the bus stops)."""
     env = {
         **os.environ,
-        **COMMON_ENV,
-        **({"MODEL_BASE_URL": model_base_url} if model_base_url else {}),
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "AUTH_KEYS_FILE": str(work / "keys.json"),
         "RAG_STORE_PATH": str(work / "rag"),
         "USAGE_LEDGER_PATH": str(work / "usage.sqlite3"),
+        **settings,
     }
     log = (work / "embedded.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent_cli.main", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, timeout=120)
+        wait_ready(f"http://127.0.0.1:{port}", timeout=180)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        log.close()
+
+
+@contextmanager
+def embedded(work: Path, model_base_url: str | None = None) -> Iterator[Running]:
+    """`model_base_url`: a model of its own rather than the built-in offline one (a model shared
+    with other systems, as the peers comparison has it)."""
+    port = free_tcp_port()
+    settings = {**COMMON_ENV, **({"MODEL_BASE_URL": model_base_url} if model_base_url else {})}
+    with embedded_process(work, port, settings) as proc:
+        base = f"http://127.0.0.1:{port}"
         yield Running(
             "embedded", base, f"{base}/offline/v1", f"{base}/offline/admin/faults", {}, {"platform": proc.pid}
         )
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
 
 
 @contextmanager
