@@ -1,6 +1,7 @@
 """The game day's scenarios, by name, each a `Fault` over the running platform:
 
-- network: the broker, then Redis, unreachable (the fault proxy resets every connection);
+- network: the broker, then Redis, unreachable (the fault proxy resets every connection), and
+  then each slow (the proxy delivers every chunk late);
 - Secret: the model key in the orchestrators' Secret rotated to a wrong value and rolled out
   (the provider, checking its key, answers 401), rolled back once detected;
 - Pod: an orchestrator, then the tool runner, killed with SIGKILL and restarted once detected
@@ -28,6 +29,7 @@ from gameday.durations import parse_duration, scale_windows
 from gameday.faults import Detection, Fault, RunContext
 from gameday.platform import MODEL_KEY
 from gameday.policy import autoscaling_policy
+from tests.support.fault_proxy import FaultProxy
 from tests.support.platform import wait_ready
 
 __all__ = ["SCENARIOS", "hold_bound"]
@@ -66,30 +68,51 @@ def _in_thread(action: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-def network_kafka(ctx: RunContext) -> Fault:
-    expects = ("InfraErrors", "GatewayServerErrors")
-    proxy = ctx.day.kafka_proxy
+NETWORK_ALERTS = ("InfraErrors", "GatewayServerErrors")
+# A slow network shows first as latency, then (past the clients' and the bus's bounds) as errors.
+SLOW_ALERTS = ("ChatLatencyHigh", *NETWORK_ALERTS)
+# Added each way to every chunk: a congested or far-away link, not an outage. Kafka's requests
+# are few and large (a produce, a fetch), Redis's many and small (a command per run event).
+KAFKA_DELAY_MS = 1500
+REDIS_DELAY_MS = 250
+
+
+def _unreachable(ctx: RunContext, name: str, proxy: FaultProxy, what: str) -> Fault:
     return Fault(
-        "network-kafka",
-        "every connection to the Kafka broker reset (fault proxy)",
-        expects,
+        name,
+        f"every connection to {what} reset (fault proxy)",
+        NETWORK_ALERTS,
         _in_thread(proxy.cut),
         _in_thread(proxy.heal),
-        hold_bound(ctx, expects),
+        hold_bound(ctx, NETWORK_ALERTS),
     )
+
+
+def _slow(ctx: RunContext, name: str, proxy: FaultProxy, what: str, delay_ms: float) -> Fault:
+    return Fault(
+        name,
+        f"every chunk to and from {what} delivered {delay_ms:g} ms late, each way (fault proxy)",
+        SLOW_ALERTS,
+        _in_thread(lambda: proxy.latency(delay_ms)),
+        _in_thread(lambda: proxy.latency(0)),
+        hold_bound(ctx, SLOW_ALERTS),
+    )
+
+
+def network_kafka(ctx: RunContext) -> Fault:
+    return _unreachable(ctx, "network-kafka", ctx.day.kafka_proxy, "the Kafka broker")
 
 
 def network_redis(ctx: RunContext) -> Fault:
-    expects = ("InfraErrors", "GatewayServerErrors")
-    proxy = ctx.day.redis_proxy
-    return Fault(
-        "network-redis",
-        "every connection to Redis reset (fault proxy)",
-        expects,
-        _in_thread(proxy.cut),
-        _in_thread(proxy.heal),
-        hold_bound(ctx, expects),
-    )
+    return _unreachable(ctx, "network-redis", ctx.day.redis_proxy, "Redis")
+
+
+def network_kafka_slow(ctx: RunContext) -> Fault:
+    return _slow(ctx, "network-kafka-slow", ctx.day.kafka_proxy, "the Kafka broker", KAFKA_DELAY_MS)
+
+
+def network_redis_slow(ctx: RunContext) -> Fault:
+    return _slow(ctx, "network-redis-slow", ctx.day.redis_proxy, "Redis", REDIS_DELAY_MS)
 
 
 ROLLED_FIRST = ("orchestrator-1",)
@@ -272,6 +295,8 @@ def tool_upstream_hangs(ctx: RunContext) -> Fault:
 SCENARIOS: dict[str, Callable[[RunContext], Fault]] = {
     "network-kafka": network_kafka,
     "network-redis": network_redis,
+    "network-kafka-slow": network_kafka_slow,
+    "network-redis-slow": network_redis_slow,
     "secret-rotated": secret_rotated,
     "pod-orchestrator": pod_orchestrator,
     "pod-tool-runner": pod_tool_runner,
