@@ -37,6 +37,7 @@ __all__ = ["SCENARIOS", "hold_bound"]
 ROOT = Path(__file__).resolve().parents[1]
 SPIKE_CLIENTS = 40
 HPA_TOLERANCE = 0.1  # the controller's default: a ratio within 10% of 1 changes nothing
+QUEUE_DRAINED = 2  # requests waiting in chat.requests: a couple in the instant between publish and take
 
 
 def hold_bound(ctx: RunContext, names: tuple[str, ...]) -> float:
@@ -73,7 +74,7 @@ NETWORK_ALERTS = ("InfraErrors", "GatewayServerErrors")
 SLOW_ALERTS = ("ChatLatencyHigh", *NETWORK_ALERTS)
 # Added each way to every chunk: a congested or far-away link, not an outage. Kafka's requests
 # are few and large (a produce, a fetch), Redis's many and small (a command per run event).
-KAFKA_DELAY_MS = 1500
+KAFKA_DELAY_MS = 1000
 REDIS_DELAY_MS = 250
 
 
@@ -192,7 +193,8 @@ def hpa_spike(ctx: RunContext) -> Fault:
             f" / {replicas} / {policy.cpu_request_cores} * 100"
         )
         metrics["CPU utilisation %"] = (cpu, policy.cpu_target_percent)
-    state: dict[str, Any] = {"scaled_at": None, "readings": []}
+    lag = 'sum(kafka_consumer_lag_messages{job="agent-platform",service="orchestrator",topic="chat.requests"})'
+    state: dict[str, Any] = {"scaled_at": None, "readings": [], "after_scale_up": []}
 
     async def begin() -> None:
         # Out of discovery first, as a pod being deleted is, so its end is no `up == 0`.
@@ -224,7 +226,30 @@ def hpa_spike(ctx: RunContext) -> Fault:
         day.publish_targets()
         return Detection("HPA scale-up", "policy", scaled_at)
 
+    async def absorbed() -> None:
+        """Still under the spike, with the added replica: the runs per replica back under the
+        target and the queue of requests drained, or the scale-up did not do its job."""
+        if state["scaled_at"] is None:
+            return
+        runs_query, runs_target = metrics.get("runs in flight per replica", (None, None))
+        deadline = time.monotonic() + max(30.0, 300 / monitoring.time_scale)
+        while True:
+            reading: dict[str, float] = {}
+            for name, query in (("queued requests", lag), ("runs in flight per replica", runs_query)):
+                vector = await asyncio.to_thread(monitoring.query, query) if query else []
+                if vector:
+                    reading[name] = round(float(vector[0]["value"][1]), 1)
+            state["after_scale_up"].append((round(time.time() - state["scaled_at"], 1), reading))
+            under = runs_target is None or reading.get("runs in flight per replica", math.inf) <= runs_target
+            if under and reading.get("queued requests", math.inf) <= QUEUE_DRAINED:
+                return
+            if time.monotonic() > deadline:
+                fault.problems.append(f"the spike was not absorbed by the added replica: {reading}")
+                return
+            await asyncio.sleep(monitoring.scrape_s)
+
     async def end() -> None:
+        await absorbed()
         await ctx.traffic.spike(0)
         if second.proc.poll() is not None:  # never scaled up: the day goes on with two
             second.respawn()
@@ -243,7 +268,7 @@ def hpa_spike(ctx: RunContext) -> Fault:
         max_hold_s=max(spike_s, 300 / monitoring.time_scale, 60),
         detect=detect,
         min_hold_s=spike_s,
-        details={"hpa_ratios": state["readings"]},
+        details={"hpa_ratios": state["readings"], "after_scale_up": state["after_scale_up"]},
     )
     return fault
 
