@@ -42,9 +42,12 @@ READINESS_METRIC = "readiness-failure-share"  # the template's criterion a never
 
 
 class ReleaseKind(StrEnum):
-    BAD = "release-bad"
-    UNREADY = "release-unready"
+    """In the order they run: each canary's signals stay in the analysis's windows for a while
+    after it is gone, so the healthy one goes first and the one judged on run errors last."""
+
     HEALTHY = "release-healthy"
+    UNREADY = "release-unready"
+    BAD = "release-bad"
 
 
 RELEASES = tuple(ReleaseKind)
