@@ -32,7 +32,7 @@ from gameday.policy import autoscaling_policy
 from tests.support.fault_proxy import FaultProxy
 from tests.support.platform import wait_ready
 
-__all__ = ["SCENARIOS", "hold_bound"]
+__all__ = ["NETWORK_ALERTS", "SCENARIOS", "SLOW_ALERTS", "hold_bound"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKE_CLIENTS = 40
