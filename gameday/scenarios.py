@@ -36,6 +36,12 @@ __all__ = ["NETWORK_ALERTS", "SCENARIOS", "SLOW_ALERTS", "hold_bound"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKE_CLIENTS = 40
+# The spike's turns ask for long answers (the offline model streams a token a second, about 25 s
+# an answer): on a shared 2-core machine the game day's own clients and the gateway, not the
+# orchestrator, ran out of CPU first with short answers, and runs in flight per replica
+# averaged half the HPA's target under 44 streams. Long answers load the replica's run slots
+# the way a real spike of slow model answers does, and let runs queue in Kafka past its cap.
+SPIKE_ASKS = "[[offline:slow]]"
 HPA_TOLERANCE = 0.1  # the controller's default: a ratio within 10% of 1 changes nothing
 QUEUE_DRAINED = 2  # requests waiting in chat.requests: a couple in the instant between publish and take
 
@@ -206,7 +212,7 @@ def hpa_spike(ctx: RunContext) -> Fault:
         await asyncio.sleep(3 * monitoring.scrape_s)
         second.proc.terminate()  # a graceful drain, as a rolled pod's: its runs are handed over
         await asyncio.to_thread(second.proc.wait, 60)
-        await ctx.traffic.spike(SPIKE_CLIENTS)
+        await ctx.traffic.spike(SPIKE_CLIENTS, asking=SPIKE_ASKS)
 
     async def detect(began: float) -> Detection | None:
         if state["scaled_at"] is not None:
@@ -230,8 +236,8 @@ def hpa_spike(ctx: RunContext) -> Fault:
         return Detection("HPA scale-up", "policy", scaled_at)
 
     async def absorbed() -> None:
-        """Still under the spike, with the added replica: the runs per replica back under the
-        target and the queue of requests drained, or the scale-up did not do its job."""
+        """Still under the spike, with the added replica: the runs per replica back within the
+        target's tolerance and the queue of requests drained, or the scale-up did not do its job."""
         if state["scaled_at"] is None:
             return
         runs_query, runs_target = metrics.get("runs in flight per replica", (None, None))
@@ -243,7 +249,9 @@ def hpa_spike(ctx: RunContext) -> Fault:
                 if vector:
                     reading[name] = round(float(vector[0]["value"][1]), 1)
             state["after_scale_up"].append((round(time.time() - state["scaled_at"], 1), reading))
-            under = runs_target is None or reading.get("runs in flight per replica", math.inf) <= runs_target
+            # Within the controller's tolerance: it would add no third replica.
+            limit = math.inf if runs_target is None else runs_target * (1 + HPA_TOLERANCE)
+            under = reading.get("runs in flight per replica", 0.0 if runs_target is None else math.inf) <= limit
             if under and reading.get("queued requests", math.inf) <= QUEUE_DRAINED:
                 return
             if time.monotonic() > deadline:
@@ -263,8 +271,8 @@ def hpa_spike(ctx: RunContext) -> Fault:
     spike_s = max(20.0, 120 / monitoring.time_scale)
     fault = Fault(
         "hpa-spike",
-        f"{SPIKE_CLIENTS} more clients on one orchestrator (its cap: {policy.max_runs} runs); the HPA's targets: "
-        + ", ".join(f"{name} {target:g}" for name, (_, target) in metrics.items()),
+        f"{SPIKE_CLIENTS} more clients asking for long answers on one orchestrator (its cap: {policy.max_runs} runs);"
+        " the HPA's targets: " + ", ".join(f"{name} {target:g}" for name, (_, target) in metrics.items()),
         (),
         begin,
         end,
