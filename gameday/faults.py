@@ -44,6 +44,8 @@ class Fault:
     min_hold_s: float = 0.0
     # Filled as it runs (a detector's readings), shown in the report.
     details: dict[str, Any] = field(default_factory=dict)
+    # What the fault itself found wrong as it ran (a queue that never drained): each fails the verdict.
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -173,6 +175,7 @@ def judge(
         failures.append(f"not detected within {fault.max_hold_s:.0f} s (expected: {expected})")
     if view.lost:
         failures.append(f"{view.lost} {LOST}")
+    failures.extend(fault.problems)
     if recovered is None:
         failures.append(f"error rate and p95 not back to normal {ctx.recovery_timeout_s:.0f} s after the fault ended")
     details: dict[str, Any] = {"expected": list(fault.expects), **fault.details}

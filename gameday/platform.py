@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from gameday.alerts import Notifications, webhook_receiver
 from gameday.monitoring import Monitoring, Target, monitoring, scraped_services
@@ -53,6 +57,7 @@ class GameDayPlatform:
     # Extra processes started during the day (a canary), by name, scraped while they run.
     extra: dict[str, tuple[ServiceProcess, Target]] = field(default_factory=dict)
     retired: set[str] = field(default_factory=set)
+    extra_urls: dict[str, str] = field(default_factory=dict)  # each extra's HTTP address, for its probes
 
     def targets(self) -> list[Target]:
         """What Prometheus scrapes now: every platform process not retired, and the extras."""
@@ -67,8 +72,11 @@ class GameDayPlatform:
     def publish_targets(self) -> None:
         self.monitoring.set_targets(self.targets())
 
-    def start_extra(self, name: str, like: str, settings: dict[str, str], labels: dict[str, str]) -> ServiceProcess:
-        """Another process of the service `like` runs (its settings, with `settings` changed): a canary."""
+    def start_extra(
+        self, name: str, like: str, settings: dict[str, str], labels: dict[str, str], ready: bool = True
+    ) -> ServiceProcess:
+        """Another process of the service `like` runs (its settings, with `settings` changed): a canary.
+        Waited for until ready, or (`ready=False`, a release that never becomes ready) until alive."""
         model = self.platform.processes[like]
         port, metrics_port = free_tcp_port(), free_tcp_port()
         port_key = next(k for k in model.env if k.endswith("_PORT") and k != "METRICS_PORT" and k.startswith("ORCH"))
@@ -76,14 +84,40 @@ class GameDayPlatform:
         process = ServiceProcess(name, like_module(like), env, self.log_dir)
         target = Target(f"127.0.0.1:{metrics_port}", service_of(like), {"pod": name, **labels})
         self.extra[name] = (process, target)
-        wait_ready(f"http://127.0.0.1:{port}", process)
+        url = self.extra_urls[name] = f"http://127.0.0.1:{port}"
+        if ready:
+            wait_ready(url, process)
+        else:
+            wait_alive(url, process)
         self.publish_targets()
         return process
 
     def stop_extra(self, name: str) -> None:
+        # Out of discovery first, as a deleted pod is, then stopped: its end is no `up == 0`.
         process, _ = self.extra.pop(name)
-        process.stop()
+        self.extra_urls.pop(name, None)
         self.publish_targets()
+        time.sleep(3 * self.monitoring.scrape_s)
+        process.stop()
+
+
+def _stop_kafka(starting: Future[KafkaServer]) -> None:
+    """The broker stopped, once it has started (a failed start has nothing to stop)."""
+    if starting.exception() is None:
+        starting.result().stop()
+
+
+def wait_alive(base_url: str, process: ServiceProcess, timeout: float = 90) -> None:
+    """Until the process answers `/health` (serving, ready or not)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.proc.poll() is not None:
+            raise RuntimeError(f"{process.name} exited with {process.proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/health", timeout=3).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{base_url} not alive after {timeout:.0f} s")
 
 
 def service_of(name: str) -> str:
@@ -104,13 +138,12 @@ def open_platform(
     document store, and the usage ledger is a database beside it."""
     log_dir = workdir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as stack:
+    # The broker (a JVM, the slowest to start) comes up in a thread while everything that does not
+    # need it does: Redis, the monitoring, the secondary model, PostgreSQL.
+    with ThreadPoolExecutor(1, thread_name_prefix="gameday-kafka") as pool, contextlib.ExitStack() as stack:
         proxy_port = free_tcp_port()
-        kafka = start_kafka(workdir / "kafka", advertised_port=proxy_port)
-        stack.callback(kafka.stop)
-        kafka_proxy = stack.enter_context(
-            running_in_thread(FaultProxy("127.0.0.1", kafka.broker_port, port=proxy_port))
-        )
+        kafka_starting = pool.submit(start_kafka, workdir / "kafka", advertised_port=proxy_port)
+        stack.callback(_stop_kafka, kafka_starting)
         (workdir / "redis").mkdir(exist_ok=True)
         redis = start_redis(workdir / "redis", appendfsync="everysec")
         stack.callback(redis.stop)
@@ -129,7 +162,6 @@ def open_platform(
             log_dir,
         )
         stack.callback(secondary.stop)
-        wait_ready(f"http://127.0.0.1:{secondary_port}", secondary)
         env = {
             **chaos_env(upstream_url, log_dir, redis_bound_s=5.0, bus_bound_s=5.0),
             "OFFLINE_MODEL_TOKEN_DELAY_MS": str(TOKEN_DELAY_MS),
@@ -154,6 +186,11 @@ def open_platform(
             stack.callback(postgres.stop)
             store_url = stack.enter_context(database_of_its_own(postgres.url, prefix="documents"))
             ledger_url = stack.enter_context(database_of_its_own(postgres.url, prefix="usage"))
+        wait_ready(f"http://127.0.0.1:{secondary_port}", secondary)
+        kafka = kafka_starting.result()
+        kafka_proxy = stack.enter_context(
+            running_in_thread(FaultProxy("127.0.0.1", kafka.broker_port, port=proxy_port))
+        )
         running = stack.enter_context(
             distributed_platform(
                 env,

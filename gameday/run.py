@@ -17,7 +17,7 @@ from pathlib import Path
 from gameday.faults import Outcome, RunContext, run_fault, settle
 from gameday.measures import baseline_of
 from gameday.platform import GameDayPlatform, open_platform
-from gameday.release import Release, run_release
+from gameday.release import RELEASES, Release, ReleaseKind, run_release
 from gameday.report import table, write_report
 from gameday.scenarios import SCENARIOS
 from gameday.traffic import Traffic
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-RELEASES = ("release-bad", "release-healthy")
 ALL_SCENARIOS = (*SCENARIOS, *RELEASES)
 SHORT_SCENARIOS = ("secret-rotated", "pod-orchestrator")
 SHORT_TIME_SCALE = 30.0  # the short run's rules: `for: 1m` waits 2 s, a 5m window is 10 s
@@ -95,7 +94,9 @@ def run_game_day(options: Options) -> GameDay:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {', '.join(ALL_SCENARIOS)}")
     work = options.results / "work"
     shutil.rmtree(work, ignore_errors=True)
+    starting = time.monotonic()
     with open_platform(work, time_scale=options.time_scale, scrape_s=options.scrape_s, indexer=options.indexer) as day:
+        say(f"gameday: the platform and its monitoring are up ({time.monotonic() - starting:.0f} s)")
         result = asyncio.run(_run(day, options))
     if not options.keep_work:
         # The logs stay (what an operator reads after a failure); the data stores go.
@@ -119,8 +120,8 @@ async def _run(day: GameDayPlatform, options: Options) -> GameDay:
             say(f"gameday: {name}...")
             try:
                 if name in RELEASES:
-                    healthy = name == "release-healthy"
-                    outcome = await run_release(ctx, Release(options.analysis_template, options.analysis_args, healthy))
+                    release = Release(options.analysis_template, options.analysis_args, ReleaseKind(name))
+                    outcome = await run_release(ctx, release)
                 else:
                     outcome = await run_fault(ctx, SCENARIOS[name](ctx))
             except Exception as exc:  # one broken scenario is a failed one; the day and its report go on

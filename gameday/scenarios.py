@@ -1,6 +1,7 @@
 """The game day's scenarios, by name, each a `Fault` over the running platform:
 
-- network: the broker, then Redis, unreachable (the fault proxy resets every connection);
+- network: the broker, then Redis, unreachable (the fault proxy resets every connection), and
+  then each slow (the proxy delivers every chunk late);
 - Secret: the model key in the orchestrators' Secret rotated to a wrong value and rolled out
   (the provider, checking its key, answers 401), rolled back once detected;
 - Pod: an orchestrator, then the tool runner, killed with SIGKILL and restarted once detected
@@ -28,13 +29,21 @@ from gameday.durations import parse_duration, scale_windows
 from gameday.faults import Detection, Fault, RunContext
 from gameday.platform import MODEL_KEY
 from gameday.policy import autoscaling_policy
+from tests.support.fault_proxy import FaultProxy
 from tests.support.platform import wait_ready
 
-__all__ = ["SCENARIOS", "hold_bound"]
+__all__ = ["NETWORK_ALERTS", "SCENARIOS", "SLOW_ALERTS", "hold_bound"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIKE_CLIENTS = 40
+# The spike's turns ask for long answers (the offline model streams a token a second, about 25 s
+# an answer): on a shared 2-core machine the game day's own clients and the gateway, not the
+# orchestrator, ran out of CPU first with short answers, and runs in flight per replica
+# averaged half the HPA's target under 44 streams. Long answers load the replica's run slots
+# the way a real spike of slow model answers does, and let runs queue in Kafka past its cap.
+SPIKE_ASKS = "[[offline:slow]]"
 HPA_TOLERANCE = 0.1  # the controller's default: a ratio within 10% of 1 changes nothing
+QUEUE_DRAINED = 2  # requests waiting in chat.requests: a couple in the instant between publish and take
 
 
 def hold_bound(ctx: RunContext, names: tuple[str, ...]) -> float:
@@ -66,30 +75,54 @@ def _in_thread(action: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-def network_kafka(ctx: RunContext) -> Fault:
-    expects = ("InfraErrors", "GatewayServerErrors")
-    proxy = ctx.day.kafka_proxy
+NETWORK_ALERTS = ("InfraErrors", "GatewayServerErrors")
+# A slow network shows first as latency, then (past the clients' and the bus's bounds) as errors.
+SLOW_ALERTS = ("ChatLatencyHigh", *NETWORK_ALERTS)
+# Added each way to every chunk: a congested or far-away link, not an outage. Kafka's requests
+# are few and large (a produce, a fetch), Redis's many and small (a command per run event).
+# 1 s on the broker: answers take four times as long, and the publishes that wait past the
+# gateway's bound on the bus fail (a third of them, on this machine); 250 ms on Redis: ten times
+# as long, none failing.
+KAFKA_DELAY_MS = 1000
+REDIS_DELAY_MS = 250
+
+
+def _unreachable(ctx: RunContext, name: str, proxy: FaultProxy, what: str) -> Fault:
     return Fault(
-        "network-kafka",
-        "every connection to the Kafka broker reset (fault proxy)",
-        expects,
+        name,
+        f"every connection to {what} reset (fault proxy)",
+        NETWORK_ALERTS,
         _in_thread(proxy.cut),
         _in_thread(proxy.heal),
-        hold_bound(ctx, expects),
+        hold_bound(ctx, NETWORK_ALERTS),
     )
+
+
+def _slow(ctx: RunContext, name: str, proxy: FaultProxy, what: str, delay_ms: float) -> Fault:
+    return Fault(
+        name,
+        f"every chunk to and from {what} delivered {delay_ms:g} ms late, each way (fault proxy)",
+        SLOW_ALERTS,
+        _in_thread(lambda: proxy.latency(delay_ms)),
+        _in_thread(lambda: proxy.latency(0)),
+        hold_bound(ctx, SLOW_ALERTS),
+    )
+
+
+def network_kafka(ctx: RunContext) -> Fault:
+    return _unreachable(ctx, "network-kafka", ctx.day.kafka_proxy, "the Kafka broker")
 
 
 def network_redis(ctx: RunContext) -> Fault:
-    expects = ("InfraErrors", "GatewayServerErrors")
-    proxy = ctx.day.redis_proxy
-    return Fault(
-        "network-redis",
-        "every connection to Redis reset (fault proxy)",
-        expects,
-        _in_thread(proxy.cut),
-        _in_thread(proxy.heal),
-        hold_bound(ctx, expects),
-    )
+    return _unreachable(ctx, "network-redis", ctx.day.redis_proxy, "Redis")
+
+
+def network_kafka_slow(ctx: RunContext) -> Fault:
+    return _slow(ctx, "network-kafka-slow", ctx.day.kafka_proxy, "the Kafka broker", KAFKA_DELAY_MS)
+
+
+def network_redis_slow(ctx: RunContext) -> Fault:
+    return _slow(ctx, "network-redis-slow", ctx.day.redis_proxy, "Redis", REDIS_DELAY_MS)
 
 
 ROLLED_FIRST = ("orchestrator-1",)
@@ -169,7 +202,8 @@ def hpa_spike(ctx: RunContext) -> Fault:
             f" / {replicas} / {policy.cpu_request_cores} * 100"
         )
         metrics["CPU utilisation %"] = (cpu, policy.cpu_target_percent)
-    state: dict[str, Any] = {"scaled_at": None, "readings": []}
+    lag = 'sum(kafka_consumer_lag_messages{job="agent-platform",service="orchestrator",topic="chat.requests"})'
+    state: dict[str, Any] = {"scaled_at": None, "readings": [], "after_scale_up": []}
 
     async def begin() -> None:
         # Out of discovery first, as a pod being deleted is, so its end is no `up == 0`.
@@ -178,7 +212,7 @@ def hpa_spike(ctx: RunContext) -> Fault:
         await asyncio.sleep(3 * monitoring.scrape_s)
         second.proc.terminate()  # a graceful drain, as a rolled pod's: its runs are handed over
         await asyncio.to_thread(second.proc.wait, 60)
-        await ctx.traffic.spike(SPIKE_CLIENTS)
+        await ctx.traffic.spike(SPIKE_CLIENTS, asking=SPIKE_ASKS)
 
     async def detect(began: float) -> Detection | None:
         if state["scaled_at"] is not None:
@@ -201,7 +235,32 @@ def hpa_spike(ctx: RunContext) -> Fault:
         day.publish_targets()
         return Detection("HPA scale-up", "policy", scaled_at)
 
+    async def absorbed() -> None:
+        """Still under the spike, with the added replica: the runs per replica back within the
+        target's tolerance and the queue of requests drained, or the scale-up did not do its job."""
+        if state["scaled_at"] is None:
+            return
+        runs_query, runs_target = metrics.get("runs in flight per replica", (None, None))
+        deadline = time.monotonic() + max(30.0, 300 / monitoring.time_scale)
+        while True:
+            reading: dict[str, float] = {}
+            for name, query in (("queued requests", lag), ("runs in flight per replica", runs_query)):
+                vector = await asyncio.to_thread(monitoring.query, query) if query else []
+                if vector:
+                    reading[name] = round(float(vector[0]["value"][1]), 1)
+            state["after_scale_up"].append((round(time.time() - state["scaled_at"], 1), reading))
+            # Within the controller's tolerance: it would add no third replica.
+            limit = math.inf if runs_target is None else runs_target * (1 + HPA_TOLERANCE)
+            under = reading.get("runs in flight per replica", 0.0 if runs_target is None else math.inf) <= limit
+            if under and reading.get("queued requests", math.inf) <= QUEUE_DRAINED:
+                return
+            if time.monotonic() > deadline:
+                fault.problems.append(f"the spike was not absorbed by the added replica: {reading}")
+                return
+            await asyncio.sleep(monitoring.scrape_s)
+
     async def end() -> None:
+        await absorbed()
         await ctx.traffic.spike(0)
         if second.proc.poll() is not None:  # never scaled up: the day goes on with two
             second.respawn()
@@ -212,15 +271,15 @@ def hpa_spike(ctx: RunContext) -> Fault:
     spike_s = max(20.0, 120 / monitoring.time_scale)
     fault = Fault(
         "hpa-spike",
-        f"{SPIKE_CLIENTS} more clients on one orchestrator (its cap: {policy.max_runs} runs); the HPA's targets: "
-        + ", ".join(f"{name} {target:g}" for name, (_, target) in metrics.items()),
+        f"{SPIKE_CLIENTS} more clients asking for long answers on one orchestrator (its cap: {policy.max_runs} runs);"
+        " the HPA's targets: " + ", ".join(f"{name} {target:g}" for name, (_, target) in metrics.items()),
         (),
         begin,
         end,
         max_hold_s=max(spike_s, 300 / monitoring.time_scale, 60),
         detect=detect,
         min_hold_s=spike_s,
-        details={"hpa_ratios": state["readings"]},
+        details={"hpa_ratios": state["readings"], "after_scale_up": state["after_scale_up"]},
     )
     return fault
 
@@ -269,13 +328,17 @@ def tool_upstream_hangs(ctx: RunContext) -> Fault:
     )
 
 
+# In this order, each network fault between two others: the alerts one leaves pending (the warning
+# tiers' long windows) settle while the next runs, instead of holding up the one after it.
 SCENARIOS: dict[str, Callable[[RunContext], Fault]] = {
     "network-kafka": network_kafka,
-    "network-redis": network_redis,
     "secret-rotated": secret_rotated,
+    "network-redis": network_redis,
     "pod-orchestrator": pod_orchestrator,
+    "network-kafka-slow": network_kafka_slow,
     "pod-tool-runner": pod_tool_runner,
     "hpa-spike": hpa_spike,
+    "network-redis-slow": network_redis_slow,
     "model-5xx": model_failing,
     "tool-upstream-hangs": tool_upstream_hangs,
 }

@@ -80,23 +80,26 @@ class Traffic:
         # Every request in flight runs to its end: one cut off here would count as lost.
         await asyncio.gather(*self._steady, *self._spike, return_exceptions=True)
 
-    async def spike(self, extra: int) -> None:
-        """`extra` more clients from now on; 0 stops them (each finishes its request first)."""
+    async def spike(self, extra: int, *, asking: str = "") -> None:
+        """`extra` more clients from now on, each message ending with `asking` (a directive to the
+        offline model: `[[offline:slow]]` for long answers); 0 stops them (each finishes its
+        request first)."""
         if extra == 0:
             self._spike_stop.set()
             await asyncio.gather(*self._spike, return_exceptions=True)
             self._spike, self._spike_stop = [], asyncio.Event()
             return
-        self._spike += [asyncio.create_task(self._client(self._spike_stop)) for _ in range(extra)]
+        self._spike += [asyncio.create_task(self._client(self._spike_stop, asking)) for _ in range(extra)]
 
     def message(self, n: int) -> tuple[str, bool]:
         if n % TOOL_EVERY == 0:
             return f"gameday {n}: read {self.upstream_url}/page?n={n} please", True
         return f"gameday {n}: stream me along", False
 
-    async def _client(self, stop: asyncio.Event) -> None:
+    async def _client(self, stop: asyncio.Event, asking: str = "") -> None:
         while not stop.is_set() and not self._stopping.is_set():
             message, uses_tool = self.message(next(self._numbers))
+            message = f"{message} {asking}".rstrip()
             started = time.time()
             seen = await Client(self.platform, "steady", message).task
             self.samples.append(_sample(seen, started, uses_tool))
