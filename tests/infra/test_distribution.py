@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.distribution import shares_fixtures, unit_of
+from tests.support.web import free_tcp_port, port_block
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +38,18 @@ def test_two_files_of_a_tier_sharing_fixtures_run_on_one_worker() -> None:
     ran = re.findall(r"^\[(gw\d)\] .*PASSED (tests/tool_runner/\S+?)::", result.stdout, re.MULTILINE)
     assert {path for _, path in ran} == set(files), result.stdout
     assert len({worker for worker, _ in ran}) == 1, result.stdout
+
+
+def test_each_worker_hands_out_ports_of_its_own_that_the_kernel_never_assigns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers picking ports at once must never pick the same one (a service then fails to
+    start: `Address already in use`), nor one the kernel gives a connection meanwhile."""
+    blocks = []
+    for worker in ["", "gw0", "gw1", "gw2"]:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        blocks.append(set(port_block()))
+    assert all(not (a & b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert max(max(block) for block in blocks) < ephemeral_low
+    monkeypatch.delenv("PYTEST_XDIST_WORKER")
+    handed = [free_tcp_port() for _ in range(200)]
+    assert len(set(handed)) == len(handed)

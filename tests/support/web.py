@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import random
 import socket
 import threading
 import time
@@ -16,12 +19,45 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+# A port handed out here is bound later, by another process or server. Asking the kernel for any
+# free port (a bind to port 0) races: the kernel may give the same port to another process in the
+# meantime (a second xdist worker picking its own ports, or a connection's local end). So ports come
+# from below the kernel's ephemeral range (32768-60999 by default), where it never assigns any, in
+# a block of their own per process kind: 16000-17999 outside xdist, then one block per worker
+# (gw0: 18000-19999, gw1: 20000-21999, ... eight blocks up to 31999), each port once per round.
+_FIRST_PORT, _BLOCK, _BLOCKS = 16000, 2000, 8
+
+
+def port_block() -> range:
+    """The ports this process hands out: its xdist worker's block, or the first outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = (int(worker.removeprefix("gw")) + 1) % _BLOCKS if worker.startswith("gw") else 0
+    start = _FIRST_PORT + index * _BLOCK
+    return range(start, start + _BLOCK)
+
+
+def _port_rounds(block: list[int]) -> Iterator[int]:
+    offset = random.randrange(len(block))  # nosec B311: spreading ports, not a secret
+    return itertools.cycle(block[offset:] + block[:offset])
+
+
+_block = port_block()
+_candidates = _port_rounds(list(_block))
+_candidates_lock = threading.Lock()
+
 
 def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port free now, that nothing else in this run is handed (see above)."""
+    with _candidates_lock:
+        for _ in _block:
+            port = next(_candidates)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # taken by something else: the next one
+                return port
+    raise RuntimeError(f"no free loopback port in {_block.start}-{_block.stop - 1}")
 
 
 @contextmanager
