@@ -82,6 +82,18 @@ def scaled_alertmanager_config(factor: float, webhook_url: str) -> dict[str, Any
     return config
 
 
+def notify_wait(routing: dict[str, Any]) -> float:
+    """The longest Alertmanager may hold a firing alert before notifying, over its routes: a new
+    group's `group_wait`, or `group_interval` for a group that notified already (the same alert
+    name and severity, a scenario before). A child route without its own inherits its parent's."""
+    root = routing["route"]
+    return max(
+        parse_duration(r.get(key, root.get(key, default)))
+        for r in [root, *root.get("routes", [])]
+        for key, default in (("group_wait", "30s"), ("group_interval", "5m"))
+    )
+
+
 def prometheus_config(
     scrape_s: float, rule_file: Path, targets_file: Path, alertmanager: str, factor: float
 ) -> dict[str, Any]:
@@ -111,7 +123,7 @@ class Monitoring:
         scrape_s: float,
         time_scale: float,
         rule_file: Path,
-        group_wait_s: float,
+        notify_wait_s: float,
     ) -> None:
         self.workdir = workdir
         self.prometheus_url = prometheus_url
@@ -119,7 +131,10 @@ class Monitoring:
         self.scrape_s = scrape_s
         self.time_scale = time_scale
         self.rule_file = rule_file
-        self.group_wait_s = group_wait_s  # the longest wait before Alertmanager's first notification
+        # The longest Alertmanager may hold a firing alert before notifying: a new group's
+        # `group_wait`, or, for a group that has notified already (an alert of the same name and
+        # severity a scenario before, resolved since), its `group_interval`.
+        self.notify_wait_s = notify_wait_s
         self._targets_file = workdir / "targets.json"
 
     def rules(self) -> dict[str, Any]:
@@ -209,11 +224,7 @@ def monitoring(workdir: Path, webhook_url: str, *, time_scale: float = 1, scrape
     am_config = workdir / "alertmanager.yml"
     routing = scaled_alertmanager_config(time_scale, webhook_url)
     am_config.write_text(yaml.safe_dump(routing, sort_keys=False))
-    root = routing["route"]
-    # A child route without its own group_wait inherits its parent's.
-    group_wait_s = max(
-        parse_duration(r.get("group_wait", root.get("group_wait", "30s"))) for r in [root, *root.get("routes", [])]
-    )
+    notify_wait_s = notify_wait(routing)
     rule_file = RULES if time_scale == 1 else workdir / "rules-scaled.yml"
     if time_scale != 1:
         rule_file.write_text(yaml.safe_dump(scaled_rules(time_scale, scrape_s), sort_keys=False))
@@ -251,5 +262,5 @@ def monitoring(workdir: Path, webhook_url: str, *, time_scale: float = 1, scrape
             scrape_s=parse_duration(config["global"]["scrape_interval"]),
             time_scale=time_scale,
             rule_file=rule_file,
-            group_wait_s=group_wait_s,
+            notify_wait_s=notify_wait_s,
         )

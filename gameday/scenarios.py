@@ -49,7 +49,7 @@ QUEUE_DRAINED = 2  # requests waiting in chat.requests: a couple in the instant 
 def hold_bound(ctx: RunContext, names: tuple[str, ...]) -> float:
     """How long a fault is held at most: each of its alerts given the time its quickest rule
     (warning or critical) needs to fire (`for:` and longest window, a few evaluations,
-    Alertmanager's group wait), and half again."""
+    Alertmanager's longest hold before notifying), and half again."""
     rules = [rule for group in ctx.day.monitoring.rules()["groups"] for rule in group["rules"]]
     quickest = []
     for name in names:
@@ -61,7 +61,7 @@ def hold_bound(ctx: RunContext, names: tuple[str, ...]) -> float:
         if not waits:
             raise ValueError(f"no alert rule named {name}")
         quickest.append(min(waits))
-    return (max(quickest) + 4 * ctx.day.monitoring.scrape_s + ctx.day.monitoring.group_wait_s) * 1.5
+    return (max(quickest) + 4 * ctx.day.monitoring.scrape_s + ctx.day.monitoring.notify_wait_s) * 1.5
 
 
 def _windows(expr: str) -> list[str]:
