@@ -6,7 +6,8 @@ traffic goes on and every orchestrator's `/ready` is probed as the kubelet probe
 - bad: the release holds a stale model key for both endpoints, so every run it takes fails
   (`MODEL_MISCONFIGURED`); the analysis must decide "roll back" within its window.
 - unready: the release's manifest names a Redis that is not there, so the canary never becomes
-  ready; the analysis must decide "roll back", its readiness criterion failing.
+  ready; the analysis must decide "roll back", its readiness criterion failing, and no client's
+  turn may be affected (the canary joins no consumer group before it is ready).
 - healthy: the same build with the right settings; the analysis must decide "promote".
 
 Either way the canary is then taken away: rolled back, or (promoted) handed over to the stable
@@ -172,6 +173,9 @@ async def run_release(ctx: RunContext, release: Release) -> Outcome:
     readiness_failed = any(m.metric == READINESS_METRIC and m.phase == "Failed" for m in verdict.measurements)
     if release.kind is ReleaseKind.UNREADY and not readiness_failed:
         outcome.failures.append(f"{READINESS_METRIC} never failed for a canary that is never ready")
+    if release.kind is ReleaseKind.UNREADY and outcome.client["affected"]:
+        # It joins no consumer group until ready (docs/reliability.md#readiness): no turn is its.
+        outcome.failures.append(f"a canary that is never ready affected {outcome.client['affected']} turns")
     return outcome
 
 

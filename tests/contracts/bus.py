@@ -14,6 +14,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agent_common.bus import Bus, HandlerRetries
+from agent_common.bus import base as bus_base
 from agent_common.bus.metrics import DEAD_LETTERS, OUTAGES_PAST_BOUND
 from agent_common.messages import BusMessage, DeadLetter
 from agent_common.topics import Topic
@@ -49,6 +50,8 @@ class BusContract:
     uses sessions and consumer groups of its own and counts only its own messages."""
 
     delivery_timeout_s = 5.0
+    # Long enough for a bus that took messages at start to have handled one.
+    unready_s = 0.5
 
     @pytest.fixture
     def parked(self, bus: Bus, monkeypatch: pytest.MonkeyPatch) -> list[DeadLetter]:
@@ -155,3 +158,64 @@ class BusContract:
         assert (letter.source_topic, letter.reason, letter.attempts) == (CONTRACT_TOPIC.name, "handler_failed", 3)
         assert letter.request_id == f"req_{session}_1" and "ValueError" in letter.error
         assert DEAD_LETTERS.labels(CONTRACT_TOPIC.name, "handler_failed")._value.get() == counted + 1
+
+    async def test_a_bus_told_to_wait_takes_nothing_before_its_process_is_ready_then_everything(
+        self, bus: Bus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(bus_base, "READY_POLL_S", 0.1)
+        run = uuid.uuid4().hex[:8]
+        session, group = f"gated-{run}", f"gated-{run}"
+        ready, asked = False, 0
+        seen: list[str] = []
+        both = asyncio.Event()
+
+        async def is_ready() -> bool:
+            nonlocal asked
+            asked += 1
+            if asked == 2:
+                raise ConnectionError("a check that fails is a no")
+            return ready
+
+        async def handle(msg: Note) -> None:
+            if msg.session_id == session:
+                seen.append(msg.text)
+                if len(seen) == 2:
+                    both.set()
+
+        bus.consume_when(is_ready)
+        bus.subscribe(Note, handle, group=group)
+        await bus.start()
+        try:
+            await bus.publish(note(session, 1))  # publishing works at once
+            await asyncio.sleep(self.unready_s)
+            assert asked >= 3 and seen == [] and not await bus.consuming()
+            ready = True
+            await bus.publish(note(session, 2))
+            await asyncio.wait_for(both.wait(), self.delivery_timeout_s)
+            assert seen == ["1", "2"] and await bus.consuming()
+        finally:
+            await bus.stop()
+        assert not await bus.consuming()
+
+    async def test_a_bus_stopped_while_waiting_to_be_ready_stops_at_once_having_taken_nothing(
+        self, bus: Bus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(bus_base, "READY_POLL_S", 0.1)
+        session = f"never-{uuid.uuid4().hex[:8]}"
+        seen: list[Note] = []
+
+        async def never() -> bool:
+            return False
+
+        async def handle(msg: Note) -> None:
+            if msg.session_id == session:
+                seen.append(msg)
+
+        bus.consume_when(never)
+        bus.subscribe(Note, handle, group=session)
+        await bus.start()
+        await bus.publish(note(session, 1))
+        await asyncio.sleep(self.unready_s)
+        started = time.monotonic()
+        await bus.stop()
+        assert time.monotonic() - started < 2 and seen == [] and not await bus.consuming()

@@ -49,6 +49,15 @@ async def readiness(checks: Mapping[str, ReadinessCheck]) -> dict[str, bool]:
     return dict(zip(names, results, strict=True))
 
 
+def all_pass(checks: Mapping[str, ReadinessCheck]) -> ReadinessCheck:
+    """The checks as one, each bounded as `/ready` bounds it: what `Bus.consume_when` waits for."""
+
+    async def ready() -> bool:
+        return all((await readiness(checks)).values())
+
+    return ready
+
+
 def probe_routes(
     service: str,
     checks: Callable[[], Mapping[str, ReadinessCheck]],

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 
 from agent_common.budgets import SpendCounter
 from agent_common.metrics_server import serving_metrics
-from agent_common.probes import ReadinessCheck, probe_routes
+from agent_common.probes import ReadinessCheck, all_pass, probe_routes
 from agent_common.rag.required import check_shared_store
 from agent_common.sessions import SessionBounds
 from agent_common.start_up_heap import start_up_heap_frozen
@@ -62,6 +62,9 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
             else None,
         )
         orchestrator.register()
+        # No run taken before this replica can do one: a release that cannot reach its Redis
+        # would hold its share of `chat.requests` until it was gone (docs/reliability.md#readiness).
+        transports.bus.consume_when(all_pass(orchestrator.readiness_checks()))
         async with AsyncExitStack() as stack:
             # First in, last out: scraped from start-up to the end of the drain.
             app.state.metrics_port = await stack.enter_async_context(
@@ -76,7 +79,7 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
                 await stack.enter_async_context(ledger)
             await stack.enter_async_context(transports)
             await stack.enter_async_context(orchestrator.running())
-            checks.update(orchestrator.readiness_checks())
+            checks.update(orchestrator.readiness_checks(), consuming=transports.bus.consuming)
             await stack.enter_async_context(start_up_heap_frozen())  # last: all of start-up is in it
             yield
 

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from starlette.applications import Starlette
 
 from agent_common.metrics_server import serving_metrics
-from agent_common.probes import probe_routes
+from agent_common.probes import all_pass, probe_routes
 from agent_common.rag.embeddings import build_embedder
 from agent_common.rag.required import check_shared_store
 from agent_common.rag.store import open_store
@@ -37,7 +37,9 @@ def create_app(config: IndexerConfig | None = None) -> Starlette:
         batch_size=config.rag.embeddings_batch_size,
     )
     indexer.register()
-    checks = indexer.readiness_checks()
+    # No command taken before its store answers (docs/reliability.md#readiness).
+    transports.bus.consume_when(all_pass(indexer.readiness_checks()))
+    checks = {**indexer.readiness_checks(), "consuming": transports.bus.consuming}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

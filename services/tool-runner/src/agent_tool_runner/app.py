@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from starlette.applications import Starlette
 
 from agent_common.metrics_server import serving_metrics
-from agent_common.probes import ReadinessCheck, probe_routes
+from agent_common.probes import ReadinessCheck, all_pass, probe_routes
 from agent_common.transports import open_transports
 from agent_tool_runner.service import ToolRunner
 from agent_tool_runner.settings import ToolRunnerConfig
@@ -24,6 +24,8 @@ def create_app(config: ToolRunnerConfig | None = None) -> Starlette:
         transports = open_transports(config.bus, None, client_id="tool-runner")
         runner = ToolRunner(transports.bus, config.tools, config.service.concurrency)
         runner.register()
+        # Joins its group once its own checks pass, as every consuming service does (docs/reliability.md#readiness).
+        transports.bus.consume_when(all_pass({"bus": transports.bus.ping}))
         async with AsyncExitStack() as stack:
             # First in, last out: scraped from start-up to the end of the drain.
             app.state.metrics_port = await stack.enter_async_context(
@@ -31,7 +33,7 @@ def create_app(config: ToolRunnerConfig | None = None) -> Starlette:
             )
             await stack.enter_async_context(runner.running())  # closed after the bus has stopped
             await stack.enter_async_context(transports)
-            checks["bus"] = transports.bus.ping
+            checks.update(bus=transports.bus.ping, consuming=transports.bus.consuming)
             yield
 
     return Starlette(routes=probe_routes("tool-runner", lambda: checks), lifespan=lifespan)

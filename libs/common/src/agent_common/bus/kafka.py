@@ -156,15 +156,21 @@ class KafkaBus(Bus):
         if self._create_topics:
             await ensure_topics(self._bootstrap, self._topics)
         await self._broker.start()
-        for consumer in self._consumers:
-            await consumer.start()
+        await self._consume_from_start()
         if self._subscriptions:
             self._lag_task = asyncio.create_task(report_lag(self._subscriptions, self._lag_interval_s))
 
-    async def stop_consuming(self) -> None:
+    async def _start_consumers(self) -> None:
+        for consumer in self._consumers:
+            await consumer.start()
+
+    async def _stop_consumers(self) -> None:
         # The handlers in flight finish and commit, then each consumer leaves its group: their
         # partitions move to the other replicas, and the producer stays up.
         await asyncio.gather(*(consumer.stop() for consumer in self._consumers))
+
+    async def stop_consuming(self) -> None:
+        await self._stop_consuming_started()
         self._consumers = []
 
     async def stop(self) -> None:

@@ -78,6 +78,9 @@ class MemoryBus(Bus):
 
     async def start(self) -> None:
         self._started = True
+        await self._consume_from_start()
+
+    async def _start_consumers(self) -> None:
         for groups in self._groups.values():
             for group in groups:
                 group.workers = [
@@ -86,6 +89,9 @@ class MemoryBus(Bus):
                 ]
 
     async def stop_consuming(self) -> None:
+        await self._stop_consuming_started()
+
+    async def _stop_consumers(self) -> None:
         tasks = [t for groups in self._groups.values() for g in groups for t in g.workers]
         for task in tasks:
             task.cancel()
