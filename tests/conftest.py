@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.distribution import SuiteScheduling, queue_slowest_first
+from tests.support.distribution import SuiteScheduling, give_operations_their_ids, queue_slowest_first, repeated_ids
 from tests.support.llama_server import MODEL_ALIAS
 from tests.support.services import (
     TIER_SKIPPED,
@@ -121,6 +121,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> SuiteSche
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by shared fixture, which the sort keeps
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    give_operations_their_ids(items)
+    if repeated := repeated_ids(items):
+        raise pytest.UsageError(f"tests collected under one id (xdist would run one of each): {repeated}")
     queue_slowest_first(items)
 
 

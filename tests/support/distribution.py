@@ -22,6 +22,7 @@ turned off for it (`--no-loadscope-reorder`).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -69,3 +70,23 @@ def queue_slowest_first(items: list[pytest.Item]) -> None:
     """The slowest tiers first. The sort is stable: within a tier, pytest's own order (which groups
     the tests of a parametrized shared fixture together) is kept."""
     items.sort(key=queue_rank)
+
+
+def give_operations_their_ids(items: list[pytest.Item]) -> None:
+    """An item named with parameters (`test[POST /api/chat]`) whose id has none gets them in its id.
+
+    schemathesis's items are such: pytest 9.2 builds a test's id from its callspec, and
+    `schema.parametrize()` makes one item per API operation without one, so all of them share
+    one id. xdist hands out work by id, and ran one operation of twelve."""
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        node_id = getattr(item, "_id", None)  # pytest 9.2's structured id; earlier, the id had the name
+        prefix = f"{item.originalname}["
+        if node_id is not None and node_id.params is None and item.name.startswith(prefix) and item.name.endswith("]"):
+            item._id = node_id.with_params(item.name[len(prefix) : -1])
+
+
+def repeated_ids(items: list[pytest.Item]) -> list[str]:
+    """Ids collected more than once: under xdist, only one of each would run, silently."""
+    return sorted(nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1)
