@@ -33,9 +33,12 @@ class RunAbandoned(PlatformError):
         )
 
 
-async def check_audience(events: RunEventChannel, state: RunState, window_s: float) -> None:
-    """Note whether the run's events are heard; raise `RunAbandoned` once they have not been for `window_s`."""
-    if await events.audience(state.request_id) > 0:
+async def check_audience(events: RunEventChannel, state: RunState, window_s: float, heard: int | None = None) -> None:
+    """Note whether the run's events are heard; raise `RunAbandoned` once they have not been for `window_s`.
+    `heard`: the channel's `audience` for the run, read just before by the caller."""
+    if heard is None:
+        heard = await events.audience(state.request_id)
+    if heard > 0:
         state.unheard_since = None
         return
     now = time.time()

@@ -22,9 +22,11 @@ really ended, and no other replica takes it for a dead one's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -68,6 +70,16 @@ class StepOutcome(StrEnum):
     AWAITING_TOOLS = "awaiting_tools"  # its state is saved; the tools' results continue it
 
 
+@dataclass(frozen=True)
+class RunOpening:
+    """What a run reads before its first step: its session's history, and how many listeners
+    hear its events (`audience.py`). Two reads at once, and at once with the takeover check
+    (`ownership/`): one round trip to Redis where they were four in a row."""
+
+    history: list[Turn]
+    audience: int
+
+
 class AgentLoop:
     def __init__(
         self,
@@ -106,15 +118,22 @@ class AgentLoop:
     def _limits(self) -> ToolCallLimits:
         return ToolCallLimits(self._settings.max_tool_calls_per_step, self._settings.max_tool_calls_per_turn)
 
-    async def start(self, msg: ChatRequested) -> StepOutcome:
-        """Start a run: its prompt, its documents, its first step."""
+    async def read_opening(self, msg: ChatRequested) -> RunOpening:
+        history, audience = await asyncio.gather(
+            self._sessions.history(msg.session_id), self._events.audience(msg.request_id)
+        )
+        return RunOpening(history, audience)
+
+    async def start(self, msg: ChatRequested, opening: Awaitable[RunOpening] | None = None) -> StepOutcome:
+        """Start a run: its prompt, its documents, its first step. `opening`: `read_opening(msg)`,
+        already under way."""
         state = RunState.for_request(msg)
         try:
-            history = await self._sessions.history(msg.session_id)
+            begun = await (opening if opening is not None else self.read_opening(msg))
             state.messages = build_messages(
-                self._settings.system_prompt, history, msg.message, self._settings.prompt_history_tokens
+                self._settings.system_prompt, begun.history, msg.message, self._settings.prompt_history_tokens
             )
-            log.info("run started", extra={"history_turns": len(history), **self._text("prompt", msg.message)})
+            log.info("run started", extra={"history_turns": len(begun.history), **self._text("prompt", msg.message)})
             if self._retriever is not None:
                 grounding = await ground(self._retriever, msg.message, msg.locale, msg.tenant)
                 state.retrieval = grounding.summary
@@ -129,7 +148,7 @@ class AgentLoop:
         except OutageTooLong as exc:  # Redis away too long before the first step: the run ends here
             await self.fail(state, exc.info)
             return StepOutcome.ENDED
-        return await self.advance(state)
+        return await self.advance(state, audience=begun.audience)
 
     async def continue_after_tools(self, state: RunState, results: Mapping[str, ToolOutcome]) -> StepOutcome:
         """The run's next step, the outcomes of its tools (by call id) in the conversation."""
@@ -144,11 +163,12 @@ class AgentLoop:
         state.pending = []
         return await self.advance(state)
 
-    async def advance(self, state: RunState) -> StepOutcome:
-        """Model calls until the run finishes, fails, or waits for the tools it asked for."""
+    async def advance(self, state: RunState, *, audience: int | None = None) -> StepOutcome:
+        """Model calls until the run finishes, fails, or waits for the tools it asked for.
+        `audience`: the run's listeners, read just before (else the first step asks)."""
         try:
-            while not await self._step(state):
-                pass  # every call of the step was refused: their errors are the next step's input
+            while not await self._step(state, audience):
+                audience = None  # every call of the step was refused: their errors are the next step's input
             return StepOutcome.AWAITING_TOOLS if state.pending else StepOutcome.ENDED
         except PlatformError as exc:
             await self.fail(state, exc.info)
@@ -161,7 +181,7 @@ class AgentLoop:
             await self.fail(state, ErrorInfo.of(ErrorCode.INTERNAL, "Something went wrong on our side."))
         return StepOutcome.ENDED
 
-    async def _step(self, state: RunState) -> bool:
+    async def _step(self, state: RunState, audience: int | None = None) -> bool:
         """One model call; False when the run must go on at once (no call of it could be dispatched)."""
         if state.step >= self._settings.max_steps:
             raise PlatformError(ErrorCode.MODEL_STEP_LIMIT, "The model kept asking for tools; the run was stopped.")
@@ -176,7 +196,7 @@ class AgentLoop:
             state.finish_reason = FINISH_LENGTH
             await self._finish(state, self._model.model)
             return True
-        await check_audience(self._events, state, self._settings.resume_window_s)
+        await check_audience(self._events, state, self._settings.resume_window_s, audience)
         state.step += 1
         turn = await self._call_model(state, max_tokens)
         state.usage = state.usage + turn.usage

@@ -171,9 +171,15 @@ class BackgroundRuns:
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
             try:
                 async with self._leases.held(run_key(msg)):
-                    if await self._takeover.settled(msg):
-                        return
-                    await self._ended(await self._loop.start(msg), msg.session_id, msg.request_id)
+                    # The first step's reads go out with the takeover check's, not after them.
+                    opening = asyncio.ensure_future(self._loop.read_opening(msg))
+                    opening.add_done_callback(_unread_failure_is_starts)
+                    try:
+                        if await self._takeover.settled(msg):
+                            return
+                        await self._ended(await self._loop.start(msg, opening), msg.session_id, msg.request_id)
+                    finally:
+                        opening.cancel()  # settled, or stopped: not needed
             except Exception:  # its lease runs out, and a sweep tries the run again under the takeover rules
                 log.exception("run stopped unexpectedly; left to the sweep")
 
@@ -215,3 +221,10 @@ def _where(task: asyncio.Task[None]) -> str:
     """A run's task and where it waits (`run:<request id>[:<step>] at loop.py:123 < ...`), innermost first."""
     frames = [f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}" for frame in task.get_stack()]
     return f"{task.get_name()} at {' < '.join(reversed(frames[-4:]))}"
+
+
+def _unread_failure_is_starts(task: asyncio.Future[Any]) -> None:
+    """A failed opening read is `start()`'s to handle, or nobody's (the run was settled): either
+    way, never reported as an exception nobody retrieved."""
+    if not task.cancelled():
+        task.exception()

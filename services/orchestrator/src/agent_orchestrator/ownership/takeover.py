@@ -10,6 +10,7 @@ is incomplete. Nothing sent yet: the work starts afresh, and the user never know
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from agent_common.errors import ErrorCode, ErrorInfo
@@ -33,10 +34,11 @@ class Takeover:
     async def settled(self, msg: ChatRequested) -> bool:
         """Whether a chat request's run was started before (by a replica that died, or a delivery
         before this one) and is settled here: left to its tools, or ended. False: start it."""
-        if await self._saved.load(msg.request_id) is not None:
+        # Both read at once: a run is new far more often than not, and then both are empty.
+        saved, sent = await asyncio.gather(self._saved.load(msg.request_id), self._events.replay(msg.request_id))
+        if saved is not None:
             log.warning("run taken over while waiting for its tools; leaving it to them")
             return True
-        sent = await self._events.replay(msg.request_id)
         if not sent:
             return False
         if any(is_terminal(event) for event in sent):
