@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.distribution import SuiteScheduling, give_operations_their_ids, queue_slowest_first, repeated_ids
 from tests.support.llama_server import MODEL_ALIAS
@@ -53,6 +54,15 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with kafka_of_its_own(tmp_path_factory.mktemp("kafka")) as server:
         yield server.bootstrap
+
+
+@pytest.fixture
+async def kafka_admin(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """An admin client of the session's broker: its consumer groups (`tests/support/kafka_groups.py`)."""
+    client = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await client.start()
+    yield client
+    await client.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from agent_common.messages import ChatRequested, ToolCallCompleted
 from agent_common.topics import CHAT_REQUESTS, TOOL_CALLS, TOOL_RESULTS
 from agent_tool_runner.service import ToolRunner
 from agent_tool_runner.settings import ToolRunnerSettings, ToolSettings
+from tests.support.kafka_groups import joined
 from tests.support.platform import ServiceProcess, wait_ready
 from tests.support.services import ServiceUnavailable, require_service, start_kafka
 from tests.support.web import free_tcp_port
@@ -27,32 +27,8 @@ from tests.support.web import free_tcp_port
 pytestmark = [pytest.mark.kafka]
 
 
-@pytest.fixture
-async def admin(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await client.start()
-    yield client
-    await client.close()
-
-
-async def members_from(admin: AIOKafkaAdminClient, group: str, client_id: str) -> int:
-    """Members of `group` that a client named `client_id` opened (`kafka-consumer-groups --describe --members`)."""
-    [described] = await admin.describe_consumer_groups([group])
-    _error, _group, _state, _protocol_type, _protocol, members, *_ = described.groups[0]
-    return sum(1 for member in members if member[1] == client_id)
-
-
-async def joined(admin: AIOKafkaAdminClient, group: str, client_id: str) -> int:
-    """The group's members from `client_id` once it has any (joining takes a rebalance: poll, with a deadline)."""
-    async with asyncio.timeout(30):
-        while True:
-            if members := await members_from(admin, group, client_id):
-                return members
-            await asyncio.sleep(0.2)
-
-
 async def test_one_consumer_per_process_and_topic_whatever_the_concurrency(
-    kafka_bootstrap: str, admin: AIOKafkaAdminClient
+    kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
 ) -> None:
     client_id = f"sizing-{secrets.token_hex(3)}"
     bus = KafkaBus(kafka_bootstrap, client_id=client_id)
@@ -68,7 +44,7 @@ async def test_one_consumer_per_process_and_topic_whatever_the_concurrency(
     await bus.start()
     try:
         for group in (TOOL_CALLS.consumer_group, CHAT_REQUESTS.consumer_group, TOOL_RESULTS.consumer_group):
-            members = await joined(admin, group, client_id)
+            members = await joined(kafka_admin, group, client_id)
             assert members == 1, f"{group}: {members} consumers in one process"
     finally:
         await bus.stop()
@@ -87,13 +63,13 @@ def gateway_process(name: str, env: dict[str, str], log_dir: Path) -> ServicePro
 
 
 async def test_gateway_starts_leave_no_consumer_group_behind(
-    kafka_bootstrap: str, redis_url: str, admin: AIOKafkaAdminClient, tmp_path: Path
+    kafka_bootstrap: str, redis_url: str, kafka_admin: AIOKafkaAdminClient, tmp_path: Path
 ) -> None:
     env = {"BUS_BACKEND": "kafka", "BUS_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url}
-    before = {group for group, _type in await admin.list_consumer_groups()}
+    before = {group for group, _type in await kafka_admin.list_consumer_groups()}
     for n in range(2):
         gateway_process(f"gateway-{n}", env, tmp_path).stop()
-    after = {group for group, _type in await admin.list_consumer_groups()}
+    after = {group for group, _type in await kafka_admin.list_consumer_groups()}
     assert after - before == set()
 
 

@@ -15,16 +15,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from agent_common.topics import CHAT_REQUESTS
+from tests.support.kafka_groups import members_from
 from tests.support.web import free_tcp_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.timeout(120)]
@@ -62,27 +62,6 @@ def orchestrator(tmp_path: Path, kafka_bootstrap: str, redis_url: str) -> Iterat
             proc.wait()
 
 
-@pytest.fixture
-async def admin(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await client.start()
-    yield client
-    await client.close()
-
-
-async def orchestrators_in_chat_group(admin: AIOKafkaAdminClient) -> int:
-    """Members of the `chat.requests` group an orchestrator opened (`kafka-consumer-groups --describe --members`)."""
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                [described] = await admin.describe_consumer_groups([CHAT_REQUESTS.consumer_group])
-                break
-            except GroupCoordinatorNotAvailableError:  # a fresh broker creates its offsets topic first
-                await asyncio.sleep(0.5)
-    members = described.groups[0][5]
-    return sum(1 for member in members if member[1] == "orchestrator")
-
-
 async def ready_answer(base: str, log: Path, settled: str) -> dict[str, object]:
     """The first `/ready` answer whose status is `settled`, or the test fails naming the last."""
     deadline = time.monotonic() + START_S
@@ -104,9 +83,9 @@ def tail(log: Path) -> str:
 
 
 async def test_an_orchestrator_without_its_redis_is_not_ready_and_joins_no_group(
-    tmp_path: Path, kafka_bootstrap: str, admin: AIOKafkaAdminClient
+    tmp_path: Path, kafka_bootstrap: str, kafka_admin: AIOKafkaAdminClient
 ) -> None:
-    before = await orchestrators_in_chat_group(admin)
+    before = await members_from(kafka_admin, CHAT_REQUESTS.consumer_group, "orchestrator")
     nothing_there = f"redis://127.0.0.1:{free_tcp_port()}/0"
     with orchestrator(tmp_path, kafka_bootstrap, nothing_there) as (base, log):
         await ready_answer(base, log, "not_ready")
@@ -115,17 +94,17 @@ async def test_an_orchestrator_without_its_redis_is_not_ready_and_joins_no_group
         await asyncio.sleep(8)
         answer = await ready_answer(base, log, "not_ready")
         assert answer["checks"] == {"bus": "ok", "state": "failing", "events": "failing", "consuming": "failing"}
-        assert await orchestrators_in_chat_group(admin) <= before
+        assert await members_from(kafka_admin, CHAT_REQUESTS.consumer_group, "orchestrator") <= before
         assert "not taking messages yet" in log.read_text()
 
 
 async def test_an_orchestrator_with_its_redis_joins_and_says_so(
-    tmp_path: Path, kafka_bootstrap: str, redis_url: str, admin: AIOKafkaAdminClient
+    tmp_path: Path, kafka_bootstrap: str, redis_url: str, kafka_admin: AIOKafkaAdminClient
 ) -> None:
     with orchestrator(tmp_path, kafka_bootstrap, redis_url) as (base, log):
         answer = await ready_answer(base, log, "ready")
         assert answer["checks"] == {"bus": "ok", "state": "ok", "events": "ok", "consuming": "ok"}
         async with asyncio.timeout(30):  # joining takes a rebalance
-            while not await orchestrators_in_chat_group(admin):  # noqa: ASYNC110
+            while not await members_from(kafka_admin, CHAT_REQUESTS.consumer_group, "orchestrator"):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
         assert "not taking messages yet" not in log.read_text()
