@@ -61,9 +61,14 @@ class MemoryBudgetStore(BudgetStore):
         with open(path.with_name(path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             state = self._read(path)
-            self._seen = None  # changed in place below: parsed afresh next time, whatever happens
+            self._seen = None  # changed in place below: parsed afresh next time, unless written
             yield state
             self._write(path, state)
+            # What was just written is what the file holds (the lock keeps other writers out):
+            # the next read, admission's of the next turn, need not parse it again.
+            with contextlib.suppress(OSError):  # removed meanwhile by hand: read afresh next time
+                stat = path.stat()
+                self._state, self._seen = state, (stat.st_mtime_ns, stat.st_size)
 
     def _reading(self) -> _State:
         return self._state if self._path is None else self._read(self._path)
