@@ -6,6 +6,10 @@ One counter for both kinds of infrastructure, labelled by `outage` (`redis`, `bu
 rate is a flapping network or an overloaded Redis; a burst is a restart or a failover
 that cost nothing. Both series exist from start-up, so the first outage after a start
 shows in `increase()`.
+
+`redis_client_faults_total` counts the other way a Redis call is tried again: the client
+itself failed inside a command with an error that is none of Redis's own (a library
+defect on a broken connection, labelled by its type). Any increase is worth a look.
 """
 
 from __future__ import annotations
@@ -26,3 +30,15 @@ for _outage in Outage:
 def count_retry(outage: Outage, _exc: BaseException) -> None:
     """The `on_retry` hook: one more call tried again during `outage`."""
     OUTAGE_RETRIES.labels(outage.value).inc()
+
+
+CLIENT_FAULTS = Counter(
+    "redis_client_faults_total",
+    "Redis commands tried again on a fresh connection because the client failed inside one"
+    " with an error that is none of Redis's own.",
+    ["error"],
+)
+
+
+def count_client_fault(exc: BaseException) -> None:
+    CLIENT_FAULTS.labels(type(exc).__name__).inc()

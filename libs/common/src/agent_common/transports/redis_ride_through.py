@@ -16,6 +16,12 @@ attempt that failed may have been carried out (its reply lost, or a paused Redis
 running it on SIGCONT): each store says how it is (an attempt id its script
 recognises, or a write that is the same done twice).
 
+An exception from inside the client that is none of Redis's own errors (an
+`AttributeError` writing on a connection closed under it, redis/redis-py#4287) says the
+connection's state is broken, not the command: it is counted
+(`redis_client_faults_total`), logged with its traceback, and the command is sent once
+more on a fresh connection; the same fault again there is a defect, and raises.
+
 One instance serves every connection of the pool (redis-py copies a pool's `Retry`
 into each connection: this one hands itself out), so it knows when the process last
 saw Redis away (`outage_within`): the takeover sweep waits a lease after an outage,
@@ -33,10 +39,10 @@ from typing import Any, Self, TypeVar
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, TryAgainError
+from redis.exceptions import ReadOnlyError, RedisError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agent_common.resilience.outage_metrics import count_retry
+from agent_common.resilience.outage_metrics import count_client_fault, count_retry
 from agent_common.resilience.outages import Outage, OutageTooLong, backoff_s
 
 log = logging.getLogger("agent.redis")
@@ -71,6 +77,7 @@ class RedisRideThrough(Retry):
     ) -> T:
         first_failure_at: float | None = None
         failures = 0
+        client_faulted = False
         while True:
             try:
                 return await do()
@@ -94,3 +101,12 @@ class RedisRideThrough(Retry):
                     log.debug("Redis unreachable (%s); riding through for up to %gs", error, self.bound_s)
                     continue
                 await asyncio.sleep(min(backoff_s(failures - 1), left))
+            except RedisError:
+                raise  # Redis answered (a script's error, a wrong type): sending it again changes nothing
+            except Exception as error:
+                if client_faulted:
+                    raise  # again on a fresh connection: not the connection's state but a defect
+                client_faulted = True
+                count_client_fault(error)
+                log.warning("The Redis client failed inside a command; again on a fresh connection", exc_info=error)
+                await (fail(error, failures + 1) if with_failure_count else fail(error))
