@@ -205,18 +205,19 @@ class RunClient:
         nxt: asyncio.Future[RunEvent] = asyncio.ensure_future(anext(iterator))
         claimed = False
         try:
-            while True:
-                remaining = deadline_at - time.time()
-                if remaining <= 0:
-                    raise TimeoutError
-                # `asyncio.wait`, not a timeout: the wait for the event must go on, uncancelled.
-                done, _ = await asyncio.wait({nxt}, timeout=min(remaining, BUS_CHECK_S))
-                if done:
-                    return nxt.result()
-                if not claimed and health.unreachable_for() > self._bus_ride_through_s:
-                    claimed = await self._claimed(claim_key)
-                    if not claimed:
-                        raise OutageTooLong(Outage.BUS, self._bus_ride_through_s)
+            with health.watching():
+                while True:
+                    remaining = deadline_at - time.time()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    # `asyncio.wait`, not a timeout: the wait for the event must go on, uncancelled.
+                    done, _ = await asyncio.wait({nxt}, timeout=min(remaining, BUS_CHECK_S))
+                    if done:
+                        return nxt.result()
+                    if not claimed and health.unreachable_for() > self._bus_ride_through_s:
+                        claimed = await self._claimed(claim_key)
+                        if not claimed:
+                            raise OutageTooLong(Outage.BUS, self._bus_ride_through_s)
         finally:
             if not nxt.done():
                 nxt.cancel()
