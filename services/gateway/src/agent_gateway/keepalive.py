@@ -2,8 +2,9 @@
 
 Proxies with idle timeouts cut a stream on which nothing moves, so a stream that waits (the model
 thinking, a tool running) gets a `: ping` comment every `GATEWAY_SSE_PING_S`. sse-starlette's own
-`ping=` sends one on a timer however busy the stream is; here the timer restarts with every frame,
-so a stream of tokens carries none.
+`ping=` sends one on a timer however busy the stream is; here a stream of tokens carries none: each frame
+notes when it went out, and one timer a ping interval looks whether the stream has been quiet
+that long (a timeout per frame cost the gateway a timer handle for every token).
 
 The run's frames are read by a task of their own and handed over through a one-slot queue: waiting
 for the next frame with a timeout must never cancel the generator that makes them (it holds the
@@ -21,6 +22,9 @@ from dataclasses import dataclass
 
 Frame = dict[str, str]
 PING: Frame = {"comment": "ping"}
+# Timers may fire a little early (uvloop's count in milliseconds): a frame sent within this of a
+# whole interval ago counts as an interval ago.
+_TIMER_SLACK_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class _Ended:
 async def with_keepalive(frames: AsyncIterator[Frame], interval_s: float) -> AsyncIterator[Frame]:
     """`frames`, and a `PING` after every `interval_s` in which no frame came (none if it is 0)."""
     queue: asyncio.Queue[Frame | _Ended] = asyncio.Queue(maxsize=1)  # the client's pace, as without pings
+    loop = asyncio.get_running_loop()
+    last_sent = loop.time()
+    timer: asyncio.TimerHandle | None = None
 
     async def read() -> None:
         try:
@@ -42,21 +49,34 @@ async def with_keepalive(frames: AsyncIterator[Frame], interval_s: float) -> Asy
             return
         await queue.put(_Ended())
 
+    def ping_if_quiet() -> None:
+        # One timer per interval, not one per frame: a frame only notes when it went out, and
+        # the timer, when it comes, looks whether the stream has been quiet for a whole interval.
+        nonlocal timer
+        now = loop.time()
+        if now - last_sent < interval_s - _TIMER_SLACK_S:  # a frame went out meanwhile
+            at = last_sent + interval_s
+        else:
+            if queue.empty():  # else a frame waits for a slow client: the stream is not idle
+                queue.put_nowait(PING)
+            at = now + interval_s
+        timer = loop.call_at(at, ping_if_quiet)
+
     reader = asyncio.create_task(read(), name="sse-frames")
+    if interval_s:
+        timer = loop.call_at(last_sent + interval_s, ping_if_quiet)
     try:
         while True:
-            try:
-                async with asyncio.timeout(interval_s or None):
-                    item = await queue.get()
-            except TimeoutError:
-                yield PING
-                continue
+            item = await queue.get()
             if isinstance(item, _Ended):
                 if item.error is not None:
                     raise item.error
                 return
+            last_sent = loop.time()
             yield item
     finally:
+        if timer is not None:
+            timer.cancel()
         reader.cancel()  # the client went away: the frames' own clean-up runs in their task
         with contextlib.suppress(asyncio.CancelledError):
             await reader

@@ -9,7 +9,11 @@ semantic-convention attributes (never the conversation's text).
 
 The request goes through the SDK's own `post` (auth, base URL, headers, SSE
 decoding, its errors), asking for the chunks as decoded JSON: they are read
-through `model_chunks`, at a twentieth of the cost of the SDK's chunk objects.
+through `model_chunks`, at a twentieth of the cost of the SDK's chunk objects. Its
+transport is aiohttp (the SDK's `DefaultAioHttpClient`): reading the stream through
+httpx2's own (httpcore, h11, anyio: pure Python, a wakeup per read) was a fifth of
+the orchestrator's busy time; aiohttp's costs about a millisecond of CPU less a run at
+50 streams (docs/benchmarks.md).
 
 Timeouts bound each read of the provider's stream, never the caller's code
 between reads: the first-token timeout the request and the first chunk, the
@@ -28,7 +32,7 @@ from typing import Any
 import httpx
 import httpx2  # the openai SDK's own HTTP client library
 import openai
-from openai import AsyncOpenAI, AsyncStream, DefaultAsyncHttpxClient
+from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
@@ -57,8 +61,9 @@ class ModelClient:
             timeout=settings.total_timeout_s,
             # The SDK's pool keeps idle connections 5 s, exactly as long as uvicorn-served models
             # (vLLM, the offline model) keep them: a call could pick a connection the server was
-            # closing that instant and fail for nothing. Idle connections go a second sooner.
-            http_client=DefaultAsyncHttpxClient(
+            # closing that instant and fail for nothing. Idle connections go a second sooner
+            # (aiohttp's connector reads `max_connections` and `keepalive_expiry`).
+            http_client=DefaultAioHttpClient(
                 limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_S)
             ),
         )

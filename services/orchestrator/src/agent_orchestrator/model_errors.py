@@ -22,6 +22,10 @@ read by its `code` and `type`, as vLLM and OpenAI write them (`"code": 400`,
 `invalid_request_error`, `content_filter`), and only an error that names no
 client fault is failing. Each is named in tests/orchestrator/test_model_retries.py.
 
+A connection that could not be made is failing (`MODEL_UNAVAILABLE`), not slow: the
+SDK's aiohttp transport reports every aiohttp connection error as a connect timeout,
+so the cause is looked at, and only a timeout is a timeout.
+
 Every refusal is logged with the upstream status and the provider's error type
 and code, never its message: some providers quote the request in it.
 """
@@ -32,6 +36,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import aiohttp
 import openai
 
 from agent_common.errors import ErrorCode, PlatformError
@@ -66,6 +71,8 @@ def classified(model: str) -> Iterator[None]:
     try:
         yield
     except openai.APITimeoutError as exc:
+        if not _timed_out(exc):
+            raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
         raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not answer in time.") from exc
     except openai.APIConnectionError as exc:
         raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
@@ -77,6 +84,17 @@ def classified(model: str) -> Iterator[None]:
         error = refusal(None, exc)
         _log_refusal(model, None, exc, error)
         raise error from exc
+
+
+def _timed_out(exc: openai.APITimeoutError) -> bool:
+    """False when what the SDK calls a timeout is an aiohttp connection error that is none (a
+    refused or reset connection): aiohttp's own timeouts are `TimeoutError`s."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, TimeoutError):
+            return False
+        cause = cause.__cause__
+    return True
 
 
 def refusal(status: int | None, exc: openai.APIError) -> PlatformError:
