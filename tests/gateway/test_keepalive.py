@@ -49,7 +49,11 @@ async def test_no_pings_when_the_interval_is_zero() -> None:
 
 async def test_the_source_s_error_reaches_the_reader_after_its_frames() -> None:
     got: list[Frame] = []
-    with pytest.raises(RuntimeError, match="run lost"):
+
+    async def read_into_got() -> None:
         async for frame in with_keepalive(frames_after([0.0], RuntimeError("run lost")), INTERVAL_S):
             got.append(frame)
+
+    with pytest.raises(RuntimeError, match="run lost"):
+        await read_into_got()
     assert got == [{"data": "0"}]
