@@ -27,6 +27,7 @@ from agent_common.sessions.owners.redis import RedisOwnerStore
 from agent_common.sessions.redis import RedisSessionStore
 from agent_common.settings import RedisSettings
 from agent_common.transports.base import Transports
+from agent_common.transports.redis_connections import send_in_the_callers_task
 from agent_common.transports.redis_ride_through import RedisRideThrough
 
 
@@ -45,7 +46,7 @@ def redis_client(settings: RedisSettings) -> Redis:
         socket_timeout=settings.socket_timeout_s,
         retry=RedisRideThrough(settings.ride_through_s),
     )
-    return Redis(connection_pool=pool)
+    return Redis(connection_pool=send_in_the_callers_task(pool))
 
 
 def ride_through_of(redis: Redis) -> RedisRideThrough | None:

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse
 
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent
@@ -21,6 +20,7 @@ from agent_common.security_events import SecurityEvent, SecurityReason, record_s
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
+from agent_gateway.event_stream import EventStream
 from agent_gateway.hangups import CLIENT_CLOSED_REQUEST, unless_hung_up
 from agent_gateway.keepalive import with_keepalive
 from agent_gateway.localized import first_language
@@ -98,7 +98,7 @@ async def _frames(
         await release()
 
 
-@router.post("/chat/stream", response_class=EventSourceResponse, responses=REFUSALS)
+@router.post("/chat/stream", response_class=EventStream, responses=REFUSALS)
 async def chat_stream(
     body: ChatBody,
     request: Request,
@@ -106,7 +106,7 @@ async def chat_stream(
     runs: Annotated[RunClient, Depends(run_client)],
     owners: Annotated[Ownership, Depends(ownership)],
     accept_language: Annotated[str | None, Header()] = None,
-) -> EventSourceResponse:
+) -> EventStream:
     """Send a message and receive the answer as Server-Sent Events (see docs/sse-events.md)."""
     submitted = await admit_turn(body, request, caller, runs, owners, _locale(body, accept_language))
     slots = await acquire_stream(request, caller, submitted.request_id)
@@ -120,7 +120,7 @@ async def chat_stream(
     return _event_stream(request, frames, submitted.request_id, submitted.session_id)
 
 
-@router.get("/chat/stream/{request_id}", response_class=EventSourceResponse, response_model=None, responses=REFUSALS)
+@router.get("/chat/stream/{request_id}", response_class=EventStream, response_model=None, responses=REFUSALS)
 async def resume_stream(
     request_id: str,
     request: Request,
@@ -129,7 +129,7 @@ async def resume_stream(
     owners: Annotated[Ownership, Depends(ownership)],
     last_event_id: Annotated[str | None, Header()] = None,
     accept_language: Annotated[str | None, Header()] = None,
-) -> EventSourceResponse | JSONResponse:
+) -> EventStream | JSONResponse:
     """Rejoin a run's stream after a disconnect: events after `Last-Event-ID` are replayed."""
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     locale = first_language(accept_language)
@@ -151,10 +151,10 @@ async def resume_stream(
 
 def _event_stream(
     request: Request, frames: AsyncIterator[dict[str, str]], request_id: str, session_id: str | None
-) -> EventSourceResponse:
+) -> EventStream:
     headers = {"X-Request-ID": request_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if session_id:
         headers["X-Session-ID"] = session_id
     # Pings only while the run is quiet (`keepalive.py`): sse-starlette's own would tick through a busy stream.
     pings = with_keepalive(frames, request.app.state.settings.sse_ping_s)
-    return EventSourceResponse(pings, ping=0, headers=headers)
+    return EventStream(pings, ping=0, headers=headers)

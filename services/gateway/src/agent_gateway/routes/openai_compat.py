@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse
 
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
 from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent
@@ -26,6 +25,7 @@ from agent_common.messages import ChatRequested
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
+from agent_gateway.event_stream import EventStream
 from agent_gateway.hangups import CLIENT_CLOSED_REQUEST, unless_hung_up
 from agent_gateway.keepalive import with_keepalive
 from agent_gateway.localized import first_language
@@ -187,7 +187,7 @@ async def chat_completions(
     # Pings only while the run is quiet, as `/api/chat/stream`: SSE comments, which every SDK skips.
     pings = with_keepalive(frames, request.app.state.settings.sse_ping_s)
     headers |= {"X-Request-ID": submitted.request_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return EventSourceResponse(pings, ping=0, headers=headers)
+    return EventStream(pings, ping=0, headers=headers)
 
 
 async def _whole_completion(runs: RunClient, completion: _Completion) -> JSONResponse:

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from sse_starlette import EventSourceResponse
 
 from agent_common.auth import Scope
 from agent_common.bus import Bus
@@ -28,6 +27,7 @@ from agent_common.security_events import SecurityEvent, SecurityReason, record_s
 from agent_gateway.admission import acquire_stream, caller_with, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
+from agent_gateway.event_stream import EventStream
 from agent_gateway.localized import Localized, first_language
 from agent_gateway.reindex_board import ReindexBoard
 from agent_gateway.request_context import request_context
@@ -131,14 +131,14 @@ async def latest(
     return status if status is not None else _no_such_command(accept_language)
 
 
-@router.get("/{request_id}/events", response_class=EventSourceResponse, response_model=None, responses=REFUSALS)
+@router.get("/{request_id}/events", response_class=EventStream, response_model=None, responses=REFUSALS)
 async def events(
     request_id: str,
     request: Request,
     caller: Annotated[Caller, Depends(reindex_caller)],
     statuses: Annotated[ReindexBoard, Depends(reindex_board)],
     accept_language: Annotated[str | None, Header()] = None,
-) -> EventSourceResponse | JSONResponse:
+) -> EventStream | JSONResponse:
     """The command's statuses as Server-Sent Events (`event: status`), until `done` or `failed`."""
     if not await _known(request, statuses, request_id):
         return _no_such_command(accept_language)
@@ -153,4 +153,4 @@ async def events(
             await slots.release(user_key(caller), stream_id)
 
     headers = {"X-Request-ID": request_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return EventSourceResponse(frames(), ping=request.app.state.settings.sse_ping_s, headers=headers)
+    return EventStream(frames(), ping=request.app.state.settings.sse_ping_s, headers=headers)
