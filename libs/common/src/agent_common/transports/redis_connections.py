@@ -12,9 +12,7 @@ which riding through an outage sends again.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Iterable
-from typing import Any
 
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.connection import AbstractConnection
@@ -40,9 +38,15 @@ class _SendInTheCallersTask(AbstractConnection):
             self.socket_timeout = bound_s
 
 
-@functools.cache
-def _sending_in_the_callers_task(connection_class: type[Any]) -> type[Any]:
-    return type(connection_class.__name__, (_SendInTheCallersTask, connection_class), {})
+_CLASSES: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+def _sending_in_the_callers_task(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    if issubclass(connection_class, _SendInTheCallersTask):
+        return connection_class
+    if connection_class not in _CLASSES:
+        _CLASSES[connection_class] = type(connection_class.__name__, (_SendInTheCallersTask, connection_class), {})
+    return _CLASSES[connection_class]
 
 
 def send_in_the_callers_task(pool: BlockingConnectionPool) -> BlockingConnectionPool:
