@@ -15,12 +15,13 @@ the file, and each run's write, grow all month (3 MB at 100,000 runs). Redis kee
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,26 +50,40 @@ class MemoryBudgetStore(BudgetStore):
         self._path = path
         self._state = _State()
         self._seen: tuple[int, int] | None = None  # the file's (mtime, size) when `_state` was read
+        self._one_at_a_time: asyncio.Lock | None = None  # made in the loop that first changes the file
 
-    @contextlib.contextmanager
-    def _changing(self) -> Iterator[_State]:
-        """The current state, saved when the block ends without an error."""
+    @contextlib.asynccontextmanager
+    async def _changing(self) -> AsyncIterator[_State]:
+        """The current state, saved when the block ends without an error.
+
+        The file is written by a thread, off the event loop (a run's spend used to hold the
+        loop for its write, delaying the next request); the process's own changes queue on
+        `_one_at_a_time` meanwhile, as the file lock is the process's, not a task's. Readers
+        in between see the change before the file does; should the write fail, the next read
+        parses the file again."""
         path = self._path
         if path is None:
             yield self._state
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(path.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            state = self._read(path)
-            self._seen = None  # changed in place below: parsed afresh next time, unless written
-            yield state
-            self._write(path, state)
-            # What was just written is what the file holds (the lock keeps other writers out):
-            # the next read, admission's of the next turn, need not parse it again.
-            with contextlib.suppress(OSError):  # removed meanwhile by hand: read afresh next time
-                stat = path.stat()
-                self._state, self._seen = state, (stat.st_mtime_ns, stat.st_size)
+        if self._one_at_a_time is None:
+            self._one_at_a_time = asyncio.Lock()
+        async with self._one_at_a_time:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The lock file is opened and taken on the loop: held by another process only for
+            # its own short change (`agent budgets set`).
+            with open(path.with_name(path.name + ".lock"), "a") as lock:  # noqa: ASYNC230
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                state = self._read(path)
+                try:
+                    yield state
+                    data = _serialized(state)
+                    stat = await asyncio.to_thread(_replace, path, data)
+                except BaseException:
+                    self._seen = None  # changed in place, maybe not written: parsed afresh next time
+                    raise
+                # What was just written is what the file holds (the lock keeps other writers out):
+                # the next read, admission's of the next turn, need not parse it again.
+                self._state, self._seen = state, stat
 
     def _reading(self) -> _State:
         return self._state if self._path is None else self._read(self._path)
@@ -85,24 +100,12 @@ class MemoryBudgetStore(BudgetStore):
             self._seen = (stat.st_mtime_ns, stat.st_size)
         return self._state
 
-    def _write(self, path: Path, state: _State) -> None:
-        now = dt.datetime.now(dt.UTC)
-        state.periods = {p: v for p, v in state.periods.items() if counters_expire_at(p) > now}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".budgets-")  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(state.model_dump_json().encode())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
     async def set(self, budget: Budget) -> None:
-        with self._changing() as state:
+        async with self._changing() as state:
             state.budgets[budget.scope] = budget
 
     async def remove(self, tenant: str, key_id: str | None = None) -> bool:
-        with self._changing() as state:
+        async with self._changing() as state:
             return state.budgets.pop(scope_of(tenant, key_id), None) is not None
 
     async def budgets(self, tenant: str | None = None) -> list[Budget]:
@@ -121,7 +124,7 @@ class MemoryBudgetStore(BudgetStore):
     async def record(
         self, *, request_id: str, tenant: str, key_id: str | None, tokens: int, cost: Decimal, period: str
     ) -> SpendSnapshot | None:
-        with self._changing() as state:
+        async with self._changing() as state:
             month = state.periods.setdefault(period, _Period())
             if request_id in month.counted:
                 return None
@@ -134,7 +137,7 @@ class MemoryBudgetStore(BudgetStore):
             return _snapshot(month, tenant, key_id)
 
     async def first_warning(self, scope: str, period: str) -> bool:
-        with self._changing() as state:
+        async with self._changing() as state:
             month = state.periods.setdefault(period, _Period())
             if scope in month.warned:
                 return False
@@ -149,3 +152,26 @@ def _snapshot(month: _Period, tenant: str, key_id: str | None) -> SpendSnapshot:
     return SpendSnapshot(
         tenant=spend(scope_of(tenant, None)), key=None if key_id is None else spend(scope_of(tenant, key_id))
     )
+
+
+def _serialized(state: _State) -> bytes:
+    now = dt.datetime.now(dt.UTC)
+    state.periods = {p: v for p, v in state.periods.items() if counters_expire_at(p) > now}
+    return state.model_dump_json().encode()
+
+
+def _replace(path: Path, data: bytes) -> tuple[int, int] | None:
+    """`data` as the file, replaced whole; the new file's (mtime, size), None if gone meanwhile."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".budgets-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        stat = path.stat()
+    except OSError:  # removed meanwhile by hand: read afresh next time
+        return None
+    return stat.st_mtime_ns, stat.st_size
