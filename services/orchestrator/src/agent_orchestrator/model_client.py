@@ -12,8 +12,8 @@ decoding, its errors), asking for the chunks as decoded JSON: they are read
 through `model_chunks`, at a twentieth of the cost of the SDK's chunk objects. Its
 transport is aiohttp (the SDK's `DefaultAioHttpClient`): reading the stream through
 httpx2's own (httpcore, h11, anyio: pure Python, a wakeup per read) was a fifth of
-the orchestrator's busy time; aiohttp's costs about a millisecond of CPU less a run at
-50 streams (docs/benchmarks.md).
+the orchestrator's busy time; through aiohttp a run costs the orchestrator 8.0 ms of CPU
+at 50 streams against 9.9 (four runs of each, alternated: docs/benchmarks.md).
 
 Timeouts bound each read of the provider's stream, never the caller's code
 between reads: the first-token timeout the request and the first chunk, the
