@@ -1,7 +1,7 @@
 """Running a service's ASGI app as its own process under uvicorn: the same way for every service.
 
 The port is taken first: a process that cannot serve its probes (and metrics) exits
-non-zero at once, before it consumes any work. It runs on uvloop. SIGTERM/SIGINT stop it in every state:
+non-zero at once, before it consumes any work. It runs on asyncio's own loop. SIGTERM/SIGINT stop it in every state:
 during start-up the start-up is cancelled; while serving it stops accepting and drains;
 a second signal, or a drain past its bound, ends it at once.
 """
@@ -159,10 +159,11 @@ def serve_app(
         app,
         host=host,
         port=port,
-        # uvloop, said outright rather than uvicorn's "auto" (which falls back to asyncio's own
-        # loop unseen): 1-2 % less CPU a request at 50 streams, five runs of each alternated
-        # (docs/benchmarks.md).
-        loop="uvloop",
+        # asyncio's own loop, said outright (uvicorn's "auto" takes uvloop whenever it is installed).
+        # uvloop saved 1-2 % CPU a request, but its transport raises `RuntimeError` on a write to a
+        # connection closed under it where asyncio's does not: aiokafka's producer died of that in a
+        # broker cut and failed every publish after it (docs/benchmarks.md, docs/reliability.md).
+        loop="asyncio",
         log_config=None,  # our JSON logging, configured above
         access_log=False,  # request metrics come from HttpMetricsMiddleware
         # uvicorn would otherwise rewrite the client address from X-Forwarded-For whenever the

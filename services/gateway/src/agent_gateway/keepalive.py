@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 Frame = dict[str, str]
 PING: Frame = {"comment": "ping"}
-# Timers may fire a little early (uvloop's count in milliseconds): a frame sent within this of a
+# Timers may fire a little early (an event loop's clock resolution): a frame sent within this of a
 # whole interval ago counts as an interval ago.
 _TIMER_SLACK_S = 0.01
 

@@ -13,7 +13,8 @@ producer's own retries are bounded by the same time (its `request_timeout_ms`),
 so a message given up on is not sent long after: it expires in the producer.
 Idempotence stays off: it would make the producer retry a batch forever (no
 expiry, so no bound) and force `acks=all`; a duplicate is already harmless, as
-handlers claim message ids.
+handlers claim message ids. A producer dead of an error inside the client is replaced
+(`kafka_producer.py`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from dataclasses import replace
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 
 from agent_common.bus.base import Bus
 from agent_common.bus.delivery import HANDLER_RETRIES, Handler, HandlerRetries, M, deliver
 from agent_common.bus.kafka_consumer import PartitionedConsumer, session_timeout_ms
 from agent_common.bus.kafka_logs import quiet_expected_transients
+from agent_common.bus.kafka_producer import ProducerKeeper
 from agent_common.bus.lag import Subscription, report_lag
 from agent_common.bus.metrics import export_at_start
 from agent_common.messages import BusMessage, DeadLetter
@@ -91,6 +94,7 @@ class KafkaBus(Bus):
             logger=faststream_log,
             log_level=logging.DEBUG,
         )
+        self._producer = ProducerKeeper(self._broker)
 
     def subscribe(self, model: type[M], handler: Handler[M], *, group: str, concurrency: int = 1) -> None:
         self._add_consumer(model, handler, group, concurrency)
@@ -139,7 +143,15 @@ class KafkaBus(Bus):
         """Send one record, riding through a broker outage for the bound; then `OutageTooLong`."""
 
         async def send() -> None:
-            await self._broker.publish(value, topic=topic, key=key.encode(), headers=headers)
+            generation = await self._producer.ready()
+            try:
+                await self._broker.publish(value, topic=topic, key=key.encode(), headers=headers)
+            except (KafkaError, IncorrectState):  # the latter: the producer was being replaced
+                if not await self._producer.replace_if_dead(generation):
+                    raise
+                # Once more on the new producer (a duplicate is harmless: handlers claim message ids);
+                # a second death is raised, not ridden through to the bound.
+                await self._broker.publish(value, topic=topic, key=key.encode(), headers=headers)
 
         # The producer may itself wait out most of the bound before failing once: the bound is
         # on the whole publish, not only on the time after a first failure.
@@ -156,6 +168,7 @@ class KafkaBus(Bus):
         if self._create_topics:
             await ensure_topics(self._bootstrap, self._topics)
         await self._broker.start()
+        self._producer.running = True
         await self._consume_from_start()
         if self._subscriptions:
             self._lag_task = asyncio.create_task(report_lag(self._subscriptions, self._lag_interval_s))
@@ -177,9 +190,16 @@ class KafkaBus(Bus):
         await self.stop_consuming()
         await stop_task(self._lag_task)
         self._lag_task = None
+        self._producer.running = False
         await self._broker.stop()
 
     async def ping(self) -> bool:
+        # A dead producer is replaced here too: a service that publishes nothing until it is ready
+        # would otherwise never find it dead.
+        try:
+            await self._producer.replace_if_dead(await self._producer.ready())
+        except KafkaError:  # the new one could not start: the broker is away too
+            return False
         return await self._broker.ping(timeout=2.0)
 
 

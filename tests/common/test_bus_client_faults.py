@@ -1,0 +1,144 @@
+"""The Kafka producer dying of an error inside the client, on a real broker.
+
+aiokafka's sender task ends on any error it does not expect, and the producer then fails
+every send for good while pings still pass. It happened in the chaos tier's broker cut:
+uvloop's transport raised `RuntimeError` writing on a connection the cut had closed, and
+every publish after it failed. Whatever the error, the bus replaces the dead producer on
+the next publish or ping, counts it, and sends the publish that found it dead again: no
+publish is lost to it. The same death twice in one publish is raised, not ridden through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiokafka.conn import AIOKafkaConnection
+from aiokafka.errors import KafkaError
+from prometheus_client import REGISTRY
+
+from agent_common.bus.kafka import KafkaBus
+from agent_common.bus.kafka_producer import sender_failure
+from tests.contracts.bus import CONTRACT_TOPIC, Note, note
+
+pytestmark = pytest.mark.kafka
+
+
+def client_faults() -> float:
+    return REGISTRY.get_sample_value("bus_client_faults_total") or 0.0
+
+
+class Deaths:
+    """The next `left` produce requests written on any connection raise `error`, as uvloop's
+    transport did on a closed connection; everything else is let through."""
+
+    def __init__(self) -> None:
+        self.left = 0
+        self.error = RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+
+
+@pytest.fixture
+def deaths(monkeypatch: pytest.MonkeyPatch) -> Deaths:
+    deaths = Deaths()
+    send = AIOKafkaConnection.send
+
+    def faulty_send(conn: AIOKafkaConnection, request: Any, expect_response: bool = True) -> Any:
+        if type(request).__name__.startswith("ProduceRequest") and deaths.left > 0:
+            deaths.left -= 1
+            raise deaths.error
+        return send(conn, request, expect_response)
+
+    monkeypatch.setattr(AIOKafkaConnection, "send", faulty_send)
+    return deaths
+
+
+class Received:
+    def __init__(self, session: str) -> None:
+        self.session, self.texts = session, []  # type: tuple[str, list[str]]
+        self.changed = asyncio.Event()
+
+    async def __call__(self, msg: Note) -> None:
+        if msg.session_id == self.session:
+            self.texts.append(msg.text)
+            self.changed.set()
+
+    async def at_least(self, n: int, timeout_s: float = 20.0) -> list[str]:
+        async with asyncio.timeout(timeout_s):
+            while len(set(self.texts)) < n:
+                self.changed.clear()
+                await self.changed.wait()
+        return sorted(set(self.texts), key=int)
+
+
+@pytest.fixture
+async def session() -> str:
+    return f"producer-death-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def received(session: str) -> Received:
+    return Received(session)
+
+
+@pytest.fixture
+async def bus(kafka_bootstrap: str, received: Received, session: str) -> AsyncIterator[KafkaBus]:
+    bus = KafkaBus(kafka_bootstrap, client_id="producer-death", topics=(CONTRACT_TOPIC,), ride_through_s=5)
+    bus.subscribe(Note, received, group=f"g-{session}")
+    await bus.start()
+    await bus.publish(note(session, 0))  # a producer that has sent, as a running service's has
+    await received.at_least(1)
+    yield bus
+    await bus.stop()
+
+
+async def test_a_publish_whose_producer_dies_under_it_is_delivered_and_the_producer_replaced(
+    bus: KafkaBus, deaths: Deaths, received: Received, session: str
+) -> None:
+    before = client_faults()
+    deaths.left = 1
+    await bus.publish(note(session, 1))
+    assert client_faults() == before + 1
+    for n in range(2, 5):  # the new producer goes on sending
+        await bus.publish(note(session, n))
+    assert await received.at_least(5) == ["0", "1", "2", "3", "4"]
+    assert sender_failure(bus._broker) is None
+
+
+async def test_many_publishes_finding_the_producer_dead_replace_it_once_and_are_all_delivered(
+    bus: KafkaBus, deaths: Deaths, received: Received, session: str
+) -> None:
+    before = client_faults()
+    deaths.left = 1
+    await asyncio.gather(*(bus.publish(note(session, n)) for n in range(1, 31)))
+    assert client_faults() == before + 1
+    assert await received.at_least(31) == [str(n) for n in range(31)]
+
+
+async def test_the_same_death_twice_in_one_publish_is_raised_and_the_next_publish_goes_through(
+    bus: KafkaBus, deaths: Deaths, received: Received, session: str
+) -> None:
+    before = client_faults()
+    deaths.left = 2
+    with pytest.raises(KafkaError):
+        await bus.publish(note(session, 1))
+    await bus.publish(note(session, 2))  # the second dead producer replaced in turn
+    assert client_faults() == before + 2
+    assert "2" in await received.at_least(2)
+
+
+async def test_a_ping_finds_a_dead_producer_and_replaces_it(
+    bus: KafkaBus, deaths: Deaths, received: Received, session: str
+) -> None:
+    deaths.left = 1
+    with pytest.raises(KafkaError):  # a send past the bus, as aiokafka's own would fail it
+        await bus._broker.publish(note(session, 1).to_bytes(), topic=CONTRACT_TOPIC.name, key=session.encode())
+    assert sender_failure(bus._broker) is not None
+    before = client_faults()
+    assert await bus.ping()
+    assert client_faults() == before + 1
+    assert sender_failure(bus._broker) is None
+    await bus.publish(note(session, 2))
+    assert "2" in await received.at_least(2)
