@@ -247,6 +247,20 @@ async def test_a_model_that_does_not_finish_before_the_run_s_deadline_times_out(
     assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_TIMEOUT
 
 
+async def test_a_model_that_slows_after_its_first_tokens_is_cut_off_at_the_run_s_deadline(
+    model_url: str, harness: Harness
+) -> None:
+    # The total bound holds between chunks too, not only before the first: a token a second.
+    slow = ModelClient(ModelSettings(base_url=model_url, first_token_timeout_s=5))
+    harness.loop._model = slow
+    request = harness.chat("[[offline:slow]] hello")
+    events = await harness.run(request.model_copy(update={"deadline_at": time.time() + 1.5}))
+    await slow.close()
+    assert any(e.type == "token" for e in events)
+    assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_TIMEOUT
+    assert events[-1].partial is True
+
+
 async def test_a_request_past_its_deadline_ends_without_calling_the_model(harness: Harness) -> None:
     # A backlog after an outage: requests whose clients gave up already. Ending them must not call
     # the model, nor count against its breaker (40 such requests opened it for the next live one).

@@ -38,6 +38,7 @@ from agent_common.messages import ChatRequested
 from agent_common.resilience import Outage, OutageTooLong, outage_of
 from agent_common.run_events import RunEventChannel, end_run, failure
 from agent_common.run_store import RunClaims, chat_run_key
+from agent_common.stream_deadline import StreamDeadline
 from agent_gateway.auth import Caller
 
 log = logging.getLogger("agent.gateway")
@@ -163,36 +164,35 @@ class RunClient:
         saw_tokens = False
         iterator = aiter(events)
         waiting_on_bus = claim_key is not None and self._bus_health is not None
-        while True:
-            try:
-                if waiting_on_bus and claim_key is not None:
-                    event = await self._first_event(iterator, deadline_at, claim_key)
-                    waiting_on_bus = False
-                else:
-                    remaining = deadline_at - time.time()
-                    if remaining <= 0:
-                        raise TimeoutError
-                    # A timeout, not `wait_for`: on Python 3.11 that starts a task for every event.
-                    async with asyncio.timeout(remaining):
-                        event = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                yield await self._end_with(
-                    request_id,
-                    ErrorInfo.of(ErrorCode.INFRA_TIMEOUT, "The answer took too long; please try again in a moment."),
-                    language,
-                    partial=saw_tokens,
-                )
-                return
-            except Exception as exc:  # the event channel failed (Redis gone), or the bus stayed away
-                log.warning("lost the run's events", exc_info=not isinstance(exc, OutageTooLong))
-                yield await self._end_with(request_id, _ending_for(exc, STREAM_LOST), language, partial=saw_tokens)
-                return
-            saw_tokens = saw_tokens or event.type == "token"
-            yield event
-            if is_terminal(event):
-                return
+        # One timer for the stream's deadline, not a timeout per event (`stream_deadline.py`).
+        with StreamDeadline(asyncio.get_running_loop().time() + deadline_at - time.time()) as deadline:
+            while True:
+                try:
+                    if waiting_on_bus and claim_key is not None:
+                        event = await self._first_event(iterator, deadline_at, claim_key)
+                        waiting_on_bus = False
+                    else:
+                        event = await deadline.read(iterator)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    yield await self._end_with(
+                        request_id,
+                        ErrorInfo.of(
+                            ErrorCode.INFRA_TIMEOUT, "The answer took too long; please try again in a moment."
+                        ),
+                        language,
+                        partial=saw_tokens,
+                    )
+                    return
+                except Exception as exc:  # the event channel failed (Redis gone), or the bus stayed away
+                    log.warning("lost the run's events", exc_info=not isinstance(exc, OutageTooLong))
+                    yield await self._end_with(request_id, _ending_for(exc, STREAM_LOST), language, partial=saw_tokens)
+                    return
+                saw_tokens = saw_tokens or event.type == "token"
+                yield event
+                if is_terminal(event):
+                    return
 
     async def _first_event(self, iterator: AsyncIterator[RunEvent], deadline_at: float, claim_key: str) -> RunEvent:
         """The run's first event; `OutageTooLong` (bus) if the bus is unreachable for longer than it

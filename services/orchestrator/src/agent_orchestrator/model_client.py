@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import Usage
 from agent_common.settings import ModelSettings
+from agent_common.stream_deadline import StreamDeadline
 from agent_common.tracing import tracer
 from agent_orchestrator.context_window import fit_to_window, reported_window
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
@@ -197,14 +198,6 @@ class _Bounds:
         except TimeoutError as exc:
             raise (no_first_token() if self.first_chunk_by <= self.total_by else too_slow()) from exc
 
-    @asynccontextmanager
-    async def next_chunk(self) -> AsyncIterator[None]:
-        try:
-            async with asyncio.timeout_at(self.total_by):
-                yield
-        except TimeoutError as exc:
-            raise too_slow() from exc
-
 
 @dataclass
 class _ToolCallFragments:
@@ -236,15 +229,18 @@ class ProviderStream:
         self._turn.time_to_first_token_s = time.perf_counter() - self._started
         for delta in self._add(_read(first)):
             yield delta
-        while True:
-            try:
-                with _interrupted_on_error():
-                    async with self._bounds.next_chunk():
-                        chunk = await anext(self._chunks)
-            except StopAsyncIteration:
-                break
-            for delta in self._add(_read(chunk)):
-                yield delta
+        # The total bound: one timer for the stream, not a timeout per chunk (`stream_deadline.py`).
+        with StreamDeadline(self._bounds.total_by) as deadline:
+            while True:
+                try:
+                    with _interrupted_on_error():
+                        chunk = await deadline.read(self._chunks)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise too_slow() from exc
+                for delta in self._add(_read(chunk)):
+                    yield delta
         self._finish()
 
     def turn(self) -> ModelTurn:

@@ -7,10 +7,10 @@ id is the caller's new one, not one the caller used before.
 
 Each owner's list of sessions is a sorted set, `owned:{<owner>}:session`, scored by the
 time of the latest claim (runs are not listed: `LISTED_KINDS`). It is written after the
-claim, not in its script: the two keys live in different cluster slots. A member whose
-owner record expired or changed is dropped when the list is read, so the list never shows
-what the owner no longer owns. Writing it twice is writing it once (ZADD of the same
-member, trims and expiries).
+claim, not in its script (the two keys live in different cluster slots), in the same
+pipeline: one round trip. A member whose owner record expired or changed is dropped when
+the list is read, so the list never shows what the owner no longer owns. Writing it twice
+is writing it once (ZADD of the same member, trims and expiries).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from agent_common.resilience.retried_writes import ATTEMPT_KEPT_S, attempt_id
 from agent_common.sessions.owners.base import LISTED_KINDS, MAX_LISTED, Kind, Owned, OwnerStore
@@ -53,31 +55,48 @@ class RedisOwnerStore(OwnerStore):
         self._claim_new = redis.register_script(_CLAIM_NEW)
 
     async def claim(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
-        key = _owner_key(kind, item_id)
-        claimed = bool(await self._claim(keys=[key], args=[owner, max(1, int(ttl_s * 1000))]))
-        if claimed:
-            await self._list(kind, item_id, owner, ttl_s)
-        return claimed
+        key, ttl_ms = _owner_key(kind, item_id), max(1, int(ttl_s * 1000))
+        return await self._claimed(self._claim, [key], [owner, ttl_ms], kind, item_id, owner, ttl_ms)
 
     async def claim_new(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> bool:
-        key = _owner_key(kind, item_id)
-        args: list[str | int] = [owner, max(1, int(ttl_s * 1000)), attempt_id(), ATTEMPT_KEPT_S * 1000]
-        claimed = bool(await self._claim_new(keys=[key, f"{key}:claim"], args=args))
-        if claimed:
-            await self._list(kind, item_id, owner, ttl_s)
-        return claimed
+        key, ttl_ms = _owner_key(kind, item_id), max(1, int(ttl_s * 1000))
+        args: list[str | int] = [owner, ttl_ms, attempt_id(), ATTEMPT_KEPT_S * 1000]
+        return await self._claimed(self._claim_new, [key, f"{key}:claim"], args, kind, item_id, owner, ttl_ms)
 
-    async def _list(self, kind: Kind, item_id: str, owner: str, ttl_s: float) -> None:
+    async def _claimed(
+        self,
+        script: AsyncScript,
+        keys: list[str],
+        args: list[str | int],
+        kind: Kind,
+        item_id: str,
+        owner: str,
+        ttl_ms: int,
+    ) -> bool:
+        """The claim, and for a listed kind its listing, in one round trip: listed first and taken
+        off again should the claim be refused (rare: someone else's id). A reader never sees the
+        refused one (`owned` keeps only what its owner record confirms); the one cost is the
+        refused caller's own: at `MAX_LISTED` its oldest listed session is trimmed by it."""
         if kind not in LISTED_KINDS:
-            return
-        key = _owned_key(kind, owner)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {item_id: time.time()})
-            pipe.zremrangebyrank(key, 0, -MAX_LISTED - 1)
+            return bool(await script(keys=keys, args=args))
+        listed = _owned_key(kind, owner)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            # EVALSHA itself: a pipeline of `Script` calls would ask SCRIPT EXISTS on every execute.
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            pipe.zadd(listed, {item_id: time.time()})
+            pipe.zremrangebyrank(listed, 0, -MAX_LISTED - 1)
             # The list outlives none of its members' records: the newest claim's TTL is its own.
-            pipe.pexpire(key, max(1, int(ttl_s * 1000)), gt=True)
-            pipe.pexpire(key, max(1, int(ttl_s * 1000)), nx=True)
-            await pipe.execute()
+            pipe.pexpire(listed, ttl_ms, gt=True)
+            pipe.pexpire(listed, ttl_ms, nx=True)
+            claimed, *writes = await pipe.execute(raise_on_error=False)
+        if isinstance(claimed, NoScriptError):  # Redis restarted or flushed its scripts: loaded and run again
+            claimed = await script(keys=keys, args=args)
+        for result in (claimed, *writes):
+            if isinstance(result, Exception):
+                raise result
+        if not claimed:
+            await self._redis.zrem(listed, item_id)
+        return bool(claimed)
 
     async def owned(self, kind: Kind, owner: str) -> list[Owned]:
         if kind not in LISTED_KINDS:
