@@ -236,29 +236,21 @@ async def test_a_model_that_does_not_start_answering_in_time_is_busy(model_url: 
     assert events[-1].error.details["reason"] == "no_first_token" and events[-1].fallback == BUSY["en"]
 
 
+@pytest.mark.parametrize(
+    ("directive", "partial"),
+    # A stall before the first token; a token a second after it: the total bound holds between chunks too.
+    [("[[offline:stall]]", False), ("[[offline:slow]]", True)],
+)
 async def test_a_model_that_does_not_finish_before_the_run_s_deadline_times_out(
-    model_url: str, harness: Harness
+    model_url: str, harness: Harness, directive: str, partial: bool
 ) -> None:
     slow = ModelClient(ModelSettings(base_url=model_url, first_token_timeout_s=5))
     harness.loop._model = slow
-    request = harness.chat("[[offline:stall]] hello")
-    events = await harness.run(request.model_copy(update={"deadline_at": time.time() + 0.3}))
+    request = harness.chat(f"{directive} hello")
+    events = await harness.run(request.model_copy(update={"deadline_at": time.time() + (1.5 if partial else 0.3)}))
     await slow.close()
     assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_TIMEOUT
-
-
-async def test_a_model_that_slows_after_its_first_tokens_is_cut_off_at_the_run_s_deadline(
-    model_url: str, harness: Harness
-) -> None:
-    # The total bound holds between chunks too, not only before the first: a token a second.
-    slow = ModelClient(ModelSettings(base_url=model_url, first_token_timeout_s=5))
-    harness.loop._model = slow
-    request = harness.chat("[[offline:slow]] hello")
-    events = await harness.run(request.model_copy(update={"deadline_at": time.time() + 1.5}))
-    await slow.close()
-    assert any(e.type == "token" for e in events)
-    assert isinstance(events[-1], ErrorEvent) and events[-1].error.code == ErrorCode.MODEL_TIMEOUT
-    assert events[-1].partial is True
+    assert events[-1].partial is partial and any(e.type == "token" for e in events) is partial
 
 
 async def test_a_request_past_its_deadline_ends_without_calling_the_model(harness: Harness) -> None:
