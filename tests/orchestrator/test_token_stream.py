@@ -108,3 +108,16 @@ async def test_a_cancelled_block_publishes_nothing_more() -> None:
     publish.gate.set()
     await asyncio.sleep(0)
     assert publish.published == []
+
+
+async def test_one_publishing_task_serves_the_whole_stream_and_ends_with_the_block() -> None:
+    publish = Publisher()
+    before = len(asyncio.all_tasks())
+    async with token_stream(publish) as stream:
+        for token in ("a", "b", "c"):
+            await stream.send(token)
+            await stream.drain()  # idle between tokens, as a model's 20 ms apart leave it
+            assert len(asyncio.all_tasks()) == before + 1
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == before  # nothing left waiting after the run
+    assert publish.published == ["a", "b", "c"]

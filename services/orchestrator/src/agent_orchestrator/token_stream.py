@@ -15,37 +15,58 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 
 class TokenStream:
+    """One publishing task for the whole stream, woken when a token finds it idle: a task per
+    token was a task made and ended 22 times a run (1.6 % of the orchestrator's CPU)."""
+
     def __init__(self, publish: Callable[[str], Awaitable[None]]) -> None:
         self._publish = publish
         self._pending: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # set: the flusher has tokens to take
+        self._idle = asyncio.Event()  # set: nothing queued or on its way
+        self._idle.set()
+        self._failure: Exception | None = None
 
     async def send(self, text: str) -> None:
         """Queue `text`; a failed earlier publish (Redis away, say) raises here."""
-        if self._flusher is not None and self._flusher.done():
-            self._flusher.result()
+        if self._failure is not None:
+            raise self._failure
         self._pending.append(text)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if self._idle.is_set():
+            self._idle.clear()
+            if self._flusher is None:
+                self._flusher = asyncio.create_task(self._flush(), name="token-stream")
+            else:
+                self._wake.set()
             # Let it take this token now: a model whose chunks are all buffered already would
             # otherwise have every token queued before the first publish began.
             await asyncio.sleep(0)
 
     async def drain(self) -> None:
         """Return once every queued token is published: before the run's next event, or its end."""
-        if self._flusher is not None:
-            await self._flusher
+        await self._idle.wait()
+        if self._failure is not None:
+            raise self._failure
 
     def cancel(self) -> None:
-        """The run is being cut off: publish nothing more."""
+        """The run is being cut off, or its stream is over: publish nothing more."""
         if self._flusher is not None:
             self._flusher.cancel()
 
     async def _flush(self) -> None:
-        while self._pending:
-            text = "".join(self._pending)
+        try:
+            while True:
+                while self._pending:
+                    text = "".join(self._pending)
+                    self._pending.clear()
+                    await self._publish(text)
+                self._wake.clear()
+                self._idle.set()
+                await self._wake.wait()
+        except Exception as exc:  # kept for the run: its next token or drain raises it
+            self._failure = exc
             self._pending.clear()
-            await self._publish(text)
+            self._idle.set()
 
 
 @contextlib.asynccontextmanager
@@ -54,11 +75,13 @@ async def token_stream(publish: Callable[[str], Awaitable[None]]) -> AsyncIterat
     before the error event), and cancelled with the block."""
     stream = TokenStream(publish)
     try:
-        yield stream
-    except asyncio.CancelledError:
-        stream.cancel()
-        raise
-    except Exception:
-        await stream.drain()  # should a publish have failed too (Redis away, say), that wins
-        raise
-    await stream.drain()
+        try:
+            yield stream
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await stream.drain()  # should a publish have failed too (Redis away, say), that wins
+            raise
+        await stream.drain()
+    finally:
+        stream.cancel()  # its publishing task: idle by now, or cut off with the run
