@@ -30,6 +30,21 @@ class RunEventChannelContract:
         assert [e.seq for e in received] == [1, 2, 3, 4]
         assert received[-1].type == "done"
 
+    async def test_a_fresh_listener_sees_every_event_once_in_order_and_one_that_slipped_in_before_it(
+        self, channel: RunEventChannel
+    ) -> None:
+        rid = new_rid("fresh")
+        async with channel.listen(rid, fresh=True) as events:
+            await channel.publish(TokenEvent(request_id=rid, text="a"))
+            await channel.publish(DoneEvent(request_id=rid, session_id="s", answer="a", model="m"))
+            assert [(e.type, e.seq) for e in [e async for e in events]] == [("token", 1), ("done", 2)]
+        # The caller's word broken (an event before the subscription): it is still not lost.
+        early = new_rid("early")
+        await channel.publish(TokenEvent(request_id=early, text="a"))
+        async with channel.listen(early, fresh=True) as events:
+            await channel.publish(DoneEvent(request_id=early, session_id="s", answer="a", model="m"))
+            assert [(e.type, e.seq) for e in [e async for e in events]] == [("token", 1), ("done", 2)]
+
     async def test_a_late_listener_is_replayed_what_it_missed_after_its_last_event_id(
         self, channel: RunEventChannel
     ) -> None:

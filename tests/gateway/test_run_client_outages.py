@@ -46,7 +46,9 @@ class RedisGoneMidStream(MemoryRunEventChannel):
     """The run's events stop with Redis's outage error after the first token."""
 
     @asynccontextmanager
-    async def listen(self, request_id: str, after_seq: int = 0) -> AsyncIterator[AsyncIterator[RunEvent]]:
+    async def listen(
+        self, request_id: str, after_seq: int = 0, *, fresh: bool = False
+    ) -> AsyncIterator[AsyncIterator[RunEvent]]:
         async def events() -> AsyncIterator[RunEvent]:
             yield TokenEvent(request_id=request_id, text="The first part", seq=1)
             raise OutageTooLong(Outage.REDIS, 5.0)

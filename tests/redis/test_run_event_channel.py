@@ -257,6 +257,32 @@ async def test_ping(publisher: RedisRunEventChannel, listener: RedisRunEventChan
 # -- listening --------------------------------------------------------------------
 
 
+async def test_a_fresh_listener_reads_the_buffer_only_for_an_event_it_missed(
+    publisher: RedisRunEventChannel, listener: RedisRunEventChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new run's listener (subscribed before its request is published) costs no buffer read;
+    an event it missed anyway is read from the buffer when the next one shows the gap."""
+    reads: list[str] = []
+    replay = listener.replay
+
+    async def counted(request_id: str, after_seq: int = 0) -> list[RunEvent]:
+        reads.append(request_id)
+        return await replay(request_id, after_seq)
+
+    monkeypatch.setattr(listener, "replay", counted)
+    rid, early = new_rid(), new_rid()
+    async with listener.listen(rid, fresh=True) as events:
+        await publisher.publish(token(rid, "a"))
+        await publisher.publish(done(rid, "a"))
+        assert [e.seq for e in await rest(events)] == [1, 2]
+    assert reads == []
+    await publisher.publish(token(early, "before anyone listened"))
+    async with listener.listen(early, fresh=True) as events:
+        await publisher.publish(done(early, "x"))
+        assert [e.seq for e in await rest(events)] == [1, 2]
+    assert reads == [early]
+
+
 @pytest.mark.parametrize(("protocol", "decode"), [(2, False), (2, True), (3, False)])
 async def test_a_listener_entered_before_publishing_sees_every_event_once_in_order_to_the_end(
     redis_url: str, publisher: RedisRunEventChannel, protocol: int, decode: bool

@@ -101,7 +101,8 @@ class RunClient:
             yield event
 
     async def _submit(self, request: ChatRequested, language: Language) -> AsyncGenerator[RunEvent, None]:
-        async with self._events.listen(request.request_id) as events:
+        # Fresh: the request is published only once the subscription is live, so no event precedes it.
+        async with self._events.listen(request.request_id, fresh=True) as events:
             try:
                 await self._bus.publish(request)
             except Exception as exc:

@@ -25,9 +25,15 @@ class RunEventChannel(ABC):
         after it is dropped and comes back with the ending's `seq`."""
 
     @abstractmethod
-    def listen(self, request_id: str, after_seq: int = 0) -> AbstractAsyncContextManager[AsyncIterator[RunEvent]]:
+    def listen(
+        self, request_id: str, after_seq: int = 0, *, fresh: bool = False
+    ) -> AbstractAsyncContextManager[AsyncIterator[RunEvent]]:
         """Subscribe to a request's events. On entering, the subscription is live;
-        iterating yields the events with `seq > after_seq`, ending after a terminal one."""
+        iterating yields the events with `seq > after_seq`, ending after a terminal one.
+
+        `fresh`: the caller's word that nothing can have been published for the request yet
+        (it publishes the request itself once subscribed), so the buffer need not be read
+        first; an event missed anyway still shows as a gap and is read from it."""
 
     @abstractmethod
     async def audience(self, request_id: str) -> int:

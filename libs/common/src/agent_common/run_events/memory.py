@@ -71,7 +71,10 @@ class MemoryRunEventChannel(RunEventChannel):
         return [e for e in run.buffer if e.seq > after_seq] if run else []
 
     @asynccontextmanager
-    async def listen(self, request_id: str, after_seq: int = 0) -> AsyncIterator[AsyncIterator[RunEvent]]:
+    async def listen(
+        self, request_id: str, after_seq: int = 0, *, fresh: bool = False
+    ) -> AsyncIterator[AsyncIterator[RunEvent]]:
+        # `fresh` changes nothing here: reading the buffer first costs no round trip.
         run = self._run(request_id)
         queue: asyncio.Queue[RunEvent] = asyncio.Queue()
         run.listeners.add(queue)

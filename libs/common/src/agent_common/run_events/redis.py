@@ -188,7 +188,9 @@ class RedisRunEventChannel(RunEventChannel):
     # -- listening ----------------------------------------------------------
 
     @asynccontextmanager
-    async def listen(self, request_id: str, after_seq: int = 0) -> AsyncIterator[AsyncIterator[RunEvent]]:
+    async def listen(
+        self, request_id: str, after_seq: int = 0, *, fresh: bool = False
+    ) -> AsyncIterator[AsyncIterator[RunEvent]]:
         if self._task is None:
             raise RuntimeError("RedisRunEventChannel.listen() needs start() first")
         if self._gave_up:
@@ -198,6 +200,7 @@ class RedisRunEventChannel(RunEventChannel):
                     await self._back_again.wait()
         self._raise_if_gave_up()
         listener = Listener()
+        listener.resync = not fresh  # a fresh run's buffer is empty: one round trip saved a request
         channel = live_key(request_id)
         sub = self._subs.get(channel)
         if sub is None:
