@@ -7,8 +7,10 @@ runner -> orchestrator. Spans follow the OpenTelemetry semantic conventions for
 messaging (`send {topic}` / `process {topic}`) and generative AI (`chat {model}`,
 `execute_tool {tool}`).
 
-Spans are always made, so every log line carries its `trace_id`; they leave the
-process only when an OTLP endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+Spans leave the process only when an OTLP endpoint is configured
+(`OTEL_EXPORTER_OTLP_ENDPOINT`); without one they are not recorded (nothing would read
+them), but their trace and span ids are still made and passed on, so every log line
+carries its `trace_id` and a downstream service's spans join the caller's trace.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 from opentelemetry.trace import Span, SpanKind
 
 from agent_common.settings import TracingSettings
@@ -47,16 +50,25 @@ def configure_tracing(service: str, settings: TracingSettings, exporter: SpanExp
     if _configured or settings.sdk_disabled:
         return
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service}
-    provider = TracerProvider(resource=Resource.create(attributes))
     if exporter is None and (endpoint := settings.traces_endpoint()):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter(endpoint=endpoint)
         log.info("exporting traces over OTLP/HTTP", extra={"endpoint": endpoint})
+    provider = TracerProvider(resource=Resource.create(attributes), sampler=unexported_sampler(exporter))
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+def unexported_sampler(exporter: SpanExporter | None) -> Sampler | None:
+    """With nowhere to send spans, record none (2-3 % of a service's CPU at 50 streams went to
+    spans then dropped); ids are made all the same. None: the SDK's own choice, from
+    `OTEL_TRACES_SAMPLER` when set (an operator's setting wins) or its default."""
+    if exporter is None and not os.environ.get("OTEL_TRACES_SAMPLER"):
+        return ALWAYS_OFF
+    return None
 
 
 @contextmanager
