@@ -244,7 +244,7 @@ async def test_an_unreadable_frame_in_the_buffer_is_skipped(client: Redis, publi
     rid = new_rid()
     await publisher.publish(token(rid, "a"))
     _, events_key, _ = keys(rid)
-    await client.rpush(events_key, b"garbage", b'9 {"type": "nope"}')
+    await client.rpush(events_key, b"garbage", b'9 {"type": "nope"}', b"9 [1, 2]", b"9 {not json", b'9 "text"')
     await publisher.publish(token(rid, "b"))
     assert [(e.seq, e.text) for e in await publisher.replay(rid)] == [(1, "a"), (2, "b")]  # type: ignore[union-attr]
 

@@ -191,5 +191,10 @@ def parse_run_event(raw: bytes | str) -> RunEvent:
     return _run_event_adapter.validate_json(raw)
 
 
+def run_event_from(fields: dict[str, Any]) -> RunEvent:
+    """A run event from its fields, decoded already (JSON's types)."""
+    return _run_event_adapter.validate_python(fields)
+
+
 def is_terminal(event: RunEvent) -> bool:
     return event.type in TERMINAL_EVENT_TYPES

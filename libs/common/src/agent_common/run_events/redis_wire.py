@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_common.events import RunEvent, parse_run_event
+import orjson
+
+from agent_common.events import RunEvent, run_event_from
 
 # KEYS: seq, events, publishes. ARGV: json, cap, ttl_s, floor, channel, publisher, its publish's
 # number, 1 for an ending. Returns the seq and the subscribers PUBLISH reached; a repeat gets what
@@ -86,8 +88,14 @@ def text_of(value: Any) -> str:
 
 
 def parse_frame(raw: bytes | str) -> RunEvent:
+    """The event of a frame, its seq from the head (a `ValueError` for anything else). Validated
+    with the seq put in, not copied after: half the cost, on every event a gateway hears."""
     data = raw.encode() if isinstance(raw, str) else raw
     head, sep, body = data.partition(b" ")
     if not sep or not head.isdigit():
         raise ValueError("not a run-event frame")
-    return parse_run_event(body).model_copy(update={"seq": int(head)})
+    fields = orjson.loads(body)
+    if not isinstance(fields, dict):
+        raise ValueError("not a run event")
+    fields["seq"] = int(head)
+    return run_event_from(fields)
