@@ -17,6 +17,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from agent_common.errors import ErrorCode, PlatformError
+from agent_common.events import TokenEvent
 from agent_common.settings import ModelSettings
 from agent_orchestrator.model_client import ModelClient
 from tests.support.web import serve_in_thread
@@ -58,6 +59,14 @@ SCENARIOS: dict[str, list[Any]] = {
         {"model": "m", "choices": "the secret word is pineapple"},
         None,
     ],
+    # Lone surrogates escaped into valid JSON, in the text and a tool call's arguments; a pair stays a pair.
+    "surrogates": [
+        '{"choices": [{"index": 0, "delta": {"content": "a\\ud800b \\ud83d\\ude00"}}]}',
+        '{"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "function": '
+        '{"name": "http_get", "arguments": "{\\"url\\": \\"https://a.example/\\udfff\\"}"}}]}}]}',
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        None,
+    ],
     # An error object in the middle of the stream (the SDK raises it).
     "error": [
         {"model": "m", "choices": [{"index": 0, "delta": {"content": "first "}}]},
@@ -73,7 +82,13 @@ async def completions(request: Request) -> StreamingResponse:
 
     async def lines() -> AsyncIterator[bytes]:
         for chunk in scenario:
-            data = "[DONE]" if chunk is None else json.dumps(chunk, ensure_ascii=False)
+            data = (
+                "[DONE]"
+                if chunk is None
+                else chunk
+                if isinstance(chunk, str)
+                else json.dumps(chunk, ensure_ascii=False)
+            )
             yield f"data: {data}\n\n".encode()
 
     return StreamingResponse(lines(), media_type="text/event-stream")
@@ -108,6 +123,15 @@ async def test_a_provider_of_its_own_kind_is_read_whole(provider: str) -> None:
     assert turn.finish_reason == "eos"
     assert (turn.usage.prompt_tokens, turn.usage.completion_tokens, turn.usage.total_tokens) == (12, 5, 17)
     assert turn.model == "lenient"  # the provider named none: the one asked for
+
+
+async def test_lone_surrogates_from_the_model_become_replacement_characters_and_the_turn_can_be_written(
+    provider: str,
+) -> None:
+    turn, tokens = await _turn(provider, "surrogates")
+    assert tokens == ["a\ufffdb 😀"]
+    assert json.loads(turn.tool_calls[0].arguments_json) == {"url": "https://a.example/\ufffd"}
+    TokenEvent(request_id="r", text=turn.text).model_dump_json()  # would raise on a lone surrogate
 
 
 async def test_a_chunk_of_the_wrong_shape_is_a_bad_response_that_names_the_field_not_the_text(provider: str) -> None:

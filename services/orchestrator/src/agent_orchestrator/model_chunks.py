@@ -9,11 +9,30 @@ pydantic-core: a few µs, and a chunk of the wrong shape is refused
 
 Lenient where OpenAI-compatible servers differ: unknown fields are ignored,
 fields they leave out take their defaults, and a finish reason is any string.
+A lone surrogate a model escaped into its JSON (`"\\ud800"`: valid JSON, no valid
+text) becomes U+FFFD: left in, no event carrying it could be written, and the
+answer would end in an error for one stray code unit.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _well_formed(text: str) -> str:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+Text = Annotated[str, AfterValidator(_well_formed)]
 
 
 class _Part(BaseModel):
@@ -21,24 +40,24 @@ class _Part(BaseModel):
 
 
 class FunctionDelta(_Part):
-    name: str | None = None
-    arguments: str | None = None
+    name: Text | None = None
+    arguments: Text | None = None
 
 
 class ToolCallDelta(_Part):
     index: int = 0
-    id: str | None = None
+    id: Text | None = None
     function: FunctionDelta | None = None
 
 
 class Delta(_Part):
-    content: str | None = None
+    content: Text | None = None
     tool_calls: list[ToolCallDelta] | None = None
 
 
 class Choice(_Part):
     delta: Delta = Field(default_factory=Delta)
-    finish_reason: str | None = None
+    finish_reason: Text | None = None
 
 
 class ChunkUsage(_Part):
@@ -48,6 +67,6 @@ class ChunkUsage(_Part):
 
 
 class StreamChunk(_Part):
-    model: str | None = None
+    model: Text | None = None
     choices: list[Choice] = Field(default_factory=list)
     usage: ChunkUsage | None = None
