@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from agent_common.run_events.redis import RedisRunEventChannel
 from tests.support.services import RedisServer, start_durable_redis
 
 
@@ -25,3 +26,11 @@ def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = start_durable_redis(tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def publisher(redis_url: str) -> AsyncIterator[RedisRunEventChannel]:
+    """The orchestrator's side: its own client, so events cross a real connection."""
+    c = Redis.from_url(redis_url)
+    yield RedisRunEventChannel(c)
+    await c.aclose()

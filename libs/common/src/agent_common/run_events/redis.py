@@ -49,9 +49,9 @@ from redis.exceptions import RedisError
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent, is_terminal
 from agent_common.resilience.outages import Outage, OutageTooLong
-from agent_common.run_events.base import RunEventChannel, SequenceTracker
+from agent_common.run_events.base import RunEventChannel
 from agent_common.run_events.group_commit import GroupCommittedScript
-from agent_common.run_events.redis_listeners import WAKE, Listener, Subscription
+from agent_common.run_events.redis_listeners import Listener, Subscription, events_of
 from agent_common.run_events.redis_wire import (
     PUBLISH,
     RESTORE_SEQ,
@@ -70,7 +70,6 @@ _FLOORS_KEPT = 10_000  # requests whose highest seq this process remembers
 # Reconnecting every quarter second at most: a Redis back at 4.1 s of a 5 s bound must be heard
 # before the bound, and once back after a longer outage, at once (a refused connect costs nothing).
 _MIN_BACKOFF_S, _RIDING_BACKOFF_S = 0.05, 0.25
-_RETRY_READ_S = 0.5  # a listener whose buffer read failed tries again after this
 
 
 class _Heard:
@@ -253,59 +252,8 @@ class RedisRunEventChannel(RunEventChannel):
         if self._gave_up and self._outage_bound_s is not None:
             raise OutageTooLong(Outage.REDIS, self._outage_bound_s)
 
-    async def _events(self, request_id: str, listener: Listener, after_seq: int) -> AsyncIterator[RunEvent]:
-        tracker = SequenceTracker(after_seq)
-        held: RunEvent | None = None  # a live event that showed a gap, kept until the buffer is read
-        while True:
-            if listener.closed:
-                return
-            if listener.outage:
-                listener.outage = False
-                if self._gave_up:
-                    # What arrived in order before Redis went away still goes out; then the outage is the end.
-                    while not listener.queue.empty():
-                        item = listener.queue.get_nowait()
-                        if item is WAKE:
-                            continue
-                        if tracker.is_gap(item):
-                            break
-                        if tracker.accept(item):
-                            yield item
-                            if is_terminal(item):
-                                return
-                    self._raise_if_gave_up()
-                # Back already: go on as after any reconnect (the poke asked for the buffer again).
-            if listener.resync:
-                listener.resync = False
-                try:
-                    buffered = await self.replay(request_id, tracker.last)
-                except (RedisError, OSError) as exc:
-                    log.warning(
-                        "could not read the run-event buffer (%s); retrying", exc, extra={"request_id": request_id}
-                    )
-                    listener.resync = True
-                    await asyncio.sleep(_RETRY_READ_S)
-                    continue
-                if held is not None:
-                    buffered.append(held)  # lost from the buffer too (a restart): take it as it is
-                    held = None
-                for event in buffered:
-                    if tracker.accept(event):
-                        yield event
-                        if is_terminal(event):
-                            return
-                continue
-            item = await listener.queue.get()
-            if item is WAKE:
-                continue
-            if tracker.is_gap(item):
-                held = item
-                listener.resync = True
-                continue
-            if tracker.accept(item):
-                yield item
-                if is_terminal(item):
-                    return
+    def _events(self, request_id: str, listener: Listener, after_seq: int) -> AsyncIterator[RunEvent]:
+        return events_of(listener, request_id, after_seq, self.replay, lambda: self._gave_up, self._raise_if_gave_up)
 
     # -- the reader ----------------------------------------------------------
 
