@@ -4,12 +4,13 @@ FastStream's concurrent mode with manual commits (`max_workers`) opens one consu
 worker, all in the group: a 12-partition topic read with 32 workers meant 32 members
 joining every rebalance, 20 of them idle, and a burst of log lines each time. Here one
 `AIOKafkaConsumer` per process and topic fetches for every partition it is assigned, and
-each partition has a task of its own that handles its records in order and commits each
-offset after its handler (at least once). Up to `concurrency` partitions' handlers run
-at once. A partition whose records pile up is left out of the next fetches, so its
-backlog stays in Kafka. When a rebalance takes partitions away, their handlers in flight
-finish and commit before the partitions go; what was fetched but not started is left to
-the new owner. A handler held by an outage (`delivery.py` retries it until the outage
+each partition has a task of its own that handles its records in order and hands each
+offset, once handled, to be committed behind it (`kafka_offsets.py`; at least once). Up
+to `concurrency` partitions' handlers run at once. A partition whose records pile up is
+left out of the next fetches, so its backlog stays in Kafka. When a rebalance takes
+partitions away, their handlers in flight finish and the offsets handled are committed
+before the partitions go; what was fetched but not started is left to the new owner.
+A handler held by an outage (`delivery.py` retries it until the outage
 ends) is given `DRAIN_TIMEOUT_S` like any other, then cancelled: its message is not
 committed, so whoever owns the partition next is given it again.
 
@@ -28,6 +29,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+
+from agent_common.bus.kafka_offsets import OffsetCommits
 
 log = logging.getLogger("agent.bus")
 
@@ -76,7 +79,7 @@ class _Partition:
         self.task = asyncio.create_task(work(self), name=f"kafka:{tp.topic}:{tp.partition}")
 
     async def drain(self) -> None:
-        """Drop what has not started, let the record in flight finish (and commit), then end."""
+        """Drop what has not started, let the record in flight finish, then end."""
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
@@ -108,6 +111,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._slots = asyncio.Semaphore(concurrency)
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._fetching: asyncio.Task[None] | None = None
+        self._offsets = OffsetCommits(self._commit)
         rebalance_timeout_ms = max(session_timeout_ms, int((DRAIN_TIMEOUT_S + 5) * 1000))
         self._options: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
@@ -144,7 +148,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._fetching = asyncio.create_task(self._fetch(), name=f"kafka:{self.topic}:fetch")
 
     async def stop(self) -> None:
-        """Stop fetching, let the handlers in flight finish and commit, then leave the group."""
+        """Stop fetching, let the handlers in flight finish, commit what was handled, then leave the group."""
         if self._fetching is not None:
             self._fetching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -164,6 +168,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _drain(self, partitions: list[TopicPartition]) -> None:
         gone = [self._partitions.pop(tp) for tp in partitions]
         await asyncio.gather(*(partition.drain() for partition in gone))
+        await self._offsets.flush()
 
     async def _fetch(self) -> None:
         while True:
@@ -198,14 +203,19 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 except Exception:  # `deliver` parks what fails; this is a bug in the path itself
                     log.exception("record not handled", extra={"topic": self.topic, "offset": record.offset})
             if self.group is not None:
-                await self._commit(partition.tp, record.offset + 1)
+                self._offsets.handled(partition.tp, record.offset + 1)
 
-    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assigned = self.consumer.assignment()
+        # A partition gone meanwhile had its offsets flushed as it went; its new owner commits from here.
+        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not mine:
+            return
         try:
-            await self.consumer.commit({tp: offset})
+            await self.consumer.commit(mine)
         except KafkaError as exc:
-            # The partition moved to another consumer first: it reads the message again (at least once).
+            # The partitions moved to another consumer first: it reads these messages again (at least once).
             log.warning(
-                "offset not committed; the message may be handled again",
-                extra={"topic": tp.topic, "partition": tp.partition, "offset": offset, "error": repr(exc)},
+                "offsets not committed; their messages may be handled again",
+                extra={"topic": self.topic, "offsets": {tp.partition: o for tp, o in mine.items()}, "error": repr(exc)},
             )
