@@ -13,7 +13,8 @@ from prometheus_client import REGISTRY
 
 from agent_cli.embedded import create_embedded_app
 from agent_cli.prompt_eval.runner import patched_env
-from agent_common.slow_clients import header_deadline_protocol
+from agent_common import slow_clients
+from agent_common.slow_clients import LINGER_S, header_deadline_protocol
 from agent_gateway.settings import GatewayConfig, GatewaySettings
 from tests.support.web import free_tcp_port, serve_in_thread
 
@@ -59,39 +60,57 @@ def test_connections_whose_head_never_ends_are_closed_and_counted(address: tuple
     assert sample("http_slow_clients_total", phase="header") - before == 20
 
 
-def _readable(conn: socket.socket) -> bool:
-    conn.setblocking(False)
+def trickle(conn: socket.socket, first: bytes, for_s: float) -> str | None:
+    """Send `first`, then a byte every 50 ms for `for_s` whatever the server does meanwhile, as
+    a slow client does; then end this side. The error a send met, or None: every byte was taken."""
+    conn.sendall(first)
+    stop_at = time.monotonic() + for_s
     try:
-        return bool(conn.recv(1, socket.MSG_PEEK))
-    except BlockingIOError:
-        return False
-    finally:
-        conn.setblocking(True)
+        while time.monotonic() < stop_at:
+            conn.sendall(b"a")
+            time.sleep(0.05)
+        conn.shutdown(socket.SHUT_WR)
+    except OSError as exc:  # the server closed with bytes unread: the kernel reset the connection
+        return repr(exc)
+    return None
+
+
+def read_all(conn: socket.socket, limit_s: float) -> bytes:
+    try:
+        return read_until_closed(conn, limit_s)[0]
+    except ConnectionResetError:  # a reset destroys what was not read yet
+        return b"<reset>"
 
 
 def test_a_body_trickled_a_byte_at_a_time_gets_408_within_the_bound(address: tuple[str, int]) -> None:
     before = sample("http_slow_clients_total", phase="body")
-    body = b'{"message": "' + b"a" * 200 + b'"}'
+    head = b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n"
     with socket.create_connection(address) as conn:
-        conn.sendall(
-            b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
-        )
-        started = time.monotonic()
-        answer = b""
-        for byte in body:
-            try:
-                conn.sendall(bytes([byte]))
-            except OSError:
-                break
-            if _readable(conn):
-                answer = conn.recv(65536)
-                break
-            time.sleep(0.1)
-        assert time.monotonic() - started < BODY_TIMEOUT_S + 3
+        # Still sending a second after the answer: the 408 must reach it, not a reset.
+        assert trickle(conn, head + b'{"message": "', BODY_TIMEOUT_S + 1.0) is None
+        answer = read_all(conn, LINGER_S + 3)
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b'"BODY_TIMEOUT"' in answer
     assert sample("http_slow_clients_total", phase="body") - before == 1
+
+
+def test_a_head_trickled_a_byte_at_a_time_gets_408_not_a_reset(address: tuple[str, int]) -> None:
+    before = sample("http_slow_clients_total", phase="header")
+    with socket.create_connection(address) as conn:
+        assert trickle(conn, b"POST /api/chat HTTP/1.1\r\nhost: x\r\nx-slow: ", HEADER_TIMEOUT_S + 1.0) is None
+        answer = read_all(conn, LINGER_S + 3)
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert sample("http_slow_clients_total", phase="header") - before == 1
+
+
+def test_a_client_that_sends_on_after_its_answer_is_cut_off_after_the_linger(
+    address: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slow_clients, "LINGER_S", 0.5)
+    head = b"POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n"
+    with socket.create_connection(address) as conn:
+        # The answer comes after a second; the connection is closed half a second later, sending or not.
+        assert trickle(conn, head, BODY_TIMEOUT_S + 3.0) is not None
 
 
 def requests(route: str, status: str) -> float:
