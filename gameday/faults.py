@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gameday.measures import Baseline, client_view, recovered_at
+from gameday.measures import Baseline, client_view, in_flight, recovered_at
 from gameday.platform import GameDayPlatform
 from gameday.traffic import Sample, Traffic
 
@@ -155,8 +155,7 @@ def judge(
     until: float,
     still_active: list[str],
 ) -> Outcome:
-    samples = [s for s in ctx.traffic.samples if began <= s.started_at < until]
-    view = client_view(samples)
+    view = client_view(in_flight(ctx.traffic.samples, began, until))
     alerts = [
         {
             "alert": a.name,
@@ -192,7 +191,7 @@ LOST = "accepted request(s) got no terminal event"
 def settle(outcome: Outcome, samples: list[Sample]) -> None:
     """Once every client has finished: the scenario's client view from all of its requests,
     those that ended after it was judged included (a lost one is only known then)."""
-    view = client_view([s for s in samples if outcome.began_at <= s.started_at < outcome.window_end])
+    view = client_view(in_flight(samples, outcome.began_at, outcome.window_end))
     outcome.client = asdict(view)
     outcome.failures = [f for f in outcome.failures if LOST not in f]
     if view.lost:

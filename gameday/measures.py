@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from gameday.traffic import Sample
 
-__all__ = ["Baseline", "ClientView", "baseline_of", "client_view", "recovered_at", "series"]
+__all__ = ["Baseline", "ClientView", "baseline_of", "client_view", "in_flight", "recovered_at", "series"]
 
 
 def p95(latencies: Sequence[float]) -> float:
@@ -71,6 +71,13 @@ class ClientView:
     errors_by_code: dict[str, int]
     fallbacks_shown: int
     lost: int
+
+
+def in_flight(samples: Sequence[Sample], began: float, until: float) -> list[Sample]:
+    """The requests a fault could touch: in flight at some moment of [`began`, `until`), those
+    already on their way when it struck included (a request stuck on a killed replica from
+    before the kill to after the recovery is the scenario's, not the baseline's)."""
+    return [s for s in samples if s.started_at < until and s.ended_at > began]
 
 
 def client_view(samples: Sequence[Sample]) -> ClientView:

@@ -5,7 +5,7 @@ when an alert fired and was notified, from Alertmanager's webhook bodies."""
 from __future__ import annotations
 
 from gameday.alerts import Notifications
-from gameday.measures import baseline_of, client_view, recovered_at
+from gameday.measures import baseline_of, client_view, in_flight, recovered_at
 from gameday.traffic import Sample
 
 
@@ -61,3 +61,9 @@ def test_an_alert_is_known_from_its_first_notification_and_resolved_from_a_later
     (alert,) = notifications.alerts()
     assert (alert.name, alert.severity, alert.receiver) == ("ServiceDown", "warning", "team-channel")
     assert alert.resolved_at is not None and alert.resolved_at - alert.fired_at == 300
+
+
+def test_a_request_on_its_way_when_the_fault_struck_is_the_scenario_s() -> None:
+    stuck = sample(98.0, latency=25.0)  # sent before the kill, answered after the recovery
+    before, during, after = sample(90.0), sample(105.0), sample(130.0)
+    assert in_flight([before, stuck, during, after], began=100.0, until=120.0) == [stuck, during]
