@@ -15,7 +15,7 @@ from agent_cli.handoff import HAND_WRITTEN_SECTIONS
 from agent_common.build_info import installed_version
 from tests.runbook.conftest import Observed
 from tests.support.observability import ROOT
-from tests.support.prometheus import running_prometheus
+from tests.support.prometheus import Samples, running_prometheus
 from tests.support.web import free_tcp_port
 
 TEMPLATE = ROOT / "docs" / "handoff-template.md"
@@ -40,12 +40,11 @@ def test_the_note_says_what_the_platform_knows(observed: Observed) -> None:
     alerts = section(note, "Alerts")
     assert re.search(r"\| ModelMisconfigured \| (warning|critical) \| firing \|", alerts), alerts
     errors = section(note, "Errors by class")
-    # Counts in the window are Prometheus's `increase()`, which extrapolates a counter's rise to the
-    # window's edges: a count seen once may read 2 (never 0), by when the scrapes fell.
-    assert re.search(r"\| run \| model \| [12] \|", errors), errors
-    assert re.search(r"\| model \| MODEL_MISCONFIGURED \| [12] \|", errors), errors
-    runs = re.search(r"Runs finished in the window: (\d+), of which ended in an error: (\d+)\.", errors)
-    assert runs and 2 <= int(runs[1]) <= 3 and 1 <= int(runs[2]) <= 2, errors
+    # What was counted, not `increase()`'s extrapolation to the window's edges (which read 4 runs here).
+    assert re.search(r"\| run \| model \| 1 \|", errors), errors
+    assert re.search(r"\| http \| model \| 1 \|", errors), errors
+    assert re.search(r"\| model \| MODEL_MISCONFIGURED \| 1 \|", errors), errors
+    assert "Runs finished in the window: 2, of which ended in an error: 1." in errors, errors
     assert re.search(r"\| model:primary \| (closed|OPEN|half-open) \|", section(note, "Circuit breakers"))
     # Lag as Prometheus last scraped it: none, or a table of groups. The gauge is the test process's,
     # so the groups of earlier tests' in-process buses are in it too; their numbers are not this test's.
@@ -105,3 +104,32 @@ def test_lag_open_breakers_and_targets_down_are_in_the_note(tmp_path: Path) -> N
     assert "| model:primary | OPEN |" in breakers_text and "| model:secondary | closed |" in breakers_text
     assert "all tool runners: 3." in breakers_text
     assert re.search(r"\| tool-runner \| 127\.0\.0\.1:\d+ \|", section(done.stdout, "Targets down"))
+
+
+def test_counts_are_what_was_counted_and_a_restart_is_still_counted(tmp_path: Path) -> None:
+    """A counter seen rising from 10 to 14 in a few seconds reads 4 (`increase()` alone would stretch it
+    to the window's edges: 5 or 6); one whose process restarted in the window (9, then 1) reads its rise
+    across the restart, about 1 (its last sample less its first would read 8)."""
+    registry = CollectorRegistry()
+    runs = Gauge("orchestrator_runs_total", "", ["outcome", "error_class"], registry=registry)
+    errored, done = runs.labels("error", "model"), runs.labels("done", "")
+    errored.set(10)
+    done.set(9)
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        with running_prometheus(tmp_path, {"orchestrator": f"127.0.0.1:{server.server_port}"}) as prometheus:
+            prometheus.wait_for("count_over_time(orchestrator_runs_total[1m])", lambda s: len(s) == 2 and _seen(s, 2))
+            errored.set(14)
+            done.set(1)
+            prometheus.wait_for("orchestrator_runs_total", lambda s: sorted(float(x["value"][1]) for x in s) == [1, 14])
+            note = handoff("--prometheus", prometheus.url, "--since", "5m")
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert note.returncode == 0, note.stderr
+    runs_line = re.search(r"Runs finished in the window: (\d+), of which ended in an error: (\d+)\.", note.stdout)
+    assert runs_line and int(runs_line[2]) == 4 and int(runs_line[1]) in (5, 6), note.stdout
+
+
+def _seen(samples: Samples, times: int) -> bool:
+    return all(float(sample["value"][1]) >= times for sample in samples)

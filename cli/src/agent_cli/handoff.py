@@ -31,11 +31,26 @@ HAND_WRITTEN_SECTIONS = {
     "Remaining risk": "What can still go wrong, what to watch, and when to escalate to whom.",
 }
 
+
+def _counted(selector: str) -> str:
+    """How much each counter series rose in the window, as counted: its last sample less its first.
+
+    `increase()` alone extrapolates the rise to the window's edges, so two runs seen in a short
+    window can read four. Where a process restarted in the window (a reset), the rise cannot be read
+    from two samples, and `increase()`'s estimate stands in for that series.
+    """
+    window = f"{selector}[{{since}}]"
+    exact = f"(max_over_time({window}) - min_over_time({window}))"
+    return f"({exact} unless resets({window}) > 0 or increase({window}))"
+
+
+_RUN_ERRORS = 'platform_errors_total{{origin="run"}}'
+
 # What the platform fills in. `{since}` is the window; every name here is in docs/metrics.md.
 QUERIES = {
-    "errors": "sum by (origin, error_class) (increase(platform_errors_total[{since}])) > 0",
-    "codes": 'topk(10, sum by (error_class, code) (increase(platform_errors_total{{origin="run"}}[{since}])) > 0)',
-    "runs": "sum by (outcome) (increase(orchestrator_runs_total[{since}]))",
+    "errors": f"sum by (origin, error_class) {_counted('platform_errors_total')} > 0",
+    "codes": f"topk(10, sum by (error_class, code) {_counted(_RUN_ERRORS)} > 0)",
+    "runs": f"sum by (outcome) {_counted('orchestrator_runs_total')}",
     "breakers": "max by (breaker) (circuit_breaker_state)",
     "tool_hosts": "sum(tool_host_breakers_open)",
     "lag": "sum by (group, topic) (kafka_consumer_lag_messages)",
@@ -61,7 +76,6 @@ def _utc(seconds: float) -> str:
 
 
 def _count(value: float) -> str:
-    """Prometheus' `increase()` extrapolates to the window's edges: whole numbers are what was counted."""
     return f"{round(value):d}"
 
 
