@@ -85,7 +85,7 @@ def service_dir(name: str) -> str:
 
 def container_env(name: str) -> dict[str, str | None]:
     """Every variable the container receives: `env` (None where it comes from a
-    secret) and the keys of its `envFrom` ConfigMaps."""
+    secret, a pod's name where it is the pod's name) and the keys of its `envFrom` ConfigMaps."""
     spec = container(name)
     env: dict[str, str | None] = {}
     maps = config_maps()
@@ -105,6 +105,10 @@ def container_env(name: str) -> dict[str, str | None]:
                 cm = ref["configMapKeyRef"]
                 assert cm["key"] in maps.get(cm["name"], {}), f"{name}: {cm} does not exist"
                 env[item["name"]] = maps[cm["name"]][cm["key"]]
+            elif "fieldRef" in ref:
+                # The downward API: only the pod's own name, which is what Kubernetes gives a pod of `name`.
+                assert ref["fieldRef"] == {"fieldPath": "metadata.name"}, f"{name}: {item['name']} comes from {ref}"
+                env[item["name"]] = f"{name}-7d4b9c8f5-x2k9p"
             else:
                 assert set(ref) == {"secretKeyRef"}, f"{name}: {item['name']} comes from {ref}"
                 env[item["name"]] = None

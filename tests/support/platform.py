@@ -194,7 +194,9 @@ def distributed_platform(
         processes: list[ServiceProcess] = []
         for name, module, own in specs:
             metrics_port = str(free_tcp_port())
-            process = ServiceProcess(name, module, {**common, **own, "METRICS_PORT": metrics_port}, log_dir)
+            # Each replica's own name in its consumer groups, as a pod's name is (kafka_rejoin.py).
+            named = {"METRICS_PORT": metrics_port, "BUS_KAFKA_MEMBER_NAME": name}
+            process = ServiceProcess(name, module, {**common, **own, **named}, log_dir)
             stack.callback(process.stop)
             processes.append(process)
             port = next(v for k, v in own.items() if k.endswith("_PORT"))

@@ -109,6 +109,12 @@ class BusSettings(BaseSettings):
     """Kafka brokers, `host:port[,host:port...]`."""
     create_topics: bool = True
     """Create missing topics with their partition counts on start-up. Turn off where topics are provisioned."""
+    kafka_member_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")
+    """This replica's own name in its consumer groups: the pod's name (kept across a container's restarts,
+    never shared by two live replicas). A replica restarted after a crash then waits for the member it left
+    behind to expire (up to the session timeout) before joining, and the other replicas keep their
+    partitions meanwhile. Unset, it joins at once, and its join stops every replica until the dead member
+    expires."""
     ride_through_s: float = Field(default=5.0, ge=0)
     """Longest broker outage (a restart, a leader election, a network blip) that costs nothing: publishes
     and handlers that fail because the broker is unreachable are retried with backoff this long. Past it,

@@ -35,6 +35,7 @@ from agent_common.bus.delivery import HANDLER_RETRIES, Handler, HandlerRetries, 
 from agent_common.bus.kafka_consumer import PartitionedConsumer, session_timeout_ms
 from agent_common.bus.kafka_logs import quiet_expected_transients
 from agent_common.bus.kafka_producer import ProducerKeeper
+from agent_common.bus.kafka_rejoin import member_client_id
 from agent_common.bus.lag import Subscription, report_lag
 from agent_common.bus.metrics import export_at_start
 from agent_common.messages import BusMessage, DeadLetter
@@ -68,10 +69,13 @@ class KafkaBus(Bus):
         lag_interval_s: float = LAG_INTERVAL_S,
         ride_through_s: float = 5.0,
         retries: HandlerRetries | None = None,
+        member_name: str | None = None,
     ) -> None:
+        """`member_name`: this replica's own name (`BUS_KAFKA_MEMBER_NAME`, `kafka_rejoin.py`)."""
         quiet_expected_transients()
         self._bootstrap = bootstrap_servers
         self._client_id = client_id
+        self._member_name = member_name
         self._consumers: list[PartitionedConsumer] = []
         self._create_topics = create_topics
         self._topics = topics
@@ -118,7 +122,8 @@ class KafkaBus(Bus):
             topic,
             on_record,
             group=group,
-            client_id=self._client_id,
+            client_id=member_client_id(self._client_id, self._member_name, topic),
+            named=self._member_name is not None,
             concurrency=concurrency,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             # A broker outage under the bound must not cost the group this member (see there).

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from agent_common.bus.kafka_offsets import OffsetCommits
+from agent_common.bus.kafka_rejoin import wait_for_previous_member
 
 log = logging.getLogger("agent.bus")
 
@@ -104,8 +105,12 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         concurrency: int,
         fetch_max_wait_ms: int,
         session_timeout_ms: int = 10_000,
+        named: bool = False,
     ) -> None:
+        """`named`: `client_id` names this replica (`kafka_rejoin.py`): its previous member, left in
+        the group by a crash, is waited for before joining."""
         self.topic = topic
+        self._named = named and group is not None
         self.group = group
         self._handle = handle
         self._slots = asyncio.Semaphore(concurrency)
@@ -141,6 +146,10 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         return [self._consumer] if self._consumer is not None else []
 
     async def start(self) -> None:
+        if self._named:
+            options = self._options
+            bootstrap, group, client_id = options["bootstrap_servers"], options["group_id"], options["client_id"]
+            await wait_for_previous_member(bootstrap, group, client_id, options["session_timeout_ms"] / 1000)
         # Built here, not in __init__: aiokafka wants a running event loop, and services subscribe before theirs starts.
         self._consumer = AIOKafkaConsumer(**self._options)
         self.consumer.subscribe([self.topic], listener=self)

@@ -61,4 +61,5 @@ def _bus(settings: BusSettings | None, client_id: str) -> Bus:
         client_id=client_id,
         create_topics=settings.create_topics,
         ride_through_s=settings.ride_through_s,
+        member_name=settings.kafka_member_name,
     )
