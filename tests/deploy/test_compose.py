@@ -34,6 +34,7 @@ from tests.deploy import (
 from tests.support.services import require_service
 
 COMPOSE = REPO / "docker-compose.yml"
+PROMETHEUS_CONFIG = REPO / "deploy" / "observability" / "prometheus" / "prometheus.yml"
 IMAGES = service_images()
 
 
@@ -97,7 +98,7 @@ def test_compose_file_parses_with_services() -> None:
 
 
 def test_every_service_with_a_dockerfile_is_in_compose() -> None:
-    assert sorted(service_dir(n) for n in built()) == sorted(IMAGES)
+    assert {service_dir(n) for n in built()} == set(IMAGES)
 
 
 @pytest.mark.parametrize("name", built())
@@ -180,20 +181,50 @@ def test_the_gateway_is_published_on_port_8000() -> None:
     assert "8000:8000" in [str(p) for p in services()["gateway"].get("ports", [])]
 
 
+def metrics_port(name: str) -> int | None:
+    """The port a compose service serves /metrics on (METRICS_PORT; unset: its port + 1000), if it has one."""
+    if "METRICS_PORT" not in service_settings_env(service_dir(name)):
+        return None
+    env = environment(services()[name])
+    return int(env.get("METRICS_PORT") or listen_port(service_dir(name), env) + 1000)
+
+
 @pytest.mark.parametrize("name", built())
 def test_metrics_are_published_on_no_host_port(name: str) -> None:
     """Metrics name tenants: Prometheus reaches the metrics port on the compose network, nobody else."""
-    env = environment(services()[name])
-    if "METRICS_PORT" not in service_settings_env(service_dir(name)):
+    port = metrics_port(name)
+    if port is None:
         return
-    port = int(env.get("METRICS_PORT") or listen_port(service_dir(name), env) + 1000)
-    assert port != listen_port(service_dir(name), env)
+    assert port != listen_port(service_dir(name), environment(services()[name]))
     published = [str(p).rsplit(":", 1)[-1].split("/")[0] for p in services()[name].get("ports", [])]
     assert str(port) not in published, f"{name}: the metrics port {port} is published"
 
 
-def test_the_orchestrator_runs_replicated() -> None:
-    assert services()["orchestrator"]["deploy"]["replicas"] >= 2
+def test_the_orchestrator_runs_as_two_replicas_each_with_its_own_name() -> None:
+    """One definition, two services: each its own member name in the consumer groups (a crashed
+    one restarted waits for its old member instead of stopping the other) and its own scrape target."""
+    replicas = [name for name in built() if service_dir(name) == "orchestrator"]
+    assert len(replicas) >= 2, replicas
+    definitions = [{k: v for k, v in services()[name].items() if k != "environment"} for name in replicas]
+    assert all(definition == definitions[0] for definition in definitions)
+    envs = [environment(services()[name]) for name in replicas]
+    assert [env.pop("BUS_KAFKA_MEMBER_NAME", None) for env in envs] == replicas
+    assert all(env == envs[0] for env in envs)
+
+
+def test_every_replica_serving_metrics_is_a_scrape_target_of_its_own() -> None:
+    """A name resolving to several replicas (`deploy.replicas`) would be one target, scraped from
+    whichever replica it reached: the others' metrics never seen, or all of them under one series."""
+    [job] = [j for j in yaml_files.load(PROMETHEUS_CONFIG)["scrape_configs"] if j["job_name"] == "agent-platform"]
+    scraped = {target: group["labels"]["service"] for group in job["static_configs"] for target in group["targets"]}
+    for name in built():
+        port = metrics_port(name)
+        if port is None:
+            continue
+        assert (services()[name].get("deploy") or {}).get("replicas", 1) == 1, f"{name}: its replicas share a name"
+        service = service_dir(name)
+        assert scraped.get(f"{name}:{port}") == service, f"{name}:{port} is not scraped as {service}"
+    assert {target.rsplit(":", 1)[0] for target in scraped} <= set(services()), scraped
 
 
 def test_replicated_services_publish_no_host_port() -> None:
