@@ -33,7 +33,7 @@ from agent_orchestrator.loop import AgentLoop
 from agent_orchestrator.model_client import ModelClient
 from agent_orchestrator.run_state import SavedRuns
 from agent_orchestrator.settings import OrchestratorSettings
-from tests.support.web import serve_in_thread
+from tests.support.web import free_tcp_port, serve_in_thread
 
 WINDOW = 400  # the offline model's, in its own tokens (words): a small model's context
 
@@ -137,6 +137,22 @@ async def test_vllm_s_max_model_len_is_the_window_of_the_model_asked_for() -> No
             assert await reported_window(model._client, f"{url}/v1", "served") == 8192
         finally:
             await model.close()
+
+
+async def test_a_window_not_asked_because_the_model_was_down_is_asked_at_the_next_call() -> None:
+    port = free_tcp_port()
+    model = ModelClient(ModelSettings(base_url=f"http://127.0.0.1:{port}/v1", name="served"))
+    try:
+        with pytest.raises(PlatformError) as down:
+            async with model.stream([{"role": "user", "content": "hi"}], [], time.time() + 10):
+                pass
+        assert down.value.code is ErrorCode.MODEL_UNAVAILABLE
+        with serve_in_thread(vllm_like(), port), pytest.raises(PlatformError):  # it serves no completions
+            async with model.stream([{"role": "user", "content": "hi"}], [], time.time() + 10):
+                pass
+        assert model._window == 8192
+    finally:
+        await model.close()
 
 
 async def test_a_server_that_reports_nothing_has_no_window(offline_url: str) -> None:

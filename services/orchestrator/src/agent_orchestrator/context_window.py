@@ -20,14 +20,13 @@ import re
 from collections.abc import Sequence
 
 import httpx
-import openai
 import orjson
-from openai import AsyncOpenAI
 
 from agent_common.errors import ErrorCode, PlatformError
 from agent_common.rag.context import is_context
 from agent_common.token_estimate import estimate_tokens
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
+from agent_orchestrator.model_http import ModelBadStream, ModelEndpoint, ModelErrorAnswer
 
 log = logging.getLogger("agent.orchestrator.model")
 
@@ -37,25 +36,26 @@ ANSWER_SHARE = 0.25  # of the window kept for the answer at most, when the outpu
 _PASSAGE_START = re.compile(r"\n\n\[\d+\] ")
 
 
-async def reported_window(client: AsyncOpenAI, base_url: str, model: str) -> int | None:
-    """The context window the server says it has, or None when it says nothing."""
+async def reported_window(client: ModelEndpoint, base_url: str, model: str) -> int | None:
+    """The context window the server at `base_url` says it has, or None when it says nothing."""
     root = str(httpx.URL(base_url.rstrip("/"))).removesuffix("/v1")
     try:
-        props = await client.get(f"{root}/props", cast_to=object, options={"timeout": 2.0})
+        props = await client.get_json(f"{root}/props", timeout_s=2.0)
         if isinstance(props, dict):
             settings = props.get("default_generation_settings")
             n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else props.get("n_ctx")
             if isinstance(n_ctx, int) and n_ctx > 0:
                 return n_ctx
-    except openai.APIError:
+    except (ModelErrorAnswer, ModelBadStream):
         pass  # not llama.cpp's server
     try:
-        models = await client.models.list(timeout=2.0)
-    except openai.APIError:
+        listed = await client.get_json(f"{base_url.rstrip('/')}/models", timeout_s=2.0)
+    except (ModelErrorAnswer, ModelBadStream):
         return None
-    entries = [m for m in models.data if m.id == model] or models.data[:1]
-    for entry in entries:
-        length = (entry.model_extra or {}).get("max_model_len")
+    data = listed.get("data") if isinstance(listed, dict) else None
+    models = [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+    for entry in [m for m in models if m.get("id") == model] or models[:1]:
+        length = entry.get("max_model_len")
         if isinstance(length, int) and length > 0:
             return length
     return None

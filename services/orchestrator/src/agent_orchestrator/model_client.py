@@ -1,19 +1,15 @@
-"""One code path to the model: the OpenAI wire protocol through the `openai` SDK.
+"""One code path to the model: OpenAI's chat-completions wire protocol (`model_http.py`).
 
 `ModelClient.stream` returns the answer as a stream the caller iterates (text
 deltas as they arrive), assembling tool calls from their fragments on the way,
-and turns every failure into a classified `PlatformError` of class `model`. The
-SDK's own retries are off (`max_retries=0`): retrying is the resilience layer's
-decision, never two loops. Each call is one `chat {model}` span with the GenAI
-semantic-convention attributes (never the conversation's text).
+and turns every failure into a classified `PlatformError` of class `model`.
+There are no retries here: retrying is the resilience layer's decision, never two
+loops. Each call is one `chat {model}` span with the GenAI semantic-convention
+attributes (never the conversation's text).
 
-The request goes through the SDK's own `post` (auth, base URL, headers, SSE
-decoding, its errors), asking for the chunks as decoded JSON: they are read
-through `model_chunks`, at a twentieth of the cost of the SDK's chunk objects. Its
-transport is aiohttp (the SDK's `DefaultAioHttpClient`): reading the stream through
-httpx2's own (httpcore, h11, anyio: pure Python, a wakeup per read) was a fifth of
-the orchestrator's busy time; through aiohttp a run costs the orchestrator 8.0 ms of CPU
-at 50 streams against 9.9 (four runs of each, alternated: docs/benchmarks.md).
+Each chunk comes as decoded JSON and is read through `model_chunks` in one pass of
+pydantic-core; the HTTP is aiohttp's (its C parser reads a token's chunk at a
+fraction of the cost of httpx's pure-Python stack: docs/benchmarks.md).
 
 Timeouts bound each read of the provider's stream, never the caller's code
 between reads: the first-token timeout the request and the first chunk, the
@@ -24,15 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import httpx2  # the openai SDK's own HTTP client library
-import openai
-from openai import AsyncOpenAI, AsyncStream, DefaultAioHttpClient
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
@@ -44,7 +37,14 @@ from agent_common.tracing import tracer
 from agent_orchestrator.context_window import fit_to_window, reported_window
 from agent_orchestrator.conversation import ChatMessage, ToolDefinition
 from agent_orchestrator.model_chunks import StreamChunk
-from agent_orchestrator.model_errors import classified, interrupted, interrupted_by, no_first_token, too_slow
+from agent_orchestrator.model_errors import (
+    classified,
+    classified_after_first_chunk,
+    interrupted,
+    no_first_token,
+    too_slow,
+)
+from agent_orchestrator.model_http import ModelEndpoint, ModelUnreachable
 from agent_orchestrator.model_stream import ModelTurn, StreamNotRead, TextDelta, ToolCallRequest
 
 # How long an idle connection to the model is kept for the next call: under the 5 s that
@@ -55,19 +55,9 @@ KEEPALIVE_S = 4.0
 class ModelClient:
     def __init__(self, settings: ModelSettings) -> None:
         self._settings = settings
-        self._client = AsyncOpenAI(
-            base_url=settings.base_url,
-            api_key=settings.api_key.get_secret_value(),
-            max_retries=0,
-            timeout=settings.total_timeout_s,
-            # The SDK's pool keeps idle connections 5 s, exactly as long as uvicorn-served models
-            # (vLLM, the offline model) keep them: a call could pick a connection the server was
-            # closing that instant and fail for nothing. Idle connections go a second sooner
-            # (aiohttp's connector reads `max_connections` and `keepalive_expiry`).
-            http_client=DefaultAioHttpClient(
-                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_S)
-            ),
-        )
+        # Idle connections go a second before the 5 s that uvicorn-served models (vLLM, the offline
+        # model) keep theirs: a call must not pick a connection the server is closing that instant.
+        self._client = ModelEndpoint(settings.base_url, settings.api_key.get_secret_value(), keepalive_s=KEEPALIVE_S)
         self._window = settings.context_window
         self._window_asked = settings.context_window is not None
 
@@ -93,7 +83,7 @@ class ModelClient:
 
     async def ping(self) -> bool:
         """The readiness check: the endpoint answers its model list."""
-        await self._client.models.list(timeout=2.0)
+        await self._client.get_json("models", timeout_s=2.0)
         return True
 
     @asynccontextmanager
@@ -122,14 +112,7 @@ class ModelClient:
                 started = time.perf_counter()
                 with classified(self._settings.name):
                     async with bounds.first_chunk():
-                        # `object`: the SDK hands each chunk over as decoded JSON, unconstructed.
-                        chunks = await self._client.post(
-                            "/chat/completions",
-                            cast_to=object,
-                            body=self._body(messages, tools, max_tokens),
-                            stream=True,
-                            stream_cls=AsyncStream[object],
-                        )
+                        chunks = await self._client.stream_chat(self._body(messages, tools, max_tokens))
                 async with chunks:  # closes the HTTP response however this ends
                     response = ProviderStream(self._settings.name, aiter(chunks), bounds, started)
                     yield response
@@ -156,7 +139,7 @@ class ModelClient:
             try:
                 self._window = await reported_window(self._client, self._settings.base_url, self._settings.name)
                 self._window_asked = True
-            except openai.APIConnectionError:
+            except ModelUnreachable:
                 pass  # not reachable now: asked again at the next call, which will say why it failed
         if self._window is None:
             return list(messages), max_tokens
@@ -233,7 +216,7 @@ class ProviderStream:
         with StreamDeadline(self._bounds.total_by) as deadline:
             while True:
                 try:
-                    with _interrupted_on_error():
+                    with classified_after_first_chunk(self._turn.model):
                         chunk = await deadline.read(self._chunks)
                 except StopAsyncIteration:
                     break
@@ -283,15 +266,6 @@ class ProviderStream:
             for _, f in sorted(self._fragments.items())
         ]
         self.complete = True
-
-
-@contextmanager
-def _interrupted_on_error() -> Iterator[None]:
-    """An error after the first chunk: the answer was cut short."""
-    try:
-        yield
-    except openai.APIError as exc:
-        raise interrupted_by(exc) from exc
 
 
 def _read(data: object) -> StreamChunk:

@@ -6,7 +6,8 @@ Which family a failure is in decides what happens next (`resilient_model.py`):
   in time): retried after a backoff that honours `Retry-After`, never counted
   against the breaker: the endpoint works, it has no room for us yet;
 - misconfigured (`MODEL_MISCONFIGURED`: 401/403, 404 for a wrong model name or
-  base URL path): never retried, the platform's settings are wrong;
+  base URL path, a redirect for a base URL that is not the API's): never retried,
+  the platform's settings are wrong;
 - failing (`MODEL_UNAVAILABLE` 5xx or connection lost, `MODEL_STREAM_INTERRUPTED`,
   `MODEL_TIMEOUT` for an answer that did not finish): retried, and counted
   against the breaker;
@@ -22,9 +23,9 @@ read by its `code` and `type`, as vLLM and OpenAI write them (`"code": 400`,
 `invalid_request_error`, `content_filter`), and only an error that names no
 client fault is failing. Each is named in tests/orchestrator/test_model_retries.py.
 
-A connection that could not be made is failing (`MODEL_UNAVAILABLE`), not slow: the
-SDK's aiohttp transport reports every aiohttp connection error as a connect timeout,
-so the cause is looked at, and only a timeout is a timeout.
+A connection that could not be made, or was lost, is failing (`MODEL_UNAVAILABLE`; after
+the first chunk `MODEL_STREAM_INTERRUPTED`), never slow: only the platform's own deadlines
+are timeouts (`model_client.py`). A stream the platform cannot read is `MODEL_BAD_RESPONSE`.
 
 Every refusal is logged with the upstream status and the provider's error type
 and code, never its message: some providers quote the request in it.
@@ -36,10 +37,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import aiohttp
-import openai
-
 from agent_common.errors import ErrorCode, PlatformError
+from agent_orchestrator.model_http import ModelBadStream, ModelErrorAnswer, ModelUnreachable
 
 log = logging.getLogger("agent.orchestrator.model")
 
@@ -67,37 +66,37 @@ _CLIENT_ERROR_TYPES = {
 
 @contextmanager
 def classified(model: str) -> Iterator[None]:
-    """The SDK's errors, raised inside, as the platform's."""
+    """The endpoint's failures, raised inside before the stream's first chunk, as the platform's."""
     try:
         yield
-    except openai.APITimeoutError as exc:
-        if not _timed_out(exc):
-            raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
-        raise PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not answer in time.") from exc
-    except openai.APIConnectionError as exc:
+    except ModelUnreachable as exc:
         raise PlatformError(ErrorCode.MODEL_UNAVAILABLE, "The model could not be reached.") from exc
-    except openai.APIStatusError as exc:
-        error = refusal(exc.status_code, exc)
-        _log_refusal(model, exc.status_code, exc, error)
+    except ModelErrorAnswer as exc:
+        error = refusal(exc.status, exc)
+        _log_refusal(model, exc.status, exc, error)
         raise error from exc
-    except openai.APIError as exc:  # an error event inside the stream, before any text
-        error = refusal(None, exc)
-        _log_refusal(model, None, exc, error)
+    except ModelBadStream as exc:
+        raise unreadable() from exc
+
+
+@contextmanager
+def classified_after_first_chunk(model: str) -> Iterator[None]:
+    """The same, once text may have reached the user: a failure is the answer cut short, unless
+    it names a fault of the request itself (`interrupted_by`)."""
+    try:
+        yield
+    except ModelUnreachable as exc:
+        raise interrupted() from exc
+    except ModelErrorAnswer as exc:
+        error = interrupted_by(exc)
+        if error.code != ErrorCode.MODEL_STREAM_INTERRUPTED:
+            _log_refusal(model, exc.status, exc, error)
         raise error from exc
+    except ModelBadStream as exc:
+        raise unreadable() from exc
 
 
-def _timed_out(exc: openai.APITimeoutError) -> bool:
-    """False when what the SDK calls a timeout is an aiohttp connection error that is none (a
-    refused or reset connection): aiohttp's own timeouts are `TimeoutError`s."""
-    cause = exc.__cause__
-    while cause is not None:
-        if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, TimeoutError):
-            return False
-        cause = cause.__cause__
-    return True
-
-
-def refusal(status: int | None, exc: openai.APIError) -> PlatformError:
+def refusal(status: int | None, exc: ModelErrorAnswer) -> PlatformError:
     """What an error answer (`status`, or an error event in a stream when None) means."""
     if is_context_overflow(exc):
         return PlatformError(
@@ -121,16 +120,14 @@ def refusal(status: int | None, exc: openai.APIError) -> PlatformError:
     if status is None:
         status = _status_in_body(exc)
     if status == 429:
-        retry_after = exc.response.headers.get("retry-after") if isinstance(exc, openai.APIStatusError) else None
         return PlatformError(
-            ErrorCode.MODEL_RATE_LIMITED, "The model is rate-limiting requests.", retry_after=retry_after
+            ErrorCode.MODEL_RATE_LIMITED, "The model is rate-limiting requests.", retry_after=exc.retry_after
         )
     if status in _BUSY_STATUSES:
-        retry_after = exc.response.headers.get("retry-after") if isinstance(exc, openai.APIStatusError) else None
         return PlatformError(
-            ErrorCode.MODEL_OVERLOADED, "The model is overloaded.", status=status, retry_after=retry_after
+            ErrorCode.MODEL_OVERLOADED, "The model is overloaded.", status=status, retry_after=exc.retry_after
         )
-    if status in _MISCONFIGURED_STATUSES:
+    if status in _MISCONFIGURED_STATUSES or (status is not None and status < 400):  # < 400: a redirect
         return PlatformError(
             ErrorCode.MODEL_MISCONFIGURED,
             "The model endpoint refused the platform's credentials, model name or URL.",
@@ -141,22 +138,22 @@ def refusal(status: int | None, exc: openai.APIError) -> PlatformError:
     return PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model refused the request.", status=status)
 
 
-def _codes(exc: openai.APIError) -> set[str]:
+def _codes(exc: ModelErrorAnswer) -> set[str]:
     """The provider's error `code` and `type`, lower-cased."""
     return {str(value).lower() for value in (exc.code, exc.type) if value}
 
 
-def _status_in_body(exc: openai.APIError) -> int | None:
+def _status_in_body(exc: ModelErrorAnswer) -> int | None:
     """The HTTP status an error event inside a stream stands for: its `code` when that is one (vLLM
     writes `"code": 400`), else its `type`'s; None when it names no client fault (then it is failing)."""
-    code = exc.code if exc.code is not None else (exc.body.get("code") if isinstance(exc.body, dict) else None)
+    code = exc.code
     if isinstance(code, int) or (isinstance(code, str) and code.isdigit()):
         number = int(code)
         return number if 400 <= number < 600 else None
     return next((_CLIENT_ERROR_TYPES[c] for c in _codes(exc) if c in _CLIENT_ERROR_TYPES), None)
 
 
-def interrupted_by(exc: openai.APIError) -> PlatformError:
+def interrupted_by(exc: ModelErrorAnswer) -> PlatformError:
     """An error event after the stream's first chunk: a refusal when it names a client fault (a content
     filter, an invalid request: the same request fails again), else the answer cut short."""
     error = refusal(None, exc)
@@ -165,7 +162,7 @@ def interrupted_by(exc: openai.APIError) -> PlatformError:
     return error
 
 
-def is_context_overflow(exc: openai.APIError) -> bool:
+def is_context_overflow(exc: ModelErrorAnswer) -> bool:
     codes = {str(exc.code or ""), str(exc.type or "")}
     if codes & _OVERFLOW_CODES:
         return True
@@ -181,6 +178,10 @@ def no_first_token() -> PlatformError:
     )
 
 
+def unreadable() -> PlatformError:
+    return PlatformError(ErrorCode.MODEL_BAD_RESPONSE, "The model sent a chunk the platform cannot read.")
+
+
 def too_slow() -> PlatformError:
     return PlatformError(ErrorCode.MODEL_TIMEOUT, "The model did not finish in time.")
 
@@ -189,7 +190,7 @@ def interrupted() -> PlatformError:
     return PlatformError(ErrorCode.MODEL_STREAM_INTERRUPTED, "The model's answer stopped before it was complete.")
 
 
-def _log_refusal(model: str, status: int | None, exc: openai.APIError, error: PlatformError) -> None:
+def _log_refusal(model: str, status: int | None, exc: ModelErrorAnswer, error: PlatformError) -> None:
     log.warning(
         "the model refused the call",
         extra={

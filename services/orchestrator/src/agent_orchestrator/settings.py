@@ -122,7 +122,7 @@ class ToolHostSettings(BaseSettings):
 
 
 class ModelResilienceSettings(BaseSettings):
-    """Retries and circuit breaking for model calls (one retry loop: the SDK's own is off)."""
+    """Retries and circuit breaking for model calls (the one retry loop: the model client never retries)."""
 
     model_config = settings_config("MODEL_RETRY_")
 

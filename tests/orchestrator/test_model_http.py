@@ -1,0 +1,199 @@
+"""The model's wire protocol as the platform speaks it (`model_http.py`), byte by byte: every way
+the event-stream rules let a server write the same events, what no server should send, a
+redirect, an error page, the key and the connection. Served over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from agent_common.errors import ErrorCode, PlatformError
+from agent_common.settings import ModelSettings
+from agent_orchestrator import model_http
+from agent_orchestrator.model_client import ModelClient
+from tests.support.web import serve_in_thread
+
+
+def _chunk(text: str) -> str:
+    return json.dumps({"choices": [{"index": 0, "delta": {"content": text}}]})
+
+
+_END = json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+
+# The same answer ("a", "b", "c", then the end), written as the event-stream rules allow.
+_EVENTS = [_chunk("a"), _chunk("b"), _chunk("c"), _END]
+
+
+def _written(line_end: str, *, last: str = "data: [DONE]\n\n") -> bytes:
+    return ("".join(f"data: {e}{line_end}{line_end}" for e in _EVENTS) + last).encode()
+
+
+WRITINGS: dict[str, bytes] = {
+    "lf": _written("\n"),
+    "crlf": _written("\r\n", last="data: [DONE]\r\n\r\n"),
+    # CR alone ends a line too; the last line ends with LF, as a body's last bytes do.
+    "cr": _written("\r"),
+    # Comments (keep-alives), fields the chat stream does not use, no space after the colon,
+    # an event's JSON split over two data lines (joined by a newline: whitespace in JSON).
+    "fields": (
+        f": keep-alive\n\nevent: message\nid: 1\nretry: 100\ndata:{_chunk('a')}\n\n"
+        f'data: {{"choices": [{{"index": 0,\ndata: "delta": {{"content": "b"}}}}]}}\n\n'
+        f": ping\ndata: {_chunk('c')}\n\ndata: {_END}\n\ndata: [DONE]\n\n"
+    ).encode(),
+    # No [DONE]: the body's end ends the stream; an event not closed by a blank line is dropped.
+    "no-done": _written("\n", last=f"data: {_chunk('x')}"),
+    # Whatever follows [DONE] is not read.
+    "after-done": _written("\n", last=f"data: [DONE]\n\ndata: {_chunk('x')}\n\n"),
+}
+
+BROKEN: dict[str, bytes] = {
+    "not-json-first": b"data: <html>busy</html>\n\n",
+    "not-json-later": f"data: {_chunk('a')}\n\ndata: {{oops\n\n".encode(),
+    "long-line": f"data: {_chunk('a')}\n\ndata: {_chunk('b' * 5000)}\n\n".encode(),
+}
+
+
+class Provider:
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.keys: list[str | None] = []
+        self.peers: list[int] = []
+        self.redirected: list[str | None] = []
+
+    def app(self) -> Starlette:
+        async def completions(request: Request) -> Response:
+            raw = await request.body()
+            self.bodies.append(raw)
+            self.keys.append(request.headers.get("authorization"))
+            self.peers.append(request.client.port if request.client else 0)
+            model = json.loads(raw)["model"]
+            if model == "redirect":
+                return RedirectResponse("/elsewhere", status_code=307)
+            if model == "html-502":
+                return PlainTextResponse("<html><body>Bad gateway</body></html>", status_code=502)
+            written = WRITINGS.get(model) or BROKEN[model]
+
+            async def body() -> AsyncIterator[bytes]:
+                for start in range(0, len(written), 7):  # in small pieces: a line spans reads
+                    yield written[start : start + 7]
+
+            return StreamingResponse(body(), media_type="text/event-stream")
+
+        async def elsewhere(request: Request) -> Response:
+            self.redirected.append(request.headers.get("authorization"))
+            return JSONResponse({"error": {"message": "not here"}}, status_code=404)
+
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", completions, methods=["POST"]),
+                Route("/elsewhere", elsewhere, methods=["GET", "POST"]),
+            ]
+        )
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[Provider, str]]:
+    provider = Provider()
+    with serve_in_thread(provider.app()) as url:
+        yield provider, f"{url}/v1"
+
+
+async def _answer(client: ModelClient, content: str = "hi") -> tuple[list[str], Any]:
+    tokens: list[str] = []
+    async with client.stream([{"role": "user", "content": content}], [], time.time() + 30) as response:
+        async for delta in response:
+            tokens.append(delta.text)
+    return tokens, response.turn()
+
+
+async def _turn(url: str, model: str, **settings: Any) -> tuple[list[str], Any]:
+    client = ModelClient(ModelSettings(base_url=url, name=model, **settings))
+    try:
+        return await _answer(client)
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("writing", sorted(WRITINGS))
+async def test_every_way_the_event_stream_rules_allow_reads_the_same_answer(
+    served: tuple[Provider, str], writing: str
+) -> None:
+    tokens, turn = await _turn(served[1], writing)
+    assert tokens == ["a", "b", "c"]
+    assert (turn.text, turn.finish_reason) == ("abc", "stop")
+
+
+@pytest.mark.parametrize("case", ["not-json-first", "not-json-later"])
+async def test_an_event_that_is_not_json_is_a_bad_response(served: tuple[Provider, str], case: str) -> None:
+    with pytest.raises(PlatformError) as caught:
+        await _turn(served[1], case)
+    assert caught.value.code is ErrorCode.MODEL_BAD_RESPONSE
+
+
+async def test_a_line_longer_than_the_cap_is_a_bad_response_not_memory(
+    served: tuple[Provider, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_http, "MAX_LINE_BYTES", 4096)
+    with pytest.raises(PlatformError) as caught:
+        await _turn(served[1], "long-line")
+    assert caught.value.code is ErrorCode.MODEL_BAD_RESPONSE
+
+
+async def test_a_redirect_is_a_misconfigured_base_url_and_the_key_does_not_follow_it(
+    served: tuple[Provider, str],
+) -> None:
+    provider, url = served
+    with pytest.raises(PlatformError) as caught:
+        await _turn(url, "redirect", api_key="sk-secret")
+    assert caught.value.code is ErrorCode.MODEL_MISCONFIGURED
+    assert caught.value.info.details["status"] == 307
+    assert provider.redirected == []
+
+
+async def test_an_error_page_that_is_not_json_is_read_by_its_status(served: tuple[Provider, str]) -> None:
+    with pytest.raises(PlatformError) as caught:
+        await _turn(served[1], "html-502")
+    assert caught.value.code is ErrorCode.MODEL_UNAVAILABLE
+    assert caught.value.info.details["status"] == 502
+
+
+async def test_the_key_and_the_conversation_reach_the_model_a_lone_surrogate_escaped(
+    served: tuple[Provider, str],
+) -> None:
+    provider, url = served
+    client = ModelClient(ModelSettings(base_url=url, name="lf", api_key="sk-secret"))
+    try:
+        await _answer(client, "안녕 \ud800 hello")
+    finally:
+        await client.close()
+    assert provider.keys[-1] == "Bearer sk-secret"
+    sent = json.loads(provider.bodies[-1])
+    assert sent["messages"] == [{"role": "user", "content": "안녕 \ud800 hello"}]
+    assert (sent["stream"], sent["stream_options"]) == (True, {"include_usage": True})
+
+
+async def test_answers_read_to_their_end_share_one_connection_and_one_left_early_does_not(
+    served: tuple[Provider, str],
+) -> None:
+    provider, url = served
+    client = ModelClient(ModelSettings(base_url=url, name="lf"))
+    try:
+        first = len(provider.peers)
+        for _ in range(4):
+            await _answer(client)
+        assert len(set(provider.peers[first:])) == 1  # kept alive and reused
+        async with client.stream([{"role": "user", "content": "hi"}], [], time.time() + 30) as response:
+            async for _ in response:
+                break  # left with the body unread: that connection is closed, not reused
+        await _answer(client)
+        assert provider.peers[-1] != provider.peers[-2]
+    finally:
+        await client.close()
