@@ -1,7 +1,6 @@
 """The model client against OpenAI-compatible servers that stream what real ones do:
 fields of their own, fields left out, finish reasons of their own, and now and
-then a chunk that is not a chunk at all. Served over real HTTP, read through the
-real `openai` SDK."""
+then a chunk that is not a chunk at all. Served over real HTTP."""
 
 from __future__ import annotations
 
@@ -67,7 +66,7 @@ SCENARIOS: dict[str, list[Any]] = {
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
         None,
     ],
-    # An error object in the middle of the stream (the SDK raises it).
+    # An error object in the middle of the stream.
     "error": [
         {"model": "m", "choices": [{"index": 0, "delta": {"content": "first "}}]},
         {"error": {"message": "overloaded", "type": "server_error"}},

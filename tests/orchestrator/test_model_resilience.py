@@ -1,5 +1,4 @@
-"""Model calls under failure, against the offline model over HTTP through the
-`openai` SDK: retries, the circuit breaker, the secondary model, fallbacks."""
+"""Model calls under failure, against the offline model over HTTP: retries, the circuit breaker, the secondary model, fallbacks."""
 
 from __future__ import annotations
 

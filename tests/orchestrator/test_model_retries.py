@@ -1,5 +1,5 @@
 """No retry that cannot succeed: every refusal a provider sends, as an HTTP status or as an error
-event inside the stream, against a provider that counts its calls, through the `openai` SDK and
+event inside the stream, against a provider that counts its calls, through the model client and
 the agent loop. What a retry cannot fix is one call and a run that ends with its class; only
 what it can fix (a 5xx, a server error inside the stream) is called again."""
 
