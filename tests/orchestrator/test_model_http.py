@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from agent_common.errors import ErrorCode, PlatformError
 from agent_common.settings import ModelSettings
 from agent_orchestrator import model_http
 from agent_orchestrator.model_client import ModelClient
+from tests.support.tls import private_ca_certificate
 from tests.support.web import serve_in_thread
 
 
@@ -197,3 +199,19 @@ async def test_answers_read_to_their_end_share_one_connection_and_one_left_early
         assert provider.peers[-1] != provider.peers[-2]
     finally:
         await client.close()
+
+
+async def test_an_endpoint_with_a_private_ca_s_certificate_is_trusted_through_ssl_cert_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certificate = private_ca_certificate(tmp_path)
+    with serve_in_thread(Provider().app(), tls=certificate) as url:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        with pytest.raises(PlatformError) as untrusted:
+            await _turn(f"{url}/v1", "lf")
+        assert untrusted.value.code is ErrorCode.MODEL_UNAVAILABLE
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate.ca_file))
+        tokens, _ = await _turn(f"{url}/v1", "lf")
+        assert tokens == ["a", "b", "c"]

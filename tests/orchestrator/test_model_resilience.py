@@ -1,4 +1,5 @@
-"""Model calls under failure, against the offline model over HTTP: retries, the circuit breaker, the secondary model, fallbacks."""
+"""Model calls under failure, against the offline model over HTTP: retries, the circuit
+breaker, the secondary model, fallbacks."""
 
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.support.tls import ServerCertificate
+
 # A port handed out here is bound later, by another process or server. Asking the kernel for any
 # free port (a bind to port 0) races: the kernel may give the same port to another process in the
 # meantime (a second xdist worker picking its own ports, or a connection's local end). So ports come
@@ -61,9 +63,12 @@ def free_tcp_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None, *, http: Any = "auto") -> Iterator[str]:
+def serve_in_thread(
+    app: Any, port: int | None = None, *, http: Any = "auto", tls: ServerCertificate | None = None
+) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 in a background thread with its own event loop;
-    yields the base URL once the server accepts connections. `http`: uvicorn's protocol."""
+    yields the base URL once the server accepts connections. `http`: uvicorn's protocol;
+    `tls`: served over HTTPS with that certificate."""
     port = port or free_tcp_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -76,6 +81,8 @@ def serve_in_thread(app: Any, port: int | None = None, *, http: Any = "auto") ->
             lifespan="on",
             http=http,
             timeout_graceful_shutdown=1,
+            ssl_certfile=tls.cert_file if tls else None,
+            ssl_keyfile=tls.key_file if tls else None,
         )
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
@@ -86,7 +93,7 @@ def serve_in_thread(app: Any, port: int | None = None, *, http: Any = "auto") ->
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)

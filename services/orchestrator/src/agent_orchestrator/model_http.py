@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import httpx
 import orjson
 from aiohttp.http_exceptions import LineTooLong
 
@@ -83,7 +84,11 @@ class ModelEndpoint:
         # Made at the first call, inside the event loop that will use it.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=1000, keepalive_timeout=self._keepalive_s),
+                # The trust the `openai` SDK had: `SSL_CERT_FILE` or `SSL_CERT_DIR` when set (a
+                # private CA), else certifi's roots, the same in every image.
+                connector=aiohttp.TCPConnector(
+                    limit=1000, keepalive_timeout=self._keepalive_s, ssl=httpx.create_ssl_context()
+                ),
                 headers=self._headers,
                 # No per-read timer: the caller's deadlines bound every read (model_client.py).
                 timeout=aiohttp.ClientTimeout(total=None),
