@@ -4,6 +4,7 @@ redirect, an error page, the key and the connection. Served over real HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -63,6 +64,13 @@ BROKEN: dict[str, bytes] = {
 }
 
 
+async def _pieces(written: bytes) -> AsyncIterator[bytes]:
+    """`written` in pieces of 7 bytes, each its own chunk on the wire: a line spans reads."""
+    for start in range(0, len(written), 7):
+        yield written[start : start + 7]
+        await asyncio.sleep(0)
+
+
 class Provider:
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
@@ -81,20 +89,33 @@ class Provider:
                 return RedirectResponse("/elsewhere", status_code=307)
             if model == "html-502":
                 return PlainTextResponse("<html><body>Bad gateway</body></html>", status_code=502)
-            written = WRITINGS.get(model) or BROKEN[model]
-
-            async def body() -> AsyncIterator[bytes]:
-                for start in range(0, len(written), 7):  # in small pieces: a line spans reads
-                    yield written[start : start + 7]
-
-            return StreamingResponse(body(), media_type="text/event-stream")
+            if model == "429-in-pieces":  # a spent quota: only the body tells it from a busy model
+                error = json.dumps(
+                    {
+                        "error": {
+                            "message": "You exceeded your quota.",
+                            "type": "insufficient_quota",
+                            "code": "insufficient_quota",
+                        }
+                    }
+                ).encode()
+                return StreamingResponse(
+                    _pieces(error), status_code=429, headers={"retry-after": "7"}, media_type="application/json"
+                )
+            return StreamingResponse(_pieces(WRITINGS.get(model) or BROKEN[model]), media_type="text/event-stream")
 
         async def elsewhere(request: Request) -> Response:
             self.redirected.append(request.headers.get("authorization"))
             return JSONResponse({"error": {"message": "not here"}}, status_code=404)
 
+        async def models(_: Request) -> Response:
+            return JSONResponse(
+                {"object": "list", "data": [{"id": f"model-{i}", "object": "model"} for i in range(40)]}
+            )
+
         return Starlette(
             routes=[
+                Route("/v1/models", models),
                 Route("/v1/chat/completions", completions, methods=["POST"]),
                 Route("/elsewhere", elsewhere, methods=["GET", "POST"]),
             ]
@@ -167,6 +188,13 @@ async def test_an_error_page_that_is_not_json_is_read_by_its_status(served: tupl
     assert caught.value.info.details["status"] == 502
 
 
+async def test_an_error_answer_in_pieces_is_read_whole(served: tuple[Provider, str]) -> None:
+    with pytest.raises(PlatformError) as caught:
+        await _turn(served[1], "429-in-pieces")
+    assert caught.value.code is ErrorCode.MODEL_MISCONFIGURED
+    assert caught.value.info.details["reason"] == "insufficient_quota"
+
+
 async def test_the_key_and_the_conversation_reach_the_model_a_lone_surrogate_escaped(
     served: tuple[Provider, str],
 ) -> None:
@@ -215,3 +243,17 @@ async def test_an_endpoint_with_a_private_ca_s_certificate_is_trusted_through_ss
         monkeypatch.setenv("SSL_CERT_FILE", str(certificate.ca_file))
         tokens, _ = await _turn(f"{url}/v1", "lf")
         assert tokens == ["a", "b", "c"]
+
+
+async def test_a_json_answer_over_the_cap_is_refused_not_held(
+    served: tuple[Provider, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = model_http.ModelEndpoint(served[1], "k", keepalive_s=1)
+    try:
+        listed = await endpoint.get_json("models", timeout_s=5)
+        assert isinstance(listed, dict) and len(listed["data"]) == 40
+        monkeypatch.setattr(model_http, "MAX_JSON_BYTES", 512)
+        with pytest.raises(model_http.ModelBadStream):
+            await endpoint.get_json("models", timeout_s=5)
+    finally:
+        await endpoint.close()

@@ -33,8 +33,10 @@ from aiohttp.http_exceptions import LineTooLong
 
 # The longest line of the stream read: a chunk is a few hundred bytes; one of 8 MiB is no answer.
 MAX_LINE_BYTES = 8 * 1024 * 1024
-# Of an error answer's body, what is read: an error object is small, a proxy's HTML page need not be.
+# The longest error answer read: an error object is small, a proxy's HTML page need not be.
 MAX_ERROR_BODY_BYTES = 64 * 1024
+# The longest JSON answer read (`/models`, `/props`): a long model list is a few hundred KiB.
+MAX_JSON_BYTES = 16 * 1024 * 1024
 # After `[DONE]`, how long the body's last bytes are waited for: a connection is kept for the next
 # call only once its body is read to the end (the blank line and the last chunk, there at once).
 DRAIN_S = 0.1
@@ -123,9 +125,11 @@ class ModelEndpoint:
             ) as response:
                 if response.status >= 300:
                     raise await _error_answer(response)
-                payload = await response.read()
+                payload = await _body(response, MAX_JSON_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ModelUnreachable(str(exc) or type(exc).__name__) from exc
+        if payload is None:
+            raise ModelBadStream(f"{target} answered more than {MAX_JSON_BYTES} bytes")
         try:
             return orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
@@ -228,9 +232,22 @@ def _encoded(body: dict[str, Any]) -> bytes:
         return json.dumps(body, ensure_ascii=True).encode()
 
 
+async def _body(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
+    """The whole body, however many pieces it comes in; None when it is longer than `cap`."""
+    pieces: list[bytes] = []
+    size = 0
+    while piece := await response.content.readany():
+        size += len(piece)
+        if size > cap:
+            return None
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 async def _error_answer(response: aiohttp.ClientResponse) -> ModelErrorAnswer:
+    """The error answer's status and body; of a body over the cap, nothing (its status still says)."""
     try:
-        payload = await response.content.read(MAX_ERROR_BODY_BYTES)
+        payload = await _body(response, MAX_ERROR_BODY_BYTES) or b""
     except aiohttp.ClientError:
         payload = b""
     finally:
