@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,6 +41,22 @@ async def test_the_file_is_shared_by_the_command_line_and_a_running_server(tmp_p
     await command_line.set(Budget(tenant="acme", monthly_usd=Decimal("3")))
     assert [b.scope for b in await server.applying("acme", None)] == ["acme"]
     assert (await command_line.spent("acme", None, THIS_MONTH)).tenant == Spend(Decimal("1"), 5)
+
+
+async def test_spends_that_come_together_are_each_counted_once_and_kept_in_the_file(tmp_path: Path) -> None:
+    server = MemoryBudgetStore(tmp_path / "b.json")
+    ids = [f"r{i}" for i in range(40)] + ["r0", "r1"]  # two redelivered while others are being counted
+
+    async def spend(request_id: str) -> object:
+        return await server.record(
+            request_id=request_id, tenant="acme", key_id="k1", tokens=2, cost=Decimal("0.5"), period=THIS_MONTH
+        )
+
+    answers = await asyncio.gather(*(spend(i) for i in ids))
+    assert sum(answer is None for answer in answers) == 2
+    for store in (server, MemoryBudgetStore(tmp_path / "b.json")):  # as the file holds it, too
+        spent = await store.spent("acme", "k1", THIS_MONTH)
+        assert spent.tenant == spent.key == Spend(Decimal("20"), 80)
 
 
 @pytest.mark.redis
