@@ -3,20 +3,27 @@ process that runs everything and read by `agent cost-report`.
 
 SQLite rather than a JSON-lines file: `INSERT OR IGNORE` on the request id is the
 idempotent write, a month is an indexed range query, and a reader (the report) and the
-writer (the running platform) can share the file safely (WAL). Calls go to one worker
-thread of the ledger's own, in order, so the event loop never waits on the disk; closing
-goes there too, after whatever is still running. A caller cancelled mid-call does not stop
-its statement: were the connection closed from another thread meanwhile, SQLite would
-crash the process (it did, at a platform's shutdown).
+writer (the running platform) can share the file safely (WAL).
+
+Writes run on the event loop, each tens of microseconds: with `synchronous=NORMAL` a
+commit is a write to the WAL, not a sync, so a commit survives the process crashing but
+the last ones may not survive the machine losing power, as with the budgets file beside
+it. Handed to a thread instead, each write cost the loop more than it did (the thread
+taking the GIL back at each of SQLite's system calls: about 1 ms a run at 50 streams,
+docs/benchmarks.md). What does wait on the disk runs in a thread on a connection of its
+own: the checkpoint that copies the WAL into the file and syncs it (every
+`CHECKPOINT_EVERY` writes; the writer's own automatic checkpoint is off), and a month's
+read. Another process holding the file is waited for `BUSY_TIMEOUT_S` at most, then the
+write fails as `LedgerUnavailable` and its caller tries again later: the loop is not held.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,6 +41,8 @@ SCHEMA = (
         counted INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX IF NOT EXISTS usage_entries_at ON usage_entries (at)",
 )
+CHECKPOINT_EVERY = 500  # writes; about the 1,000 WAL pages SQLite's own automatic checkpoint waits for
+BUSY_TIMEOUT_S = 0.01  # how long a write on the loop waits for another process's lock
 
 
 def _stamp(at: datetime.datetime) -> str:
@@ -42,80 +51,103 @@ def _stamp(at: datetime.datetime) -> str:
 
 
 class SqliteLedger(UsageLedger):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
         self.path = path
         self.location = str(path)
-        self._conn: sqlite3.Connection | None = None
-        # One thread, first come first served: one statement at a time on the one connection.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ledger")
+        self._conn: sqlite3.Connection | None = None  # the writer's, used on the event loop only
+        self._checkpoint_every = checkpoint_every
+        self._writes = 0  # since the last checkpoint began
+        self._checkpoint: asyncio.Task[None] | None = None  # one at a time; held so it is not collected
 
     async def open(self) -> None:
-        await self._run(lambda conn: None)
+        self._run(lambda conn: None)
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            for statement in SCHEMA:
-                conn.execute(statement)
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # done by `_checkpoint_now`, off the loop
+                for statement in SCHEMA:
+                    conn.execute(statement)
+            except sqlite3.Error:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            try:
-                return work(self._connect())
-            except sqlite3.Error as exc:
-                raise LedgerUnavailable(self.location, str(exc)) from exc
+    def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return work(self._connect())
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(self.location, str(exc)) from exc
 
-        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+    def _wrote(self) -> None:
+        self._writes += 1
+        if self._writes >= self._checkpoint_every and (self._checkpoint is None or self._checkpoint.done()):
+            self._writes = 0
+            self._checkpoint = asyncio.create_task(asyncio.to_thread(self._checkpoint_now), name="ledger-checkpoint")
+
+    def _checkpoint_now(self) -> None:
+        """The WAL copied into the file as far as no reader holds it back (PASSIVE: writers go on)."""
+        try:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:  # the next one copies what this one could not
+            return
 
     async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        # Queued behind every statement sent before, even one whose caller has gone.
-        await asyncio.get_running_loop().run_in_executor(self._thread, close)
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+            self._checkpoint = None
+        if self._conn is not None:
+            self._conn.close()  # SQLite checkpoints what is left as the last connection closes
+            self._conn = None
 
     async def record(self, entry: UsageEntry) -> bool:
         row = (entry.request_id, _stamp(entry.at), entry.tenant, entry.model_dump_json())
-
-        def insert(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
+        cursor = self._run(
+            lambda conn: conn.execute(
                 "INSERT OR IGNORE INTO usage_entries (request_id, at, tenant, entry) VALUES (?, ?, ?, ?)", row
             )
-            return cursor.rowcount == 1
-
-        return await self._run(insert)
+        )
+        self._wrote()
+        return cursor.rowcount == 1
 
     async def counted(self, request_id: str) -> bool:
-        def select(conn: sqlite3.Connection) -> bool:
-            row = conn.execute("SELECT counted FROM usage_entries WHERE request_id = ?", (request_id,)).fetchone()
-            return bool(row and row[0])
-
-        return await self._run(select)
+        row = self._run(
+            lambda conn: conn.execute(
+                "SELECT counted FROM usage_entries WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        )
+        return bool(row and row[0])
 
     async def mark_counted(self, request_id: str) -> None:
-        await self._run(
-            lambda conn: conn.execute("UPDATE usage_entries SET counted = 1 WHERE request_id = ?", (request_id,))
-        )
+        self._run(lambda conn: conn.execute("UPDATE usage_entries SET counted = 1 WHERE request_id = ?", (request_id,)))
+        self._wrote()
 
     async def entries(self, start: datetime.datetime, end: datetime.datetime) -> list[UsageEntry]:
-        def select(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "SELECT entry FROM usage_entries WHERE at >= ? AND at < ? ORDER BY at, request_id",
-                (_stamp(start), _stamp(end)),
-            ).fetchall()
+        self._run(lambda conn: None)  # the file made and its table there, as for a write
+
+        def select() -> list[str]:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as conn:
+                rows = conn.execute(
+                    "SELECT entry FROM usage_entries WHERE at >= ? AND at < ? ORDER BY at, request_id",
+                    (_stamp(start), _stamp(end)),
+                ).fetchall()
             return [str(row[0]) for row in rows]
 
-        return [UsageEntry.model_validate_json(raw) for raw in await self._run(select)]
+        try:
+            raw = await asyncio.to_thread(select)
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(self.location, str(exc)) from exc
+        return [UsageEntry.model_validate_json(text) for text in raw]
 
     async def ping(self) -> bool:
         try:
-            await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+            self._run(lambda conn: conn.execute("SELECT 1").fetchone())
         except LedgerUnavailable:
             return False
         return True
