@@ -4,13 +4,14 @@ the gauge and the once-a-month warning following it."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
-from agent_common.budgets import Budget, MemoryBudgetStore, Spend, SpendCounter, month_of, period_end
+from agent_common.budgets import Budget, MemoryBudgetStore, Spend, SpendCounter, SpendSnapshot, month_of, period_end
 from agent_common.budgets.memory import COUNTED_KEPT
 
 AT = dt.datetime(2026, 11, 30, 23, 59, 59, tzinfo=dt.UTC)
@@ -83,16 +84,47 @@ async def test_a_ratio_of_a_month_that_has_ended_reads_zero() -> None:
     assert used_ratio("pied-piper") == pytest.approx(0.3)  # a late November entry does not set it back
 
 
-async def test_the_embedded_file_keeps_the_newest_ids_only_and_stays_small(tmp_path: Path) -> None:
-    """Each run's spend rewrites the file: a month of runs must not make it, and every write, grow."""
+async def test_a_run_s_spend_does_not_rewrite_the_budgets_file_and_every_id_is_kept(tmp_path: Path) -> None:
+    """Each run's spend goes to the spend file; the budgets file, which `agent budgets set` edits,
+    is written only when budgets change (it was rewritten whole at every run: 525 µs of CPU)."""
     path = tmp_path / "budgets.json"
-    counter = SpendCounter(MemoryBudgetStore(path))
-    for n in range(COUNTED_KEPT):
+    store = MemoryBudgetStore(path)
+    await store.set(Budget(tenant="hooli", monthly_usd=Decimal(100)))
+    counter = SpendCounter(store)
+    await record(counter, "req_000000", cost="0.001", at=AT)
+    written = path.stat().st_mtime_ns, path.stat().st_size, path.read_bytes()
+    for n in range(1, COUNTED_KEPT + 100):
         await record(counter, f"req_{n:06d}", cost="0.001", at=AT)
-    full = path.stat().st_size
-    for n in range(COUNTED_KEPT, COUNTED_KEPT + 500):
-        await record(counter, f"req_{n:06d}", cost="0.001", at=AT)
-    await record(counter, f"req_{COUNTED_KEPT + 499:06d}", cost="0.001", at=AT)  # the newest, redelivered
+    assert (path.stat().st_mtime_ns, path.stat().st_size, path.read_bytes()) == written
+    await record(counter, "req_000000", cost="0.001", at=AT)  # the month's first, redelivered at its end
     spent = await MemoryBudgetStore(path).spent("hooli", "k1", "2026-11")
-    assert spent.tenant == Spend(Decimal("0.001") * (COUNTED_KEPT + 500), 10 * (COUNTED_KEPT + 500))
-    assert path.stat().st_size <= full + 16  # the totals' digits, not another id
+    assert spent.tenant == Spend(Decimal("0.001") * (COUNTED_KEPT + 100), 10 * (COUNTED_KEPT + 100))
+
+
+async def test_the_spend_a_budgets_file_of_an_earlier_release_holds_is_carried_over_once(tmp_path: Path) -> None:
+    path = tmp_path / "budgets.json"
+    earlier = {
+        "budgets": {"hooli": {"tenant": "hooli", "monthly_usd": "10"}},
+        "periods": {
+            "2026-11": {
+                "spend": {"hooli": [2_000_000_000, 40], "hooli/k1": [500_000_000, 10]},
+                "counted": ["req_a", "req_b"],
+                "warned": ["hooli"],
+            }
+        },
+    }
+    path.write_text(json.dumps(earlier))
+    server, command_line = MemoryBudgetStore(path), MemoryBudgetStore(path)
+    assert (await command_line.spent("hooli", "k1", "2026-11")) == SpendSnapshot(
+        tenant=Spend(Decimal(2), 40), key=Spend(Decimal("0.5"), 10)
+    )
+    counter = SpendCounter(server)
+    await record(counter, "req_b", cost="1", at=AT)  # counted before the upgrade: not again
+    await record(counter, "req_c", cost="1", at=AT)
+    for store in (server, command_line, MemoryBudgetStore(path)):
+        assert (await store.spent("hooli", None, "2026-11")).tenant == Spend(Decimal(3), 50)
+    kept = json.loads(path.read_text())
+    assert kept["periods"]["2026-11"] == {"spend": {}, "counted": [], "warned": ["hooli"]}
+    assert [b.scope for b in await server.budgets()] == ["hooli"]
+    path.write_text(json.dumps(earlier))  # as if the process had died before rewriting the file
+    assert (await MemoryBudgetStore(path).spent("hooli", None, "2026-11")).tenant == Spend(Decimal(3), 50)

@@ -138,8 +138,8 @@ class BudgetSettings(BaseSettings):
     model_config = settings_config("BUDGETS_")
 
     file: Path = Path(".agent/budgets.json")
-    """Where budgets and the month's spend live without Redis (the embedded default), so that
-    `agent budgets set` reaches a running `agent run`."""
+    """Where budgets live without Redis (the embedded default), so that `agent budgets set` reaches
+    a running `agent run`; the spend is in a SQLite file beside it (`budgets.spend.sqlite3`)."""
 
 
 class GatewayConfig:

@@ -6,11 +6,13 @@ restart forgets nothing. Every change re-reads the file under an exclusive lock,
 the command line and the server never overwrite each other's writes. Without a file
 (tests) the state lives only in the process.
 
-Each run's spend rewrites the file, so what it holds stays bounded: of the request ids
-counted (the idempotency), only the newest `COUNTED_KEPT`. A redelivered entry in the
-embedded default comes from its own in-process bus (a run taken over, a publish retried),
-seconds after the first, never thousands of runs later; keeping the month's every id made
-the file, and each run's write, grow all month (3 MB at 100,000 runs). Redis keeps them all.
+With a file, the spend and the request ids counted (the idempotency) are kept in a SQLite
+file beside it (`spend_file.py`): each run adds to them, and rewriting the budgets file at
+every run cost more than the rest of the run's bookkeeping. A budgets file of an earlier
+release that holds spend has it carried over there the first time it is opened.
+Without a file, the request ids kept are the newest `COUNTED_KEPT`: a redelivered entry in
+the embedded default comes from its own in-process bus (a run taken over, a publish
+retried), seconds after the first, never thousands of runs later.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from pydantic import BaseModel, Field
 
 from agent_common.budgets.base import Budget, BudgetStore, Spend, SpendSnapshot, scope_of, to_nanos
 from agent_common.budgets.periods import counters_expire_at
+from agent_common.budgets.spend_file import Counters, SpendFile, spend_file_of
 
-COUNTED_KEPT = 2_000  # the newest request ids kept for the idempotency (about 80 KB of file)
+COUNTED_KEPT = 2_000  # without a file, the newest request ids kept for the idempotency
 
 
 class _Period(BaseModel):
-    # scope -> [nano-dollars, tokens]
+    # scope -> [nano-dollars, tokens]; in a file, only as an earlier release kept them (carried over)
     spend: dict[str, tuple[int, int]] = Field(default_factory=dict)
     counted: list[str] = Field(default_factory=list)
     warned: list[str] = Field(default_factory=list)
@@ -49,17 +52,19 @@ class MemoryBudgetStore(BudgetStore):
         self._path = path
         self._state = _State()
         self._seen: tuple[int, int] | None = None  # the file's (mtime, size) when `_state` was read
+        self._spend = None if path is None else SpendFile(spend_file_of(path))
+        self._carried_over = False
 
     @contextlib.asynccontextmanager
     async def _changing(self) -> AsyncIterator[_State]:
         """The current state, saved when the block ends without an error.
 
         Written on the event loop, nothing awaited in between, so the process's own changes
-        never interleave. A write is about 0.2 ms (the file stays under 80 KB, `COUNTED_KEPT`);
-        handed to a thread it cost 0.9-1.7 ms more CPU a request at 50 streams (the GIL
-        changing hands at each of the write's system calls), for 0.2-0.35 ms of a lone
-        request's first token (docs/benchmarks.md). Should the write fail, the next read
-        parses the file again."""
+        never interleave. A write takes a few hundred µs and comes when budgets change or a
+        warning is first given (a run's spend goes to the spend file). Handed to a thread, each
+        run's write (as it was) cost 0.9-1.7 ms more CPU a request at 50 streams, the GIL
+        changing hands at each of its system calls (docs/benchmarks.md). Should the write
+        fail, the next read parses the file again."""
         path = self._path
         if path is None:
             yield self._state
@@ -109,26 +114,43 @@ class MemoryBudgetStore(BudgetStore):
 
     async def applying(self, tenant: str, key_id: str | None) -> list[Budget]:
         budgets = self._reading().budgets
-        scopes = [scope_of(tenant, None)] + ([] if key_id is None else [scope_of(tenant, key_id)])
-        return [budgets[s] for s in scopes if s in budgets]
+        return [budgets[s] for s in _scopes(tenant, key_id) if s in budgets]
 
     async def spent(self, tenant: str, key_id: str | None, period: str) -> SpendSnapshot:
-        return _snapshot(self._reading().periods.get(period, _Period()), tenant, key_id)
+        if self._spend is None:
+            return _snapshot(self._state.periods.get(period, _Period()).spend, tenant, key_id)
+        await self._carry_over(self._spend)
+        return _snapshot(self._spend.spent(period, _scopes(tenant, key_id)), tenant, key_id)
 
     async def record(
         self, *, request_id: str, tenant: str, key_id: str | None, tokens: int, cost: Decimal, period: str
     ) -> SpendSnapshot | None:
+        nanos = to_nanos(cost)
+        if self._spend is not None:
+            await self._carry_over(self._spend)
+            counters = self._spend.record(request_id, period, _scopes(tenant, key_id), nanos, tokens)
+            return None if counters is None else _snapshot(counters, tenant, key_id)
+        month = self._state.periods.setdefault(period, _Period())
+        if request_id in month.counted:
+            return None
+        month.counted.append(request_id)
+        del month.counted[:-COUNTED_KEPT]
+        for scope in _scopes(tenant, key_id):
+            before = month.spend.get(scope, (0, 0))
+            month.spend[scope] = (before[0] + nanos, before[1] + tokens)
+        return _snapshot(month.spend, tenant, key_id)
+
+    async def _carry_over(self, spend: SpendFile) -> None:
+        """The spend a budgets file of an earlier release holds, moved to the spend file once
+        (under the file's lock, so the command line and the server never both move it)."""
+        if self._carried_over:
+            return
         async with self._changing() as state:
-            month = state.periods.setdefault(period, _Period())
-            if request_id in month.counted:
-                return None
-            month.counted.append(request_id)
-            del month.counted[:-COUNTED_KEPT]
-            nanos = to_nanos(cost)
-            for scope in [scope_of(tenant, None)] + ([] if key_id is None else [scope_of(tenant, key_id)]):
-                before = month.spend.get(scope, (0, 0))
-                month.spend[scope] = (before[0] + nanos, before[1] + tokens)
-            return _snapshot(month, tenant, key_id)
+            for period, month in state.periods.items():
+                if month.spend or month.counted:
+                    spend.carry_over(period, month.spend, month.counted)
+                    month.spend, month.counted = {}, []
+        self._carried_over = True
 
     async def first_warning(self, scope: str, period: str) -> bool:
         async with self._changing() as state:
@@ -139,9 +161,13 @@ class MemoryBudgetStore(BudgetStore):
             return True
 
 
-def _snapshot(month: _Period, tenant: str, key_id: str | None) -> SpendSnapshot:
+def _scopes(tenant: str, key_id: str | None) -> list[str]:
+    return [scope_of(tenant, None)] + ([] if key_id is None else [scope_of(tenant, key_id)])
+
+
+def _snapshot(counters: Counters, tenant: str, key_id: str | None) -> SpendSnapshot:
     def spend(scope: str) -> Spend:
-        return Spend.of(*month.spend.get(scope, (0, 0)))
+        return Spend.of(*counters.get(scope, (0, 0)))
 
     return SpendSnapshot(
         tenant=spend(scope_of(tenant, None)), key=None if key_id is None else spend(scope_of(tenant, key_id))

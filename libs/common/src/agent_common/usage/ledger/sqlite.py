@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from agent_common.sqlite_files import open_on_loop
 from agent_common.usage.entry import UsageEntry
 from agent_common.usage.ledger.base import LedgerUnavailable, UsageLedger
 
@@ -64,18 +65,8 @@ class SqliteLedger(UsageLedger):
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA wal_autocheckpoint=0")  # done by `_checkpoint_now`, off the loop
-                for statement in SCHEMA:
-                    conn.execute(statement)
-            except sqlite3.Error:
-                conn.close()
-                raise
-            self._conn = conn
+            # Checkpoints are `_checkpoint_now`'s, off the loop.
+            self._conn = open_on_loop(self.path, SCHEMA, busy_timeout_s=BUSY_TIMEOUT_S, autocheckpoint=False)
         return self._conn
 
     def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
