@@ -103,7 +103,7 @@ class RedisRunEventChannel(RunEventChannel):
         # redis-py's pool refuses (MaxConnectionsError) rather than waits beyond its
         # size (100 by default): 1,000 listeners re-reading at once must queue here.
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._publish = GroupCommittedScript(redis, PUBLISH, self._in_flight)
+        self._publish = GroupCommittedScript(redis, PUBLISH)
         self._publisher = uuid.uuid4().hex[:12]  # this process, to the publish script
         self._publish_numbers = itertools.count(1)
         self._restore = redis.register_script(RESTORE_SEQ)
