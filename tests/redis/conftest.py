@@ -10,6 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from agent_common.run_events.redis import RedisRunEventChannel
+from agent_common.settings import RedisSettings
+from agent_common.transports.redis import redis_client
 from tests.support.services import RedisServer, start_durable_redis
 
 
@@ -30,7 +32,8 @@ def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def publisher(redis_url: str) -> AsyncIterator[RedisRunEventChannel]:
-    """The orchestrator's side: its own client, so events cross a real connection."""
-    c = Redis.from_url(redis_url)
+    """The orchestrator's side: its own client as the transports make it, so events cross a real
+    connection, batched as a process sends them."""
+    c = redis_client(RedisSettings(url=redis_url))
     yield RedisRunEventChannel(c)
     await c.aclose()

@@ -8,8 +8,9 @@ publish for one request. It returns the seq and PUBLISH's count of subscribers,
 which is how the publisher learns whether anybody still hears the run (`audience`).
 
 A publish is safe to send twice (riding through an outage of Redis does), and a run has
-exactly one ending (`redis_wire.py`). Publishes are group-committed (`group_commit.py`);
-each run has one in flight at a time (its `TokenStream`), so batching never reorders it.
+exactly one ending (`redis_wire.py`). On the process's client, publishes are batched with
+its other commands (`transports/redis_multiplexed.py`); each run has one in flight at a time
+(its `TokenStream`), so batching never reorders it.
 
 Listening shares ONE pub/sub connection per channel object. A reader task owns
 it, hands each frame to the queues of that request's listeners, pings it when it
@@ -50,7 +51,6 @@ from agent_common.errors import ErrorCode, PlatformError
 from agent_common.events import RunEvent, is_terminal
 from agent_common.resilience.outages import Outage, OutageTooLong
 from agent_common.run_events.base import RunEventChannel
-from agent_common.run_events.group_commit import GroupCommittedScript
 from agent_common.run_events.redis_listeners import Listener, Subscription, events_of
 from agent_common.run_events.redis_wire import (
     PUBLISH,
@@ -103,7 +103,7 @@ class RedisRunEventChannel(RunEventChannel):
         # redis-py's pool refuses (MaxConnectionsError) rather than waits beyond its
         # size (100 by default): 1,000 listeners re-reading at once must queue here.
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._publish = GroupCommittedScript(redis, PUBLISH)
+        self._publish = redis.register_script(PUBLISH)
         self._publisher = uuid.uuid4().hex[:12]  # this process, to the publish script
         self._publish_numbers = itertools.count(1)
         self._restore = redis.register_script(RESTORE_SEQ)
@@ -133,10 +133,10 @@ class RedisRunEventChannel(RunEventChannel):
             self._floors.get(rid, 0),
             live_key(rid),
             self._publisher,
-            next(self._publish_numbers),  # numbered as called: the group commit sends them in this order
+            next(self._publish_numbers),  # numbered as called, and a run awaits each
             1 if is_terminal(event) else 0,
         ]
-        seq, heard = (int(value) for value in await self._publish(keys, args))
+        seq, heard = (int(value) for value in await self._publish(keys=keys, args=args))
         self._note(rid, seq)
         self._heard[rid] = heard
         self._heard.move_to_end(rid)

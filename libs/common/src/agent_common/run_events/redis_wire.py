@@ -12,9 +12,9 @@ A publish is safe to send twice, as riding through an outage of Redis does
 (`transports/redis_ride_through.py`): the attempt that failed may have been carried
 out. Each process numbers its publishes; the script skips a number it has seen from
 that process for the request and answers what the first one got, so no event is
-buffered or broadcast twice. A process's publishes reach Redis in the order they
-are numbered (one round trip at a time: `group_commit.py`), so the latest number is all there is
-to remember. And once a run's ending (`done` or `error`) is published, nothing more
+buffered or broadcast twice. A run's publishes from one process reach Redis in the
+order they are numbered (the run awaits each before the next), so the latest number is
+all there is to remember. And once a run's ending (`done` or `error`) is published, nothing more
 is: a second writer's ending (another replica taking the run over, the gateway
 giving up on it) is dropped, so a run has exactly one.
 """

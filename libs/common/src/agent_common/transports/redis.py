@@ -1,7 +1,8 @@
 """The distributed mode's transports: state and run events in Redis, from one pool.
 
 Every store, the run-event channel and the rate limiter share the process's one
-connection pool; leaving the transports closes it after the bus and the channel
+connection pool, the stores' single commands batched on one of its connections
+(`redis_multiplexed.py`); leaving the transports closes it after the bus and the channel
 have stopped. Every command on the pool rides through an outage of Redis shorter
 than `REDIS_RIDE_THROUGH_S` (`redis_ride_through.py`).
 """
@@ -28,6 +29,7 @@ from agent_common.sessions.redis import RedisSessionStore
 from agent_common.settings import RedisSettings
 from agent_common.transports.base import Transports
 from agent_common.transports.redis_connections import send_in_the_callers_task
+from agent_common.transports.redis_multiplexed import MultiplexedRedis
 from agent_common.transports.redis_ride_through import RedisRideThrough
 
 
@@ -46,7 +48,7 @@ def redis_client(settings: RedisSettings) -> Redis:
         socket_timeout=settings.socket_timeout_s,
         retry=RedisRideThrough(settings.ride_through_s),
     )
-    return Redis(connection_pool=send_in_the_callers_task(pool))
+    return MultiplexedRedis(connection_pool=send_in_the_callers_task(pool))
 
 
 def ride_through_of(redis: Redis) -> RedisRideThrough | None:
