@@ -1,7 +1,8 @@
 """A process's single commands share one connection and go in batches (`transports/redis_multiplexed.py`),
 on a real Redis: every caller gets its own answer, an error answer fails its command alone, a
 lost connection sends again only what was not answered, and what must not wait behind others
-(a blocking read) still goes through the pool."""
+(a blocking read) still goes through the pool. Pipelines without a transaction and the rate
+limits' hits go on the same connection."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from limits import RateLimitItemPerMinute
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from agent_common.rate_limits.redis import RedisRequestLimiter
 from agent_common.settings import RedisSettings
 from agent_common.transports.redis import redis_client
 from agent_common.transports.redis_multiplexed import MultiplexedRedis
@@ -116,3 +119,46 @@ async def test_a_blocking_read_does_not_hold_the_other_commands(process: Redis) 
     # On the shared connection, the GET would wait behind the BLPOP's two seconds.
     assert await asyncio.wait_for(process.get(key), 1.0) == b"v"
     assert await blocking is None
+
+
+async def test_pipelines_without_a_transaction_go_with_the_rest_each_answered_in_order(
+    process: Redis, observer: Redis, name: str
+) -> None:
+    counters = keys(50)
+
+    async def task(key: str, n: int) -> list[object]:
+        async with process.pipeline(transaction=False) as pipe:
+            pipe.incrby(key, n)
+            pipe.set(f"{key}:s", n)
+            pipe.get(f"{key}:s")
+            return list(await pipe.execute())
+
+    answers = await asyncio.wait_for(asyncio.gather(*(task(k, i) for i, k in enumerate(counters))), WAIT_S)
+    assert answers == [[i, True, str(i).encode()] for i in range(50)]
+    assert len([c for c in await observer.client_list() if c.get("name") == name]) == 1
+
+
+async def test_a_pipeline_raises_its_first_error_answer_once_every_command_ran(process: Redis) -> None:
+    wrong, right = keys(2)
+    await process.set(wrong, "a string")
+    async with process.pipeline(transaction=False) as pipe:
+        pipe.lpush(wrong, "x")
+        pipe.lpush(right, "x")
+        with pytest.raises(ResponseError, match="Command # 1"):
+            await pipe.execute()
+    assert await process.llen(right) == 1
+    async with process.pipeline(transaction=False) as pipe:
+        pipe.lpush(wrong, "x")
+        pipe.lpush(right, "y")
+        first, second = await pipe.execute(raise_on_error=False)
+    assert isinstance(first, ResponseError) and second == 2
+
+
+async def test_the_rate_limits_hits_go_on_the_process_connection_and_are_counted(
+    process: Redis, observer: Redis, name: str
+) -> None:
+    limiter, item, who = RedisRequestLimiter(process), RateLimitItemPerMinute(1000), uuid.uuid4().hex
+    hits = await asyncio.wait_for(asyncio.gather(*(limiter.hit(item, who, str(i % 4)) for i in range(100))), WAIT_S)
+    assert all(hits)
+    assert (await limiter.window(item, who, "0")).remaining == 1000 - 25
+    assert len([c for c in await observer.client_list() if c.get("name") == name]) == 1

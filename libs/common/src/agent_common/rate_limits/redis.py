@@ -1,4 +1,4 @@
-"""Rate limits in Redis, on the process's shared pool, so every replica counts the same hits.
+"""Rate limits in Redis, on the process's client, so every replica counts the same hits.
 
 - `ratelimit/...`: the `limits` library's moving windows (one Lua script drops
   expired hits, checks the count and records the hit atomically);
@@ -17,7 +17,7 @@ from agent_common.rate_limits.base import RequestLimiter, StreamSlots
 
 
 class RedisRequestLimiter(RequestLimiter):
-    """The moving window in Redis, on the process's pool, which rides through an outage of
+    """The moving window in Redis, on the process's client, which rides through an outage of
     Redis by sending a command again (`transports/redis_ride_through.py`), a dead pooled
     connection after a restart included.
 
@@ -28,9 +28,22 @@ class RedisRequestLimiter(RequestLimiter):
     """
 
     def __init__(self, redis: Redis) -> None:
-        # `limits` takes the pool through to redis-py (whose types it does not declare).
-        shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
-        super().__init__(RedisStorage("async+redis://", implementation="redispy", key_prefix="ratelimit", **shared))
+        super().__init__(_StorageOnTheProcessClient(redis))
+
+
+class _StorageOnTheProcessClient(RedisStorage):
+    """`limits`' Redis storage on the process's own client, so its hits go with the process's
+    other commands (`transports/redis_multiplexed.py`) instead of a client of its own on the
+    pool. Set where the library's cluster and sentinel storages set theirs."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        super().__init__("async+redis://", implementation="redispy", key_prefix="ratelimit")
+
+    def configure_bridge(self) -> None:
+        bridge: Any = self.bridge  # redis-py's bridge: `storage` is the client its scripts are registered on
+        bridge.storage = self._client
+        bridge.connection_getter = lambda _readonly: self._client
 
 
 # KEYS: the user's slots. ARGV: stream id, limit, lease ms. Redis's own clock, so replicas agree.

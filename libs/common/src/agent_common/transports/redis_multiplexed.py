@@ -15,17 +15,20 @@ order, as the pool's commands are (`redis_ride_through.py`); the commands answer
 their answers.
 
 Commands that wait on the server or hold their connection's state (blocking reads,
-transactions, pub/sub, `SELECT`, `CLIENT`...) go through the pool as before; so do
-pipelines and pub/sub, which take connections of their own.
+transactions, pub/sub, `SELECT`, `CLIENT`...) go through the pool as before, as do a
+transaction's pipeline and pub/sub, which take connections of their own. A pipeline without
+a transaction sends its commands together, in one write, on the process's connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -71,17 +74,42 @@ class MultiplexedRedis(Redis):
             command = _Command(args, options, asyncio.get_running_loop().create_future())
             self._queued.append(command)
             return await command.done  # type: ignore[misc]  # made with a future just above
+        (answer,) = await self._now([_Command(args, options)])
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        """A transaction's pipeline holds a connection of the pool; one without sends its commands
+        together with what the process's other tasks send."""
+        if transaction:
+            return super().pipeline(transaction, shard_hint)
+        return _PipelineOfTheProcess(self, shard_hint)
+
+    async def execute_together(self, commands: Sequence[tuple[tuple[Any, ...], Mapping[str, Any]]]) -> list[Any]:
+        """`commands` (each its arguments and redis-py's options) in one write, in this order: their
+        answers, an error Redis answered one with among them. A failed round trip raises."""
+        if self._sending:  # ride the next round trip
+            loop = asyncio.get_running_loop()
+            queued = [_Command(args, dict(options), loop.create_future()) for args, options in commands]
+            self._queued.extend(queued)
+            answers = await asyncio.gather(*(c.done for c in queued if c.done is not None), return_exceptions=True)
+            for answer in answers:
+                if isinstance(answer, BaseException) and not isinstance(answer, ResponseError):
+                    raise answer  # the round trip failed: every command in it
+            return answers
+        return await self._now([_Command(args, dict(options)) for args, options in commands])
+
+    async def _now(self, commands: list[_Command]) -> list[Any]:
+        """`commands` sent at once, in the caller's task: nothing else is out."""
         self._sending = True
         try:
-            (answer,) = await self._round_trip([_Command(args, options)])
+            return await self._round_trip(commands)
         finally:
             if self._queued:
                 self._sender = asyncio.create_task(self._send_queued(), name="redis-batches")
             else:
                 self._sending = False
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
 
     async def _send_queued(self) -> None:
         try:
@@ -138,3 +166,26 @@ class MultiplexedRedis(Redis):
             raise RedisTimeoutError("Timeout on a round trip to Redis") from None
         finally:
             conn.socket_timeout = bound_s
+
+
+class _PipelineOfTheProcess(Pipeline):
+    """A pipeline without a transaction: its commands go together, in one write, on the process's
+    connection. Watching keys, a transaction begun with MULTI, or `Script` objects queued (which
+    it would load first) take the pool's way."""
+
+    def __init__(self, client: MultiplexedRedis, shard_hint: str | None) -> None:
+        super().__init__(client.connection_pool, client.response_callbacks, False, shard_hint)
+        self._client = client
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if self.watching or self.explicit_transaction or self.scripts:
+            result: list[Any] = await super().execute(raise_on_error)
+            return result
+        stack = list(self.command_stack)
+        try:
+            answers = await self._client.execute_together(stack) if stack else []
+        finally:
+            await self.reset()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        if raise_on_error:
+            self.raise_first_error(stack, answers)
+        return answers
