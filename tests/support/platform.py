@@ -41,6 +41,11 @@ class Platform:
         """Where Prometheus would scrape `service` (never its public port)."""
         return f"{self.metrics[service]}/metrics"
 
+    def log_tails(self, lines: int = 60) -> str:
+        """The end of every service process's log (distributed only), for a failed test's report:
+        the processes are gone with pytest's temporary folders by the time anyone reads it."""
+        return "\n\n".join(f"--- {name} ---\n{process.tail(lines)}" for name, process in self.processes.items())
+
 
 @contextmanager
 def embedded_platform(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from tests.support.fault_proxy import FaultProxy, running_in_thread
 from tests.support.platform import Platform, create_api_key, distributed_platform, embedded_platform
@@ -35,6 +35,13 @@ LIMITED_GATEWAY = "gateway-limited"
 BLIND_GATEWAY = "gateway-without-documents"
 
 Screenshot = Callable[[Page, str], Path]
+
+# How long a page action or an `expect` waits. Room for a loaded machine: the distributed mode's
+# hops are processes sharing two cores with the other test worker (a game day starting its
+# brokers, say). The two are set apart in Playwright: `expect` alone kept its 5 s, and an answer
+# with a tool call, asked while the other worker started a fleet, once took longer than that.
+PATIENCE_MS = 30_000
+expect.set_options(timeout=PATIENCE_MS)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +66,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser profile in English (no key, no language kept from another test)."""
     context = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 800})
-    # Room for a loaded machine: the distributed mode's hops are processes sharing two cores.
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(PATIENCE_MS)
     yield context.new_page()
     context.close()
 
