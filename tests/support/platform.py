@@ -78,14 +78,42 @@ def embedded_platform(
         yield Platform(mode="embedded", base_url=base_url, metrics=metrics, documents=documents)
 
 
+@contextmanager
+def embedded_process(env: Mapping[str, str], log_dir: Path) -> Iterator[Platform]:
+    """`agent run` (what `make run` starts) as a process of its own: its `/metrics` is what the
+    embedded default exports, and nothing else. An app served in the test process would export
+    the series of every module any earlier test imported (the registry is the process's)."""
+    port, metrics_port = free_tcp_port(), free_tcp_port()
+    settings = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
+        "RAG_STORE_PATH": str(log_dir / "rag-store"),
+        "USAGE_LEDGER_PATH": str(log_dir / "usage.sqlite3"),
+        **env,
+    }
+    process = ServiceProcess("embedded", "agent_cli.main", settings, log_dir, args=["run"])
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_ready(base_url, process, timeout=120)
+        yield Platform(
+            mode="embedded",
+            base_url=base_url,
+            metrics={"gateway": f"http://127.0.0.1:{metrics_port}"},
+            processes={"embedded": process},
+        )
+    finally:
+        process.stop()
+
+
 class ServiceProcess:
     """One service as a child process, its output in a log file."""
 
-    def __init__(self, name: str, module: str, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, module: str, env: Mapping[str, str], log_dir: Path, args: Sequence[str] = ()) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
-        self._command = [sys.executable, "-m", module]
+        self._command = [sys.executable, "-m", module, *args]
         self._env = {**os.environ, **env}
         self.proc = self._spawn()
 
