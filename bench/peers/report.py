@@ -55,7 +55,10 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def _ratio(ours: float, theirs: float) -> str:
-    return f"{ours / theirs:.2f}" if theirs else "–"
+    """A ratio says something only of two figures above zero (ours may be 0: it adds nothing). An
+    added latency below zero is a round where that system's median came before the direct run's:
+    divided by it, the platform would read as faster the slower it is."""
+    return f"{ours / theirs:.2f}" if theirs > 0 and ours >= 0 else "–"
 
 
 def chart(result: dict[str, Any], path: Path) -> None:
