@@ -2,7 +2,8 @@
 on a real Redis: every caller gets its own answer, an error answer fails its command alone, a
 lost connection sends again only what was not answered, and what must not wait behind others
 (a blocking read) still goes through the pool. Pipelines without a transaction and the rate
-limits' hits go on the same connection."""
+limits' hits go on the same connection. Arguments packed in C reach Redis as redis-py's packer
+sends them."""
 
 from __future__ import annotations
 
@@ -162,3 +163,57 @@ async def test_the_rate_limits_hits_go_on_the_process_connection_and_are_counted
     assert all(hits)
     assert (await limiter.window(item, who, "0")).remaining == 1000 - 25
     assert len([c for c in await observer.client_list() if c.get("name") == name]) == 1
+
+
+async def test_every_kind_of_argument_reaches_redis_as_redis_py_sends_it(process: Redis, observer: Redis) -> None:
+    """Arguments are packed in C where they can be: what Redis stores is what redis-py's own
+    packer would have sent, for each kind an argument can be, alone and in a batch."""
+    key = keys(1)[0]
+    values: dict[str, object] = {
+        "korean": "방문객은 주말에 무료로 주차합니다",
+        "bytes": b"\x00\xff raw",
+        "int": -42,
+        "float": 0.1,
+        "big float": 1e20,
+        "memoryview": memoryview(b"viewed"),
+        "bytearray": bytearray(b"arrayed"),
+        "space in value": "two words",
+    }
+    await asyncio.gather(*(process.hset(key, field, value) for field, value in values.items()))  # type: ignore[arg-type]
+    stored = await observer.hgetall(key)
+    assert stored == {
+        b"korean": "방문객은 주말에 무료로 주차합니다".encode(),
+        b"bytes": b"\x00\xff raw",
+        b"int": b"-42",
+        b"float": b"0.1",
+        b"big float": b"1e+20",
+        b"memoryview": b"viewed",
+        b"bytearray": b"arrayed",
+        b"space in value": b"two words",
+    }
+
+
+async def test_a_command_named_in_words_is_sent_as_its_words(process: Redis, observer: Redis) -> None:
+    channel = keys(1)[0]
+    async with observer.pubsub() as listener:
+        await listener.subscribe(channel)
+        assert await process.execute_command("PUBSUB NUMSUB", channel) == [(channel.encode(), 1)]
+
+
+async def test_an_argument_redis_py_refuses_is_refused_the_same_way(process: Redis) -> None:
+    from redis.exceptions import DataError
+
+    with pytest.raises(DataError):
+        await process.set(keys(1)[0], True)  # type: ignore[arg-type]
+    assert await process.ping()  # the connection goes on serving
+
+
+async def test_a_client_in_another_encoding_sends_its_text_in_that_encoding(redis_url: str, observer: Redis) -> None:
+    client = redis_client(RedisSettings(url=redis_url))
+    client.connection_pool.connection_kwargs["encoding"] = "latin-1"
+    key = keys(1)[0]
+    try:
+        await client.set(key, "café")
+    finally:
+        await client.aclose()
+    assert await observer.get(key) == "café".encode("latin-1")
