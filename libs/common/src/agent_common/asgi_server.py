@@ -1,7 +1,8 @@
 """Running a service's ASGI app as its own process under uvicorn: the same way for every service.
 
 The port is taken first: a process that cannot serve its probes (and metrics) exits
-non-zero at once, before it consumes any work. It runs on asyncio's own loop. SIGTERM/SIGINT stop it in every state:
+non-zero at once, before it consumes any work. It runs on asyncio's own loop unless its caller
+asks for uvloop (`serve_app`'s `loop`). SIGTERM/SIGINT stop it in every state:
 during start-up the start-up is cancelled; while serving it stops accepting and drains;
 a second signal, or a drain past its bound, ends it at once.
 """
@@ -18,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -147,11 +148,19 @@ def serve_app(
     port: int,
     log: ObservabilitySettings,
     listener: socket.socket | None = None,
+    loop: Literal["asyncio", "uvloop"] = "asyncio",
 ) -> None:
     """Serve `app` until SIGTERM/SIGINT, then drain: stop accepting, finish in-flight work.
 
     `listener` is a socket taken earlier with `bind_listener` (a caller that must know the
-    port is free before it builds the app); by default the port is taken here, first."""
+    port is free before it builds the app); by default the port is taken here, first.
+
+    `loop`: asyncio's own by default, said outright (uvicorn's "auto" takes uvloop whenever it
+    is installed). uvloop saved 1-2 % CPU a request in the services, but its transport raises
+    `RuntimeError` on a write to a connection closed under it where asyncio's does not:
+    aiokafka's producer died of that in a broker cut and failed every publish after it
+    (docs/benchmarks.md, docs/reliability.md). A process with no Kafka or Redis client (the
+    embedded platform) may ask for uvloop."""
     configure_logging(service, log.level, log.format)
     configure_tracing(service, TracingSettings())
     sock = listener or bind_listener(service, host, port)
@@ -159,11 +168,7 @@ def serve_app(
         app,
         host=host,
         port=port,
-        # asyncio's own loop, said outright (uvicorn's "auto" takes uvloop whenever it is installed).
-        # uvloop saved 1-2 % CPU a request, but its transport raises `RuntimeError` on a write to a
-        # connection closed under it where asyncio's does not: aiokafka's producer died of that in a
-        # broker cut and failed every publish after it (docs/benchmarks.md, docs/reliability.md).
-        loop="asyncio",
+        loop=loop,
         log_config=None,  # our JSON logging, configured above
         access_log=False,  # request metrics come from HttpMetricsMiddleware
         # uvicorn would otherwise rewrite the client address from X-Forwarded-For whenever the
