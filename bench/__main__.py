@@ -25,26 +25,28 @@ from typing import Any
 import httpx
 
 from bench import platforms
-from bench.load import Stream, hold_idle_streams, run_level
+from bench.load import Level, hold_idle_streams, requests_for, run_level
 from bench.rag import measure_rag
 from bench.report import print_table, write_chart
 from bench.stats import summary
 
 LEVELS = (1, 10, 50, 100, 200)
 QUICK_LEVELS = (10, 50)
-REQUESTS_PER_LEVEL = 200  # at least, per level and series (twice the level where that is more)
+REQUESTS_PER_LEVEL = 200  # at least, per level and series (`bench.load.requests_for`)
 LOAD_GENERATOR = "load generator"  # this process: it shares the machine's cores with what it measures
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def describe(streams: list[Stream], wall_s: float) -> dict[str, Any]:
-    ok = [s for s in streams if s.ok]
+def describe(level: Level) -> dict[str, Any]:
+    """Figures of the level's steady state (each client's first request is its warm-up, `bench.load`);
+    errors and the request count of every request."""
+    ok = [s for s in level.steady if s.ok]
     errors: dict[str, int] = {}
-    for s in streams:
+    for s in level.streams:
         if not s.ok:
             errors[s.error] = errors.get(s.error, 0) + 1
     return {
-        "requests": len(streams),
+        "requests": len(level.streams),
         "errors": errors,
         "ttft_ms": summary([s.ttft_s for s in ok]),
         "gap_ms": summary([g for s in ok for g in s.gaps_s]),
@@ -52,7 +54,7 @@ def describe(streams: list[Stream], wall_s: float) -> dict[str, Any]:
         # whether the answer as a whole came later, the first-to-last-token time does.
         "answer_ms": summary([s.total_s - s.ttft_s for s in ok]),
         "frames_per_answer": round(sum(len(s.gaps_s) + 1 for s in ok) / len(ok), 1) if ok else 0.0,
-        "requests_per_s": round(len(ok) / wall_s, 2) if wall_s else 0.0,
+        "requests_per_s": round(level.requests_per_s, 2),
     }
 
 
@@ -67,18 +69,18 @@ def _sample(pids: dict[str, int], measure: Callable[[int], float]) -> dict[str, 
 async def curve(running: platforms.Running, levels: tuple[int, ...], per_level: int) -> list[dict[str, Any]]:
     points = []
     for level in levels:
-        requests = max(per_level, 2 * level)
+        requests = requests_for(level, per_level)
         pids = {**running.pids, LOAD_GENERATOR: os.getpid()}
         cpu_before, wait_before = _sample(pids, platforms.cpu_seconds), _sample(pids, platforms.cpu_wait_seconds)
         machine_before = platforms.machine_busy()
-        streams, wall = await run_level("platform", running.base_url, level, requests, running.headers)
+        measured = await run_level("platform", running.base_url, level, requests, running.headers)
+        wall = measured.wall_s
         machine_after = platforms.machine_busy()
         cpu_after, wait_after = _sample(pids, platforms.cpu_seconds), _sample(pids, platforms.cpu_wait_seconds)
-        base_streams, base_wall = await run_level("baseline", running.model_url, level, requests, {})
+        base = await run_level("baseline", running.model_url, level, requests, {})
         # The OpenAI-compatible API: the same runs through `/v1/chat/completions`, after the CPU samples.
-        openai_streams, openai_wall = await run_level("openai", running.base_url, level, requests, running.headers)
-        pipeline, baseline = describe(streams, wall), describe(base_streams, base_wall)
-        openai = describe(openai_streams, openai_wall)
+        openai = describe(await run_level("openai", running.base_url, level, requests, running.headers))
+        pipeline, baseline = describe(measured), describe(base)
         ok = max(1, requests - sum(pipeline["errors"].values()))
         points.append(
             {

@@ -7,6 +7,16 @@ for the baseline, straight to the offline model with that same OpenAI request.
 What is measured is what a client sees: the time from sending the request to the
 first token, and the gaps between tokens as they arrive (frames are counted at
 the client, so coalescing anywhere would show).
+
+A level is a closed loop: `concurrency` clients, each sending its next request when its
+last one ends. Its start and its end are not steady state. Every client sends its first
+request at the same instant, and at the end clients go idle one by one as the queue runs
+out (a system whose requests all take the same time ends them together; one with any
+spread leaves clients idle for up to a request's length). With four requests a client,
+as 200 requests at 50 streams were, the two ends weighed more than any change measured
+(docs/benchmarks.md has the figures). So each client's first request is the warm-up, not
+counted in the figures, and the rate is each client's answers after its first, over the
+time from its first answer to its last, summed over the clients.
 """
 
 from __future__ import annotations
@@ -23,6 +33,12 @@ import httpx
 from httpx_sse import aconnect_sse
 
 QUESTION = "Tell me about the platform in a few sentences, please."
+REQUESTS_PER_CLIENT = 10  # at least, at every level: nine steady requests a client after its warm-up
+
+
+def requests_for(concurrency: int, at_least: int) -> int:
+    """A level's requests: `at_least`, and `REQUESTS_PER_CLIENT` for each client where that is more."""
+    return max(at_least, REQUESTS_PER_CLIENT * concurrency)
 
 
 @dataclass
@@ -32,6 +48,38 @@ class Stream:
     gaps_s: list[float] = field(default_factory=list)
     total_s: float = 0.0
     error: str = ""
+
+
+@dataclass
+class Level:
+    """One level's requests as its clients made them: `by_client[c]` is client c's, in order,
+    each with the time it ended (`time.perf_counter`)."""
+
+    by_client: list[list[tuple[Stream, float]]]
+    wall_s: float
+
+    @property
+    def streams(self) -> list[Stream]:
+        """Every request, warm-ups included."""
+        return [stream for made in self.by_client for stream, _ in made]
+
+    @property
+    def steady(self) -> list[Stream]:
+        """Each client's requests after its first."""
+        return [stream for made in self.by_client for stream, _ in made[1:]]
+
+    @property
+    def requests_per_s(self) -> float:
+        """Answered requests a second in steady state: each client's answers after its first, over
+        the time from its first request's end to its last's, summed over the clients. Where a
+        client made only one request there is no steady state to measure: answers over wall time."""
+        if any(len(made) < 2 for made in self.by_client):
+            return sum(1 for s in self.streams if s.ok) / self.wall_s if self.wall_s else 0.0
+        rate = 0.0
+        for made in self.by_client:
+            span = made[-1][1] - made[0][1]
+            rate += sum(1 for stream, _ in made[1:] if stream.ok) / span if span > 0 else 0.0
+        return rate
 
 
 async def platform_stream(client: httpx.AsyncClient, base_url: str, n: int, question: str = QUESTION) -> Stream:
@@ -92,16 +140,16 @@ def _timed(started: float, arrivals: list[float]) -> Stream:
 
 async def run_level(
     kind: str, url: str, concurrency: int, requests: int, headers: dict[str, str], question: str = QUESTION
-) -> tuple[list[Stream], float]:
+) -> Level:
     """`requests` streams of `kind` (`platform`, `openai`: `url` is the platform's; `baseline`: the
-    model's `/v1`), `concurrency` at a time; returns them and the wall time they took. `question`:
+    model's `/v1`) from `concurrency` clients, each sending its next when its last ends. `question`:
     the platform's message (one with a URL makes a tool call)."""
     limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
     timeout = httpx.Timeout(120, connect=30)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(requests):
         queue.put_nowait(n)
-    results: list[Stream] = []
+    by_client: list[list[tuple[Stream, float]]] = [[] for _ in range(concurrency)]
     async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
         streams: dict[str, Callable[[httpx.AsyncClient, int], Awaitable[Stream]]] = {
             "platform": lambda client, n: platform_stream(client, url, n, question),
@@ -110,14 +158,15 @@ async def run_level(
         }
         one = streams[kind]
 
-        async def worker() -> None:
+        async def client_loop(made: list[tuple[Stream, float]]) -> None:
             while not queue.empty():
                 n = queue.get_nowait()
-                results.append(await one(client, n))
+                stream = await one(client, n)
+                made.append((stream, time.perf_counter()))
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return results, time.perf_counter() - started
+        await asyncio.gather(*(client_loop(made) for made in by_client))
+        return Level([made for made in by_client if made], time.perf_counter() - started)
 
 
 async def hold_idle_streams(

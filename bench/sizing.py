@@ -110,7 +110,8 @@ async def one_repetition(
     async def chat() -> Any:
         return await run_level("platform", running.base_url, streams, requests, running.headers)
 
-    used, peak, _, (done, _) = await _cpu_during(pids, chat)
+    used, peak, _, measured = await _cpu_during(pids, chat)
+    done = measured.streams
     ok = max(1, sum(1 for s in done if s.ok))
     result["chat_run"] = {
         "requests": len(done),
@@ -132,7 +133,8 @@ async def one_repetition(
         return await run_level("platform", running.base_url, streams, requests // 2, running.headers, question)
 
     tool_idle = platforms.rss_bytes(pids["tool-runner"])
-    used, peak, _, (done, _) = await _cpu_during(pids, tools)
+    used, peak, _, measured = await _cpu_during(pids, tools)
+    done = measured.streams
     ok = max(1, sum(1 for s in done if s.ok))
     result["tool_call"] = {
         "requests": len(done),

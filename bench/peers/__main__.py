@@ -7,7 +7,7 @@ rounds, the systems' order rotated round by round so none always goes first (a w
 cache, a busier machine); the figures are medians over the rounds. Results go to
 `bench/results/peers.{json,md,png}`.
 
-python -m bench.peers                 # levels 1, 10, 50; 3 rounds; 200 requests per level
+python -m bench.peers                 # levels 1, 10, 50; 3 rounds; 200 requests per level, 10 a stream at least
 python -m bench.peers --quick         # levels 10, 50; 2 rounds; as many requests per level
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import platforms
-from bench.load import run_level
+from bench.load import requests_for, run_level
 from bench.peers import report, systems
 from bench.stats import summary
 
@@ -48,17 +48,18 @@ def cpu_of(pids: dict[str, int]) -> dict[str, float]:
 async def one_round(system: systems.System, level: int, requests: int, model_pid: int) -> dict[str, Any]:
     watched = {**system.pids, "model": model_pid, LOAD_GENERATOR: os.getpid()}
     before = cpu_of(watched)
-    streams, wall = await run_level(system.kind, system.url, level, requests, system.headers)
+    measured = await run_level(system.kind, system.url, level, requests, system.headers)
     after = cpu_of(watched)
-    ok = [s for s in streams if s.ok]
+    ok = [s for s in measured.streams if s.ok]
     spent = {name: after[name] - before[name] for name in watched}
     errors: dict[str, int] = {}
-    for s in streams:
+    for s in measured.streams:
         if not s.ok:
             errors[s.error] = errors.get(s.error, 0) + 1
     return {
-        "ttft_ms": summary([s.ttft_s for s in ok]),
-        "requests_per_s": round(len(ok) / wall, 2) if wall else 0.0,
+        # Steady state: each client's first request is its warm-up (`bench.load`).
+        "ttft_ms": summary([s.ttft_s for s in measured.steady if s.ok]),
+        "requests_per_s": round(measured.requests_per_s, 2),
         "errors": errors,
         # The system's own processes (its broker and Redis included), per answered request.
         "cpu_ms_per_request": round(sum(spent[name] for name in system.pids) * 1000 / max(1, len(ok)), 2),
@@ -85,7 +86,7 @@ async def measure(every: list[systems.System], model_pid: int, levels: tuple[int
         await run_level(system.kind, system.url, 5, 20, system.headers)
     results: dict[str, Any] = {"idle_cpu_ms_per_s": await idle_cpu(every, IDLE_S), "levels": []}
     for level in levels:
-        requests = max(REQUESTS_PER_LEVEL, 4 * level)
+        requests = requests_for(level, REQUESTS_PER_LEVEL)
         per_system: dict[str, list[dict[str, Any]]] = {s.name: [] for s in every}
         for round_ in range(rounds):
             order = every[round_ % len(every) :] + every[: round_ % len(every)]

@@ -15,7 +15,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Peers on {result['machine']['cores']} cores (Python {result['machine']['python']}), LiteLLM "
         f"{result['litellm_version']}; one offline model shared (first token after {pace['first_token_delay_ms']} ms, "
-        f"then one every {pace['token_delay_ms']} ms); medians of {result['rounds']} rounds, systems rotated.",
+        f"then one every {pace['token_delay_ms']} ms); medians of {result['rounds']} rounds, systems rotated; "
+        "steady state (each client's first request is its warm-up, not counted).",
         "",
         "| | "
         + " | ".join(COLUMNS)
@@ -29,7 +30,7 @@ def markdown(result: dict[str, Any]) -> str:
             (f"+TTFT p50, {n} streams (ms)", lambda s: s["added_ttft_ms"]["p50"]),
             (f"+TTFT p95, {n} streams (ms)", lambda s: s["added_ttft_ms"]["p95"]),
             (
-                f"req/s at {n} streams (direct: {by['direct']['requests_per_s']})",
+                f"steady req/s at {n} streams (direct: {by['direct']['requests_per_s']})",
                 lambda s: s["requests_per_s"],
             ),
             (f"CPU ms per request at {n} streams", lambda s: s["cpu_ms_per_request"]),
