@@ -6,6 +6,7 @@ reconnects."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import pytest
@@ -23,7 +24,7 @@ CALLER = Caller(user_id="u1", tenant="t1", method="anonymous")
 
 
 async def _follow(client: RunClient, request: ChatRequested) -> list[RunEvent]:
-    return [event async for event in client.submit(request)]
+    return [event async for event in await client.submit(request)]
 
 
 async def test_a_run_that_never_answers_ends_at_the_deadline() -> None:
@@ -39,6 +40,33 @@ async def test_a_run_that_never_answers_ends_at_the_deadline() -> None:
     assert received[0].error.code.value == "INFRA_TIMEOUT" and received[0].partial is False
     assert received[0].fallback and any("\uac00" <= ch <= "\ud7a3" for ch in received[0].fallback)  # in Korean
     assert [e.type for e in await events.replay(request.request_id)] == ["error"]
+
+
+async def test_a_submission_is_published_when_submit_returns_and_lets_go_of_its_subscription_unread() -> None:
+    bus, events = MemoryBus(), MemoryRunEventChannel()
+    published: list[str] = []
+
+    async def take(message: ChatRequested) -> None:
+        published.append(message.request_id)
+
+    bus.subscribe(ChatRequested, take, group="orchestrator")
+    await bus.start()
+    try:
+        client = RunClient(bus, events, timeout_s=5)
+        request = client.new_request(CALLER, "아무도 읽지 않는 답", None, None)
+        stream = await client.submit(request)
+        for _ in range(3):  # the bus hands the request to its consumer
+            await asyncio.sleep(0)
+        assert published == [request.request_id]
+        assert await events.audience(request.request_id) == 1
+        # A response that never starts (its client gone first) drops the stream unread.
+        del stream
+        gc.collect()
+        for _ in range(3):  # asyncio closes the generator it finalized in a task of its own
+            await asyncio.sleep(0)
+        assert await events.audience(request.request_id) == 0
+    finally:
+        await bus.stop()
 
 
 async def test_a_run_that_stops_after_some_tokens_ends_partial_at_the_deadline() -> None:

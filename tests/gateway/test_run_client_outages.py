@@ -57,7 +57,7 @@ class RedisGoneMidStream(MemoryRunEventChannel):
 
 
 async def _follow(client: RunClient, request: ChatRequested) -> list[RunEvent]:
-    return [event async for event in client.submit(request)]
+    return [event async for event in await client.submit(request)]
 
 
 def _ending(received: list[RunEvent]) -> ErrorEvent:

@@ -1,8 +1,11 @@
 """Submitting a chat turn and following its run's events.
 
 The order matters: subscribe to the run's events, then publish the request, so
-no event can be sent before anyone listens. The run itself never depends on
-the client: if the client goes away, the run still finishes and is kept.
+no event can be sent before anyone listens; and both before a streamed response's
+head and first frames are written, so the run is on its way meanwhile (a lone
+distributed request's first token about a millisecond sooner). The run itself
+never depends on the client: if the client goes away, the run still finishes and
+is kept.
 
 One timeout, one cause: the run's deadline (`ChatRequested.deadline_at`) ends a
 grace before the client's, so a run that ran out of time ends itself and says
@@ -95,12 +98,21 @@ class RunClient:
         )
 
     async def submit(self, request: ChatRequested) -> AsyncGenerator[RunEvent, None]:
-        """Publish `request` and yield its run's events, ending with `done` or `error`."""
-        language = language_of(request.message, request.locale)
-        async for event in self._ending_guaranteed(request.request_id, self._submit(request, language), language):
-            yield event
+        """Publish `request` now and return its run's events, ending with `done` or `error`.
 
-    async def _submit(self, request: ChatRequested, language: Language) -> AsyncGenerator[RunEvent, None]:
+        When this returns, the request is on the bus, or the ending that says why it is not is the
+        first event. The events' subscription is closed with the generator returned, or, if that is
+        never read, when it is dropped (asyncio closes an async generator it finalizes)."""
+        language = language_of(request.message, request.locale)
+        events = self._ending_guaranteed(request.request_id, self._submit(request, language), language)
+        try:
+            first = await anext(events)  # the subscription, the publish: `PUBLISHED`, or the ending
+        except BaseException:
+            await events.aclose()
+            raise
+        return _resumed(first, events)
+
+    async def _submit(self, request: ChatRequested, language: Language) -> AsyncGenerator[RunEvent | Published, None]:
         # Fresh: the request is published only once the subscription is live, so no event precedes it.
         async with self._events.listen(request.request_id, fresh=True) as events:
             try:
@@ -110,6 +122,7 @@ class RunClient:
                 unavailable = _ending_for(exc, "The platform is not accepting requests right now.")
                 yield await self._end_with(request.request_id, unavailable, language)
                 return
+            yield PUBLISHED
             waits_until = request.deadline_at + self._grace_s
             claim_key = chat_run_key(request.message_id)
             async for event in self._until_deadline(
@@ -123,7 +136,8 @@ class RunClient:
         """Rejoin a run's events after `after_seq` (a reconnect with Last-Event-ID)."""
         language = language_of(None, locale)
         async for event in self._ending_guaranteed(request_id, self._follow(request_id, after_seq, language), language):
-            yield event
+            if not isinstance(event, Published):  # none: only a submission publishes
+                yield event
 
     async def _follow(self, request_id: str, after_seq: int, language: Language) -> AsyncGenerator[RunEvent, None]:
         async with self._events.listen(request_id, after_seq) as events:
@@ -131,14 +145,17 @@ class RunClient:
                 yield event
 
     async def _ending_guaranteed(
-        self, request_id: str, events: AsyncGenerator[RunEvent, None], language: Language
-    ) -> AsyncGenerator[RunEvent, None]:
+        self, request_id: str, events: AsyncGenerator[RunEvent | Published, None], language: Language
+    ) -> AsyncGenerator[RunEvent | Published, None]:
         """Whatever fails underneath (Redis gone while subscribing, say), the stream ends
         with exactly one terminal event, never a response cut off in the middle."""
         ended = partial = False
         try:
             async with aclosing(events):
                 async for event in events:
+                    if isinstance(event, Published):
+                        yield event
+                        continue
                     ended = ended or is_terminal(event)
                     partial = partial or event.type == "token"
                     yield event
@@ -249,6 +266,25 @@ class RunClient:
 
 
 STREAM_LOST = "The answer's stream was lost; please try again."
+
+
+class Published:
+    """The point in a submission's events where its request is on the bus."""
+
+
+PUBLISHED = Published()
+
+
+async def _resumed(
+    first: RunEvent | Published, events: AsyncGenerator[RunEvent | Published, None]
+) -> AsyncGenerator[RunEvent, None]:
+    """A submission's events after its start: `first` unless it marked the publish, then the rest."""
+    async with aclosing(events):
+        if not isinstance(first, Published):
+            yield first
+        async for event in events:
+            if not isinstance(event, Published):
+                yield event
 
 
 def _ending_for(exc: BaseException, otherwise: str) -> ErrorInfo:

@@ -62,7 +62,7 @@ async def chat(
 
 async def _whole_answer(runs: RunClient, submitted: ChatRequested) -> ChatResponse | JSONResponse:
     partial: list[str] = []
-    async with aclosing(runs.submit(submitted)) as events:
+    async with aclosing(await runs.submit(submitted)) as events:
         async for event in events:
             if isinstance(event, TokenEvent):
                 partial.append(event.text)
@@ -110,13 +110,10 @@ async def chat_stream(
     """Send a message and receive the answer as Server-Sent Events (see docs/sse-events.md)."""
     submitted = await admit_turn(body, request, caller, runs, owners, _locale(body, accept_language))
     slots = await acquire_stream(request, caller, submitted.request_id)
-    frames = _frames(
-        runs.submit(submitted),
-        partial(slots.release, user_key(caller), submitted.request_id),
-        request_id=submitted.request_id,
-        session_id=submitted.session_id,
-        user_id=caller.user_id,
-    )
+    ids = {"request_id": submitted.request_id, "session_id": submitted.session_id, "user_id": caller.user_id}
+    with bind_ids(**ids):
+        events = await runs.submit(submitted)  # before the response: the run is on its way meanwhile
+    frames = _frames(events, partial(slots.release, user_key(caller), submitted.request_id), **ids)
     return _event_stream(request, frames, submitted.request_id, submitted.session_id)
 
 

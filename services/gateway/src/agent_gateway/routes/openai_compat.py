@@ -192,8 +192,10 @@ async def chat_completions(
         return answer
     slots = await acquire_stream(request, caller, submitted.request_id)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    with bind_ids(**ids):
+        events = await runs.submit(submitted)  # before the response: the run is on its way meanwhile
     frames = _chunks(
-        runs.submit(submitted),
+        events,
         completion,
         partial(slots.release, user_key(caller), submitted.request_id),
         include_usage=include_usage,
@@ -208,7 +210,7 @@ async def chat_completions(
 async def _whole_completion(runs: RunClient, completion: _Completion) -> JSONResponse:
     submitted = completion.submitted
     answered: list[str] = []
-    async with aclosing(runs.submit(submitted)) as events:
+    async with aclosing(await runs.submit(submitted)) as events:
         async for event in events:
             if isinstance(event, TokenEvent):
                 answered.append(event.text)
