@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agent_gateway.keepalive import PING, Frame, with_keepalive
+from tests.support.garbage import cyclic_garbage, described
 
 INTERVAL_S = 0.3
 
@@ -57,3 +58,10 @@ async def test_the_source_s_error_reaches_the_reader_after_its_frames() -> None:
     with pytest.raises(RuntimeError, match="run lost"):
         await read_into_got()
     assert got == [{"data": "0"}]
+
+
+async def test_a_stream_read_to_its_end_leaves_no_cyclic_garbage() -> None:
+    # Its ping timer holds the check it calls, whose closure holds the timer: a cycle unless let go.
+    with cyclic_garbage() as left:
+        assert await read(frames_after([0.0, 0.0])) == [{"data": "0"}, {"data": "1"}]
+    assert not left, described(left)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from agent_orchestrator.token_stream import TokenStream, token_stream
+from tests.support.garbage import cyclic_garbage, described
 
 
 class Publisher:
@@ -121,3 +122,20 @@ async def test_one_publishing_task_serves_the_whole_stream_and_ends_with_the_blo
     await asyncio.sleep(0)
     assert len(asyncio.all_tasks()) == before  # nothing left waiting after the run
     assert publish.published == ["a", "b", "c"]
+
+
+async def test_a_stream_that_ends_leaves_no_cyclic_garbage() -> None:
+    # Its publishing task returns; cancelled, it would leave its exception, traceback and frames in a cycle.
+    publish = Publisher()
+
+    async def two_tokens() -> None:  # the stream, unreachable once it returns
+        async with token_stream(publish) as stream:
+            for token in ("안녕", "하세요"):
+                await stream.send(token)
+
+    with cyclic_garbage() as left:
+        await two_tokens()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the task sees the stream closed and returns
+    assert publish.published == ["안녕", "하세요"]
+    assert not left, described(left)

@@ -32,12 +32,39 @@ class _Ended:
     error: Exception | None = None
 
 
+class _QuietPings:
+    """One timer a ping interval, not one a frame: a frame only notes when it went out, and the
+    timer, when it comes, looks whether the stream has been quiet for a whole interval."""
+
+    def __init__(self, queue: asyncio.Queue[Frame | _Ended], interval_s: float) -> None:
+        self._queue = queue
+        self._interval_s = interval_s
+        self._loop = asyncio.get_running_loop()
+        self.last_sent = self._loop.time()
+        self._timer = self._loop.call_at(self.last_sent + interval_s, self._check) if interval_s else None
+
+    def sent(self) -> None:
+        self.last_sent = self._loop.time()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()  # lets go of the bound `_check`, and with it of this object
+            self._timer = None
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if now - self.last_sent < self._interval_s - _TIMER_SLACK_S:  # a frame went out meanwhile
+            at = self.last_sent + self._interval_s
+        else:
+            if self._queue.empty():  # else a frame waits for a slow client: the stream is not idle
+                self._queue.put_nowait(PING)
+            at = now + self._interval_s
+        self._timer = self._loop.call_at(at, self._check)
+
+
 async def with_keepalive(frames: AsyncIterator[Frame], interval_s: float) -> AsyncIterator[Frame]:
     """`frames`, and a `PING` after every `interval_s` in which no frame came (none if it is 0)."""
     queue: asyncio.Queue[Frame | _Ended] = asyncio.Queue(maxsize=1)  # the client's pace, as without pings
-    loop = asyncio.get_running_loop()
-    last_sent = loop.time()
-    timer: asyncio.TimerHandle | None = None
 
     async def read() -> None:
         try:
@@ -49,22 +76,8 @@ async def with_keepalive(frames: AsyncIterator[Frame], interval_s: float) -> Asy
             return
         await queue.put(_Ended())
 
-    def ping_if_quiet() -> None:
-        # One timer per interval, not one per frame: a frame only notes when it went out, and
-        # the timer, when it comes, looks whether the stream has been quiet for a whole interval.
-        nonlocal timer
-        now = loop.time()
-        if now - last_sent < interval_s - _TIMER_SLACK_S:  # a frame went out meanwhile
-            at = last_sent + interval_s
-        else:
-            if queue.empty():  # else a frame waits for a slow client: the stream is not idle
-                queue.put_nowait(PING)
-            at = now + interval_s
-        timer = loop.call_at(at, ping_if_quiet)
-
     reader = asyncio.create_task(read(), name="sse-frames")
-    if interval_s:
-        timer = loop.call_at(last_sent + interval_s, ping_if_quiet)
+    pings = _QuietPings(queue, interval_s)
     try:
         while True:
             item = await queue.get()
@@ -72,11 +85,10 @@ async def with_keepalive(frames: AsyncIterator[Frame], interval_s: float) -> Asy
                 if item.error is not None:
                     raise item.error
                 return
-            last_sent = loop.time()
+            pings.sent()
             yield item
     finally:
-        if timer is not None:
-            timer.cancel()
+        pings.stop()
         reader.cancel()  # the client went away: the frames' own clean-up runs in their task
         with contextlib.suppress(asyncio.CancelledError):
             await reader

@@ -26,6 +26,7 @@ class TokenStream:
         self._idle = asyncio.Event()  # set: nothing queued or on its way
         self._idle.set()
         self._failure: Exception | None = None
+        self._closed = False
 
     async def send(self, text: str) -> None:
         """Queue `text`; a failed earlier publish (Redis away, say) raises here."""
@@ -48,8 +49,15 @@ class TokenStream:
         if self._failure is not None:
             raise self._failure
 
+    def close(self) -> None:
+        """The stream is over and drained: the publishing task returns. It is not cancelled: a
+        cancelled task leaves its exception, traceback and frames in a reference cycle, garbage
+        for the collector's passes, once a run."""
+        self._closed = True
+        self._wake.set()
+
     def cancel(self) -> None:
-        """The run is being cut off, or its stream is over: publish nothing more."""
+        """The run is being cut off: publish nothing more."""
         if self._flusher is not None:
             self._flusher.cancel()
 
@@ -60,6 +68,8 @@ class TokenStream:
                     text = "".join(self._pending)
                     self._pending.clear()
                     await self._publish(text)
+                if self._closed:
+                    return
                 self._wake.clear()
                 self._idle.set()
                 await self._wake.wait()
@@ -74,6 +84,7 @@ async def token_stream(publish: Callable[[str], Awaitable[None]]) -> AsyncIterat
     """A `TokenStream` drained when the block ends, by an error too (the client sees every token
     before the error event), and cancelled with the block."""
     stream = TokenStream(publish)
+    drained = False
     try:
         try:
             yield stream
@@ -81,7 +92,12 @@ async def token_stream(publish: Callable[[str], Awaitable[None]]) -> AsyncIterat
             raise
         except Exception:
             await stream.drain()  # should a publish have failed too (Redis away, say), that wins
+            drained = True
             raise
         await stream.drain()
+        drained = True
     finally:
-        stream.cancel()  # its publishing task: idle by now, or cut off with the run
+        if drained:
+            stream.close()  # its publishing task is idle: it returns
+        else:
+            stream.cancel()  # cut off with the run

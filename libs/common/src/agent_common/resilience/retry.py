@@ -73,4 +73,9 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return await retrying(attempt)
+        try:
+            return await retrying(attempt)
+        finally:
+            # Its last round's actions are its own bound methods, kept on it: a cycle the
+            # collector would otherwise walk for every call (every model call is one).
+            retrying.iter_state.reset()
