@@ -4,13 +4,13 @@ a trace still crosses services; an exporter, or an operator's `OTEL_TRACES_SAMPL
 from __future__ import annotations
 
 import pytest
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from agent_common.logs import current_trace_ids
-from agent_common.tracing import unexported_sampler
+from agent_common.tracing import spans_recorded, unexported_sampler
 
 
 def test_without_an_exporter_nothing_is_recorded_but_ids_are_made_and_passed_on(
@@ -38,3 +38,19 @@ def test_an_exporter_or_the_operators_sampler_decides_instead(monkeypatch: pytes
     assert unexported_sampler(None) is None
     with TracerProvider(sampler=unexported_sampler(None)).get_tracer("t").start_as_current_span("s") as span:
         assert span.is_recording()
+
+
+@pytest.mark.parametrize(
+    ("provider", "recorded"),
+    [
+        (trace.ProxyTracerProvider(), False),  # nothing installed
+        (TracerProvider(sampler=ALWAYS_OFF), False),  # no exporter
+        (TracerProvider(), True),  # the SDK's own sampler: an exporter, or the operator's choice
+        (trace.NoOpTracerProvider(), False),
+    ],
+)
+def test_whether_spans_are_recorded_is_the_installed_providers_say(
+    monkeypatch: pytest.MonkeyPatch, provider: trace.TracerProvider, recorded: bool
+) -> None:
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    assert spans_recorded() is recorded

@@ -71,6 +71,16 @@ def unexported_sampler(exporter: SpanExporter | None) -> Sampler | None:
     return None
 
 
+def spans_recorded() -> bool:
+    """Whether this process's spans are recorded: not when no provider is installed, nor when
+    the installed one drops every span (`unexported_sampler`). A provider of another make is
+    taken to record."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        return provider.sampler is not ALWAYS_OFF
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
+
 @contextmanager
 def producing(topic: str, message_id: str, key: str, system: MessagingSystem) -> Iterator[dict[str, str]]:
     """The `send {topic}` span of one publish; yields the headers that carry its context."""

@@ -29,7 +29,7 @@ from agent_gateway.auth.jwt import JwtVerifier
 from agent_gateway.body_limit import BodyLimitMiddleware
 from agent_gateway.document_store import shared_document_store
 from agent_gateway.errors import install_error_handlers
-from agent_gateway.http_tracing import trace_requests
+from agent_gateway.http_tracing import FASTAPI_TELEMETRY, trace_requests
 from agent_gateway.openai_errors import OpenAIErrorShape
 from agent_gateway.ownership import Ownership
 from agent_gateway.rate_limits import RequestLimits
@@ -149,6 +149,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by `add_docs_pages`, with assets of its own rather than a CDN's
         redoc_url=None,
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.settings = config.gateway
     app.state.reindex_board = board
