@@ -29,6 +29,7 @@ from agent_gateway.auth.jwt import JwtVerifier
 from agent_gateway.body_limit import BodyLimitMiddleware
 from agent_gateway.document_store import shared_document_store
 from agent_gateway.errors import install_error_handlers
+from agent_gateway.event_stream import head_hold_s
 from agent_gateway.http_tracing import FASTAPI_TELEMETRY, trace_requests
 from agent_gateway.openai_errors import OpenAIErrorShape
 from agent_gateway.ownership import Ownership
@@ -122,6 +123,7 @@ def create_app(
             claims=shared.run_store.claims,
         )
         app.state.bus = shared.bus
+        app.state.sse_head_hold_s = head_hold_s(config.gateway.sse_head_hold_s, shared.bus)
         app.state.sessions = shared.sessions
         authenticator = Authenticator(
             shared.api_keys,

@@ -57,6 +57,11 @@ class GatewaySettings(BaseSettings):
     ending has to reach the gateway (a quarter of the request timeout at most)."""
     sse_ping_s: float = Field(default=10.0, gt=0)
     """Seconds between SSE keep-alive comments while a run is quiet, so proxies keep the stream open."""
+    sse_head_hold_s: float | None = Field(default=None, ge=0, le=1.0)
+    """How long a chat stream's response head may wait for the stream's first frame, so that it goes out
+    beside it, or while the model thinks, rather than in the way of the model's call (`event_stream.py`).
+    Unset: 0.02 where the runs share the gateway's process (the embedded default's in-memory bus), and 0,
+    at once, beside orchestrators of their own, whose bus hop the head's write overlaps anyway."""
     reindex_status_wait_s: float = Field(default=10.0, ge=0, le=60)
     """How long `/api/reindex/{id}` waits for the first status of a command this replica has not heard of
     before answering 404: statuses reach each replica over Kafka, a moment after another replica accepted

@@ -154,4 +154,4 @@ def _event_stream(
         headers["X-Session-ID"] = session_id
     # Pings only while the run is quiet (`keepalive.py`): sse-starlette's own would tick through a busy stream.
     pings = with_keepalive(frames, request.app.state.settings.sse_ping_s)
-    return EventStream(pings, ping=0, headers=headers)
+    return EventStream(pings, ping=0, headers=headers, head_hold_s=request.app.state.sse_head_hold_s)

@@ -204,7 +204,9 @@ async def chat_completions(
     # Pings only while the run is quiet, as `/api/chat/stream`: SSE comments, which every SDK skips.
     pings = with_keepalive(frames, request.app.state.settings.sse_ping_s)
     headers |= {"X-Request-ID": submitted.request_id, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return EventStream(pings, ping=0, headers=headers)
+    # The role chunk opens the stream with its head, before any of the run's events (`event_stream.py`).
+    role = completion.chunk(Delta(role="assistant", content=""))
+    return EventStream(pings, ping=0, headers=headers, head_hold_s=request.app.state.sse_head_hold_s, opening=[role])
 
 
 async def _whole_completion(runs: RunClient, completion: _Completion) -> JSONResponse:
@@ -237,13 +239,12 @@ async def _chunks(
     include_usage: bool,
     ids: dict[str, str],
 ) -> AsyncIterator[dict[str, str]]:
-    """A run's events as OpenAI chunks: the role first, a chunk per token, the finish reason (with the
-    platform's details), the usage when asked, `[DONE]`; or an error object, as OpenAI ends a failed
-    stream. Tool activity is not streamed: it is in `platform.tool_calls` at the end. The stream's
-    slot is released however the stream ends."""
+    """A run's events as OpenAI chunks, after the role chunk the response opens with: a chunk per
+    token, the finish reason (with the platform's details), the usage when asked, `[DONE]`; or an
+    error object, as OpenAI ends a failed stream. Tool activity is not streamed: it is in
+    `platform.tool_calls` at the end. The stream's slot is released however the stream ends."""
     try:
         with bind_ids(**ids):
-            yield completion.chunk(Delta(role="assistant", content=""))
             async with aclosing(events) as stream:
                 async for event in stream:
                     if isinstance(event, TokenEvent):
