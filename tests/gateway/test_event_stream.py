@@ -90,7 +90,10 @@ async def held_stream(
     return sent
 
 
-async def test_a_held_head_goes_out_with_the_first_frame_not_before_it() -> None:
+@pytest.mark.parametrize(("hold_s", "sent_before_first_frame"), [(30.0, 0), (0.0, 1)])
+async def test_a_held_head_waits_for_the_first_frame_and_one_not_held_goes_before_it(
+    hold_s: float, sent_before_first_frame: int
+) -> None:
     sent_when_made: list[int] = []
     sent: list[Message] = []
 
@@ -99,25 +102,11 @@ async def test_a_held_head_goes_out_with_the_first_frame_not_before_it() -> None
         yield {"data": "token 0"}
         yield {"data": "token 1"}
 
-    def on_send(message: Message) -> None:
-        sent.append(message)
-
-    await held_stream(EventStream(noting(), ping=0, head_hold_s=30.0), on_send=on_send)
-    assert sent_when_made == [0]  # the first frame was made before anything went out
+    await held_stream(EventStream(noting(), ping=0, head_hold_s=hold_s), on_send=sent.append)
+    # Held, the first frame was made before anything went out; not held, after the head had.
+    assert sent_when_made == [sent_before_first_frame]
     assert [m["type"] for m in sent[:2]] == ["http.response.start", "http.response.body"]
     assert sent[1]["body"] == b"data: token 0\r\n\r\n"
-
-
-async def test_without_a_hold_the_head_goes_out_before_the_first_frame_is_made() -> None:
-    sent_when_made: list[int] = []
-    sent: list[Message] = []
-
-    async def noting() -> AsyncIterator[dict[str, str]]:
-        sent_when_made.append(len(sent))
-        yield {"data": "token 0"}
-
-    await held_stream(EventStream(noting(), ping=0), on_send=sent.append)
-    assert sent_when_made == [1]
 
 
 async def test_a_held_head_goes_out_when_the_hold_ends_though_no_frame_came() -> None:
