@@ -1,19 +1,23 @@
 """Two orchestrator replicas over shared in-memory stores, against the offline model over HTTP:
-what the tests of runs that lose a part (a replica, a tool result, a lease) are written against."""
+what the tests of runs that lose a part (a replica, a tool result, a lease) are written against;
+and a replica over a real Redis, as its process starts it (`redis_replica`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from agent_common.bus import MemoryBus
 from agent_common.messages import ChatRequested, ToolCallCompleted, ToolCallRequested, ToolOutcome
 from agent_common.run_events import MemoryRunEventChannel
 from agent_common.run_store import MemoryRunStore
 from agent_common.run_store.memory import MemoryRunClaims
-from agent_common.sessions import MemorySessionStore
-from agent_common.settings import ModelSettings
+from agent_common.sessions import MemorySessionStore, SessionBounds
+from agent_common.settings import ModelSettings, RedisSettings
+from agent_common.transports import Transports, open_transports
 from agent_orchestrator.model_client import ModelClient
 from agent_orchestrator.ownership import DeadlineWatch, ToolResultRecorder, run_key
 from agent_orchestrator.run_state import SavedRuns
@@ -102,3 +106,32 @@ def page_result(call: ToolCallRequested) -> ToolCallCompleted:
         tool=call.tool,
         outcome=ToolOutcome(ok=True, output={"url": "http://docs.test/step", "status": 200, "text": "the page"}),
     )
+
+
+@dataclass
+class RedisReplica:
+    orchestrator: Orchestrator
+    transports: Transports
+
+
+@contextlib.asynccontextmanager
+async def redis_replica(redis_url: str, model_url: str, bound_s: float) -> AsyncIterator[RedisReplica]:
+    """An orchestrator replica over a real Redis as its process starts it, sweeping for lost runs."""
+    transports = open_transports(
+        None, RedisSettings(url=redis_url, ride_through_s=bound_s), client_id="orchestrator", sessions=SessionBounds()
+    )
+    model = ModelClient(ModelSettings(base_url=model_url))
+    orchestrator = Orchestrator(
+        bus=transports.bus,
+        events=transports.run_events,
+        sessions=transports.sessions,
+        runs=transports.run_store,
+        model=model,
+        settings=OrchestratorSettings(run_lease_s=2.0, takeover_scan_s=0.2, max_runs=4),
+        link_hosts=[],
+    )
+    try:
+        async with transports, orchestrator.running():
+            yield RedisReplica(orchestrator, transports)
+    finally:
+        await model.close()

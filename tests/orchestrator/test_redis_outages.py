@@ -16,7 +16,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,16 +26,12 @@ from agent_common.messages import ChatRequested
 from agent_common.resilience import OutageTooLong
 from agent_common.run_events.redis import RedisRunEventChannel
 from agent_common.run_store import ClaimResult
-from agent_common.sessions import SessionBounds
-from agent_common.settings import ModelSettings, RedisSettings
-from agent_common.transports import Transports, open_transports
+from agent_common.settings import RedisSettings
 from agent_common.transports.redis import redis_client
 from agent_offline_model.app import create_app as create_offline_model
 from agent_offline_model.settings import OfflineModelSettings
-from agent_orchestrator.model_client import ModelClient
 from agent_orchestrator.ownership import Leases
-from agent_orchestrator.service import Orchestrator
-from agent_orchestrator.settings import OrchestratorSettings
+from tests.orchestrator.replicas import RedisReplica, redis_replica
 from tests.support.services import RedisServer, start_durable_redis
 from tests.support.web import serve_in_thread
 
@@ -58,35 +53,6 @@ def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = start_durable_redis(tmp_path)
     yield server
     server.stop()
-
-
-@dataclass
-class Replica:
-    orchestrator: Orchestrator
-    transports: Transports
-
-
-@contextlib.asynccontextmanager
-async def replica(redis_url: str, model_url: str, bound_s: float) -> AsyncIterator[Replica]:
-    """An orchestrator replica as its process starts it, sweeping for lost runs."""
-    transports = open_transports(
-        None, RedisSettings(url=redis_url, ride_through_s=bound_s), client_id="orchestrator", sessions=SessionBounds()
-    )
-    model = ModelClient(ModelSettings(base_url=model_url))
-    orchestrator = Orchestrator(
-        bus=transports.bus,
-        events=transports.run_events,
-        sessions=transports.sessions,
-        runs=transports.run_store,
-        model=model,
-        settings=OrchestratorSettings(run_lease_s=2.0, takeover_scan_s=0.2, max_runs=4),
-        link_hosts=[],
-    )
-    try:
-        async with transports, orchestrator.running():
-            yield Replica(orchestrator, transports)
-    finally:
-        await model.close()
 
 
 @contextlib.asynccontextmanager
@@ -123,7 +89,7 @@ async def listen_until_end(events: AsyncIterator[RunEvent], first_token: asyncio
 
 
 async def run_once(
-    one: Replica,
+    one: RedisReplica,
     gateway: RedisRunEventChannel,
     request: ChatRequested,
     fault: contextlib.AbstractAsyncContextManager[None],
@@ -151,7 +117,7 @@ async def test_a_run_streaming_through_a_one_second_redis_restart_ends_done_with
         yield
 
     async with (
-        replica(durable_redis.url, slow_model_url, bound_s=5.0) as one,
+        redis_replica(durable_redis.url, slow_model_url, bound_s=5.0) as one,
         gateway_channel(durable_redis.url, bound_s=5.0) as gateway,
     ):
         fault_free = await run_once(one, gateway, chat("ses_faultfree"), contextlib.nullcontext())
@@ -188,8 +154,8 @@ async def test_a_run_in_a_redis_outage_longer_than_the_bound_ends_redis_unavaila
     request = chat("ses_long_outage")
     takeovers = REGISTRY.get_sample_value("orchestrator_run_takeovers_total") or 0.0
     async with (
-        replica(durable_redis.url, slow_model_url, bound_s) as one,
-        replica(durable_redis.url, slow_model_url, bound_s) as other,  # sweeping for lost runs all along
+        redis_replica(durable_redis.url, slow_model_url, bound_s) as one,
+        redis_replica(durable_redis.url, slow_model_url, bound_s) as other,  # sweeping for lost runs all along
         gateway_channel(durable_redis.url, bound_s) as gateway,
     ):
         with pytest.raises(OutageTooLong) as gave_up:

@@ -5,8 +5,9 @@ command was a round trip of its own: a connection checked out and back in, a wri
 a timer for each (85 µs of CPU a command here, 45 of them the socket's). Here one command
 goes at once; the commands issued while it is out go next, together, in one write, and their
 replies are read in order. No timer: a quiet process sends each command alone and at once, a
-busy one fewer, larger writes. Commands go in the order they are issued, and a task's next
-command waits for its last, so nothing a task sends is reordered.
+busy one fewer, larger writes. Commands go in the order they are issued, whichever task issues
+them, and a task's next command waits for its last, so nothing a task sends is reordered (an
+orchestrator sends a run's first reads right behind its claim on this).
 
 One round trip is out at a time. Redis answering a command with an error fails that command
 alone. A lost connection or a timeout (the pool's socket timeout, one timer a round trip)

@@ -7,7 +7,8 @@ count, whatever the number of replicas. Instead the handler claims the run
 (its lease, the request kept for whoever must restart it, its session's turn)
 in one atomic step, starts it in a background task and returns, so the offset
 is committed and the next message is taken. The task renews the lease while
-the run streams.
+the run streams. The run's first reads go out right behind the claim, before
+its answer (`OpeningReads`).
 
 Bounds, per replica: at most `max_runs` runs at once. When all are busy the
 handler waits for one to end, so the consumer stops fetching and the backlog
@@ -32,15 +33,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from agent_common.logs import bind_ids
 from agent_common.messages import ChatRequested, ToolCallCompleted
 from agent_common.run_store import ClaimResult
 from agent_orchestrator import metrics
-from agent_orchestrator.loop import AgentLoop, StepOutcome
+from agent_orchestrator.loop import AgentLoop, RunOpening, StepOutcome
 from agent_orchestrator.ownership.leases import Leases, StepRef, run_key, step_key
-from agent_orchestrator.ownership.takeover import Takeover
+from agent_orchestrator.ownership.takeover import RunTraces, Takeover
 from agent_orchestrator.ownership.tool_results import ToolResultRecorder
 from agent_orchestrator.run_state import RunState
 
@@ -70,9 +73,10 @@ class BackgroundRuns:
             waiting = False
             while True:
                 # All slots busy: wait here, so the consumer fetches no more.
-                found = await self._holding_a_slot(lambda: self._leases.claim(msg), lambda f: f is ClaimResult.TAKEN)
+                claim = partial(self._claim, msg, read=not waiting)
+                found, reads = await self._holding_a_slot(claim, lambda f: f[0] is ClaimResult.TAKEN)
                 if found is ClaimResult.TAKEN:
-                    self._start(msg)
+                    self._start(msg, reads)
                     return
                 if found in (ClaimResult.DONE, ClaimResult.HELD):
                     # Done: answered already. Held: a live replica runs it, and the sweep
@@ -83,6 +87,23 @@ class BackgroundRuns:
                     log.info("waiting for the session's previous turn to end")
                     waiting = True
                 await asyncio.sleep(SESSION_POLL_S)
+
+    async def _claim(self, msg: ChatRequested, *, read: bool) -> tuple[ClaimResult, OpeningReads | None]:
+        """The claim, and with `read` the run's first reads right behind it (kept only when taken).
+        After a wait for the session, the run reads once its claim is answered: a claim tried
+        every `SESSION_POLL_S` would otherwise read the history each time."""
+        claiming = self._leases.claim(msg)
+        reads = OpeningReads.behind_the_claim(self._takeover, self._loop, msg) if read else None
+        try:
+            found = await claiming
+        except BaseException:
+            if reads is not None:
+                reads.cancel()
+            raise
+        if found is not ClaimResult.TAKEN and reads is not None:  # read for nothing: not ours, or not yet
+            reads.cancel()
+            reads = None
+        return found, reads
 
     async def on_tool_completed(self, msg: ToolCallCompleted) -> None:
         """The bus handler for tool results: the one that completes its step claims the run's
@@ -152,8 +173,8 @@ class BackgroundRuns:
             self._slots.release()
         return result
 
-    def _start(self, msg: ChatRequested) -> None:
-        self._spawn(self._run(msg), name=f"run:{msg.request_id}")
+    def _start(self, msg: ChatRequested, reads: OpeningReads | None = None) -> None:
+        self._spawn(self._run(msg, reads), name=f"run:{msg.request_id}")
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run `work` in the background in the slot acquired for it, released when it ends."""
@@ -167,19 +188,18 @@ class BackgroundRuns:
         metrics.RUNS_IN_FLIGHT.dec()
         self._slots.release()
 
-    async def _run(self, msg: ChatRequested) -> None:
+    async def _run(self, msg: ChatRequested, reads: OpeningReads | None) -> None:
         with bind_ids(request_id=msg.request_id, session_id=msg.session_id, user_id=msg.user_id):
             try:
                 async with self._leases.held(run_key(msg)):
-                    # The first step's reads go out with the takeover check's, not after them.
-                    opening = asyncio.ensure_future(self._loop.read_opening(msg))
-                    opening.add_done_callback(_unread_failure_is_starts)
+                    if reads is None:  # claimed after a wait, or taken over: the claim is answered
+                        reads = OpeningReads.behind_the_claim(self._takeover, self._loop, msg)
                     try:
-                        if await self._takeover.settled(msg):
+                        if await self._takeover.settled(msg, reads.traces):
                             return
-                        await self._ended(await self._loop.start(msg, opening), msg.session_id, msg.request_id)
+                        await self._ended(await self._loop.start(msg, reads.opening), msg.session_id, msg.request_id)
                     finally:
-                        opening.cancel()  # settled, or stopped: not needed
+                        reads.cancel()  # settled, or stopped: not needed
             except Exception:  # its lease runs out, and a sweep tries the run again under the takeover rules
                 log.exception("run stopped unexpectedly; left to the sweep")
 
@@ -223,8 +243,36 @@ def _where(task: asyncio.Task[None]) -> str:
     return f"{task.get_name()} at {' < '.join(reversed(frames[-4:]))}"
 
 
+@dataclass(frozen=True)
+class OpeningReads:
+    """A run's reads before its first model call, under way: what an earlier start left (the
+    takeover check's) and what its first step reads (the session's history, its audience)."""
+
+    traces: asyncio.Future[RunTraces]
+    opening: asyncio.Future[RunOpening]
+
+    @classmethod
+    def behind_the_claim(cls, takeover: Takeover, loop: AgentLoop, msg: ChatRequested) -> OpeningReads:
+        """The reads, started as tasks: made where the claim is awaited next (or answered), they
+        send their commands after its command. On the process's one Redis connection, commands
+        go in the order they are issued (`transports/redis_multiplexed.py`), so Redis runs the
+        reads after the claim, and the history read sees the session's previous turn whole: its
+        turn was over when the claim took it. They ride the claim's round trip instead of
+        following its answer, the handler's return and the run task's start."""
+        reads = cls(
+            asyncio.ensure_future(takeover.traces(msg.request_id)), asyncio.ensure_future(loop.read_opening(msg))
+        )
+        reads.traces.add_done_callback(_unread_failure_is_starts)
+        reads.opening.add_done_callback(_unread_failure_is_starts)
+        return reads
+
+    def cancel(self) -> None:
+        self.traces.cancel()
+        self.opening.cancel()
+
+
 def _unread_failure_is_starts(task: asyncio.Future[Any]) -> None:
-    """A failed opening read is `start()`'s to handle, or nobody's (the run was settled): either
-    way, never reported as an exception nobody retrieved."""
+    """A failed opening read is the run's to handle, or nobody's (the run was settled, or not
+    ours): either way, never reported as an exception nobody retrieved."""
     if not task.cancelled():
         task.exception()

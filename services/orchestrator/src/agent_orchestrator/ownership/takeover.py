@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
 
 from agent_common.errors import ErrorCode, ErrorInfo
 from agent_common.events import RunEvent, TokenEvent, is_terminal
@@ -24,6 +26,15 @@ from agent_orchestrator.run_state import RunState, SavedRuns
 log = logging.getLogger("agent.orchestrator")
 
 
+@dataclass(frozen=True)
+class RunTraces:
+    """What a run's earlier start left in the stores: its state saved while it waits for tools,
+    and the events it published."""
+
+    saved: RunState | None
+    sent: list[RunEvent]
+
+
 class Takeover:
     def __init__(self, loop: AgentLoop, saved: SavedRuns, events: RunEventChannel, leases: Leases) -> None:
         self._loop = loop
@@ -31,12 +42,19 @@ class Takeover:
         self._events = events
         self._leases = leases
 
-    async def settled(self, msg: ChatRequested) -> bool:
+    async def traces(self, request_id: str) -> RunTraces:
+        """What an earlier start of the run left: both read at once, since a run is new far more
+        often than not, and then both are empty."""
+        saved, sent = await asyncio.gather(self._saved.load(request_id), self._events.replay(request_id))
+        return RunTraces(saved, sent)
+
+    async def settled(self, msg: ChatRequested, traces: Awaitable[RunTraces] | None = None) -> bool:
         """Whether a chat request's run was started before (by a replica that died, or a delivery
-        before this one) and is settled here: left to its tools, or ended. False: start it."""
-        # Both read at once: a run is new far more often than not, and then both are empty.
-        saved, sent = await asyncio.gather(self._saved.load(msg.request_id), self._events.replay(msg.request_id))
-        if saved is not None:
+        before this one) and is settled here: left to its tools, or ended. False: start it.
+        `traces`: `traces(msg.request_id)`, already under way."""
+        left = await (traces if traces is not None else self.traces(msg.request_id))
+        sent = left.sent
+        if left.saved is not None:
             log.warning("run taken over while waiting for its tools; leaving it to them")
             return True
         if not sent:
