@@ -82,7 +82,7 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        outcome = ResponseOutcome(receive, send)
+        outcome = ResponseOutcome(scope, receive, send)
         try:
             await self.app(scope, outcome.receive, outcome.send)
         finally:

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sse_starlette import EventSourceResponse
 from sse_starlette.event import ensure_bytes
-from starlette.types import Message, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from agent_common.bus import Bus, MemoryBus
+from agent_common.http_outcome import mark_answered
 
 # Where a run shares the gateway's process: long enough for the run to reach its model call first
 # (about 2 ms on a lone request), short beside any model's first token.
@@ -40,6 +41,10 @@ def head_hold_s(configured: float | None, bus: Bus) -> float:
     if configured is not None:
         return configured
     return IN_PROCESS_HEAD_HOLD_S if isinstance(bus, MemoryBus) else 0.0
+
+
+class LastFrame(dict[str, str]):
+    """A stream's ending: the frame after which the client has its whole answer."""
 
 
 class EventStream(EventSourceResponse):
@@ -56,6 +61,10 @@ class EventStream(EventSourceResponse):
         super().__init__(content, status_code, **kwargs)
         self.head_hold_s = head_hold_s
         self.opening = [ensure_bytes(frame, self.sep) for frame in opening]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.body_iterator = _answered_after_last(self.body_iterator, scope)
+        await super().__call__(scope, receive, send)
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
         if self.send_timeout is None:
@@ -126,3 +135,17 @@ class _HeadHeld:
         if self._timer is not None:
             self._timer.cancel()  # lets go of the bound `_due`, and with it of this object
             self._timer = None
+
+
+async def _answered_after_last(frames: AsyncIterable[Any], scope: Scope) -> AsyncIterator[Any]:
+    """`frames`, the request marked answered once a `LastFrame` has gone out: sse-starlette asks
+    for the next frame only when the last one's `send` has returned."""
+    try:
+        async for frame in frames:
+            yield frame
+            if isinstance(frame, LastFrame):
+                mark_answered(scope)
+    finally:
+        aclose = getattr(frames, "aclose", None)
+        if aclose is not None:
+            await aclose()

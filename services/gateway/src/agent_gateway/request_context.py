@@ -79,7 +79,7 @@ class RequestContextMiddleware:
         trace.get_current_span().set_attribute("agent.request_id", context.request_id)
 
         started = time.perf_counter()
-        outcome = ResponseOutcome(receive, send)
+        outcome = ResponseOutcome(scope, receive, send)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

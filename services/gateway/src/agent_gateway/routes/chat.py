@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from agent_common.errors import ErrorCode, ErrorInfo
-from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent
+from agent_common.events import DoneEvent, ErrorEvent, RunEvent, TokenEvent, is_terminal
 from agent_common.ids import is_valid_id
 from agent_common.logs import bind_ids
 from agent_common.messages import ChatRequested
@@ -20,7 +20,7 @@ from agent_common.security_events import SecurityEvent, SecurityReason, record_s
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
-from agent_gateway.event_stream import EventStream
+from agent_gateway.event_stream import EventStream, LastFrame
 from agent_gateway.hangups import CLIENT_CLOSED_REQUEST, unless_hung_up
 from agent_gateway.keepalive import with_keepalive
 from agent_gateway.localized import first_language
@@ -93,7 +93,8 @@ async def _frames(
         with bind_ids(**ids):
             async with aclosing(events) as stream:
                 async for event in stream:
-                    yield {"event": event.type, "id": str(event.seq), "data": event.sse_data()}
+                    frame = {"event": event.type, "id": str(event.seq), "data": event.sse_data()}
+                    yield LastFrame(frame) if is_terminal(event) else frame
     finally:
         await release()
 

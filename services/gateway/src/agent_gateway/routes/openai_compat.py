@@ -26,7 +26,7 @@ from agent_common.messages import ChatRequested
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
 from agent_gateway.errors import error_response
-from agent_gateway.event_stream import EventStream
+from agent_gateway.event_stream import EventStream, LastFrame
 from agent_gateway.hangups import CLIENT_CLOSED_REQUEST, unless_hung_up
 from agent_gateway.keepalive import with_keepalive
 from agent_gateway.localized import first_language
@@ -62,7 +62,7 @@ STARTED_AT = int(time.time())
 AGENT = ModelCard(id=AGENT_MODEL_ID, created=STARTED_AT, owned_by="agent-platform")
 # OpenAI's finish reasons the platform can have; any other a model gives is reported as `stop`.
 FINISH_REASONS = frozenset({"stop", "length", "content_filter"})
-DONE_FRAME = {"data": "[DONE]"}
+DONE_FRAME = LastFrame({"data": "[DONE]"})
 # Where a token's text goes in its chunk's JSON: a string no id or name of the chunk's can hold.
 _TEXT_MARK = "\x00text\x00"
 
@@ -270,6 +270,6 @@ async def _chunks(
                             session_id=completion.submitted.session_id,
                             fallback=event.fallback,
                         )
-                        yield {"data": failed.model_dump_json(exclude_none=True)}
+                        yield LastFrame({"data": failed.model_dump_json(exclude_none=True)})
     finally:
         await release()
