@@ -62,12 +62,21 @@ def route_template(scope: Scope, routes: Iterable[BaseRoute]) -> str:
     route = scope.get("route")
     template = getattr(route, "path", None)
     if template:
-        return str(template)
+        return _mounted_at(scope) + str(template)
     for candidate in _flattened(routes):
         path = getattr(candidate, "path", None)
         if path and candidate.matches(scope)[0] is Match.FULL:
             return str(path)
     return "unmatched"
+
+
+def _mounted_at(scope: Scope) -> str:
+    """Where the app that answered is mounted inside this one ("" at the top): a mounted app's route
+    names its path from its mount (the embedded offline model's `/v1/chat/completions`, served at
+    `/offline/v1/...`, is not the platform's own). A root path the server was given is left out."""
+    root_path = str(scope.get("root_path", ""))
+    app_root_path = str(scope.get("app_root_path", root_path))
+    return root_path[len(app_root_path) :] if root_path.startswith(app_root_path) else ""
 
 
 class HttpMetricsMiddleware:
