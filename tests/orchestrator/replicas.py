@@ -121,11 +121,8 @@ async def redis_replica(redis_url: str, model_url: str, bound_s: float) -> Async
         None, RedisSettings(url=redis_url, ride_through_s=bound_s), client_id="orchestrator", sessions=SessionBounds()
     )
     model = ModelClient(ModelSettings(base_url=model_url))
-    orchestrator = Orchestrator(
-        bus=transports.bus,
-        events=transports.run_events,
-        sessions=transports.sessions,
-        runs=transports.run_store,
+    orchestrator = Orchestrator.on(
+        transports,
         model=model,
         settings=OrchestratorSettings(run_lease_s=2.0, takeover_scan_s=0.2, max_runs=4),
         link_hosts=[],

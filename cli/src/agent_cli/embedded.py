@@ -114,11 +114,8 @@ def create_embedded_app(gateway_config: GatewayConfig | None = None, rag: RagSet
     # The usage ledger in a file (`USAGE_LEDGER_PATH`), or PostgreSQL when `USAGE_LEDGER_URL` names one.
     usage = UsageSettings()
     ledger = open_ledger(usage)
-    orchestrator = Orchestrator(
-        bus=bus,
-        events=transports.run_events,
-        sessions=transports.sessions,
-        runs=transports.run_store,
+    orchestrator = Orchestrator.on(
+        transports,
         model=model,
         settings=orchestrator_settings,
         retriever=Retriever.from_settings(rag, store, embedder),

@@ -42,11 +42,8 @@ def create_app(config: OrchestratorConfig | None = None) -> Starlette:
         model = ResilientModel.from_settings(config.model, config.resilience, config.secondary)
         retriever = build_retriever(config.rag) if config.rag.enabled else None
         ledger = open_ledger(config.usage) if writes_ledger(config.usage, config.bus) else None
-        orchestrator = Orchestrator(
-            bus=transports.bus,
-            events=transports.run_events,
-            sessions=transports.sessions,
-            runs=transports.run_store,
+        orchestrator = Orchestrator.on(
+            transports,
             model=model,
             settings=service,
             retriever=retriever,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TypedDict, Unpack
 
 from agent_common import error_metrics
 from agent_common.bus import Bus
@@ -16,6 +17,7 @@ from agent_common.run_events import RunEventChannel
 from agent_common.run_store import RunStore
 from agent_common.sessions import SessionStore
 from agent_common.topics import CHAT_REQUESTS, TOOL_RESULTS
+from agent_common.transports import Transports
 from agent_common.usage.writer import LedgerWriter
 from agent_orchestrator import metrics
 from agent_orchestrator.loop import AgentLoop
@@ -35,6 +37,14 @@ from agent_orchestrator.settings import OrchestratorSettings, ToolHostSettings
 
 # How long a stopping replica waits for the usage entries still being published.
 USAGE_DRAIN_S = 5.0
+
+
+class Extras(TypedDict, total=False):
+    """What an orchestrator may have besides its stores, model and settings."""
+
+    retriever: Retriever | None
+    link_hosts: Sequence[str] | None
+    ledger_writer: LedgerWriter | None
 
 
 class Orchestrator:
@@ -96,6 +106,21 @@ class Orchestrator:
         self._sweeps = (
             Periodic("tool-deadlines", settings.deadline_scan_s, self.deadlines.sweep),
             Periodic("run-takeovers", settings.takeover_scan_s, self.background_runs.take_over_expired),
+        )
+
+    @classmethod
+    def on(
+        cls, transports: Transports, *, model: ChatModel, settings: OrchestratorSettings, **extras: Unpack[Extras]
+    ) -> Orchestrator:
+        """An orchestrator on a process's transports: their bus, run events, sessions and run store."""
+        return cls(
+            bus=transports.bus,
+            events=transports.run_events,
+            sessions=transports.sessions,
+            runs=transports.run_store,
+            model=model,
+            settings=settings,
+            **extras,
         )
 
     def register(self) -> None:
