@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agent_common.sessions import MemorySessionStore, Turn
 from agent_common.token_estimate import estimate_tokens
 
@@ -11,6 +16,13 @@ def test_english_costs_about_a_token_per_four_characters_and_korean_one_per_syll
     assert estimate_tokens("hello world!") == 3
     assert estimate_tokens("안녕하세요") == 5
     assert estimate_tokens("Seoul 서울") == 2 + 2
+
+
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=())))
+def test_the_estimate_counts_ascii_by_fours_and_every_other_character_as_one(text: str) -> None:
+    # Any text: Korean, emoji, control characters and lone surrogates (which no codec carries) too.
+    ascii_chars = sum(1 for char in text if ord(char) < 128)
+    assert estimate_tokens(text) == math.ceil(ascii_chars / 4) + len(text) - ascii_chars
 
 
 async def test_the_memory_store_keeps_the_newest_turns_within_the_token_budget() -> None:

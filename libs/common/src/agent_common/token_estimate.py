@@ -15,5 +15,7 @@ import math
 
 
 def estimate_tokens(text: str) -> int:
-    ascii_chars = sum(1 for char in text if ord(char) < 128)
+    # Counted in C: ASCII kept by the encoder is exactly the characters below 128. A Python loop over
+    # the characters took 16 µs for 580 of them, for each message of every prompt a session's history builds.
+    ascii_chars = len(text) if text.isascii() else len(text.encode("ascii", "ignore"))
     return math.ceil(ascii_chars / 4) + (len(text) - ascii_chars)
