@@ -1,7 +1,7 @@
 """Letting a request in, in this order: the client IP's rate, the caller's
 credential, the caller's own rate. The IP limit comes first so that guessing
-keys is throttled like anything else. The presented key's record is read beside
-the IP's count (one round trip's time instead of two), and judged after it."""
+keys is throttled like anything else. The presented key's record is asked for
+with the IP's count, and judged after it."""
 
 from __future__ import annotations
 
@@ -92,8 +92,9 @@ async def admitted_caller(
     context = request_context(request.scope)
     locale = first_language(request.headers.get("accept-language"))
     authorization = request.headers.get("authorization")
-    # The key's record is read beside the IP's count, in the same round trip's time; it is judged
-    # only once the IP limit has let the request in, so a throttled guesser learns nothing.
+    # The key's record is asked for with the IP's count: a busy gateway sends both in one write, a
+    # quiet one in two round trips, one out at a time (`transports/redis_multiplexed.py`). It is
+    # judged only once the IP limit has let the request in, so a throttled guesser learns nothing.
     by_ip, looked_up = await asyncio.gather(
         admission.limits.hit_ip(context.client_ip),
         admission.authenticator.look_up_key(authorization),

@@ -60,8 +60,8 @@ class Authenticator:
 
     async def look_up_key(self, authorization: str | None) -> ApiKeyRecord | None:
         """The record of the API key `authorization` holds, if it holds one: a read that judges
-        nothing and records nothing, so it may go beside the client IP's count (one round trip
-        instead of two); `authenticate(looked_up=...)` judges it."""
+        nothing and records nothing, so it may be asked for with the client IP's count;
+        `authenticate(looked_up=...)` judges it."""
         scheme, _, credential = (authorization or "").partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not looks_like_key(credential):

@@ -7,8 +7,8 @@ count, whatever the number of replicas. Instead the handler claims the run
 (its lease, the request kept for whoever must restart it, its session's turn)
 in one atomic step, starts it in a background task and returns, so the offset
 is committed and the next message is taken. The task renews the lease while
-the run streams. The run's first reads go out right behind the claim, before
-its answer (`OpeningReads`).
+the run streams. The run's first reads are issued right behind the claim, before
+its answer, and go out as soon as it comes (`OpeningReads`).
 
 Bounds, per replica: at most `max_runs` runs at once. When all are busy the
 handler waits for one to end, so the consumer stops fetching and the backlog
@@ -257,8 +257,9 @@ class OpeningReads:
         send their commands after its command. On the process's one Redis connection, commands
         go in the order they are issued (`transports/redis_multiplexed.py`), so Redis runs the
         reads after the claim, and the history read sees the session's previous turn whole: its
-        turn was over when the claim took it. They ride the claim's round trip instead of
-        following its answer, the handler's return and the run task's start."""
+        turn was over when the claim took it. With one round trip out at a time, they go out
+        together the moment the claim is answered, not after the handler's return and the run
+        task's start."""
         reads = cls(
             asyncio.ensure_future(takeover.traces(msg.request_id)), asyncio.ensure_future(loop.read_opening(msg))
         )
