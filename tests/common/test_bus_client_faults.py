@@ -13,64 +13,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from aiokafka.conn import AIOKafkaConnection
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 
 from agent_common.bus.kafka import KafkaBus
-from agent_common.bus.kafka_producer import sender_failure
+from agent_common.bus.kafka_client_deaths import sender_failure
 from tests.contracts.bus import CONTRACT_TOPIC, Note, note
+from tests.support.kafka_client_faults import Deaths, Received
 
 pytestmark = pytest.mark.kafka
 
 
 def client_faults() -> float:
-    return REGISTRY.get_sample_value("bus_client_faults_total") or 0.0
-
-
-class Deaths:
-    """The next `left` produce requests written on any connection raise `error`, as uvloop's
-    transport did on a closed connection; everything else is let through."""
-
-    def __init__(self) -> None:
-        self.left = 0
-        self.error = RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+    return REGISTRY.get_sample_value("bus_client_faults_total", {"client": "producer"}) or 0.0
 
 
 @pytest.fixture
 def deaths(monkeypatch: pytest.MonkeyPatch) -> Deaths:
-    deaths = Deaths()
-    send = AIOKafkaConnection.send
-
-    def faulty_send(conn: AIOKafkaConnection, request: Any, expect_response: bool = True) -> Any:
-        if type(request).__name__.startswith("ProduceRequest") and deaths.left > 0:
-            deaths.left -= 1
-            raise deaths.error
-        return send(conn, request, expect_response)
-
-    monkeypatch.setattr(AIOKafkaConnection, "send", faulty_send)
-    return deaths
-
-
-class Received:
-    def __init__(self, session: str) -> None:
-        self.session, self.texts = session, []  # type: tuple[str, list[str]]
-        self.changed = asyncio.Event()
-
-    async def __call__(self, msg: Note) -> None:
-        if msg.session_id == self.session:
-            self.texts.append(msg.text)
-            self.changed.set()
-
-    async def at_least(self, n: int, timeout_s: float = 20.0) -> list[str]:
-        async with asyncio.timeout(timeout_s):
-            while len(set(self.texts)) < n:
-                self.changed.clear()
-                await self.changed.wait()
-        return sorted(set(self.texts), key=int)
+    return Deaths("ProduceRequest").install(monkeypatch)
 
 
 @pytest.fixture
@@ -142,3 +104,20 @@ async def test_a_ping_finds_a_dead_producer_and_replaces_it(
     assert sender_failure(bus._broker) is None
     await bus.publish(note(session, 2))
     assert "2" in await received.at_least(2)
+
+
+async def test_a_dead_metadata_refresh_is_found_by_a_ping_and_the_producer_replaced(
+    bus: KafkaBus, deaths: Deaths, received: Received, session: str
+) -> None:
+    producer = bus._broker.config.producer._producer.producer
+    deaths.kind, deaths.left = "MetadataRequest", 1
+    producer.client.force_metadata_update()  # what the refresh's timer does every five minutes
+    async with asyncio.timeout(10):
+        while sender_failure(bus._broker) is None:  # noqa: ASYNC110  # aiokafka's task ends unannounced
+            await asyncio.sleep(0.05)
+    before = client_faults()
+    assert await bus.ping()
+    assert client_faults() == before + 1
+    assert sender_failure(bus._broker) is None
+    await bus.publish(note(session, 1))
+    assert "1" in await received.at_least(2)

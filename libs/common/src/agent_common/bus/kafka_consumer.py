@@ -17,6 +17,12 @@ committed, so whoever owns the partition next is given it again.
 Without a group (`group=None`) the consumer is assigned every partition, reads from the
 topic's start and commits nothing: every process hears every message and leaves no
 group behind (the gateway following `rag.status`).
+
+A consumer dead of an error inside the client (`kafka_client_deaths.py`) is found by the
+next fetch that fails, counted (`bus_client_faults_total`), logged with what it died of and
+replaced: the handlers in flight finish, what they handled is committed where the old
+consumer still can, the old one leaves the group, and a new one joins and goes on from the
+committed offsets (at least once, as after any rebalance).
 """
 
 from __future__ import annotations
@@ -24,14 +30,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from agent_common.bus.kafka_client_deaths import close_dead, consumer_failure
 from agent_common.bus.kafka_offsets import OffsetCommits
 from agent_common.bus.kafka_rejoin import wait_for_previous_member
+from agent_common.bus.metrics import CLIENT_FAULTS
 
 log = logging.getLogger("agent.bus")
 
@@ -49,6 +59,9 @@ FETCH_ROUTINE_TIMEOUT_MS = 1000
 # How long one fetch call waits for records before the loop looks at the partitions again.
 POLL_TIMEOUT_MS = 1000
 BACKLOG_POLL_TIMEOUT_MS = 100
+# Waits between replacing a dead consumer and starting another, doubling while each new one
+# dies or cannot start (an error that kills every consumer at once is not retried in a loop).
+REPLACE_BACKOFF_S = (0.5, 30.0)
 
 RecordHandler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
 
@@ -134,6 +147,8 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             "request_timeout_ms": max(40_000, rebalance_timeout_ms + 5000),
         }
         self._consumer: AIOKafkaConsumer | None = None
+        self._replaced_at = -math.inf  # when a dead consumer was last replaced
+        self._backoff_s = REPLACE_BACKOFF_S[0]
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -146,6 +161,10 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         return [self._consumer] if self._consumer is not None else []
 
     async def start(self) -> None:
+        await self._join()
+        self._fetching = asyncio.create_task(self._fetch(), name=f"kafka:{self.topic}:fetch")
+
+    async def _join(self) -> None:
         if self._named:
             options = self._options
             bootstrap, group, client_id = options["bootstrap_servers"], options["group_id"], options["client_id"]
@@ -154,7 +173,6 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer = AIOKafkaConsumer(**self._options)
         self.consumer.subscribe([self.topic], listener=self)
         await self.consumer.start()
-        self._fetching = asyncio.create_task(self._fetch(), name=f"kafka:{self.topic}:fetch")
 
     async def stop(self) -> None:
         """Stop fetching, let the handlers in flight finish, commit what was handled, then leave the group."""
@@ -164,7 +182,9 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._fetching
             self._fetching = None
         await self._drain(list(self._partitions))
-        if self._consumer is not None:
+        if self._consumer is not None and consumer_failure(self._consumer) is not None:
+            await close_dead(self._consumer, DRAIN_TIMEOUT_S)  # dead and not yet replaced
+        elif self._consumer is not None:
             await self._consumer.stop()
 
     # ConsumerRebalanceListener: aiokafka awaits these during a rebalance.
@@ -189,9 +209,18 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             timeout = POLL_TIMEOUT_MS if len(open_) == len(assigned) else BACKLOG_POLL_TIMEOUT_MS
             try:
                 batch = await self.consumer.getmany(*open_, timeout_ms=timeout)
-            except KafkaError as exc:  # a rebalance or a broker away: the next round asks again
-                log.info("fetch failed; retrying", extra={"topic": self.topic, "error": repr(exc)})
-                await asyncio.sleep(BACKLOG_POLL_TIMEOUT_MS / 1000)
+            except Exception as exc:
+                failure = consumer_failure(self.consumer)
+                if failure is None and isinstance(exc, KafkaError):
+                    # A rebalance or a broker away: the next round asks again.
+                    log.info("fetch failed; retrying", extra={"topic": self.topic, "error": repr(exc)})
+                    await asyncio.sleep(BACKLOG_POLL_TIMEOUT_MS / 1000)
+                else:
+                    await self._replace(failure or exc)
+                continue
+            # A dead fetcher raises nothing: its consumer hands over nothing, at every poll's end.
+            if not batch and (failure := consumer_failure(self.consumer)) is not None:
+                await self._replace(failure)
                 continue
             for tp, records in batch.items():
                 if tp not in self.consumer.assignment():
@@ -222,9 +251,38 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             return
         try:
             await self.consumer.commit(mine)
-        except KafkaError as exc:
-            # The partitions moved to another consumer first: it reads these messages again (at least once).
+        except Exception as exc:
+            # The partitions moved to another consumer first, or this one is dead (the next fetch
+            # replaces it): whoever reads them next reads these messages again (at least once).
             log.warning(
                 "offsets not committed; their messages may be handled again",
                 extra={"topic": self.topic, "offsets": {tp.partition: o for tp, o in mine.items()}, "error": repr(exc)},
             )
+
+    async def _replace(self, failure: BaseException) -> None:
+        """A new consumer for one dead of `failure`, once the old one's handlers have finished."""
+        CLIENT_FAULTS.labels("consumer").inc()
+        log.error(
+            "the Kafka consumer died of an error inside the client; starting a new one",
+            extra={"topic": self.topic},
+            exc_info=(type(failure), failure, failure.__traceback__),
+        )
+        least_s, most_s = REPLACE_BACKOFF_S
+        # A consumer that lived a while died of something new; one that died soon after it
+        # started, of the same again: each such death waits twice as long as the one before.
+        recent = time.monotonic() - self._replaced_at < most_s
+        self._backoff_s = min(self._backoff_s * 2, most_s) if recent else least_s
+        while True:
+            await self._drain(list(self._partitions))
+            await close_dead(self.consumer, DRAIN_TIMEOUT_S)
+            await asyncio.sleep(self._backoff_s)
+            try:
+                await self._join()
+            except Exception:  # the broker away too, or the same death at once: tried again, later
+                log.warning(
+                    "a new Kafka consumer did not start; trying again", extra={"topic": self.topic}, exc_info=True
+                )
+                self._backoff_s = min(self._backoff_s * 2, most_s)
+                continue
+            self._replaced_at = time.monotonic()
+            return

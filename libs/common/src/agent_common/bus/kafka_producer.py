@@ -4,9 +4,10 @@ aiokafka's producer sends from one background task, and that task ends on any er
 does not expect (uvloop's transport raising `RuntimeError` on a write to a connection a
 broker cut had closed was one). From then on every send fails with a copy of that error,
 for good, while the client's metadata requests (and so a ping) still succeed: a service
-that looks ready and can publish nothing. `ProducerKeeper` notices the dead sender on the
-next publish or ping, counts it (`bus_client_faults_total`), logs what it died of, and
-starts a new producer; the publish that found it dead is sent once more on the new one.
+that looks ready and can publish nothing. Its client's metadata refresh dies the same way
+(`kafka_client_deaths.py`). `ProducerKeeper` notices the death on the next publish or ping,
+counts it (`bus_client_faults_total`), logs what it died of, and starts a new producer; the
+publish that found it dead is sent once more on the new one.
 """
 
 from __future__ import annotations
@@ -15,29 +16,11 @@ import asyncio
 import logging
 
 from faststream.kafka import KafkaBroker
-from prometheus_client import Counter
+
+from agent_common.bus.kafka_client_deaths import forget_dead_producer_tasks, sender_failure
+from agent_common.bus.metrics import CLIENT_FAULTS
 
 log = logging.getLogger("agent.bus")
-
-CLIENT_FAULTS = Counter(
-    "bus_client_faults_total",
-    "Kafka producers found dead of an error inside the client (not a broker's answer) and replaced.",
-)
-
-
-def sender_failure(broker: KafkaBroker) -> BaseException | None:
-    """What the broker's aiokafka producer died of, or None while it lives (or is not started).
-
-    Read through FastStream's and aiokafka's private fields: there is no public one.
-    tests/common/test_bus_client_faults.py fails if they move."""
-    state = broker.config.producer._producer  # type: ignore[attr-defined]  # FastStream's RealProducer
-    producer = getattr(state, "producer", None)  # absent while the broker is stopped
-    if producer is None:
-        return None
-    task = producer._sender.sender_task
-    if task is None or not task.done() or task.cancelled():
-        return None
-    return task.exception()  # type: ignore[no-any-return]
 
 
 class ProducerKeeper:
@@ -69,12 +52,13 @@ class ProducerKeeper:
             failure = sender_failure(self._broker)
             if failure is None:
                 return False
-            CLIENT_FAULTS.inc()
+            CLIENT_FAULTS.labels("producer").inc()
             log.error(
                 "the Kafka producer died of an error inside the client; starting a new one",
                 exc_info=(type(failure), failure, failure.__traceback__),
             )
             self.generation += 1
+            forget_dead_producer_tasks(self._broker)  # else stopping raises the death again, half-way
             try:
                 await self._broker.stop()
             except Exception:  # a dead producer may fail to close: the new one matters, not the old

@@ -1,4 +1,4 @@
-"""The bus's own metrics: messages dead-lettered, and handlers held by an outage.
+"""The bus's own metrics: messages dead-lettered, handlers held by an outage, Kafka clients found dead.
 
 Every topic a process consumes has its dead-letter series from start-up, at 0
 (`export_at_start`), so the first message parked after a start raises the alert.
@@ -28,6 +28,15 @@ OUTAGES_PAST_BOUND = Counter(
     "Messages still held by an outage at the ride-through bound (BUS_RIDE_THROUGH_S): retried until it ends.",
     ["topic", "outage"],
 )
+
+CLIENT_FAULTS = Counter(
+    "bus_client_faults_total",
+    "Kafka clients found dead of an error inside the client (not a broker's answer) and replaced, "
+    "by client (producer, consumer).",
+    ["client"],
+)
+for _client in ("producer", "consumer"):  # at 0 from start-up: the first death raises the alert
+    CLIENT_FAULTS.labels(_client)
 
 
 def export_at_start(topic: str) -> None:
