@@ -12,12 +12,10 @@ it reaches any OpenAI-compatible endpoint.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Literal
 
 from fastapi import FastAPI
 
@@ -61,16 +59,6 @@ def model_settings(host: str, port: int) -> ModelSettings:
     if os.environ.get("MODEL_BASE_URL"):
         return ModelSettings()
     return ModelSettings(base_url=f"http://{local_address(host)}:{port}{OFFLINE_MODEL_PATH}/v1")
-
-
-def serving_loop() -> Literal["asyncio", "uvloop"]:
-    """uvloop wherever it is installed (a dependency on every system it builds for).
-
-    The services stay on asyncio's loop for their Kafka and Redis clients' sake
-    (`agent_common.asgi_server`); this process has neither. Alternated with asyncio's loop at
-    50 streams, 6 % less CPU a request, and a lone request's first token 0.35 ms sooner
-    (docs/benchmarks.md)."""
-    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def uses_offline_model() -> bool:

@@ -76,7 +76,7 @@ Press Ctrl+C to stop.
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent_cli.embedded import create_embedded_app, local_address, serving_loop, uses_offline_model
+    from agent_cli.embedded import create_embedded_app, local_address, uses_offline_model
     from agent_common.rag.store import StoreInUse
 
     config = GatewayConfig()
@@ -123,7 +123,6 @@ def run(args: argparse.Namespace) -> int:
         port=config.gateway.port,
         log=log,
         listener=listener,
-        loop=serving_loop(),
     )
     return 0
 
