@@ -59,7 +59,7 @@ num.network.threads=1
 num.io.threads=2
 # The controller writes a no-op record to the metadata log this often (Kafka's default 500 ms),
 # for lag metrics no test reads: each write woke the raft and controller threads, and an idle
-# broker's raft and controller threads spent 14-40 ms of CPU a second on it, 6-16 at 5 s.
+# broker's raft and controller threads spent 14-40 ms of CPU a second, 6-16 at 5 s.
 metadata.max.idle.interval.ms=5000
 PROPS
   local cp="$libs/*" jvm=(-Xms256m -Xmx1g -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "-Dlog4j2.configurationFile=$here/log4j2.xml")
