@@ -77,6 +77,7 @@ Press Ctrl+C to stop.
 
 def run(args: argparse.Namespace) -> int:
     from agent_cli.embedded import create_embedded_app, local_address, uses_offline_model
+    from agent_common.asgi_server import serving_loop
     from agent_common.rag.store import StoreInUse
 
     config = GatewayConfig()
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         port=config.gateway.port,
         log=log,
         listener=listener,
+        loop=serving_loop(),
     )
     return 0
 
