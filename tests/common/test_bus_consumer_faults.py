@@ -149,3 +149,23 @@ async def test_a_commit_that_dies_loses_nothing_and_the_consumer_lives_on(
         assert await again.at_least(1) == ["6"]
     finally:
         await second.stop()
+
+
+async def test_anything_the_fetch_loop_does_not_expect_replaces_the_consumer_rather_than_ending_the_loop(
+    bus: KafkaBus, received: Received, session: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, such an error ended the loop's task in silence: a ready process that handled nothing.
+    before, failing = consumer_faults(), the_consumer(bus)
+    getmany = type(failing).getmany
+
+    async def fails_once(consumer: Any, *partitions: Any, timeout_ms: int = 0) -> Any:
+        if consumer is failing:
+            raise AssertionError("an invariant inside the client, broken")
+        return await getmany(consumer, *partitions, timeout_ms=timeout_ms)
+
+    monkeypatch.setattr(type(failing), "getmany", fails_once)
+    for n in range(1, 4):
+        await bus.publish(note(session, n))
+    assert await received.at_least(4) == ["0", "1", "2", "3"]
+    assert await replaced(bus, failing) is not failing
+    assert consumer_faults() == before + 1

@@ -1,7 +1,9 @@
 """A broker outage under the ride-through bound does not cost a consumer its place in the
 group. Were the group to drop the member, it would rejoin, its partitions would be handed
 out again, and every message it had fetched but not committed would be handled a second
-time, late: a tool call run twice, 15 s after the broker came back.
+time, late: a tool call run twice, 15 s after the broker came back. And a consumer that dies
+inside the client during a cut is replaced as soon as the broker is back, not at the end of
+its session.
 
 The broker sits behind a fault proxy (it advertises the proxy's port). Each cut begins just
 before the member's next heartbeat is due, the worst moment: the gap the group sees is the
@@ -19,11 +21,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import REGISTRY
 
 from agent_common.bus.kafka import KafkaBus
-from agent_common.bus.kafka_consumer import HEARTBEAT_INTERVAL_MS
+from agent_common.bus.kafka_consumer import HEARTBEAT_INTERVAL_MS, session_timeout_ms
+from agent_common.bus.kafka_rejoin import member_client_id
 from tests.contracts.bus import CONTRACT_TOPIC, Note, note
 from tests.support.fault_proxy import FaultProxy, running_in_thread
+from tests.support.kafka_client_faults import kill_metadata_refresh
+from tests.support.kafka_groups import members_from
 from tests.support.services import KafkaServer, kafka_of_its_own
 from tests.support.web import free_tcp_port
 
@@ -123,6 +130,69 @@ async def test_a_broker_cut_under_the_bound_keeps_the_member_and_handles_each_me
     twice = {request_id: n for request_id, n in handled.items() if n > 1}
     assert not group_log.revocations, f"the group took the member's partitions away: {group_log.revocations}"
     assert not twice, f"handled more than once: {twice}"
+
+
+# The chaos tier's ride-through: a group session of 45 s, which a dead member left in the group
+# would hold its successor (and every other member's rebalance) out for.
+LONG_BOUND_S = 30.0
+BACK_WITHIN_S = 15.0  # after the broker is back: well inside that session
+
+
+async def test_a_consumer_dead_in_a_cut_with_a_commit_waiting_is_replaced_once_the_broker_is_back(
+    broker: Broker,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    group = f"{CONTRACT_TOPIC.consumer_group}-dead-{run}"
+    handled: list[str] = []
+    in_handler, release = asyncio.Event(), asyncio.Event()
+
+    async def handle(msg: Note) -> None:
+        if not msg.session_id.endswith(run):
+            return
+        if msg.text == "1":  # held until the cut has begun: its commit is made during the cut
+            in_handler.set()
+            await release.wait()
+        handled.append(msg.text)
+
+    # Named, as each replica is in production: its successor waits for its previous member to leave.
+    consumer = KafkaBus(broker.proxy.address, client_id="dying", ride_through_s=LONG_BOUND_S, member_name="pod-0")
+    consumer.subscribe(Note, handle, group=group)
+    # The broker tells every client its proxy's address: the publisher is cut off too, and rides through.
+    publisher = KafkaBus(broker.server.bootstrap, client_id=f"publisher-{run}", ride_through_s=LONG_BOUND_S)
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.server.bootstrap)
+    await asyncio.gather(publisher.start(), consumer.start(), admin.start())
+    faults_before = REGISTRY.get_sample_value("bus_client_faults_total", {"client": "consumer"}) or 0.0
+    try:
+        await publisher.publish(note(f"s-{run}", 0))
+        await wait_for(lambda: handled == ["0"], 30, "the member never joined and handled a message")
+        await publisher.publish(note(f"s-{run}", 1))
+        async with asyncio.timeout(30):
+            await in_handler.wait()
+        [partitioned] = consumer._consumers
+        broker.proxy.cut()
+        kill_metadata_refresh(partitioned.consumer)  # as uvloop's transport did in a chaos run's cut
+        release.set()  # handled: its offset's commit waits for the broker, on a client that is dead
+        during = [asyncio.create_task(publisher.publish(note(f"s-{run}", n))) for n in (2, 3)]
+        await asyncio.sleep(2.5)
+        broker.proxy.heal()
+        healed = time.monotonic()
+        await asyncio.gather(*during)
+        for n in (4, 5):
+            await publisher.publish(note(f"s-{run}", n))
+        await wait_for(lambda: {"1", "2", "3", "4", "5"} <= set(handled), 60, f"not handled: {handled}")
+        back_after_s = time.monotonic() - healed
+        client_id = member_client_id("dying", "pod-0", CONTRACT_TOPIC.name)
+        members = await members_from(admin, group, client_id)
+    finally:
+        await consumer.stop()
+        await asyncio.gather(publisher.stop(), admin.close())
+
+    session_s = session_timeout_ms(LONG_BOUND_S, 5000) / 1000
+    assert back_after_s < BACK_WITHIN_S < session_s, (
+        f"handling came back {back_after_s:.1f} s after the broker: the dead member was waited out"
+    )
+    assert REGISTRY.get_sample_value("bus_client_faults_total", {"client": "consumer"}) == faults_before + 1
+    assert members == 1, "the dead member is still in the group beside its successor"
 
 
 async def wait_for(condition, timeout_s: float, failure: str) -> None:  # type: ignore[no-untyped-def]

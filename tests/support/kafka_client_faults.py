@@ -9,9 +9,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.conn import AIOKafkaConnection
 
 from tests.contracts.bus import Note
+
+# What uvloop's transport raised on a write to a connection the broker had closed.
+CLOSED_TRANSPORT = "unable to perform operation on <TCPTransport closed=True>; the handler is closed"
 
 
 class Deaths:
@@ -36,11 +40,24 @@ class Deaths:
                 self.left -= 1
                 if not self.left:
                     self.spent.set()
-                raise RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+                raise RuntimeError(CLOSED_TRANSPORT)
             return send(conn, request, expect_response)
 
         monkeypatch.setattr(AIOKafkaConnection, "send", faulty_send)
         return self
+
+
+def kill_metadata_refresh(consumer: AIOKafkaConsumer) -> None:
+    """End `consumer`'s metadata refresh now, whether or not the broker can be reached, as
+    uvloop's transport ended it when a broker cut dropped the connection it was writing on."""
+    client = consumer._client
+
+    async def dies(*_: Any) -> None:
+        del client._metadata_update  # once
+        raise RuntimeError(CLOSED_TRANSPORT)
+
+    client._metadata_update = dies
+    client.force_metadata_update()
 
 
 class Received:

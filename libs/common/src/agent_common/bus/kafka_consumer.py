@@ -21,8 +21,11 @@ group behind (the gateway following `rag.status`).
 A consumer dead of an error inside the client (`kafka_client_deaths.py`) is found by the
 next fetch that fails, counted (`bus_client_faults_total`), logged with what it died of and
 replaced: the handlers in flight finish, what they handled is committed where the old
-consumer still can, the old one leaves the group, and a new one joins and goes on from the
-committed offsets (at least once, as after any rebalance).
+consumer still can (a commit it can no longer make is given up at once), the old one is
+closed and made to leave the group (`kafka_rejoin.evict`: at once, or as soon as a broker
+away comes back), and a new one joins and goes on from the committed offsets (at least
+once, as after any rebalance). Nothing the fetch loop meets ends it: what it does not
+expect is taken for such a death.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from agent_common.bus.kafka_client_deaths import close_dead, consumer_failure
+from agent_common.bus.kafka_client_deaths import close_dead, consumer_failure, group_member, unless_dead
 from agent_common.bus.kafka_offsets import OffsetCommits
-from agent_common.bus.kafka_rejoin import wait_for_previous_member
+from agent_common.bus.kafka_rejoin import evict, wait_for_previous_member
 from agent_common.bus.metrics import CLIENT_FAULTS
 
 log = logging.getLogger("agent.bus")
@@ -183,7 +186,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             self._fetching = None
         await self._drain(list(self._partitions))
         if self._consumer is not None and consumer_failure(self._consumer) is not None:
-            await close_dead(self._consumer, DRAIN_TIMEOUT_S)  # dead and not yet replaced
+            await close_dead(self._consumer)  # dead and not yet replaced
         elif self._consumer is not None:
             await self._consumer.stop()
 
@@ -201,33 +204,37 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _fetch(self) -> None:
         while True:
-            assigned = self.consumer.assignment()
-            open_ = [tp for tp in assigned if self._queued(tp) < MAX_QUEUED]
-            if not open_:
-                await asyncio.sleep(BACKLOG_POLL_TIMEOUT_MS / 1000)
-                continue
-            timeout = POLL_TIMEOUT_MS if len(open_) == len(assigned) else BACKLOG_POLL_TIMEOUT_MS
             try:
-                batch = await self.consumer.getmany(*open_, timeout_ms=timeout)
-            except Exception as exc:
-                failure = consumer_failure(self.consumer)
-                if failure is None and isinstance(exc, KafkaError):
-                    # A rebalance or a broker away: the next round asks again.
-                    log.info("fetch failed; retrying", extra={"topic": self.topic, "error": repr(exc)})
-                    await asyncio.sleep(BACKLOG_POLL_TIMEOUT_MS / 1000)
-                else:
-                    await self._replace(failure or exc)
-                continue
-            # A dead fetcher raises nothing: its consumer hands over nothing, at every poll's end.
-            if not batch and (failure := consumer_failure(self.consumer)) is not None:
-                await self._replace(failure)
-                continue
-            for tp, records in batch.items():
-                if tp not in self.consumer.assignment():
-                    continue  # revoked meanwhile: its new owner reads them from the committed offset
-                partition = self._partitions.get(tp) or self._partitions.setdefault(tp, _Partition(tp, self._work))
-                for record in records:
-                    partition.queue.put_nowait(record)
+                await self._fetch_once()
+            except Exception as exc:  # the client's death, or anything else this loop does not expect
+                await self._replace(consumer_failure(self.consumer) or exc)
+
+    async def _fetch_once(self) -> None:
+        """Fetch the open partitions' records once and queue them for their partitions' tasks."""
+        assigned = self.consumer.assignment()
+        open_ = [tp for tp in assigned if self._queued(tp) < MAX_QUEUED]
+        if not open_:
+            await asyncio.sleep(BACKLOG_POLL_TIMEOUT_MS / 1000)
+            return
+        timeout = POLL_TIMEOUT_MS if len(open_) == len(assigned) else BACKLOG_POLL_TIMEOUT_MS
+        try:
+            batch = await self.consumer.getmany(*open_, timeout_ms=timeout)
+        except KafkaError as exc:
+            if consumer_failure(self.consumer) is not None:
+                raise
+            # A rebalance or a broker away: the next round asks again.
+            log.info("fetch failed; retrying", extra={"topic": self.topic, "error": repr(exc)})
+            await asyncio.sleep(BACKLOG_POLL_TIMEOUT_MS / 1000)
+            return
+        # A dead fetcher raises nothing: its consumer hands over nothing, at every poll's end.
+        if not batch and (failure := consumer_failure(self.consumer)) is not None:
+            raise failure
+        for tp, records in batch.items():
+            if tp not in self.consumer.assignment():
+                continue  # revoked meanwhile: its new owner reads them from the committed offset
+            partition = self._partitions.get(tp) or self._partitions.setdefault(tp, _Partition(tp, self._work))
+            for record in records:
+                partition.queue.put_nowait(record)
 
     def _queued(self, tp: TopicPartition) -> int:
         partition = self._partitions.get(tp)
@@ -250,7 +257,7 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         if not mine:
             return
         try:
-            await self.consumer.commit(mine)
+            await unless_dead(self.consumer, self.consumer.commit(mine))
         except Exception as exc:
             # The partitions moved to another consumer first, or this one is dead (the next fetch
             # replaces it): whoever reads them next reads these messages again (at least once).
@@ -274,7 +281,12 @@ class PartitionedConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self._backoff_s = min(self._backoff_s * 2, most_s) if recent else least_s
         while True:
             await self._drain(list(self._partitions))
-            await close_dead(self.consumer, DRAIN_TIMEOUT_S)
+            member = group_member(self.consumer)  # before closing: a coordinator forgets it as it leaves
+            await close_dead(self.consumer)
+            if member is not None and self.group is not None:
+                options = self._options
+                within_s = options["session_timeout_ms"] / 1000
+                await evict(options["bootstrap_servers"], self.group, member, options["client_id"], within_s)
             await asyncio.sleep(self._backoff_s)
             try:
                 await self._join()

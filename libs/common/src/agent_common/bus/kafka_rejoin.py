@@ -16,6 +16,12 @@ A replica that stopped cleanly left its groups: there is nothing to wait for. Ka
 membership (`group.instance.id`) would avoid the rebalance altogether, but a static member never
 leaves on a clean stop either, so each rollout would hold its pods' partitions for the session
 timeout; and a broker that cannot be asked is no reason to stay out: the consumer joins at once.
+
+A consumer of this process that died inside the client (`kafka_client_deaths.py`) is another
+member left behind, and one known for certain to be dead: its replacement makes it leave
+(`evict`) before joining, as soon as the broker can be asked. Its own attempt to leave is made
+once and fails when the broker is away (a death during a cut), and a group that still holds it
+stalls every member's rebalance until its session ends (45 s at a 30 s ride-through).
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ import logging
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.client import AIOKafkaClient, ConnectionGroup, CoordinationType
+from aiokafka.errors import KafkaError, UnknownMemberIdError
+from aiokafka.protocol.group import LeaveGroupRequest
 
 log = logging.getLogger("agent.bus")
 
@@ -89,3 +97,44 @@ async def _member_present(admin: AIOKafkaAdminClient, group: str, client_id: str
             if any(member[1] == client_id for member in members):
                 return True
     return False
+
+
+async def evict(bootstrap_servers: str, group: str, member_id: str, client_id: str, within_s: float) -> bool:
+    """Make member `member_id` of `group`, a consumer of this process known to be dead, leave it,
+    asking again until the group's coordinator answers or `within_s` has passed (its session
+    timeout: by then the group has dropped it anyway). Whether it was seen to leave (or to be gone)."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    try:
+        async with asyncio.timeout(within_s):
+            while True:
+                code = await _leave(bootstrap_servers, group, member_id, client_id)
+                if code in (0, UnknownMemberIdError.errno):
+                    log.info(
+                        "the dead consumer has left its group",
+                        extra={"group": group, "after_s": round(loop.time() - began, 1), "code": code},
+                    )
+                    return True
+                await asyncio.sleep(POLL_S)
+    except TimeoutError:
+        log.warning(
+            "the dead consumer could not be made to leave its group; its session has ended", extra={"group": group}
+        )
+        return False
+
+
+async def _leave(bootstrap_servers: str, group: str, member_id: str, client_id: str) -> int | None:
+    """The coordinator's answer to a LeaveGroup for `member_id`; None if it could not be asked."""
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap_servers, client_id=client_id, request_timeout_ms=REQUEST_TIMEOUT_MS
+    )
+    try:
+        await client.bootstrap()
+        node = await client.coordinator_lookup(CoordinationType.GROUP, group)
+        response = await client.send(node, LeaveGroupRequest(group, member_id), group=ConnectionGroup.COORDINATION)
+        return int(response.error_code)
+    except KafkaError as exc:
+        log.debug("could not ask the coordinator yet", extra={"group": group, "error": repr(exc)})
+        return None
+    finally:
+        await client.close()
