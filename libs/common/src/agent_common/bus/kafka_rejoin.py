@@ -133,7 +133,7 @@ async def _leave(bootstrap_servers: str, group: str, member_id: str, client_id: 
         node = await client.coordinator_lookup(CoordinationType.GROUP, group)
         response = await client.send(node, LeaveGroupRequest(group, member_id), group=ConnectionGroup.COORDINATION)
         return int(response.error_code)
-    except KafkaError as exc:
+    except Exception as exc:  # a broker away, or uvloop's `RuntimeError` on a connection it closed: asked again
         log.debug("could not ask the coordinator yet", extra={"group": group, "error": repr(exc)})
         return None
     finally:
