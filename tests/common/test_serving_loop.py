@@ -1,7 +1,7 @@
-"""The embedded process's event loop: uvloop where it is installed, asyncio's own where not.
+"""Every process's event loop: uvloop where it is installed, asyncio's own where not.
 
-Every test that starts `agent run` (tests/e2e, tests/runbook, tests/web) then runs the
-platform on it; the services keep asyncio's loop (`agent_common.asgi_server.serve_app`)."""
+Every test that starts `agent run` (tests/e2e, tests/runbook, tests/web) or a service of its
+own (the distributed tiers, tests/chaos) then runs the platform on it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from agent_common.asgi_server import serving_loop
 
 
-def test_the_embedded_process_runs_on_uvloop_where_it_is_installed() -> None:
+def test_every_process_runs_on_uvloop_where_it_is_installed() -> None:
     assert importlib.util.find_spec("uvloop") is not None, "uvloop is a dependency of agent-common on this system"
     assert serving_loop() == "uvloop"
 

@@ -77,7 +77,6 @@ Press Ctrl+C to stop.
 
 def run(args: argparse.Namespace) -> int:
     from agent_cli.embedded import create_embedded_app, local_address, uses_offline_model
-    from agent_common.asgi_server import serving_loop
     from agent_common.rag.store import StoreInUse
 
     config = GatewayConfig()
@@ -124,7 +123,6 @@ def run(args: argparse.Namespace) -> int:
         port=config.gateway.port,
         log=log,
         listener=listener,
-        loop=serving_loop(),
     )
     return 0
 

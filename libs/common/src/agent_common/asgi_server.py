@@ -1,8 +1,8 @@
 """Running a service's ASGI app as its own process under uvicorn: the same way for every service.
 
 The port is taken first: a process that cannot serve its probes (and metrics) exits
-non-zero at once, before it consumes any work. It runs on asyncio's own loop unless its caller
-asks for another (the embedded process asks for `serving_loop()`'s). SIGTERM/SIGINT stop it in every state:
+non-zero at once, before it consumes any work. It runs on uvloop wherever uvloop is installed
+(`serving_loop`). SIGTERM/SIGINT stop it in every state:
 during start-up the start-up is cancelled; while serving it stops accepting and drains;
 a second signal, or a drain past its bound, ends it at once.
 """
@@ -142,10 +142,15 @@ def _exit_after(seconds: float) -> None:
 
 
 def serving_loop() -> Literal["asyncio", "uvloop"]:
-    """uvloop wherever it is installed (a dependency on every system it builds for), else asyncio's:
-    the embedded process's loop (6 % less CPU a request than asyncio's at 50 streams). Its
-    transport raises `RuntimeError` on a write to a connection closed under it, where asyncio's
-    drops the write; the services' Kafka clients die of it (`bus/kafka_client_deaths.py`)."""
+    """uvloop wherever it is installed (a dependency on every system it builds for), else asyncio's.
+
+    Alternated with asyncio's loop at 50 streams: the embedded process 6 % less CPU a request
+    and a lone request's first token 0.35 ms sooner; the distributed services 4 % less
+    (docs/benchmarks.md). Its transport raises `RuntimeError` on a write to a connection closed
+    under it, where asyncio's drops the write: every client the services use takes that as a
+    broken connection (aiohttp and anyio say so themselves; a Redis command is sent again on a
+    fresh connection; a Kafka producer or consumer dead of it is replaced, a consumer dead in a
+    broker cut as soon as the broker is back, `bus/kafka_client_deaths.py`)."""
     return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
@@ -164,9 +169,7 @@ def serve_app(
     `listener` is a socket taken earlier with `bind_listener` (a caller that must know the
     port is free before it builds the app); by default the port is taken here, first.
 
-    `loop`: asyncio's own unless told. On uvloop a Kafka consumer's metadata refresh died of a
-    broker cut in the chaos tier, and its replacement came after the runs waiting on it had
-    timed out (docs/benchmarks.md, seventeenth section): the services stay on asyncio's loop."""
+    `loop`: `serving_loop()`'s unless told."""
     configure_logging(service, log.level, log.format)
     configure_tracing(service, TracingSettings())
     sock = listener or bind_listener(service, host, port)
@@ -174,7 +177,7 @@ def serve_app(
         app,
         host=host,
         port=port,
-        loop=loop or "asyncio",
+        loop=loop or serving_loop(),
         log_config=None,  # our JSON logging, configured above
         access_log=False,  # request metrics come from HttpMetricsMiddleware
         # uvicorn would otherwise rewrite the client address from X-Forwarded-For whenever the
