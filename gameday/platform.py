@@ -22,7 +22,7 @@ from gameday.alerts import Notifications, webhook_receiver
 from gameday.monitoring import Monitoring, Target, monitoring, scraped_services
 from gameday.policy import autoscaling_policy
 from gameday.upstream import Upstream
-from tests.chaos.conftest import chaos_env, stop_together
+from tests.chaos.conftest import chaos_env
 from tests.support.fault_proxy import FaultProxy, running_in_thread
 from tests.support.platform import Platform, ServiceProcess, distributed_platform, wait_ready
 from tests.support.services import (
@@ -203,7 +203,6 @@ def open_platform(
                 ledger_url=ledger_url,
             )
         )
-        stack.callback(stop_together, running)
         day = GameDayPlatform(
             running, watching, notifications, upstream, upstream_url, kafka, kafka_proxy, redis, redis_proxy, log_dir
         )

@@ -30,6 +30,7 @@ from tests.support.services import (
     start_postgres,
 )
 from tests.support.traces import trace_this_process
+from tests.support.web import pages_app, serve_in_thread
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,6 +38,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every app a test starts serves its metrics port on a free port (read back from
     # `app.state.metrics_port`), so apps alive at once never contend for port + 1000.
     os.environ.setdefault("METRICS_PORT", "0")
+
+
+@pytest.fixture(scope="session")
+def pages_url() -> Iterator[str]:
+    """The page server the platforms' tool allowlists name (`tests/support/web.py`'s pages): a thread
+    of the worker's own, started once, nothing to share between tiers."""
+    with serve_in_thread(pages_app()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

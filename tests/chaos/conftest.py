@@ -9,7 +9,6 @@ restart keep what was written, up to what that policy may lose.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ import pytest
 from tests.chaos.load import GATEWAY_DEADLINE_S, TOKEN_DELAY_MS, Seen, slow_pages_app
 from tests.chaos.results import Results, results_dir
 from tests.support.fault_proxy import FaultProxy, running_in_thread
-from tests.support.platform import Platform
 from tests.support.services import (
     KafkaServer,
     RedisServer,
@@ -116,18 +114,6 @@ def chaos_env(pages_url: str, log_dir: Path, *, redis_bound_s: float, bus_bound_
         "REDIS_RIDE_THROUGH_S": str(redis_bound_s),
         "BUS_RIDE_THROUGH_S": str(bus_bound_s),
     }
-
-
-def stop_together(platform: Platform) -> None:
-    """SIGTERM every service at once, then wait: each drains in parallel, not one after another."""
-    for process in platform.processes.values():
-        if process.proc.poll() is None:
-            process.proc.terminate()
-    for process in platform.processes.values():
-        try:
-            process.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def expected_answers(baseline: list[Seen]) -> dict[str, Seen]:

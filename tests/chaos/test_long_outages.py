@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import ChaosKafka, ChaosRedis, chaos_env, stop_together
+from tests.chaos.conftest import ChaosKafka, ChaosRedis, chaos_env
 from tests.chaos.outages import kafka_partitioned, redis_killed
 from tests.chaos.results import Results
 from tests.chaos.scenario import Outage, run_scenario, tally
@@ -35,7 +35,6 @@ def platform(
     env = chaos_env(slow_pages_url, log_dir, redis_bound_s=BOUND_S, bus_bound_s=BOUND_S)
     with distributed_platform(env, kafka=chaos_kafka.bootstrap, redis_url=chaos_redis.url, log_dir=log_dir) as running:
         yield running
-        stop_together(running)
 
 
 def outage_of(scenario: str, redis: ChaosRedis, kafka: ChaosKafka) -> tuple[Outage, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import ChaosKafka, ChaosRedis, chaos_env, expected_answers, stop_together
+from tests.chaos.conftest import ChaosKafka, ChaosRedis, chaos_env, expected_answers
 from tests.chaos.load import Seen
 from tests.chaos.outages import (
     kafka_partitioned,
@@ -45,7 +45,6 @@ def platform(
     env = chaos_env(slow_pages_url, log_dir, redis_bound_s=REDIS_BOUND_S, bus_bound_s=BUS_BOUND_S)
     with distributed_platform(env, kafka=chaos_kafka.bootstrap, redis_url=chaos_redis.url, log_dir=log_dir) as running:
         yield running
-        stop_together(running)
 
 
 @pytest.fixture(scope="module")

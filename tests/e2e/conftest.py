@@ -12,24 +12,22 @@ import pytest
 from tests.support.platform import Platform, bearer, create_api_key, distributed_platform, embedded_platform
 from tests.support.services import database_of_its_own
 from tests.support.traces import TraceCollector, exporting_to, trace_collector
-from tests.support.web import PAGES_BIG_BYTES, free_tcp_port, pages_app, serve_in_thread
-
-
-@pytest.fixture(scope="session")
-def pages_url() -> Iterator[str]:
-    with serve_in_thread(pages_app()) as url:
-        yield url
-
+from tests.support.web import PAGES_BIG_BYTES, free_tcp_port
 
 # Nothing listens on this port: a connection to it is refused.
 DEAD_PORT = free_tcp_port()
 
-# Limits far above what the suite sends: the rate-limit tests build platforms of their own.
+# Limits far above what the suite sends: the rate-limit tests use gateways of their own.
 GENEROUS_LIMITS = {
     "RATE_LIMIT_USER_PER_MINUTE": "100000",
     "RATE_LIMIT_IP_PER_MINUTE": "100000",
     "RATE_LIMIT_STREAMS_PER_USER": "1000",
 }
+
+# Two more gateways of the distributed platform, replicas with a tight user limit, sharing its Redis:
+# the limit must hold across them (test_rate_limits.py).
+LIMITED_USER_PER_MINUTE = 5
+LIMITED_GATEWAYS = ("limited-gateway-1", "limited-gateway-2")
 
 
 def platform_env(pages_url: str, keys_file: Path) -> dict[str, str]:
@@ -102,6 +100,9 @@ def distributed(
             log_dir=log_dir,
             documents=documents_root(tmp_path_factory.mktemp("distributed-docs")),
             ledger_url=ledger_url,
+            extra_gateways={
+                name: {"RATE_LIMIT_USER_PER_MINUTE": str(LIMITED_USER_PER_MINUTE)} for name in LIMITED_GATEWAYS
+            },
         ) as platform,
     ):
         yield platform

@@ -5,7 +5,6 @@ The limit holds across two gateway processes sharing one Redis."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,8 +12,8 @@ import pytest
 from httpx_sse import aconnect_sse
 from redis.asyncio import Redis
 
-from tests.e2e.conftest import GENEROUS_LIMITS
-from tests.support.platform import Platform, bearer, create_api_key, distributed_platform, embedded_platform
+from tests.e2e.conftest import GENEROUS_LIMITS, LIMITED_GATEWAYS, LIMITED_USER_PER_MINUTE
+from tests.support.platform import Platform, bearer, create_api_key, embedded_platform
 
 
 def probe(base_url: str, headers: dict[str, str]) -> httpx.Response:
@@ -29,42 +28,38 @@ def assert_429(response: httpx.Response, code: str = "RATE_LIMITED") -> None:
     assert int(response.headers["retry-after"]) >= 1
 
 
-@pytest.fixture(scope="module")
-def two_gateways(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    log_dir: Path = tmp_path_factory.mktemp("two-gateways")
-    env = {**GENEROUS_LIMITS, "RATE_LIMIT_USER_PER_MINUTE": "5", "AUTH_KEYS_FILE": str(log_dir / "unused.json")}
-    with distributed_platform(
-        env, kafka=kafka_bootstrap, redis_url=redis_url, log_dir=log_dir, orchestrators=1, gateways=2
-    ) as platform:
-        yield platform
+def limited_gateways(distributed: Platform) -> list[str]:
+    """The distributed platform's two replicas with the tight user limit (one Redis, as all its gateways)."""
+    return [distributed.services[name] for name in LIMITED_GATEWAYS]
 
 
 @pytest.mark.kafka
 @pytest.mark.redis
-def test_the_user_limit_holds_across_two_gateways_sharing_redis(two_gateways: Platform, redis_url: str) -> None:
+def test_the_user_limit_holds_across_two_gateways_sharing_redis(distributed: Platform, redis_url: str) -> None:
     headers = bearer(create_api_key({"REDIS_URL": redis_url}, "erin"))
-    gateways = [two_gateways.services["gateway"], two_gateways.services["gateway-2"]]
-    answers = [probe(gateways[n % 2], headers) for n in range(5)]
-    assert [r.status_code for r in answers] == [404] * 5  # admitted: the session just does not exist
-    assert [r.headers["x-request-id"][:4] for r in answers] == ["req_"] * 5
+    gateways = limited_gateways(distributed)
+    answers = [probe(gateways[n % 2], headers) for n in range(LIMITED_USER_PER_MINUTE)]
+    # Admitted: the session just does not exist.
+    assert [r.status_code for r in answers] == [404] * LIMITED_USER_PER_MINUTE
+    assert [r.headers["x-request-id"][:4] for r in answers] == ["req_"] * LIMITED_USER_PER_MINUTE
     for base_url in gateways:  # the sixth call is refused by either replica
         refused = probe(base_url, headers)
         assert_429(refused)
-        assert refused.headers["x-ratelimit-limit"] == "5"
+        assert refused.headers["x-ratelimit-limit"] == str(LIMITED_USER_PER_MINUTE)
         assert refused.headers["x-ratelimit-remaining"] == "0"
 
 
 @pytest.mark.kafka
 @pytest.mark.redis
-async def test_a_burst_split_over_two_gateways_admits_exactly_the_limit(two_gateways: Platform, redis_url: str) -> None:
+async def test_a_burst_split_over_two_gateways_admits_exactly_the_limit(distributed: Platform, redis_url: str) -> None:
     headers = bearer(create_api_key({"REDIS_URL": redis_url}, "frank"))
-    gateways = [two_gateways.services["gateway"], two_gateways.services["gateway-2"]]
+    gateways = limited_gateways(distributed)
     async with httpx.AsyncClient(timeout=10, headers=headers) as client:
         answers = await asyncio.gather(
             *(client.get(f"{gateways[n % 2]}/api/sessions/ses_nosuchsession0") for n in range(20))
         )
     statuses = sorted(r.status_code for r in answers)
-    assert statuses == [404] * 5 + [429] * 15
+    assert statuses == [404] * LIMITED_USER_PER_MINUTE + [429] * (20 - LIMITED_USER_PER_MINUTE)
 
 
 # ---- the embedded default: per client IP, and the proxy header policy ---------------------------

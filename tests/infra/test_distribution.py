@@ -1,5 +1,6 @@
-"""The suite's split over xdist's workers (tests/support/distribution.py): a tier that starts
-something once for itself runs on one worker, so it starts once; other files are units of their own.
+"""The suite's split over xdist's workers (tests/support/distribution.py): the files of a tier that
+use what it starts once for itself run on one worker, so it starts once; other files are units of
+their own.
 If the grouping silently stopped (as xdist's own `loadgroup` did under pytest 9.2), the tiers'
 platforms would start once per worker and their tests could interleave."""
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.distribution import repeated_ids, shares_fixtures, unit_of
+from tests.support.distribution import reaching_shared, repeated_ids, shares_fixtures, unit_of, uses_shared
 from tests.support.web import free_tcp_port, port_block
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,10 +27,65 @@ def test_a_tier_sharing_fixtures_is_one_unit_and_any_other_file_its_own() -> Non
     assert unit_of("tests/gateway/test_a.py::test_x") == unit_of("tests/gateway/test_a.py::test_y[1]")
 
 
+CONFTEST = """
+import pytest
+
+@pytest.fixture(scope="session")
+def platform(pages): ...
+
+@pytest.fixture
+def client(platform): ...
+
+@pytest.fixture(scope="session", params=["embedded", "distributed"])
+def mode(request): return request.getfixturevalue(request.param)
+
+@pytest.fixture
+def pages(): ...
+"""
+
+
+def test_what_a_tier_shares_is_its_wide_fixtures_and_every_fixture_that_asks_for_one() -> None:
+    reach, autouse = reaching_shared(CONFTEST)
+    assert reach == {"platform", "client", "mode"} and not autouse
+    assert reaching_shared(CONFTEST + "\n@pytest.fixture(autouse=True)\ndef log(client): ...\n")[1]
+
+
+@pytest.mark.parametrize(
+    ("source", "uses"),
+    [
+        ("def test_x(client): ...", True),
+        ("async def test_x(tmp_path, platform): ...", True),
+        ("class TestX:\n    def test_x(self, mode): ...", True),
+        ("def test_x(request):\n    request.getfixturevalue('platform')", True),
+        ("import pytest\npytestmark = pytest.mark.usefixtures('client')\ndef test_x(): ...", True),
+        ("import pytest\n@pytest.fixture(scope='module')\ndef mine(client): ...\ndef test_x(mine): ...", True),
+        ("import pytest\n@pytest.fixture(autouse=True)\ndef mine(platform): ...\ndef test_x(): ...", True),
+        # Only what it asks for counts: a helper's parameter, or a platform of its own by that name.
+        ("def test_x(pages, tmp_path): ...", False),
+        ("def helper(platform): ...\ndef test_x(tmp_path): ...", False),
+        (
+            "import pytest\n@pytest.fixture(scope='module')\ndef platform(tmp_path_factory): ...\n"
+            "def test_x(platform): ...",
+            False,
+        ),
+    ],
+)
+def test_a_file_uses_the_tiers_shared_fixtures_only_by_asking_for_one(source: str, uses: bool) -> None:
+    reach, _ = reaching_shared(CONFTEST)
+    assert uses_shared(source, reach) is uses
+
+
+def test_a_file_of_a_sharing_tier_with_a_platform_of_its_own_is_a_unit_of_its_own() -> None:
+    assert unit_of("tests/e2e/test_auth.py::test_x[distributed]") == "tests/e2e"
+    assert unit_of("tests/e2e/test_distributed_faults.py::test_x") == "tests/e2e/test_distributed_faults.py"
+    assert unit_of("tests/e2e/test_jwt.py::test_x") == "tests/e2e/test_jwt.py"  # its own `platform`
+
+
 def test_two_files_of_a_tier_sharing_fixtures_run_on_one_worker() -> None:
-    files = ["tests/tool_runner/test_allowlist.py", "tests/tool_runner/test_ssrf_guard.py"]
+    files = ["tests/tool_runner/test_http_get.py", "tests/tool_runner/test_ssrf_guard.py"]
+    assert unit_of(files[0]) == unit_of(files[1]) == "tests/tool_runner"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", *files, "-n", "2", "-v", "-p", "no:cacheprovider", "-k", "empty or special"],
+        [sys.executable, "-m", "pytest", *files, "-n", "2", "-v", "-p", "no:cacheprovider", "-k", "json or special"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -11,7 +11,6 @@ import pytest
 from tests.support.llama_server import MAX_ANSWER_TOKENS
 from tests.support.platform import Platform, embedded_platform
 from tests.support.services import ModelServer
-from tests.support.web import pages_app, serve_in_thread
 
 # The operator's name for the model: the server answers with its own.
 CONFIGURED_NAME = "smollm2"
@@ -34,12 +33,6 @@ def real_model_env(server: ModelServer, workdir: Path, pages_url: str = "http://
         "GATEWAY_MAX_MESSAGE_CHARS": "12000",
         "GATEWAY_MAX_BODY_BYTES": str(3 * 12000 + 1024),
     }
-
-
-@pytest.fixture(scope="session")
-def pages_url() -> Iterator[str]:
-    with serve_in_thread(pages_app()) as url:
-        yield url
 
 
 @pytest.fixture(scope="session")

@@ -225,12 +225,12 @@ def distributed_platform(
             documents=documents,
         )
         processes: list[ServiceProcess] = []
+        stack.callback(stop_together, processes)
         for name, module, own in specs:
             metrics_port = str(free_tcp_port())
             # Each replica's own name in its consumer groups, as a pod's name is (kafka_rejoin.py).
             named = {"METRICS_PORT": metrics_port, "BUS_KAFKA_MEMBER_NAME": name}
             process = ServiceProcess(name, module, {**common, **own, **named}, log_dir)
-            stack.callback(process.stop)
             processes.append(process)
             port = next(v for k, v in own.items() if k.endswith("_PORT"))
             platform.services[name] = f"http://127.0.0.1:{port}"
@@ -243,6 +243,17 @@ def distributed_platform(
             except RuntimeError as exc:
                 raise RuntimeError(f"{exc}\n--- {process.name} log ---\n{process.tail()}") from None
         yield platform
+
+
+def stop_together(processes: Sequence[ServiceProcess], timeout: float = 20) -> None:
+    """SIGTERM every service at once, then wait for them all: each drains (connections, consumer
+    groups) at the same time as the others, not one after another."""
+    for process in processes:
+        if process.proc.poll() is None:
+            process.proc.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.stop(max(deadline - time.monotonic(), 0.1))
 
 
 def create_api_key(env: Mapping[str, str], user: str, tenant: str = "default", scopes: Sequence[str] = ()) -> str:

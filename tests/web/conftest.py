@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 from tests.support.fault_proxy import FaultProxy, running_in_thread
 from tests.support.platform import Platform, create_api_key, distributed_platform, embedded_platform
 from tests.support.services import database_of_its_own, kafka_of_its_own, redis_of_its_own, require_service
-from tests.support.web import free_tcp_port, pages_app, serve_in_thread
+from tests.support.web import free_tcp_port
 
 # Nothing listens here: a tool call to it fails (TOOL_UPSTREAM_UNREACHABLE).
 DEAD_PORT = free_tcp_port()
@@ -89,12 +87,6 @@ def screenshot(screenshot_dir: Path, request: pytest.FixtureRequest) -> Screensh
         return path
 
     return save
-
-
-@pytest.fixture(scope="session")
-def pages_url() -> Iterator[str]:
-    with serve_in_thread(pages_app()) as url:
-        yield url
 
 
 def platform_env(pages_url: str, keys_file: Path, **extra: str) -> dict[str, str]:
@@ -165,25 +157,7 @@ def distributed(
             extra_gateways={LIMITED_GATEWAY: TIGHT, BLIND_GATEWAY: {}},
         ) as platform,
     ):
-        try:
-            yield platform
-        finally:
-            stop_together(platform)
-
-
-def stop_together(platform: Platform, timeout: float = 20) -> None:
-    """SIGTERM every service at once and wait for them all: one after the other, each drain
-    (connections, consumer groups) would add to the tier's time."""
-    running = [process.proc for process in platform.processes.values() if process.proc.poll() is None]
-    for proc in running:
-        proc.terminate()
-    deadline = time.monotonic() + timeout
-    for proc in running:
-        try:
-            proc.wait(max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        yield platform
 
 
 @pytest.fixture(scope="package", params=MODES)
