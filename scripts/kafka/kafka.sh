@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A single-node Apache Kafka broker (KRaft) for tests, assembled from Maven Central jars.
 #
-#   kafka.sh jars                                   collect the jars into .cache/kafka/libs (once)
+#   kafka.sh jars                                   collect the jars into .cache/kafka/libs (once;
+#                                                   KAFKA_LIBS_DIR names another folder)
 #   kafka.sh start DATA_DIR BROKER_PORT CONTROLLER_PORT [ADVERTISED_PORT]
 #                                                   ADVERTISED_PORT: what clients are told to use after
 #                                                   bootstrap (a proxy in front); default BROKER_PORT
@@ -10,22 +11,28 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-libs="$root/.cache/kafka/libs"
+libs="${KAFKA_LIBS_DIR:-$root/.cache/kafka/libs}"
 stamp="$libs/.pom-sha256"
 
 jars() {
-  local want
+  local want lock
   want=$(sha256sum "$here/pom.xml" | cut -d' ' -f1)
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    return 0
+  mkdir -p "$(dirname "$libs")"
+  # The test workers start their brokers at once: one fetches, the others wait for it. Unlocked,
+  # a second fetch emptied the folder under a broker that was starting (ClassNotFoundException:
+  # kafka.tools.StorageTool). The lock goes with the process, however it ends.
+  exec {lock}> "$libs.lock"
+  flock "$lock"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    command -v mvn >/dev/null || { echo "kafka.sh: mvn not found (Maven is needed to fetch the Kafka jars)" >&2; exit 3; }
+    rm -rf "$libs"
+    mkdir -p "$libs"
+    mvn -B -q -f "$here/pom.xml" \
+      org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$libs"
+    echo "$want" > "$stamp"
   fi
-  command -v mvn >/dev/null || { echo "kafka.sh: mvn not found (Maven is needed to fetch the Kafka jars)" >&2; exit 3; }
-  rm -rf "$libs"
-  mkdir -p "$libs"
-  mvn -B -q -f "$here/pom.xml" \
-    org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$libs"
-  echo "$want" > "$stamp"
+  exec {lock}>&-
 }
 
 start() {

@@ -26,7 +26,7 @@ from agent_common.bus.kafka import KafkaBus
 from agent_common.bus.kafka_client_deaths import consumer_failure
 from tests.contracts.bus import CONTRACT_TOPIC, Note, note
 from tests.support.kafka_client_faults import Deaths, Received
-from tests.support.kafka_groups import members_from
+from tests.support.kafka_groups import settled_members
 
 pytestmark = pytest.mark.kafka
 
@@ -103,7 +103,7 @@ async def test_a_consumer_dead_of_an_error_in_a_background_task_is_replaced_and_
     assert consumer_faults() == before + 1
     # The dead member left the group on its way out: only the new one is in it, so its
     # partitions moved at once rather than at the end of its session.
-    assert await members_from(kafka_admin, f"g-{session}", f"{CLIENT_ID}") == 1
+    assert await settled_members(kafka_admin, f"g-{session}", f"{CLIENT_ID}") == 1
 
 
 async def test_a_consumer_that_dies_again_at_once_is_replaced_again(

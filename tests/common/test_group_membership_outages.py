@@ -30,7 +30,7 @@ from agent_common.bus.kafka_rejoin import member_client_id
 from tests.contracts.bus import CONTRACT_TOPIC, Note, note
 from tests.support.fault_proxy import FaultProxy, running_in_thread
 from tests.support.kafka_client_faults import kill_metadata_refresh
-from tests.support.kafka_groups import members_from
+from tests.support.kafka_groups import settled_members
 from tests.support.services import KafkaServer, kafka_of_its_own
 from tests.support.web import free_tcp_port
 
@@ -182,7 +182,7 @@ async def test_a_consumer_dead_in_a_cut_with_a_commit_waiting_is_replaced_once_t
         await wait_for(lambda: {"1", "2", "3", "4", "5"} <= set(handled), 60, f"not handled: {handled}")
         back_after_s = time.monotonic() - healed
         client_id = member_client_id("dying", "pod-0", CONTRACT_TOPIC.name)
-        members = await members_from(admin, group, client_id)
+        members = await settled_members(admin, group, client_id)
     finally:
         await consumer.stop()
         await asyncio.gather(publisher.stop(), admin.close())
