@@ -1,5 +1,10 @@
 """The consumer-lag gauge over a real Kafka: messages a group has fetched but not
-committed count as lag, and the lag falls to zero once they are handled."""
+committed count as lag, and the lag falls to zero once they are handled.
+
+The gauge is read while the consumer long-polls the broker, as it nearly always is. The poll
+is made longer than the test's deadline: a read queued behind it (a broker answers one
+connection's requests in order) leaves the gauge stale and fails the test every time, not
+only when the machine is busy enough to miss the moments between two polls."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import REGISTRY
 
+from agent_common.bus import kafka as kafka_bus
 from agent_common.bus.kafka import KafkaBus
 from agent_common.messages import BusMessage
 from agent_common.topics import Topic
@@ -51,7 +57,14 @@ async def committed_by_kafka(bootstrap: str) -> int:
     return sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == TOPIC.name)
 
 
-async def test_lag_counts_uncommitted_messages_and_returns_to_zero_once_handled(kafka_bootstrap: str) -> None:
+# Well past `until_lag_is`'s deadline.
+LONG_POLL_MS = 120_000
+
+
+async def test_lag_counts_uncommitted_messages_and_returns_to_zero_once_handled(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kafka_bus, "FETCH_MAX_WAIT_MS", LONG_POLL_MS)
     release = asyncio.Event()
     handled: list[str] = []
 

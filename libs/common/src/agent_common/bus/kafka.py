@@ -36,7 +36,7 @@ from agent_common.bus.kafka_consumer import PartitionedConsumer, session_timeout
 from agent_common.bus.kafka_logs import quiet_expected_transients
 from agent_common.bus.kafka_producer import ProducerKeeper
 from agent_common.bus.kafka_rejoin import member_client_id
-from agent_common.bus.lag import Subscription, report_lag
+from agent_common.bus.lag import EndOffsets, Subscription, report_lag
 from agent_common.bus.metrics import export_at_start
 from agent_common.messages import BusMessage, DeadLetter
 from agent_common.resilience.outages import Outage, OutageTooLong, ride_through
@@ -46,7 +46,7 @@ from agent_common.tracing import consuming, producing
 
 log = logging.getLogger("agent.bus")
 
-# How often the consumer-lag gauge is refreshed (one committed-offset request per assigned partition).
+# How often the consumer-lag gauge is refreshed (one end-offsets request, one committed-offset request per partition).
 LAG_INTERVAL_S = 10.0
 
 # How long the broker holds a fetch that finds nothing. A message is handed over as soon as it
@@ -176,7 +176,8 @@ class KafkaBus(Bus):
         self._producer.running = True
         await self._consume_from_start()
         if self._subscriptions:
-            self._lag_task = asyncio.create_task(report_lag(self._subscriptions, self._lag_interval_s))
+            ends = EndOffsets(self._bootstrap, f"{self._client_id}-lag")
+            self._lag_task = asyncio.create_task(report_lag(self._subscriptions, self._lag_interval_s, ends))
 
     async def _start_consumers(self) -> None:
         for consumer in self._consumers:
