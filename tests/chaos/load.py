@@ -2,8 +2,8 @@
 
 Four phases, ten clients each (40 streams at once):
 
-- `before_claim`: sent as the fault begins, so they are between the gateway's
-  admission and an orchestrator's claim when it hits;
+- `before_claim`: admitted while the orchestrators are held (SIGSTOP), so they are
+  between the gateway's admission and an orchestrator's claim when the fault begins;
 - `model_call`: held in the model's call by a queued `stall` of the offline model;
 - `tools`: waiting on a tool whose page answers slowly (`/slow` of `slow_pages_app`);
 - `streaming`: streaming their answer (every token comes `TOKEN_DELAY_MS` apart).

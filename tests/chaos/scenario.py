@@ -20,6 +20,10 @@ from agent_common.messages import DeadLetter
 from tests.chaos.load import PER_PHASE, Client, Seen, message_for, queue_stalls, stalls_taken, wait_reached
 from tests.support.platform import Platform
 
+# How long the held orchestrators wait for the gateway to admit the `before_claim` requests.
+ADMITTED_WITHIN_S = 5.0
+HELD_INTO_BEGIN_S = 1.0
+
 
 @dataclass
 class Outage:
@@ -57,24 +61,30 @@ async def run_scenario(platform: Platform, outage: Outage, pages_url: str, kafka
     await queue_stalls(platform, PER_PHASE)
     model_call = clients("model_call")
     await stalls_taken(platform)
-    before_claim = clients("before_claim", "accepted")
-    # The outage begins as soon as the first of them is admitted (or after half a second).
-    await wait_first(before_claim, 0.5)
-    began = time.monotonic()
-    await asyncio.to_thread(outage.begin)
+    # The orchestrators are held while these are admitted and until the outage has begun, so it
+    # finds them admitted and not yet claimed. Sent unheld, with the outage begun once the first
+    # was admitted, a busy machine let the orchestrators claim all ten first: nothing felt it.
+    orchestrators = [p for name, p in platform.processes.items() if name.startswith("orchestrator")]
+    for orchestrator in orchestrators:
+        orchestrator.pause()
+    try:
+        before_claim = clients("before_claim", "accepted")
+        await wait_reached(before_claim, ADMITTED_WITHIN_S)
+        began = time.monotonic()
+        beginning = asyncio.create_task(asyncio.to_thread(outage.begin))
+        # A begin that blocks (a broker's controlled shutdown) lets them go after a second: held
+        # longer, their runs in flight would miss renewing their leases.
+        await asyncio.wait([beginning], timeout=HELD_INTO_BEGIN_S)
+    finally:
+        for orchestrator in orchestrators:
+            orchestrator.resume()
+    await beginning
     await asyncio.sleep(max(0.0, outage.hold_s - (time.monotonic() - began)))
     await asyncio.to_thread(outage.end)
     ended = time.monotonic()
     seen = list(await asyncio.gather(*(c.task for c in streaming + tools + model_call + before_claim)))
     letters = await dead_letters_since(kafka_bootstrap, since_ms)
     return ScenarioRun(outage.name, seen, began, ended, letters)
-
-
-async def wait_first(clients: list[Client], timeout_s: float) -> None:
-    waits = [asyncio.create_task(c.reached.wait()) for c in clients]
-    await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    for wait in waits:
-        wait.cancel()
 
 
 async def dead_letters_since(bootstrap: str, since_ms: int) -> list[DeadLetter]:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,13 @@ class ServiceProcess:
         """SIGKILL: no shutdown, no commit, no goodbye; what a crashed pod does."""
         self.proc.kill()
         self.proc.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: alive, connections open, nothing done until `resume()` (a stalled host)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
 
     @property
     def env(self) -> Mapping[str, str]:
