@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.distribution import SuiteScheduling, give_operations_their_ids, queue_slowest_first, repeated_ids
 from tests.support.llama_server import MODEL_ALIAS
-from tests.support.platform import Platform
 from tests.support.services import (
     TIER_SKIPPED,
     ModelServer,
@@ -31,6 +30,9 @@ from tests.support.services import (
 )
 from tests.support.traces import trace_this_process
 from tests.support.web import pages_app, serve_in_thread
+
+# A failed test's report carries its platform's service logs.
+pytest_plugins = ["tests.support.failure_reports"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -137,19 +139,6 @@ def amtool() -> str:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> SuiteScheduling:
     """Under xdist (`make test`), a tier that starts something once for itself runs on one worker."""
     return SuiteScheduling(config, log)  # type: ignore[arg-type]  # xdist's `Producer`, untyped here
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test that used a distributed platform carries its services' logs in its report."""
-    report: pytest.TestReport = yield
-    if report.failed and call.when == "call":
-        for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, Platform) and value.processes:
-                report.sections.append((f"{value.mode} platform's service logs", value.log_tails()))
-    return report
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering by shared fixture, which the sort keeps

@@ -42,10 +42,18 @@ class Platform:
         """Where Prometheus would scrape `service` (never its public port)."""
         return f"{self.metrics[service]}/metrics"
 
-    def log_tails(self, lines: int = 60) -> str:
+    def log_marks(self) -> dict[str, int]:
+        """How long each service's log is now: `log_tails(since=)` then shows what came after."""
+        return {name: process.log_size() for name, process in self.processes.items()}
+
+    def log_tails(self, lines: int = 60, since: Mapping[str, int] | None = None) -> str:
         """The end of every service process's log (distributed only), for a failed test's report:
-        the processes are gone with pytest's temporary folders by the time anyone reads it."""
-        return "\n\n".join(f"--- {name} ---\n{process.tail(lines)}" for name, process in self.processes.items())
+        the processes are gone with pytest's temporary folders by the time anyone reads it. With
+        `since` (`log_marks()` as a test began), only what the services logged during the test."""
+        marks = since or {}
+        return "\n\n".join(
+            f"--- {name} ---\n{process.tail(lines, marks.get(name, 0))}" for name, process in self.processes.items()
+        )
 
 
 @contextmanager
@@ -147,8 +155,15 @@ class ServiceProcess:
             self._env = {**self._env, **settings}
         self.proc = self._spawn()
 
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+    def tail(self, lines: int = 40, since: int = 0) -> str:
+        """The last `lines` lines of its log, of those written after byte `since`."""
+        with self.log_path.open("rb") as log:
+            log.seek(since)
+            written = log.read().decode(errors="replace")
+        return "\n".join(written.splitlines()[-lines:])
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc.poll() is None:
