@@ -136,7 +136,7 @@ def _roll_orchestrators(ctx: RunContext, key: str) -> Callable[[], Any]:
     def roll() -> None:
         for name in ROLLED_FIRST:
             process = ctx.day.platform.processes[name]
-            process.proc.terminate()
+            process.terminate()
             process.proc.wait(60)
             process.respawn({"MODEL_API_KEY": key})
             wait_ready(ctx.day.platform.services[name], process)
@@ -210,7 +210,7 @@ def hpa_spike(ctx: RunContext) -> Fault:
         day.retired.add("orchestrator-2")
         day.publish_targets()
         await asyncio.sleep(3 * monitoring.scrape_s)
-        second.proc.terminate()  # a graceful drain, as a rolled pod's: its runs are handed over
+        second.terminate()  # a graceful drain, as a rolled pod's: its runs are handed over
         await asyncio.to_thread(second.proc.wait, 60)
         await ctx.traffic.spike(SPIKE_CLIENTS, asking=SPIKE_ASKS)
 

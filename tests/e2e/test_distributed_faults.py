@@ -303,7 +303,7 @@ async def test_an_orchestrator_stopped_mid_run_finishes_it_before_it_exits(fault
     worker = await wait_for_log(
         faulty, orchestrators, lambda e: e.get("request_id") == request_id and e.get("event") == "run started"
     )
-    faulty.processes[worker].proc.terminate()  # SIGTERM: what Kubernetes sends on a rollout
+    faulty.processes[worker].terminate()  # SIGTERM: what Kubernetes sends on a rollout
     try:
         seen = await asyncio.wait_for(client, REQUEST_TIMEOUT_S + 10)
         await asyncio.to_thread(faulty.processes[worker].proc.wait, 30)

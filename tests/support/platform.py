@@ -127,7 +127,16 @@ class ServiceProcess:
         self.proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        self._terminated = False
         return subprocess.Popen(self._command, env=self._env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def terminate(self) -> None:
+        """SIGTERM, once: the service drains and leaves its consumer groups. A second SIGTERM is an
+        operator's "stop now" (`asgi_server`): it skips the drain, and the members stay in their
+        groups until their session times out, which a replica of the same name then waits out."""
+        if self.proc.poll() is None and not self._terminated:
+            self.proc.terminate()
+            self._terminated = True
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no commit, no goodbye; what a crashed pod does."""
@@ -167,7 +176,7 @@ class ServiceProcess:
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.terminate()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -272,8 +281,7 @@ def stop_together(processes: Sequence[ServiceProcess], timeout: float = 20) -> N
     """SIGTERM every service at once, then wait for them all: each drains (connections, consumer
     groups) at the same time as the others, not one after another."""
     for process in processes:
-        if process.proc.poll() is None:
-            process.proc.terminate()
+        process.terminate()
     deadline = time.monotonic() + timeout
     for process in processes:
         process.stop(max(deadline - time.monotonic(), 0.1))
