@@ -8,10 +8,10 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# pytest-xdist workers for `make test` (tests/support/distribution.py): the suite mostly waits, so two
-# workers take much less time on two cores; why not three yet: docs/testing.md, "The suite's time".
+# pytest-xdist workers for `make test` (tests/support/distribution.py): the suite mostly waits, so three
+# workers take much less time on two cores (docs/testing.md, "The suite's time").
 # TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 

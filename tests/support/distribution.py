@@ -1,7 +1,7 @@
-"""How the suite splits over pytest-xdist's workers (`make test` runs `TEST_WORKERS`, two by default).
+"""How the suite splits over pytest-xdist's workers (`make test` runs `TEST_WORKERS`, three by default).
 
 Much of the suite's time is spent waiting (an outage's length, a timeout, a broker's start), not
-computing, so two workers on two cores take much less time than one. The units of work:
+computing, so three workers on two cores take much less time than one. The units of work:
 
 - A tier whose conftest starts something once for the whole tier (a session- or package-scoped
   fixture: e2e's platforms, the web and chaos tiers' platforms, the runbook's Prometheus) is one
