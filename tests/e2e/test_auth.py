@@ -103,15 +103,15 @@ def test_keys_are_listed_without_their_secret(secured: Secured) -> None:
 
 
 def test_another_user_cannot_read_a_session(secured: Secured) -> None:
-    first = chat(secured.platform, secured.alice, message="My secret is 7421").json()
+    first = chat(secured.platform, secured.alice, message="My secret is Quokka").json()
     url = f"{secured.platform.base_url}/api/sessions/{first['session_id']}"
     mine = httpx.get(url, headers=secured.alice)
     assert mine.status_code == 200, mine.text
-    assert [t["user"] for t in mine.json()["turns"]] == ["My secret is 7421"]
+    assert [t["user"] for t in mine.json()["turns"]] == ["My secret is Quokka"]
     theirs = httpx.get(url, headers=secured.bob)
     assert theirs.status_code == 404
     assert theirs.json()["error"]["code"] == "NOT_FOUND"
-    assert "7421" not in theirs.text
+    assert "Quokka" not in theirs.text
     # ...exactly like a session that never existed.
     unknown = httpx.get(f"{secured.platform.base_url}/api/sessions/ses_neverexisted00", headers=secured.bob)
     assert unknown.status_code == 404 and unknown.json()["error"] == theirs.json()["error"]
