@@ -4,7 +4,6 @@ client that hangs up mid-body or mid-stream is a client disconnect (499), not a 
 from __future__ import annotations
 
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -23,9 +22,10 @@ BODY_TIMEOUT_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def address() -> Iterator[tuple[str, int]]:
+def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     port = free_tcp_port()
-    env = {"RAG_STORE_PATH": tempfile.mkdtemp(prefix="rag-store-"), "GATEWAY_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    store = tmp_path_factory.mktemp("rag-store")
+    env = {"RAG_STORE_PATH": str(store), "GATEWAY_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
     with patched_env(env):
         app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
     with serve_in_thread(app, port, http=header_deadline_protocol(HEADER_TIMEOUT_S)):

@@ -110,3 +110,15 @@ def test_a_failing_session_turn_fails_the_case_with_its_reason(platform: tuple[s
     cases = parse_cases({"cases": [case]})
     [result] = run_cases(cases, base_url, pages, platform_context()).cases
     assert not result.passed and result.error == "session turn 1 ended with error MODEL_UNAVAILABLE"
+
+
+def test_a_run_on_its_own_platform_leaves_no_folder_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Its document index and usage ledger are scratch: each run used to leave two folders in /tmp.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    assert main(["prompt-eval", "--cases", str(CASES), "--only", "ko-hacking-refused"]) == 0
+    assert "1/1 cases passed" in capsys.readouterr().out
+    assert sorted(p.name for p in scratch.iterdir()) == []

@@ -4,7 +4,6 @@ The handoff note and the runbook's queries are checked against it."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ def _rules_at_once(path: Path) -> Path:
 
 @pytest.fixture(scope="package")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
-    keys_file = Path(tempfile.mkdtemp(prefix="runbook-keys-")) / "api-keys.json"
+    keys_file = tmp_path_factory.mktemp("runbook-keys") / "api-keys.json"
     workdir = tmp_path_factory.mktemp("prometheus")
     # A budget far above what the tests spend, so the budget gauges the runbook reads exist.
     env = {"AUTH_KEYS_FILE": str(keys_file), "BUDGETS_FILE": str(workdir / "budgets.json")}

@@ -68,23 +68,22 @@ def embedded_platform(
 
     port = free_tcp_port()
     # Each platform its own vector-store folder: an embedded store is opened by one client only;
-    # and its own usage ledger, never the checkout's `.data/`.
-    env = {
-        "RAG_STORE_PATH": tempfile.mkdtemp(prefix="rag-store-"),
-        "USAGE_LEDGER_PATH": str(Path(tempfile.mkdtemp(prefix="usage-ledger-")) / "usage.sqlite3"),
-        **env,
-    }
-    if documents is not None:
-        env["RAG_INDEXER_ALLOWED_ROOTS"] = str(documents)
-    # Settings are read from the environment while the app is built, and only then:
-    # the environment is restored before the tests run, so it leaks into no other test.
-    with patched_env(env):
-        app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
-    with serve_in_thread(app, port) as base_url:
-        if ready:
-            wait_ready(base_url, timeout=5)
-        metrics = {"gateway": f"http://127.0.0.1:{app.state.metrics_port}"}
-        yield Platform(mode="embedded", base_url=base_url, metrics=metrics, documents=documents)
+    # and its own usage ledger, never the checkout's `.data/`. Both go when the platform stops.
+    with tempfile.TemporaryDirectory(prefix="embedded-platform-", ignore_cleanup_errors=True) as scratch:
+        store = Path(scratch) / "rag-store"
+        store.mkdir()
+        env = {"RAG_STORE_PATH": str(store), "USAGE_LEDGER_PATH": str(Path(scratch) / "usage.sqlite3"), **env}
+        if documents is not None:
+            env["RAG_INDEXER_ALLOWED_ROOTS"] = str(documents)
+        # Settings are read from the environment while the app is built, and only then:
+        # the environment is restored before the tests run, so it leaks into no other test.
+        with patched_env(env):
+            app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
+        with serve_in_thread(app, port) as base_url:
+            if ready:
+                wait_ready(base_url, timeout=5)
+            metrics = {"gateway": f"http://127.0.0.1:{app.state.metrics_port}"}
+            yield Platform(mode="embedded", base_url=base_url, metrics=metrics, documents=documents)
 
 
 @contextmanager

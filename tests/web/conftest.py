@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,7 +109,7 @@ def documents_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="package")
 def embedded(pages_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The embedded default as `make run` serves it: no key exists, so callers are anonymous."""
-    keys_file = Path(tempfile.mkdtemp(prefix="web-keys-")) / "api-keys.json"
+    keys_file = tmp_path_factory.mktemp("web-keys") / "api-keys.json"
     with embedded_platform(
         platform_env(pages_url, keys_file), documents=documents_folder(tmp_path_factory)
     ) as platform:
@@ -177,8 +176,8 @@ def proxied(platform: Platform) -> Iterator[tuple[str, FaultProxy]]:
 
 
 @pytest.fixture(scope="package")
-def embedded_keyed(pages_url: str) -> Iterator[tuple[Platform, str]]:
-    keys_file = Path(tempfile.mkdtemp(prefix="web-keys-")) / "api-keys.json"
+def embedded_keyed(pages_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, str]]:
+    keys_file = tmp_path_factory.mktemp("web-keys") / "api-keys.json"
     key = create_api_key({"AUTH_KEYS_FILE": str(keys_file)}, "web-user")
     with embedded_platform(platform_env(pages_url, keys_file, **TIGHT)) as platform:
         yield platform, key

@@ -40,19 +40,23 @@ EXIT_FAILED, EXIT_UNUSABLE = 1, 2
 READY_TIMEOUT_S = 10.0  # for --base-url: a running platform answers /ready at once, or it is not ready
 
 
-def embedded_env(pages: PageServer) -> dict[str, str]:
+@contextmanager
+def embedded_env(pages: PageServer) -> Iterator[dict[str, str]]:
     """The embedded platform's allowlist names the page server's 127.0.0.1 only, so `localhost`
     is off the list; loopback is a private address, so private networks are opened explicitly.
     Its document index is an empty one of its own: the cases are about the platform, not
     about whatever was indexed in this folder; its usage goes to a ledger of its own, never
-    counted as this folder's platform's."""
-    return {
-        "RAG_STORE_PATH": tempfile.mkdtemp(prefix="prompt-eval-rag-"),
-        "USAGE_LEDGER_PATH": str(Path(tempfile.mkdtemp(prefix="prompt-eval-usage-")) / "usage.sqlite3"),
-        "TOOL_HTTP_ALLOWLIST": ALLOWED_HOST,
-        "TOOL_HTTP_ALLOWED_PORTS": str(httpx.URL(pages.base_url).port),
-        "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
-    }
+    counted as this folder's platform's. Both live in one scratch folder, removed when the run ends."""
+    with tempfile.TemporaryDirectory(prefix="prompt-eval-", ignore_cleanup_errors=True) as scratch:
+        store = Path(scratch) / "rag-store"
+        store.mkdir()
+        yield {
+            "RAG_STORE_PATH": str(store),
+            "USAGE_LEDGER_PATH": str(Path(scratch) / "usage.sqlite3"),
+            "TOOL_HTTP_ALLOWLIST": ALLOWED_HOST,
+            "TOOL_HTTP_ALLOWED_PORTS": str(httpx.URL(pages.base_url).port),
+            "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
+        }
 
 
 # ---- the platform under test ----
@@ -172,7 +176,7 @@ def platform_and_pages(base_url: str | None) -> Iterator[tuple[str, PageServer]]
             base_url = base_url.rstrip("/")
             wait_ready(base_url, timeout_s=READY_TIMEOUT_S)
         else:
-            base_url = stack.enter_context(embedded_platform(embedded_env(pages)))
+            base_url = stack.enter_context(embedded_platform(stack.enter_context(embedded_env(pages))))
         yield base_url, pages
 
 
