@@ -58,6 +58,7 @@ def embedded_process(work: Path, port: int, settings: Mapping[str, str]) -> Iter
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "AUTH_KEYS_FILE": str(work / "keys.json"),
+        "BUDGETS_FILE": str(work / "budgets.json"),
         "RAG_STORE_PATH": str(work / "rag"),
         "USAGE_LEDGER_PATH": str(work / "usage.sqlite3"),
         **settings,

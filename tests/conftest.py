@@ -31,8 +31,8 @@ from tests.support.services import (
 from tests.support.traces import trace_this_process
 from tests.support.web import pages_app, serve_in_thread
 
-# A failed test's report carries its platform's service logs.
-pytest_plugins = ["tests.support.failure_reports"]
+# A failed test's report carries its platform's service logs; the run leaves the checkout's own state alone.
+pytest_plugins = ["tests.support.failure_reports", "tests.support.checkout_state"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

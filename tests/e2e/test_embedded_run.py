@@ -13,7 +13,7 @@ import pytest
 
 from agent_cli.main import _banner
 from agent_common.settings import ModelSettings
-from tests.support.platform import embedded_platform, wait_ready
+from tests.support.platform import embedded_platform, scratch_state, wait_ready
 from tests.support.web import free_tcp_port
 
 
@@ -23,7 +23,7 @@ def agent_run_env(folder: Path, port: int) -> dict[str, str]:
         **env,
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "AUTH_KEYS_FILE": str(folder / "keys.json"),
+        **scratch_state(folder),
         "RAG_STORE_PATH": str(folder / "rag"),
     }
 

@@ -107,3 +107,15 @@ def test_a_bug_is_a_classified_internal_error_that_tells_nothing_of_the_cause() 
         "message": "Something went wrong on our side.",
         "details": {},
     }
+
+
+def test_an_error_that_is_not_the_callers_own_carries_a_fallback_in_the_callers_language() -> None:
+    # The web page shows `fallback ?? message`: a Korean caller must not read the platform's trouble in English.
+    for path in ("/redis", "/bug"):
+        korean = client().get(path, headers={"accept-language": "ko-KR,ko;q=0.9"}).json()
+        english = client().get(path, headers={"accept-language": "en"}).json()
+        assert korean["fallback"] == "잠시 후 다시 시도해 주세요. 지금은 답변을 드릴 수 없습니다.", korean
+        assert english["fallback"].startswith("Please try again in a moment"), english
+        assert korean["error"]["code"] == english["error"]["code"] != "INPUT_INVALID"
+    # A caller's own mistake has no fallback: its message says what to change.
+    assert "fallback" not in client().post("/echo", json={"n": "many"}, headers={"accept-language": "ko"}).json()

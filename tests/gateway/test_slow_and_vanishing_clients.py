@@ -15,6 +15,7 @@ from agent_cli.prompt_eval.runner import patched_env
 from agent_common import slow_clients
 from agent_common.slow_clients import LINGER_S, header_deadline_protocol
 from agent_gateway.settings import GatewayConfig, GatewaySettings
+from tests.support.platform import scratch_state
 from tests.support.web import free_tcp_port, serve_in_thread
 
 HEADER_TIMEOUT_S = 1.0
@@ -24,8 +25,8 @@ BODY_TIMEOUT_S = 1.0
 @pytest.fixture(scope="module")
 def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     port = free_tcp_port()
-    store = tmp_path_factory.mktemp("rag-store")
-    env = {"RAG_STORE_PATH": str(store), "GATEWAY_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    folder = tmp_path_factory.mktemp("slow-clients")
+    env = {**scratch_state(folder), "RAG_STORE_PATH": str(folder), "GATEWAY_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
     with patched_env(env):
         app = create_embedded_app(GatewayConfig(gateway=GatewaySettings(host="127.0.0.1", port=port)))
     with serve_in_thread(app, port, http=header_deadline_protocol(HEADER_TIMEOUT_S)):

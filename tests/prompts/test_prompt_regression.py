@@ -21,6 +21,7 @@ from agent_cli.prompt_eval.report import FAIL, render_table
 from agent_cli.prompt_eval.rules import CATALOGUE
 from agent_cli.prompt_eval.runner import platform_and_pages, platform_context, run_cases
 from agent_cli.prompt_eval.text import detect_language
+from tests.support.platform import create_api_key
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "evals" / "prompts.yaml"
@@ -112,13 +113,22 @@ def test_a_failing_session_turn_fails_the_case_with_its_reason(platform: tuple[s
     assert not result.passed and result.error == "session turn 1 ended with error MODEL_UNAVAILABLE"
 
 
-def test_a_run_on_its_own_platform_leaves_no_folder_behind(
+def test_a_run_on_its_own_platform_leaves_no_folder_behind_and_no_trace_in_the_folders_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Its document index and usage ledger are scratch: each run used to leave two folders in /tmp.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    # Run from a folder whose own platform has a key (`agent keys create`): the run's platform is
+    # its own, with no key to need and no budget of the folder's to spend.
+    project = tmp_path / "project"
+    project.mkdir()
+    create_api_key({"AUTH_KEYS_FILE": str(project / ".agent" / "api-keys.json")}, "someone")
+    state = {path: path.read_bytes() for path in (project / ".agent").iterdir()}
+    monkeypatch.chdir(project)
     assert main(["prompt-eval", "--cases", str(CASES), "--only", "ko-hacking-refused"]) == 0
     assert "1/1 cases passed" in capsys.readouterr().out
     assert sorted(p.name for p in scratch.iterdir()) == []
+    assert {path: path.read_bytes() for path in (project / ".agent").iterdir()} == state
+    assert not (project / ".data").exists()

@@ -56,6 +56,15 @@ class Platform:
         )
 
 
+def scratch_state(folder: Path) -> dict[str, str]:
+    """An embedded platform's own state files in `folder`, none of them the checkout's."""
+    return {
+        "USAGE_LEDGER_PATH": str(folder / "usage.sqlite3"),
+        "AUTH_KEYS_FILE": str(folder / "api-keys.json"),
+        "BUDGETS_FILE": str(folder / "budgets.json"),
+    }
+
+
 @contextmanager
 def embedded_platform(
     env: Mapping[str, str], *, ready: bool = True, documents: Path | None = None
@@ -68,11 +77,13 @@ def embedded_platform(
 
     port = free_tcp_port()
     # Each platform its own vector-store folder: an embedded store is opened by one client only;
-    # and its own usage ledger, never the checkout's `.data/`. Both go when the platform stops.
+    # and its own usage ledger, keys and budgets, never the checkout's `.data/` and `.agent/` (a
+    # key made there with `agent keys create` would refuse the tests' anonymous calls). All go
+    # when the platform stops.
     with tempfile.TemporaryDirectory(prefix="embedded-platform-", ignore_cleanup_errors=True) as scratch:
         store = Path(scratch) / "rag-store"
         store.mkdir()
-        env = {"RAG_STORE_PATH": str(store), "USAGE_LEDGER_PATH": str(Path(scratch) / "usage.sqlite3"), **env}
+        env = {**scratch_state(Path(scratch)), "RAG_STORE_PATH": str(store), **env}
         if documents is not None:
             env["RAG_INDEXER_ALLOWED_ROOTS"] = str(documents)
         # Settings are read from the environment while the app is built, and only then:
@@ -96,8 +107,8 @@ def embedded_process(env: Mapping[str, str], log_dir: Path) -> Iterator[Platform
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "METRICS_PORT": str(metrics_port),
+        **scratch_state(log_dir),
         "RAG_STORE_PATH": str(log_dir / "rag-store"),
-        "USAGE_LEDGER_PATH": str(log_dir / "usage.sqlite3"),
         **env,
     }
     process = ServiceProcess("embedded", "agent_cli.main", settings, log_dir, args=["run"])

@@ -46,13 +46,17 @@ def embedded_env(pages: PageServer) -> Iterator[dict[str, str]]:
     is off the list; loopback is a private address, so private networks are opened explicitly.
     Its document index is an empty one of its own: the cases are about the platform, not
     about whatever was indexed in this folder; its usage goes to a ledger of its own, never
-    counted as this folder's platform's. Both live in one scratch folder, removed when the run ends."""
+    counted as this folder's platform's, and no budget of this folder's is spent. No key of this
+    folder's is needed either: its keys file is its own, and empty. All of it lives in one scratch
+    folder, removed when the run ends."""
     with tempfile.TemporaryDirectory(prefix="prompt-eval-", ignore_cleanup_errors=True) as scratch:
         store = Path(scratch) / "rag-store"
         store.mkdir()
         yield {
             "RAG_STORE_PATH": str(store),
             "USAGE_LEDGER_PATH": str(Path(scratch) / "usage.sqlite3"),
+            "AUTH_KEYS_FILE": str(Path(scratch) / "api-keys.json"),
+            "BUDGETS_FILE": str(Path(scratch) / "budgets.json"),
             "TOOL_HTTP_ALLOWLIST": ALLOWED_HOST,
             "TOOL_HTTP_ALLOWED_PORTS": str(httpx.URL(pages.base_url).port),
             "TOOL_HTTP_ALLOW_PRIVATE_NETWORKS": "true",

@@ -26,6 +26,7 @@ from agent_gateway.schemas import ErrorResponse
 BODY_TIMEOUT = Localized(
     "The request body did not arrive within {limit:g} s.", "요청 본문이 {limit:g}초 안에 도착하지 않았습니다."
 )
+BODY_TOO_LARGE = Localized("The request body is larger than {limit} bytes.", "요청 본문이 {limit}바이트보다 큽니다.")
 
 
 def _accept_language(scope: Scope) -> str | None:
@@ -112,7 +113,7 @@ class BodyLimitMiddleware:
         record_security_event(SecurityEvent.BODY_TOO_LARGE, reason)
         info = ErrorInfo.of(
             ErrorCode.BODY_TOO_LARGE,
-            f"The request body is larger than {self._max_bytes} bytes.",
+            BODY_TOO_LARGE.for_locale(_accept_language(scope)).format(limit=self._max_bytes),
             limit=self._max_bytes,
         )
         await self._answer(scope, send, info)

@@ -1,4 +1,6 @@
-"""Every error leaves the gateway with a class and a code, never a bare 500 page."""
+"""Every error leaves the gateway with a class and a code, never a bare 500 page, and with text
+for people in the caller's language: a `user_input` error's message says what to change; any
+other error carries a `fallback` (`agent_common.fallback`) beside its message."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent_common.error_metrics import record_error
 from agent_common.errors import ErrorCode, ErrorInfo, PlatformError
+from agent_common.fallback import fallback_message, language_of
 from agent_common.logs import current_ids
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.localized import Localized, first_language
@@ -28,6 +31,21 @@ CONTENT_TYPE_UNSUPPORTED = Localized(
     "Send the body as JSON, with the header `Content-Type: application/json`.",
     "본문은 JSON으로, `Content-Type: application/json` 헤더와 함께 보내 주세요.",
 )
+BODY_INVALID = Localized(
+    "The request body is not valid: `details.fields` names each field and its problem.",
+    "요청 본문이 올바르지 않습니다. `details.fields`에 각 필드와 문제가 있습니다.",
+)
+BODY_UNREADABLE = Localized(
+    "The request body could not be read: send UTF-8 JSON.",
+    "요청 본문을 읽을 수 없습니다. UTF-8 JSON으로 보내 주세요.",
+)
+PATH_NOT_FOUND = Localized("Nothing is served at this path.", "이 경로에는 아무것도 없습니다.")
+STATE_STORE_UNAVAILABLE = Localized(
+    "The platform's state store is not available; try again shortly.",
+    "플랫폼의 상태 저장소를 쓸 수 없습니다. 잠시 후 다시 시도해 주세요.",
+)
+INTERNAL = Localized("Something went wrong on our side.", "플랫폼 내부에서 문제가 생겼습니다.")
+RUN_WITHOUT_ANSWER = Localized("The run ended without an answer.", "실행이 답변 없이 끝났습니다.")
 
 
 class Refused(PlatformError):
@@ -46,10 +64,15 @@ def error_response(
     session_id: str | None = None,
     partial_answer: str | None = None,
     fallback: str | None = None,
+    locale: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """The error's body; one that is not the caller's own gets a fallback in `locale`'s language
+    (English without one) unless `fallback` is given."""
     request_id = request_id or current_ids().get("request_id")
     record_error(info, "http")
+    if fallback is None:
+        fallback = fallback_message(info, language_of(None, locale))
     body = ErrorResponse(
         error=info, request_id=request_id, session_id=session_id, partial_answer=partial_answer, fallback=fallback
     )
@@ -83,11 +106,13 @@ def install_error_handlers(app: FastAPI) -> None:
         record_security_event(
             SecurityEvent.INPUT_REJECTED, SecurityReason.MALFORMED_BODY if malformed else SecurityReason.INVALID_FIELDS
         )
-        return error_response(ErrorInfo.of(ErrorCode.INPUT_INVALID, "The request body is not valid.", fields=fields))
+        message = BODY_INVALID.for_locale(_locale(request))
+        return error_response(ErrorInfo.of(ErrorCode.INPUT_INVALID, message, fields=fields))
 
     @app.exception_handler(PlatformError)
-    async def on_platform_error(_: Request, exc: PlatformError) -> JSONResponse:
-        return error_response(exc.info, headers=exc.headers if isinstance(exc, Refused) else None)
+    async def on_platform_error(request: Request, exc: PlatformError) -> JSONResponse:
+        headers = exc.headers if isinstance(exc, Refused) else None
+        return error_response(exc.info, locale=_locale(request), headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -100,21 +125,24 @@ def install_error_handlers(app: FastAPI) -> None:
                 ErrorInfo.of(ErrorCode.METHOD_NOT_ALLOWED, message, allow=[m.strip() for m in allow.split(",") if m]),
                 headers=headers,
             )
-        code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.INPUT_INVALID
-        if code is ErrorCode.INPUT_INVALID:
+        if exc.status_code == 404:
+            info = ErrorInfo.of(ErrorCode.NOT_FOUND, PATH_NOT_FOUND.for_locale(_locale(request)))
+        else:
             # FastAPI's "There was an error parsing the body": bytes that are not UTF-8, nesting
             # past the parser's depth, numbers too long to convert.
             record_security_event(SecurityEvent.INPUT_REJECTED, SecurityReason.MALFORMED_BODY)
-        return error_response(ErrorInfo.of(code, str(exc.detail)), status=exc.status_code, headers=headers)
+            info = ErrorInfo.of(ErrorCode.INPUT_INVALID, BODY_UNREADABLE.for_locale(_locale(request)))
+        return error_response(info, status=exc.status_code, headers=headers)
 
     @app.exception_handler(RedisError)
-    async def on_redis_error(_: Request, exc: RedisError) -> JSONResponse:
+    async def on_redis_error(request: Request, exc: RedisError) -> JSONResponse:
         log.warning("Redis failed during a request", exc_info=exc)
-        return error_response(
-            ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, "The platform's state store is not available; try again shortly.")
-        )
+        locale = _locale(request)
+        info = ErrorInfo.of(ErrorCode.INFRA_UNAVAILABLE, STATE_STORE_UNAVAILABLE.for_locale(locale))
+        return error_response(info, locale=locale)
 
     @app.exception_handler(Exception)
-    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return error_response(ErrorInfo.of(ErrorCode.INTERNAL, "Something went wrong on our side."))
+        locale = _locale(request)
+        return error_response(ErrorInfo.of(ErrorCode.INTERNAL, INTERNAL.for_locale(locale)), locale=locale)

@@ -19,7 +19,7 @@ from agent_common.messages import ChatRequested
 from agent_common.security_events import SecurityEvent, SecurityReason, record_security_event
 from agent_gateway.admission import acquire_stream, admitted_caller, user_key
 from agent_gateway.auth import Caller
-from agent_gateway.errors import error_response
+from agent_gateway.errors import RUN_WITHOUT_ANSWER, error_response
 from agent_gateway.event_stream import EventStream, LastFrame
 from agent_gateway.hangups import CLIENT_CLOSED_REQUEST, unless_hung_up
 from agent_gateway.keepalive import with_keepalive
@@ -77,11 +77,11 @@ async def _whole_answer(runs: RunClient, submitted: ChatRequested) -> ChatRespon
                     session_id=submitted.session_id,
                     partial_answer="".join(partial) if event.partial else None,
                     fallback=event.fallback,
+                    locale=submitted.locale,
                     headers={"Retry-After": str(runs.retry_after_s)} if unavailable else None,
                 )
-    return error_response(
-        ErrorInfo.of(ErrorCode.INTERNAL, "The run ended without an answer."), request_id=submitted.request_id
-    )
+    info = ErrorInfo.of(ErrorCode.INTERNAL, RUN_WITHOUT_ANSWER.for_locale(submitted.locale))
+    return error_response(info, request_id=submitted.request_id, locale=submitted.locale)
 
 
 async def _frames(
