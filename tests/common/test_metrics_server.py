@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from agent_common.metrics_server import MetricsPortInUseError, serving_metrics
 from agent_common.settings import MetricsSettings
+from tests.support.platform import scratch_state
 
 
 def test_unset_the_metrics_port_is_the_service_port_plus_1000(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,6 +63,8 @@ def test_each_service_serves_metrics_on_its_metrics_port_only(
 ) -> None:
     monkeypatch.setenv("METRICS_PORT", "0")
     monkeypatch.setenv("RAG_STORE_PATH", str(tmp_path / "store"))
+    for name, value in scratch_state(tmp_path).items():  # never the checkout's `.data/` and `.agent/`
+        monkeypatch.setenv(name, value)
     app = _apps(tmp_path)[service]
     with TestClient(app) as client:  # type: ignore[arg-type]
         assert client.get("/metrics").status_code == 404
