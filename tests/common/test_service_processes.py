@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.platform import scratch_state
 from tests.support.web import free_tcp_port
 
 # module, the setting naming its port
@@ -38,7 +39,14 @@ def spawn(service: str, port: int, tmp_path: Path, **env: str) -> tuple[subproce
     base = {k: v for k, v in os.environ.items() if not k.startswith(("BUS_", "REDIS_", "GATEWAY_", "MODEL_"))}
     proc = subprocess.Popen(
         [sys.executable, "-m", module],
-        env={**base, port_setting: str(port), "RAG_STORE_PATH": str(tmp_path / "rag"), "LOG_LEVEL": "INFO", **env},
+        env={
+            **base,
+            **scratch_state(tmp_path),  # an orchestrator on the in-memory bus writes a ledger: never the checkout's
+            port_setting: str(port),
+            "RAG_STORE_PATH": str(tmp_path / "rag"),
+            "LOG_LEVEL": "INFO",
+            **env,
+        },
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

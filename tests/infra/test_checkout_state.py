@@ -72,6 +72,9 @@ def test_a_run_whose_test_wrote_into_the_checkouts_data_folder_fails_naming_the_
         assert dirty.returncode == 1, dirty.stdout
         assert "1 passed" in dirty.stdout
         assert f"the tests changed the checkout's own state: .data/{written.name}" in dirty.stdout
+        # ...and the test during which it happened, in the warnings summary.
+        assert "test_inner.py::test_one_that_writes_the_checkouts_state" in dirty.stdout.split("warnings summary")[-1]
+        assert f"the checkout's own state changed during this test: .data/{written.name}" in dirty.stdout
     finally:
         written.unlink(missing_ok=True)
         if made_folder:

@@ -10,6 +10,8 @@ changed or removed while the tests ran. Settings from `.env` are not read during
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,26 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PLATFORM_ENV_FILE", os.devnull)
 
 
+AROUND_TEST = pytest.StashKey[dict[str, tuple[int, int]]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    item.stash[AROUND_TEST] = checkout_state()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """Names the test (or, over several workers, a test running at the time) during which a
+    watched file changed: the run's end says only that one did."""
+    result = yield
+    before = item.stash.get(AROUND_TEST, None)
+    if before is not None and (changed := changed_files(before, checkout_state())):
+        warnings.warn(f"the checkout's own state changed during this test: {', '.join(changed)}", stacklevel=1)
+    return result
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if _controller(session.config):
         session.config.stash[BEFORE] = checkout_state()
@@ -58,5 +80,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if changed:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_sep("=", "a test wrote where a developer's own platform keeps its state", red=True)
             reporter.write_line("the tests changed the checkout's own state: " + ", ".join(changed), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
