@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from tests.support.checkout_state import changed_files, checkout_state
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.pytest_runs import ROOT, run_pytest
 
 
 def test_a_file_made_changed_or_removed_under_the_watched_folders_is_named(tmp_path: Path) -> None:
@@ -50,14 +48,7 @@ def run_inner(tmp_path: Path, write_to: Path | None) -> subprocess.CompletedProc
     tmp_path.mkdir()
     (tmp_path / "test_inner.py").write_text(INNER)
     env = {**os.environ, "WRITE_TO": str(write_to) if write_to else ""}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path), "-p", "tests.support.checkout_state", "-p", "no:cacheprovider"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_pytest(str(tmp_path), "-p", "tests.support.checkout_state", env=env)
 
 
 def test_a_run_whose_test_wrote_into_the_checkouts_data_folder_fails_naming_the_file(tmp_path: Path) -> None:

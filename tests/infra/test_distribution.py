@@ -7,17 +7,13 @@ platforms would start once per worker and their tests could interleave."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.distribution import reaching_shared, repeated_ids, shares_fixtures, unit_of, uses_shared
+from tests.support.pytest_runs import run_pytest
 from tests.support.web import free_tcp_port, port_block
-
-ROOT = Path(__file__).resolve().parents[2]
-NO_CACHE = ("-p", "no:cacheprovider")
 
 
 def test_a_tier_sharing_fixtures_is_one_unit_and_any_other_file_its_own() -> None:
@@ -84,13 +80,7 @@ def test_a_file_of_a_sharing_tier_with_a_platform_of_its_own_is_a_unit_of_its_ow
 def test_two_files_of_a_tier_sharing_fixtures_run_on_one_worker() -> None:
     files = ["tests/tool_runner/test_http_get.py", "tests/tool_runner/test_ssrf_guard.py"]
     assert unit_of(files[0]) == unit_of(files[1]) == "tests/tool_runner"
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", *files, "-n", "2", "-v", "-p", "no:cacheprovider", "-k", "json or special"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_pytest(*files, "-n", "2", "-v", "-k", "json or special")
     assert result.returncode == 0, result.stdout
     ran = re.findall(r"^\[(gw\d)\] .*PASSED (tests/tool_runner/\S+?)::", result.stdout, re.MULTILINE)
     assert {path for _, path in ran} == set(files), result.stdout
@@ -114,13 +104,7 @@ def test_each_worker_hands_out_ports_of_its_own_that_the_kernel_never_assigns(mo
 
 def test_every_api_operation_the_fuzz_test_makes_has_an_id_of_its_own() -> None:
     """xdist hands out work by id: twelve operations under one id ran as one (2102 collected, 2091 passed)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/e2e/test_openapi_fuzz.py", "--collect-only", "-q", *NO_CACHE],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_pytest("tests/e2e/test_openapi_fuzz.py", "--collect-only", "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     ids = [line for line in result.stdout.splitlines() if "::" in line]
     assert len(ids) >= 12 and len(set(ids)) == len(ids), result.stdout

@@ -3,11 +3,9 @@ nothing from before: the earlier tests' lines would bury the ones that explain t
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.pytest_runs import run_pytest
 
 TESTS = """
 import pytest
@@ -38,24 +36,8 @@ def test_a_failing_test(platform):
 
 def test_a_failed_tests_report_has_the_logs_of_its_own_time_only(tmp_path: Path) -> None:
     (tmp_path / "test_shared_platform.py").write_text(TESTS)
-    result = subprocess.run(
-        # The plugin the suite's conftest loads: its hooks write the report.
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(tmp_path),
-            "-p",
-            "tests.support.failure_reports",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # The plugin the suite's conftest loads: its hooks write the report.
+    result = run_pytest(str(tmp_path), "-p", "tests.support.failure_reports", "-q")
     assert "1 failed, 1 passed" in result.stdout, result.stdout
     section = result.stdout.split("platform's service logs during the test", 1)[-1]
     assert "--- service ---\nLOGGED DURING THE FAILING TEST" in section, result.stdout

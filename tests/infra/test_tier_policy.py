@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.pytest_runs import run_pytest
+
 KAFKA_TESTS = "tests/e2e/test_distributed_scaling.py"
 
 
@@ -27,16 +26,9 @@ def path_without_java(tmp_path_factory: pytest.TempPathFactory) -> str:
 def run_kafka_tier(path: str, ci: bool) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "TEST_KAFKA_BOOTSTRAP")}
     env.update(PATH=path, **({"CI": "true"} if ci else {}))
-    return subprocess.run(
-        # Over two workers, as `make test` runs it: the skips happen in the workers, the summary in the
-        # process that started them.
-        [sys.executable, "-m", "pytest", KAFKA_TESTS, "-q", "-p", "no:cacheprovider", "-n", "2"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # Over two workers, as `make test` runs it: the skips happen in the workers, the summary in the
+    # process that started them.
+    return run_pytest(KAFKA_TESTS, "-q", "-n", "2", env=env)
 
 
 def test_without_java_the_kafka_tier_is_skipped_with_a_line_saying_why(path_without_java: str) -> None:
